@@ -1,0 +1,10 @@
+DROP TABLE audit_logs;
+DROP TABLE api_permissions;
+DROP TABLE instances;
+DROP TABLE specs;
+DROP TABLE nodes;
+DROP TABLE images;
+DROP TABLE users;
+DROP TABLE companies;
+DROP TABLE roles;
+DROP FUNCTION set_updated_at();

@@ -1,0 +1,179 @@
+# shellcheck shell=bash
+# Shared set-up functions for scripts/serve.sh and scripts/test.sh (source, don't run).
+# Every function is idempotent: it checks first and only does the missing work.
+# The scripts expect root (as on the dev and CI machines): they install Debian packages
+# and run Postgres as the `postgres` OS user.
+
+SUANLI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SUANLI_CACHE_DIR=${SUANLI_CACHE_DIR:-/var/cache/suanli}
+export SUANLI_CACHE_DIR
+_SUANLI_APT_UPDATED=
+
+log() { echo "[suanli] $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Run a noisy command with its output in $SUANLI_CACHE_DIR/NAME.log; show the tail on failure.
+_quiet() {
+    local name=$1; shift
+    local out="$SUANLI_CACHE_DIR/$name.log"
+    mkdir -p "$SUANLI_CACHE_DIR"
+    if ! "$@" >"$out" 2>&1; then
+        tail -n 30 "$out" >&2
+        die "'$*' failed (full output: $out)"
+    fi
+}
+
+# ensure_apt PKG... - install the Debian packages that are not installed yet.
+ensure_apt() {
+    local missing=() p
+    for p in "$@"; do
+        # NodeSource's nodejs package bundles npm and conflicts with Debian's npm package:
+        # a working `node`/`npm` command counts as installed.
+        if [[ $p == nodejs ]] && command -v node >/dev/null; then continue; fi
+        if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    ((${#missing[@]})) || return 0
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    local apt=(apt-get -y -q -o DPkg::Lock::Timeout=600)
+    if [[ -z $_SUANLI_APT_UPDATED ]]; then
+        _quiet apt "${apt[@]}" update
+        _SUANLI_APT_UPDATED=1
+    fi
+    _quiet apt "${apt[@]}" install --no-install-recommends "${missing[@]}"
+}
+
+# ensure_assets - install the npm packages pinned in package-lock.json and copy the browser
+# files the server needs into static/vendor/ (git-ignored).
+# node_modules lives in $SUANLI_CACHE_DIR (shared by every clone on the machine); npm runs
+# there on copies of package.json/package-lock.json, because `npm ci` replaces a
+# node_modules symlink by a real directory. ./node_modules is a symlink to it for editors.
+ensure_assets() {
+    local cache=$SUANLI_CACHE_DIR nm="$SUANLI_CACHE_DIR/node_modules"
+    local stamp="$nm/.suanli-installed"
+    mkdir -p "$cache"
+    (
+        flock 9 # one npm at a time per cache dir
+        if ! cat "$SUANLI_ROOT/package.json" "$SUANLI_ROOT/package-lock.json" | cmp -s - "$stamp"; then
+            log "installing npm packages into $nm"
+            cp "$SUANLI_ROOT/package.json" "$SUANLI_ROOT/package-lock.json" "$cache/"
+            (cd "$cache" && _quiet npm npm ci --no-audit --no-fund)
+            cat "$SUANLI_ROOT/package.json" "$SUANLI_ROOT/package-lock.json" >"$stamp"
+        fi
+    ) 9>"$cache/.npm.lock"
+    if [[ $(readlink "$SUANLI_ROOT/node_modules" || true) != "$nm" ]]; then
+        rm -rf "$SUANLI_ROOT/node_modules"
+        ln -s "$nm" "$SUANLI_ROOT/node_modules"
+    fi
+
+    local vendor="$SUANLI_ROOT/static/vendor" src
+    mkdir -p "$vendor"
+    for src in \
+        htmx.org/dist/htmx.min.js \
+        @xterm/xterm/lib/xterm.js \
+        @xterm/xterm/css/xterm.css \
+        @xterm/addon-fit/lib/addon-fit.js \
+        uplot/dist/uPlot.iife.min.js \
+        uplot/dist/uPlot.min.css; do
+        # Copy only on change: keeps mtimes stable for anything that embeds these at build time.
+        cmp -s "$nm/$src" "$vendor/${src##*/}" || cp "$nm/$src" "$vendor/${src##*/}"
+    done
+}
+
+# ensure_pg_tools - install Postgres if needed and put its binaries first in PATH.
+ensure_pg_tools() {
+    ensure_apt postgresql # also creates the `postgres` OS user
+    local bin
+    bin=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    case ":$PATH:" in *":$bin:"*) ;; *) export PATH="$bin:$PATH" ;; esac
+}
+
+_as_postgres() { runuser -u postgres -- "$@"; }
+
+# Remove a postmaster.pid or socket .lock file whose PID is no longer a live postgres
+# process (left by a killed server; with a reused PID, postgres would refuse to start).
+# A killed postmaster can stay a zombie for a while (PID 1 here is slow to reap): not live.
+_drop_stale_pid_file() {
+    local f=$1 pid
+    [[ -f $f ]] || return 0
+    pid=$(head -n 1 "$f" 2>/dev/null || true)
+    pid=${pid#-}
+    if [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null || true) == postgres ]] &&
+        ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$pid/status" 2>/dev/null; then
+        return 0
+    fi
+    log "removing stale $f"
+    rm -f "$f"
+}
+
+# ensure_postgres PORT DATA_DIR [fast] - make sure a Postgres server answers on
+# 127.0.0.1:PORT, else start (and if needed create) a private cluster in DATA_DIR,
+# superuser `postgres`, trust auth, socket in /tmp. `fast` turns durability off (tests only).
+ensure_postgres() {
+    local port=$1 data=$2 mode=${3:-}
+    ensure_pg_tools
+    pg_isready -q -h 127.0.0.1 -p "$port" && return 0
+
+    if [[ ! -f $data/PG_VERSION ]]; then
+        if [[ -d $data && -n $(ls -A "$data") ]]; then
+            die "$data is not empty but holds no Postgres cluster; remove it or pick another directory"
+        fi
+        log "creating Postgres cluster in $data"
+        mkdir -p "$data"
+        chown postgres:postgres "$data"
+        chmod 700 "$data"
+        _quiet initdb _as_postgres initdb -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8
+    fi
+
+    # A server of this cluster that runs but does not answer on our port/address: restart it.
+    _drop_stale_pid_file "$data/postmaster.pid"
+    if [[ -f $data/postmaster.pid ]]; then
+        log "restarting the Postgres server of $data"
+        _as_postgres pg_ctl -D "$data" -m fast -w stop >/dev/null
+    fi
+    _drop_stale_pid_file "/tmp/.s.PGSQL.$port.lock"
+
+    local opts="-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300"
+    if [[ $mode == fast ]]; then
+        opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
+    local logfile
+    logfile="$(dirname "$data")/postgres.log"
+    touch "$logfile"
+    chown postgres:postgres "$logfile"
+    log "starting Postgres on 127.0.0.1:$port (data $data, log $logfile)"
+    if ! _as_postgres pg_ctl -D "$data" -l "$logfile" -o "$opts" -w start >/dev/null; then
+        tail -n 20 "$logfile" >&2
+        die "Postgres did not start"
+    fi
+}
+
+# ensure_database PORT NAME - create the database on the local server if it is missing.
+ensure_database() {
+    local port=$1 db=$2
+    local exists
+    exists=$(psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+        "select 1 from pg_database where datname='$db'")
+    if [[ -z $exists ]]; then
+        log "creating database $db"
+        createdb -h 127.0.0.1 -p "$port" -U postgres "$db"
+    fi
+}
+
+# ensure_cargo - put rustup's cargo in PATH if it is not there already.
+ensure_cargo() {
+    if ! command -v cargo >/dev/null && [[ -x $HOME/.cargo/bin/cargo ]]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    command -v cargo >/dev/null || die "cargo not found: install Rust with rustup"
+}
+
+# ensure_rust_build - release build of the server (cargo is incremental on its own).
+ensure_rust_build() {
+    ensure_cargo
+    log "building (cargo build --release)"
+    (cd "$SUANLI_ROOT" && cargo build --release)
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run the whole test suite: installs what is missing (Debian packages incl. headless
+# Chromium, browser assets, a throw-away Postgres cluster on port 55432), then cargo test.
+# The test Postgres keeps running afterwards; the next run reuses it.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$SUANLI_ROOT"
+start=$(date +%s)
+
+ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver
+ensure_assets
+ensure_postgres 55432 "$SUANLI_CACHE_DIR/test-pg" fast
+ensure_cargo
+
+# The tests create (and drop) their own databases on this server.
+export SUANLI_TEST_PG=postgres://postgres@127.0.0.1:55432
+# Build outside the clone so that a fresh CI checkout still builds incrementally.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SUANLI_CACHE_DIR/target}
+
+log "running cargo test (target dir $CARGO_TARGET_DIR)"
+status=0
+cargo test --all-targets -- --test-threads=4 2>&1 || status=$?
+
+if ((status == 0)); then result=passed; else result="FAILED (exit $status)"; fi
+log "tests $result, took $(($(date +%s) - start)) s"
+exit "$status"

@@ -1,0 +1,168 @@
+//! Settings: `Settings.toml` (or `--config PATH`) overridden by `SUANLI__SECTION__KEY`
+//! environment variables. Loaded once in main and passed to `Application::build`;
+//! there is no global configuration.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}`: {why}")]
+    Invalid { key: &'static str, why: String },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub security: SecuritySettings,
+    pub jumpbox: JumpboxSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub static_dir: PathBuf,
+    pub tls: bool,
+    pub page_size: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SecuritySettings {
+    /// base64 of 64 bytes; empty = generated into `<data_dir>/session.key`.
+    pub session_secret: Secret,
+    /// base64 of 32 bytes; empty = generated into `<data_dir>/master.key`.
+    pub master_key: Secret,
+    pub bcrypt_cost: u32,
+    pub lockout_threshold: i32,
+    pub lockout_minutes: i64,
+    pub session_hours: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct JumpboxSettings {
+    pub listen: String,
+}
+
+/// A string that never prints: `Debug` shows `***`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The defaults every key falls back to; Settings.toml documents each one.
+const DEFAULTS: &str = include_str!("../Settings.toml");
+
+impl Settings {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = path {
+            builder = builder.add_source(File::from(path).required(true));
+        } else {
+            builder = builder.add_source(File::with_name("Settings.toml").required(false));
+        }
+        let settings: Settings = builder
+            .add_source(
+                Environment::with_prefix("SUANLI")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cookies get `Secure` when users reach the panel over HTTPS.
+    pub fn security_cookie_secure(&self) -> bool {
+        self.server.tls
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_string() });
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return bad("server.listen", "expected host:port, e.g. 127.0.0.1:8080");
+        }
+        if self.jumpbox.listen.parse::<SocketAddr>().is_err() {
+            return bad("jumpbox.listen", "expected host:port, e.g. 0.0.0.0:2026");
+        }
+        if !self.database.url.expose().starts_with("postgres") {
+            return bad("database.url", "expected a postgres:// URL");
+        }
+        if self.database.pool_size == 0 || self.database.pool_size > 512 {
+            return bad("database.pool_size", "expected 1..=512");
+        }
+        if self.database.connect_timeout_secs == 0 {
+            return bad("database.connect_timeout_secs", "expected > 0");
+        }
+        if !(4..=31).contains(&self.security.bcrypt_cost) {
+            return bad("security.bcrypt_cost", "expected 4..=31 (use >= 12 in production)");
+        }
+        if self.security.lockout_threshold < 1 {
+            return bad("security.lockout_threshold", "expected >= 1");
+        }
+        if self.security.lockout_minutes < 1 {
+            return bad("security.lockout_minutes", "expected >= 1");
+        }
+        if self.security.session_hours < 1 {
+            return bad("security.session_hours", "expected >= 1");
+        }
+        if !(1..=500).contains(&self.server.page_size) {
+            return bad("server.page_size", "expected 1..=500");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let s = Settings::load(None).expect("defaults");
+        assert_eq!(s.server.listen, "127.0.0.1:8080");
+        assert_eq!(s.jumpbox.listen, "0.0.0.0:2026");
+        assert!(s.security.bcrypt_cost >= 12);
+        assert_eq!(format!("{:?}", s.database.url), "***");
+    }
+
+    #[test]
+    fn invalid_key_is_named() {
+        let mut s = Settings::load(None).expect("defaults");
+        s.server.listen = "nope".into();
+        let err = s.validate().expect_err("must fail").to_string();
+        assert!(err.contains("server.listen"), "{err}");
+    }
+}

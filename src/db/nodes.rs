@@ -1,0 +1,124 @@
+//! The nodes (算力节点) table. Secrets (SSH password, TLS client key) are stored
+//! encrypted and never selected into `Node`: the row only says whether they are set.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::DbError;
+use super::schema::nodes;
+use crate::domain::catalog::NewNode;
+use crate::domain::listing::{ListQuery, Page};
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = nodes)]
+pub struct Node {
+    pub id: i64,
+    pub name: String,
+    pub region: String,
+    pub cpu_cores: i32,
+    pub memory_gb: i32,
+    pub system_disk_gb: i32,
+    pub data_disk_gb: i32,
+    pub public_ip: String,
+    pub private_ip: String,
+    pub ssh_port: i32,
+    pub username: String,
+    #[diesel(select_expression = nodes::password_enc.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<nodes::password_enc>)]
+    pub has_password: bool,
+    pub gpu_model: String,
+    pub gpu_count: i32,
+    pub docker_endpoint: String,
+    pub use_tls: bool,
+    pub ca_cert: String,
+    pub client_cert: String,
+    #[diesel(select_expression = nodes::client_key_enc.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<nodes::client_key_enc>)]
+    pub has_client_key: bool,
+    pub listed: bool,
+    pub remark: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What to do with each encrypted column: None = keep, Some(None) = clear,
+/// Some(Some(ciphertext)) = replace.
+#[derive(Default)]
+pub struct SecretWrites {
+    pub password_enc: Option<Option<Vec<u8>>>,
+    pub client_key_enc: Option<Option<Vec<u8>>>,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = nodes)]
+struct NodeRow<'a> {
+    name: &'a str,
+    region: &'a str,
+    cpu_cores: i32,
+    memory_gb: i32,
+    system_disk_gb: i32,
+    data_disk_gb: i32,
+    public_ip: &'a str,
+    private_ip: &'a str,
+    ssh_port: i32,
+    username: &'a str,
+    password_enc: Option<Option<Vec<u8>>>,
+    gpu_model: &'a str,
+    gpu_count: i32,
+    docker_endpoint: &'a str,
+    use_tls: bool,
+    ca_cert: &'a str,
+    client_cert: &'a str,
+    client_key_enc: Option<Option<Vec<u8>>>,
+    listed: bool,
+    remark: &'a str,
+}
+
+impl<'a> NodeRow<'a> {
+    fn new(v: &'a NewNode, secrets: SecretWrites) -> Self {
+        NodeRow {
+            name: &v.name,
+            region: &v.region,
+            cpu_cores: v.cpu_cores,
+            memory_gb: v.memory_gb,
+            system_disk_gb: v.system_disk_gb,
+            data_disk_gb: v.data_disk_gb,
+            public_ip: &v.public_ip,
+            private_ip: &v.private_ip,
+            ssh_port: v.ssh_port,
+            username: &v.username,
+            password_enc: secrets.password_enc,
+            gpu_model: &v.gpu_model,
+            gpu_count: v.gpu_count,
+            docker_endpoint: &v.docker_endpoint,
+            use_tls: v.use_tls,
+            ca_cert: &v.ca_cert,
+            client_cert: &v.client_cert,
+            client_key_enc: secrets.client_key_enc,
+            listed: v.listed,
+            remark: &v.remark,
+        }
+    }
+}
+
+catalog_queries!(nodes, Node,
+    search: |pat| nodes::name.ilike(pat.clone()).or(nodes::region.ilike(pat.clone()))
+        .or(nodes::public_ip.ilike(pat.clone())).or(nodes::gpu_model.ilike(pat)),
+    sorts: { "name" => nodes::name, "region" => nodes::region, "gpu_model" => nodes::gpu_model,
+             "created_at" => nodes::created_at });
+
+pub fn insert(conn: &mut PgConnection, v: &NewNode, secrets: SecretWrites) -> Result<Node, DbError> {
+    Ok(diesel::insert_into(nodes::table)
+        .values(NodeRow::new(v, secrets))
+        .returning(Node::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn update(conn: &mut PgConnection, id: i64, v: &NewNode, secrets: SecretWrites) -> Result<(), DbError> {
+    let n = diesel::update(nodes::table.find(id)).set(NodeRow::new(v, secrets)).execute(conn)?;
+    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+}
+
+/// The encrypted secrets, for the code that connects to the node.
+pub fn secrets(conn: &mut PgConnection, id: i64) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), DbError> {
+    Ok(nodes::table.find(id).select((nodes::password_enc, nodes::client_key_enc)).first(conn)?)
+}

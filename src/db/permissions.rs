@@ -1,0 +1,47 @@
+//! The api_permissions table: one record per (method, route pattern) with the roles
+//! allowed to call it. The gate middleware reads it on every request.
+
+use diesel::prelude::*;
+
+use super::DbError;
+use super::schema::api_permissions as ap;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = ap)]
+pub struct Permission {
+    pub id: i64,
+    pub method: String,
+    pub path_pattern: String,
+    pub description: String,
+    pub allowed_roles: Vec<String>,
+}
+
+impl Permission {
+    pub fn allows(&self, role: &str) -> bool {
+        self.allowed_roles.iter().any(|r| r == role)
+    }
+}
+
+/// The roles allowed on a route; None when the route has no record (deny).
+pub fn allowed_roles(conn: &mut PgConnection, method: &str, pattern: &str) -> Result<Option<Vec<String>>, DbError> {
+    Ok(ap::table
+        .filter(ap::method.eq(method).and(ap::path_pattern.eq(pattern)))
+        .select(ap::allowed_roles)
+        .first(conn)
+        .optional()?)
+}
+
+pub fn all(conn: &mut PgConnection) -> Result<Vec<Permission>, DbError> {
+    Ok(ap::table.order((ap::path_pattern, ap::method)).select(Permission::as_select()).load(conn)?)
+}
+
+pub fn find(conn: &mut PgConnection, id: i64) -> Result<Permission, DbError> {
+    Ok(ap::table.find(id).select(Permission::as_select()).first(conn)?)
+}
+
+pub fn set_roles(conn: &mut PgConnection, id: i64, roles: &[String]) -> Result<Permission, DbError> {
+    Ok(diesel::update(ap::table.find(id))
+        .set(ap::allowed_roles.eq(roles))
+        .returning(Permission::as_returning())
+        .get_result(conn)?)
+}

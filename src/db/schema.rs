@@ -1,0 +1,168 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    api_permissions (id) {
+        id -> Int8,
+        method -> Text,
+        path_pattern -> Text,
+        description -> Text,
+        allowed_roles -> Array<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_logs (id) {
+        id -> Int8,
+        user_id -> Nullable<Int8>,
+        username -> Text,
+        role -> Text,
+        ip -> Text,
+        method -> Text,
+        path -> Text,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        status -> Int4,
+        detail -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    companies (id) {
+        id -> Int8,
+        name -> Text,
+        remark -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    images (id) {
+        id -> Int8,
+        name -> Text,
+        address -> Text,
+        description -> Text,
+        source -> Text,
+        listed -> Bool,
+        remark -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Int8,
+        name -> Text,
+        image_id -> Int8,
+        spec_id -> Int8,
+        node_id -> Int8,
+        owner_id -> Int8,
+        company_id -> Nullable<Int8>,
+        container_id -> Text,
+        status -> Text,
+        remark -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    nodes (id) {
+        id -> Int8,
+        name -> Text,
+        region -> Text,
+        cpu_cores -> Int4,
+        memory_gb -> Int4,
+        system_disk_gb -> Int4,
+        data_disk_gb -> Int4,
+        public_ip -> Text,
+        private_ip -> Text,
+        ssh_port -> Int4,
+        username -> Text,
+        password_enc -> Nullable<Bytea>,
+        gpu_model -> Text,
+        gpu_count -> Int4,
+        docker_endpoint -> Text,
+        use_tls -> Bool,
+        ca_cert -> Text,
+        client_cert -> Text,
+        client_key_enc -> Nullable<Bytea>,
+        listed -> Bool,
+        remark -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    specs (id) {
+        id -> Int8,
+        name -> Text,
+        gpu_model -> Text,
+        gpu_count -> Int4,
+        cpu_cores -> Int4,
+        memory_gb -> Int4,
+        system_disk_gb -> Int4,
+        data_disk_gb -> Int4,
+        price_per_hour_cents -> Int8,
+        listed -> Bool,
+        remark -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        company_id -> Nullable<Int8>,
+        disabled -> Bool,
+        must_change_password -> Bool,
+        failed_logins -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        session_epoch -> Int4,
+        last_login_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(audit_logs -> users (user_id));
+diesel::joinable!(instances -> companies (company_id));
+diesel::joinable!(instances -> images (image_id));
+diesel::joinable!(instances -> nodes (node_id));
+diesel::joinable!(instances -> specs (spec_id));
+diesel::joinable!(instances -> users (owner_id));
+diesel::joinable!(users -> companies (company_id));
+diesel::joinable!(users -> roles (role));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_permissions,
+    audit_logs,
+    companies,
+    images,
+    instances,
+    nodes,
+    roles,
+    specs,
+    users,
+);

@@ -1,0 +1,436 @@
+//! The three catalog modules (镜像库 images, 算力节点 nodes, 产品规格 specs):
+//! raw forms as the browser sends them, parsed into typed values with every bad
+//! field reported at once.
+
+use serde::Deserialize;
+
+use super::fields::{self, FieldErrors};
+
+const NAME_MAX: usize = 64;
+const TEXT_MAX: usize = 255;
+const REMARK_MAX: usize = 2000;
+const PEM_MAX: usize = 16 * 1024;
+/// Upper bound for cores, GB and GPU counts: large enough for any real machine.
+const AMOUNT_MAX: i32 = 1_000_000;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ImageForm {
+    pub name: String,
+    pub address: String,
+    pub description: String,
+    pub source: String,
+    pub listed: Option<String>,
+    pub remark: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewImage {
+    pub name: String,
+    pub address: String,
+    pub description: String,
+    pub source: String,
+    pub listed: bool,
+    pub remark: String,
+}
+
+impl NewImage {
+    pub fn parse(f: &ImageForm) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let v = NewImage {
+            name: e.take("name", fields::required(&f.name, NAME_MAX)),
+            address: e.take("address", image_reference(&f.address)),
+            description: e.take("description", fields::multiline(&f.description, REMARK_MAX)),
+            source: e.take("source", fields::optional(&f.source, TEXT_MAX)),
+            listed: fields::checkbox(&f.listed),
+            remark: e.take("remark", fields::multiline(&f.remark, REMARK_MAX)),
+        };
+        e.into_result(v)
+    }
+}
+
+/// A Docker image reference such as `registry:5000/team/cuda:12.4-runtime` or one
+/// pinned by `@sha256:…`: no spaces, only the characters Docker accepts.
+fn image_reference(s: &str) -> Result<String, &'static str> {
+    let t = fields::required(s, TEXT_MAX)?;
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
+    if !t.chars().all(ok_char) || t.starts_with(['-', '.', '/', ':', '@']) || t.ends_with(['/', ':', '@']) {
+        return Err("field.bad_image_ref");
+    }
+    Ok(t)
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NodeForm {
+    pub name: String,
+    pub region: String,
+    pub cpu_cores: String,
+    pub memory_gb: String,
+    pub system_disk_gb: String,
+    pub data_disk_gb: String,
+    pub public_ip: String,
+    pub private_ip: String,
+    pub ssh_port: String,
+    pub username: String,
+    /// empty = keep the stored password
+    pub password: String,
+    pub clear_password: Option<String>,
+    pub gpu_model: String,
+    pub gpu_count: String,
+    pub docker_endpoint: String,
+    pub use_tls: Option<String>,
+    pub ca_cert: String,
+    pub client_cert: String,
+    /// empty = keep the stored key
+    pub client_key: String,
+    pub clear_client_key: Option<String>,
+    pub listed: Option<String>,
+    pub remark: String,
+    /// display only ("1" = a value is stored); ops reads the stored row, never these
+    pub had_password: String,
+    pub had_client_key: String,
+}
+
+/// What an edit does to a stored secret. The old value is never sent to the browser,
+/// so an empty field means "keep".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SecretChange {
+    #[default]
+    Keep,
+    Clear,
+    Set(String),
+}
+
+impl SecretChange {
+    fn from_form(value: &str, clear: &Option<String>) -> Self {
+        if fields::checkbox(clear) {
+            SecretChange::Clear
+        } else if value.trim().is_empty() {
+            SecretChange::Keep
+        } else {
+            SecretChange::Set(value.replace("\r\n", "\n").trim().to_string())
+        }
+    }
+
+    /// Will a value be stored after applying this change to `had`?
+    pub fn leaves_value(&self, had: bool) -> bool {
+        match self {
+            SecretChange::Keep => had,
+            SecretChange::Clear => false,
+            SecretChange::Set(_) => true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewNode {
+    pub name: String,
+    pub region: String,
+    pub cpu_cores: i32,
+    pub memory_gb: i32,
+    pub system_disk_gb: i32,
+    pub data_disk_gb: i32,
+    pub public_ip: String,
+    pub private_ip: String,
+    pub ssh_port: i32,
+    pub username: String,
+    pub password: SecretChange,
+    pub gpu_model: String,
+    pub gpu_count: i32,
+    pub docker_endpoint: String,
+    pub use_tls: bool,
+    pub ca_cert: String,
+    pub client_cert: String,
+    pub client_key: SecretChange,
+    pub listed: bool,
+    pub remark: String,
+}
+
+impl NewNode {
+    /// `had_client_key`: whether the row being edited already stores a client key
+    /// (false when creating).
+    pub fn parse(f: &NodeForm, had_client_key: bool) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let v = NewNode {
+            name: e.take("name", fields::required(&f.name, NAME_MAX)),
+            region: e.take("region", fields::optional(&f.region, NAME_MAX)),
+            cpu_cores: e.take("cpu_cores", fields::count(&f.cpu_cores, AMOUNT_MAX)),
+            memory_gb: e.take("memory_gb", fields::count(&f.memory_gb, AMOUNT_MAX)),
+            system_disk_gb: e.take("system_disk_gb", fields::count(&f.system_disk_gb, AMOUNT_MAX)),
+            data_disk_gb: e.take("data_disk_gb", fields::count(&f.data_disk_gb, AMOUNT_MAX)),
+            public_ip: e.take("public_ip", fields::ip(&f.public_ip)),
+            private_ip: e.take("private_ip", fields::ip(&f.private_ip)),
+            ssh_port: e.take("ssh_port", fields::port(&f.ssh_port)),
+            username: e.take("username", fields::optional(&f.username, NAME_MAX)),
+            password: SecretChange::from_form(&f.password, &f.clear_password),
+            gpu_model: e.take("gpu_model", fields::optional(&f.gpu_model, NAME_MAX)),
+            gpu_count: e.take("gpu_count", fields::count(&f.gpu_count, 1024)),
+            docker_endpoint: e.take("docker_endpoint", docker_endpoint(&f.docker_endpoint)),
+            use_tls: fields::checkbox(&f.use_tls),
+            ca_cert: e.take("ca_cert", fields::multiline(&f.ca_cert, PEM_MAX)),
+            client_cert: e.take("client_cert", fields::multiline(&f.client_cert, PEM_MAX)),
+            client_key: SecretChange::from_form(&f.client_key, &f.clear_client_key),
+            listed: fields::checkbox(&f.listed),
+            remark: e.take("remark", fields::multiline(&f.remark, REMARK_MAX)),
+        };
+        if let SecretChange::Set(p) = &v.password
+            && p.chars().count() > TEXT_MAX
+        {
+            e.add("password", "field.too_long");
+        }
+        // TLS material is only checked where it is used: TLS on and a TCP endpoint.
+        if v.use_tls && v.docker_endpoint.starts_with("tcp://") {
+            if !is_pem(&v.ca_cert, "CERTIFICATE") {
+                e.add("ca_cert", "field.bad_pem_cert");
+            }
+            if !is_pem(&v.client_cert, "CERTIFICATE") {
+                e.add("client_cert", "field.bad_pem_cert");
+            }
+            match &v.client_key {
+                SecretChange::Set(k) if !is_pem(k, "PRIVATE KEY") || k.len() > PEM_MAX => {
+                    e.add("client_key", "field.bad_pem_key")
+                }
+                c if !c.leaves_value(had_client_key) => e.add("client_key", "field.bad_pem_key"),
+                _ => {}
+            }
+        }
+        e.into_result(v)
+    }
+}
+
+/// `unix:///var/run/docker.sock` or `tcp://host:port`; empty means "not set yet".
+fn docker_endpoint(s: &str) -> Result<String, &'static str> {
+    let t = fields::optional(s, TEXT_MAX)?;
+    if t.is_empty() {
+        return Ok(t);
+    }
+    let ok = if let Some(path) = t.strip_prefix("unix://") {
+        path.starts_with('/') && path.len() > 1
+    } else if let Some(addr) = t.strip_prefix("tcp://") {
+        addr.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
+        })
+    } else {
+        false
+    };
+    if ok { Ok(t) } else { Err("field.bad_docker_endpoint") }
+}
+
+/// One or more PEM blocks whose label ends with `label` ("CERTIFICATE",
+/// "PRIVATE KEY" also matches "RSA PRIVATE KEY" / "EC PRIVATE KEY"), with base64 bodies.
+pub fn is_pem(text: &str, label: &str) -> bool {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
+    let mut blocks = 0;
+    while let Some(begin) = lines.next() {
+        let Some(kind) = begin.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
+            return false;
+        };
+        if !kind.ends_with(label) {
+            return false;
+        }
+        let mut body = 0;
+        loop {
+            match lines.next() {
+                Some(l) if l == format!("-----END {kind}-----") => break,
+                Some(l) if l.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)) => body += l.len(),
+                _ => return false,
+            }
+        }
+        if body < 16 {
+            return false;
+        }
+        blocks += 1;
+    }
+    blocks > 0
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SpecForm {
+    pub name: String,
+    pub gpu_model: String,
+    pub gpu_count: String,
+    pub cpu_cores: String,
+    pub memory_gb: String,
+    pub system_disk_gb: String,
+    pub data_disk_gb: String,
+    pub price_per_hour: String,
+    pub listed: Option<String>,
+    pub remark: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewSpec {
+    pub name: String,
+    pub gpu_model: String,
+    pub gpu_count: i32,
+    pub cpu_cores: i32,
+    pub memory_gb: i32,
+    pub system_disk_gb: i32,
+    pub data_disk_gb: i32,
+    pub price_per_hour_cents: i64,
+    pub listed: bool,
+    pub remark: String,
+}
+
+impl NewSpec {
+    pub fn parse(f: &SpecForm) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let v = NewSpec {
+            name: e.take("name", fields::required(&f.name, NAME_MAX)),
+            gpu_model: e.take("gpu_model", fields::required(&f.gpu_model, NAME_MAX)),
+            gpu_count: e.take("gpu_count", fields::count(&f.gpu_count, 1024)),
+            cpu_cores: e.take("cpu_cores", fields::count(&f.cpu_cores, AMOUNT_MAX)),
+            memory_gb: e.take("memory_gb", fields::count(&f.memory_gb, AMOUNT_MAX)),
+            system_disk_gb: e.take("system_disk_gb", fields::count(&f.system_disk_gb, AMOUNT_MAX)),
+            data_disk_gb: e.take("data_disk_gb", fields::count(&f.data_disk_gb, AMOUNT_MAX)),
+            price_per_hour_cents: e.take("price_per_hour", fields::money_cents(&f.price_per_hour)),
+            listed: fields::checkbox(&f.listed),
+            remark: e.take("remark", fields::multiline(&f.remark, REMARK_MAX)),
+        };
+        e.into_result(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGVCb2R5\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0w\n-----END PRIVATE KEY-----";
+
+    fn node() -> NodeForm {
+        NodeForm {
+            name: "gpu-01".into(),
+            public_ip: "203.0.113.5".into(),
+            private_ip: "10.0.0.5".into(),
+            ssh_port: "22".into(),
+            docker_endpoint: "tcp://10.0.0.5:2376".into(),
+            use_tls: Some("on".into()),
+            ca_cert: CERT.into(),
+            client_cert: CERT.into(),
+            client_key: KEY.into(),
+            listed: Some("on".into()),
+            ..NodeForm::default()
+        }
+    }
+
+    #[test]
+    fn image_requires_name_and_valid_address() {
+        let e = NewImage::parse(&ImageForm { address: "bad ref".into(), ..Default::default() }).expect_err("bad");
+        assert_eq!(e.get("name"), Some("field.required"));
+        assert_eq!(e.get("address"), Some("field.bad_image_ref"));
+        let ok = NewImage::parse(&ImageForm {
+            name: "CUDA".into(),
+            address: "nvidia/cuda:12.4.1-runtime-ubuntu22.04".into(),
+            listed: Some("on".into()),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert!(ok.listed);
+    }
+
+    #[test]
+    fn node_valid_with_tls() {
+        let n = NewNode::parse(&node(), false).expect("valid");
+        assert_eq!(n.client_key, SecretChange::Set(KEY.to_string()));
+        assert_eq!(n.ssh_port, 22);
+    }
+
+    #[test]
+    fn node_reports_every_bad_field() {
+        let f = NodeForm {
+            name: "".into(),
+            public_ip: "1.2.3".into(),
+            private_ip: "".into(),
+            ssh_port: "70000".into(),
+            cpu_cores: "two".into(),
+            docker_endpoint: "http://x".into(),
+            ..node()
+        };
+        let e = NewNode::parse(&f, false).expect_err("bad");
+        let mut got: Vec<_> = e.fields().collect();
+        got.sort();
+        assert_eq!(got, ["cpu_cores", "docker_endpoint", "name", "private_ip", "public_ip", "ssh_port"]);
+    }
+
+    #[test]
+    fn node_tls_material_checked_only_for_tcp_with_tls() {
+        let bad = NodeForm { ca_cert: "not a cert".into(), client_key: "".into(), ..node() };
+        let e = NewNode::parse(&bad, false).expect_err("bad");
+        assert_eq!(e.get("ca_cert"), Some("field.bad_pem_cert"));
+        assert_eq!(e.get("client_key"), Some("field.bad_pem_key"));
+        // editing a node that already has a key: empty keeps it, so it is fine
+        assert!(NewNode::parse(&NodeForm { client_key: "".into(), ..node() }, true).is_ok());
+        // clearing it while TLS needs it is not
+        let clear = NodeForm { client_key: "".into(), clear_client_key: Some("on".into()), ..node() };
+        assert!(NewNode::parse(&clear, true).is_err());
+        // a unix socket needs no TLS material
+        let unix = NodeForm { docker_endpoint: "unix:///var/run/docker.sock".into(), ca_cert: "x".into(), ..node() };
+        assert!(NewNode::parse(&unix, false).is_ok());
+        let plain = NodeForm { use_tls: None, ca_cert: "".into(), ..node() };
+        assert!(NewNode::parse(&plain, false).is_ok());
+    }
+
+    #[test]
+    fn endpoints() {
+        for (s, ok) in [
+            ("", true),
+            ("unix:///var/run/docker.sock", true),
+            ("tcp://10.0.0.5:2376", true),
+            ("tcp://[::1]:2376", true),
+            ("tcp://host", false),
+            ("tcp://:2376", false),
+            ("http://10.0.0.5:2376", false),
+            ("unix://relative", false),
+        ] {
+            assert_eq!(docker_endpoint(s).is_ok(), ok, "{s}");
+        }
+    }
+
+    #[test]
+    fn pem_shapes() {
+        assert!(is_pem(CERT, "CERTIFICATE"));
+        assert!(is_pem(&format!("{CERT}{CERT}"), "CERTIFICATE"), "chains are fine");
+        assert!(is_pem(KEY, "PRIVATE KEY"));
+        assert!(!is_pem(KEY, "CERTIFICATE"));
+        assert!(!is_pem("-----BEGIN CERTIFICATE-----\nabc\n", "CERTIFICATE"));
+        assert!(!is_pem("", "CERTIFICATE"));
+    }
+
+    #[test]
+    fn spec_price() {
+        let s = NewSpec::parse(&SpecForm {
+            name: "4090x2".into(),
+            gpu_model: "RTX 4090".into(),
+            gpu_count: "2".into(),
+            price_per_hour: "3.50".into(),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert_eq!(s.price_per_hour_cents, 350);
+        let e = NewSpec::parse(&SpecForm { price_per_hour: "3.555".into(), ..Default::default() }).expect_err("bad");
+        assert_eq!(e.get("gpu_model"), Some("field.required"));
+        assert_eq!(e.get("price_per_hour"), Some("field.bad_money"));
+    }
+}
+
+/// The three catalog modules, for the actions they share (toggle 上架, delete).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Catalog {
+    Images,
+    Nodes,
+    Specs,
+}
+
+impl Catalog {
+    /// URL segment and i18n prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Catalog::Images => "images",
+            Catalog::Nodes => "nodes",
+            Catalog::Specs => "specs",
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure rules: no actix, diesel, IO or clock. Everything here takes its inputs
+//! (including "now") as arguments and is unit-tested in place.
+
+pub mod access;
+pub mod accounts;
+pub mod auth;
+pub mod catalog;
+pub mod fields;
+pub mod listing;

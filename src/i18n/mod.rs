@@ -1,0 +1,150 @@
+//! The UI language and its message catalogues (zh-CN default, English switch).
+//! Catalogues are TOML files compiled into the binary; a dotted key such as
+//! `nav.images` is a `[nav]` table with an `images` entry.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// The cookie / URL code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code {
+            "zh-CN" | "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+}
+
+type Catalogue = HashMap<String, String>;
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Catalogue) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            toml::Value::String(s) => {
+                out.insert(key, s.clone());
+            }
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+fn load(text: &str) -> Catalogue {
+    let mut out = Catalogue::new();
+    // The catalogues are compiled in and checked by unit tests: a parse error is a build bug.
+    if let Ok(table) = text.parse::<toml::Table>() {
+        flatten("", &table, &mut out);
+    }
+    out
+}
+
+static ZH: LazyLock<Catalogue> = LazyLock::new(|| load(include_str!("zh-CN.toml")));
+static EN: LazyLock<Catalogue> = LazyLock::new(|| load(include_str!("en.toml")));
+
+/// The message for `key`, or the key itself when missing (visible, never a panic).
+pub fn t<'a>(lang: Lang, key: &'a str) -> &'a str {
+    let cat: &'static Catalogue = match lang {
+        Lang::Zh => &ZH,
+        Lang::En => &EN,
+    };
+    cat.get(key).map(String::as_str).unwrap_or(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn catalogues_parse_and_have_the_same_keys() {
+        assert!(include_str!("zh-CN.toml").parse::<toml::Table>().is_ok());
+        assert!(include_str!("en.toml").parse::<toml::Table>().is_ok());
+        let zh: BTreeSet<_> = ZH.keys().collect();
+        let en: BTreeSet<_> = EN.keys().collect();
+        assert_eq!(zh.difference(&en).collect::<Vec<_>>(), Vec::<&&String>::new(), "missing in en");
+        assert_eq!(en.difference(&zh).collect::<Vec<_>>(), Vec::<&&String>::new(), "missing in zh-CN");
+        assert_eq!(t(Lang::Zh, "nav.images"), "镜像库");
+        assert_eq!(t(Lang::En, "nav.images"), "Images");
+    }
+
+    /// Every `t("…")` in templates and every i18n key literal in src/ exists.
+    #[test]
+    fn every_used_key_exists() {
+        let mut missing = Vec::new();
+        let mut scan = |text: &str, open: &str| {
+            for part in text.split(open).skip(1) {
+                if let Some(key) = part.split('"').next()
+                    && key.contains('.')
+                    && !key.contains(' ')
+                    && !ZH.contains_key(key)
+                {
+                    missing.push(key.to_string());
+                }
+            }
+        };
+        for dir in ["templates", "src"] {
+            for path in walk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)) {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                scan(&text, "t(\"");
+                if dir == "src" {
+                    for prefix in ["\"field.", "\"password.", "\"user.", "\"catalog.", "\"permissions.", "\"login."] {
+                        for part in text.split(prefix).skip(1) {
+                            if let Some(rest) = part.split('"').next()
+                                && !rest.is_empty()
+                                && !rest.contains(' ')
+                                && !rest.contains('{')
+                                && !rest.ends_with("html")
+                            {
+                                let key = format!("{}{rest}", &prefix[1..]);
+                                if !ZH.contains_key(&key) {
+                                    missing.push(key);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "missing i18n keys: {missing:?}");
+    }
+
+    fn walk(dir: std::path::PathBuf) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    out.extend(walk(p));
+                } else if p.extension().is_some_and(|x| x == "html" || x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}

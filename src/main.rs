@@ -1,0 +1,96 @@
+//! The `suanli` command: serve (default), migrate, admin create | reset-password.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use suanli::config::Settings;
+use suanli::domain::access::Role;
+use suanli::domain::accounts::{UserFields, UserForm};
+use suanli::startup::{Application, prepare};
+
+#[derive(Parser)]
+#[command(name = "suanli", version, about = "Suanli GPU compute rental panel")]
+struct Cli {
+    /// Settings file (default: ./Settings.toml when present)
+    #[arg(long, global = true, env = "SUANLI_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the panel (the default)
+    Serve,
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Manage accounts from the shell
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator; the password is read from stdin (one line)
+    Create { username: String },
+    /// Set a random password that must be changed at next login, and print it
+    ResetPassword { username: String },
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("suanli: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            prepare(&settings).await.map_err(|e| e.to_string())?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Admin(cmd) => {
+            let (state, _) = prepare(&settings).await.map_err(|e| e.to_string())?;
+            match cmd {
+                AdminCommand::Create { username } => {
+                    let mut password = String::new();
+                    std::io::stdin().read_to_string(&mut password).map_err(|e| e.to_string())?;
+                    let form = UserForm {
+                        username,
+                        role: Role::Admin.as_str().into(),
+                        password: password.trim_end_matches(['\r', '\n']).to_string(),
+                        ..UserForm::default()
+                    };
+                    let (fields, password) = UserFields::parse(&form, true).map_err(|e| {
+                        let fields: Vec<_> = e.fields().collect();
+                        format!("invalid {}: see the password rule (>= 8 chars, 3 of lower/upper/digit/symbol) and username rule", fields.join(", "))
+                    })?;
+                    suanli::ops::accounts::create_user(&state, fields, password).await.map_err(|e| e.to_string())?;
+                    println!("administrator created; the password must be changed at first login");
+                    Ok(())
+                }
+                AdminCommand::ResetPassword { username } => {
+                    let password = suanli::ops::accounts::reset_password_by_name(&state, &username).await.map_err(|e| e.to_string())?;
+                    println!("new password for {username}: {password} (must be changed at next login)");
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Writing audit records. A failed audit write is logged, never shown to the user:
+//! the action it describes has already happened.
+
+use crate::db::{self, Pool, audit::NewAuditLog};
+
+pub async fn record(pool: &Pool, entry: NewAuditLog) {
+    let action = entry.action.clone();
+    if let Err(e) = db::run(pool, move |conn| db::audit::insert(conn, &entry)).await {
+        log::error!(action = action.as_str(); "audit write failed: {e}");
+    }
+}
+
+/// Where a request came from and who made it, for events the ops record themselves.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub user_id: Option<i64>,
+    pub username: String,
+    pub role: String,
+    pub ip: String,
+}
+
+impl Origin {
+    pub fn event(&self, action: &str, status: i32, detail: impl Into<String>) -> NewAuditLog {
+        NewAuditLog {
+            user_id: self.user_id,
+            username: self.username.clone(),
+            role: self.role.clone(),
+            ip: self.ip.clone(),
+            action: action.to_string(),
+            resource_type: "session".into(),
+            status,
+            detail: detail.into(),
+            ..NewAuditLog::default()
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Creating, editing, listing (上架/下架) and deleting catalog rows. Node secrets are
+//! encrypted here, right before they are written, and never leave as plaintext.
+
+use super::OpsError;
+use crate::db::{self, images::Image, nodes::Node, nodes::SecretWrites, specs::Spec};
+use crate::domain::catalog::{Catalog, NewImage, NewNode, NewSpec, NodeForm, SecretChange};
+use crate::domain::listing::{ListQuery, Page};
+use crate::startup::AppState;
+
+pub async fn list_images(state: &AppState, q: ListQuery) -> Result<Page<Image>, OpsError> {
+    let per = state.settings.server.page_size;
+    Ok(db::run(&state.pool, move |c| db::images::list(c, &q, per)).await?)
+}
+
+pub async fn list_nodes(state: &AppState, q: ListQuery) -> Result<Page<Node>, OpsError> {
+    let per = state.settings.server.page_size;
+    Ok(db::run(&state.pool, move |c| db::nodes::list(c, &q, per)).await?)
+}
+
+pub async fn list_specs(state: &AppState, q: ListQuery) -> Result<Page<Spec>, OpsError> {
+    let per = state.settings.server.page_size;
+    Ok(db::run(&state.pool, move |c| db::specs::list(c, &q, per)).await?)
+}
+
+pub async fn image(state: &AppState, id: i64) -> Result<Image, OpsError> {
+    db::run(&state.pool, move |c| db::images::find(c, id)).await.map_err(|e| OpsError::from_write(e, "id"))
+}
+
+pub async fn node(state: &AppState, id: i64) -> Result<Node, OpsError> {
+    db::run(&state.pool, move |c| db::nodes::find(c, id)).await.map_err(|e| OpsError::from_write(e, "id"))
+}
+
+pub async fn spec(state: &AppState, id: i64) -> Result<Spec, OpsError> {
+    db::run(&state.pool, move |c| db::specs::find(c, id)).await.map_err(|e| OpsError::from_write(e, "id"))
+}
+
+pub async fn save_image(state: &AppState, id: Option<i64>, v: NewImage) -> Result<(), OpsError> {
+    db::run(&state.pool, move |c| match id {
+        Some(id) => db::images::update(c, id, &v),
+        None => db::images::insert(c, &v).map(drop),
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "name"))
+}
+
+pub async fn save_spec(state: &AppState, id: Option<i64>, v: NewSpec) -> Result<(), OpsError> {
+    db::run(&state.pool, move |c| match id {
+        Some(id) => db::specs::update(c, id, &v),
+        None => db::specs::insert(c, &v).map(drop),
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "name"))
+}
+
+/// Parses and saves a node form. Editing needs the stored row: an empty secret field
+/// keeps the stored value, so TLS validation must know whether a key is stored.
+pub async fn save_node(state: &AppState, id: Option<i64>, form: NodeForm) -> Result<(), OpsError> {
+    let had_key = match id {
+        Some(id) => node(state, id).await?.has_client_key,
+        None => false,
+    };
+    let v = NewNode::parse(&form, had_key)?;
+    let master = state.master.clone();
+    let seal = |change: &SecretChange| match change {
+        SecretChange::Keep => None,
+        SecretChange::Clear => Some(None),
+        SecretChange::Set(plain) => Some(Some(master.encrypt(plain))),
+    };
+    let secrets = SecretWrites { password_enc: seal(&v.password), client_key_enc: seal(&v.client_key) };
+    db::run(&state.pool, move |c| match id {
+        Some(id) => db::nodes::update(c, id, &v, secrets),
+        // a new row has nothing to keep: "keep" means "none"
+        None => db::nodes::insert(
+            c,
+            &v,
+            SecretWrites {
+                password_enc: Some(secrets.password_enc.flatten()),
+                client_key_enc: Some(secrets.client_key_enc.flatten()),
+            },
+        )
+        .map(drop),
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "name"))
+}
+
+pub async fn set_listed(state: &AppState, kind: Catalog, id: i64, listed: bool) -> Result<(), OpsError> {
+    db::run(&state.pool, move |c| match kind {
+        Catalog::Images => db::images::set_listed(c, id, listed),
+        Catalog::Nodes => db::nodes::set_listed(c, id, listed),
+        Catalog::Specs => db::specs::set_listed(c, id, listed),
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "id"))
+}
+
+/// Refused with `OpsError::InUse` while an instance references the row.
+pub async fn delete(state: &AppState, kind: Catalog, id: i64) -> Result<(), OpsError> {
+    db::run(&state.pool, move |c| match kind {
+        Catalog::Images => db::images::delete(c, id),
+        Catalog::Nodes => db::nodes::delete(c, id),
+        Catalog::Specs => db::specs::delete(c, id),
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "id"))
+}

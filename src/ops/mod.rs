@@ -1,0 +1,54 @@
+//! One async function per user action, shared by every door (web pages now; the
+//! jumpbox and APIs later). Owns transactions and the audit events of its actions.
+
+pub mod accounts;
+pub mod audit;
+pub mod catalog;
+pub mod permissions;
+
+use crate::crypto::CryptoError;
+use crate::db::DbError;
+use crate::domain::fields::FieldErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// a delete refused because other rows still reference this one
+    #[error("still in use")]
+    InUse,
+    #[error("not found")]
+    NotFound,
+    /// refused by a rule, with the i18n key of the reason
+    #[error("refused: {0}")]
+    Refused(&'static str),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("password hashing: {0}")]
+    Hash(String),
+}
+
+impl OpsError {
+    /// Maps a unique violation to a field error on `field` ("already taken"),
+    /// a foreign key violation to InUse and a missing row to NotFound.
+    pub fn from_write(e: DbError, field: &'static str) -> Self {
+        match e {
+            DbError::Duplicate(_) => {
+                let mut errors = FieldErrors::default();
+                errors.add(field, "field.taken");
+                OpsError::Invalid(errors)
+            }
+            DbError::InUse(_) => OpsError::InUse,
+            DbError::NotFound => OpsError::NotFound,
+            other => OpsError::Db(other),
+        }
+    }
+}
+
+impl From<FieldErrors> for OpsError {
+    fn from(e: FieldErrors) -> Self {
+        OpsError::Invalid(e)
+    }
+}

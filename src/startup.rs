@@ -1,0 +1,136 @@
+//! Builds the application from Settings: data directory and keys, database pool and
+//! migrations, the first admin, the HTTP server bound (port 0 works for tests).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Settings;
+use crate::crypto::{self, MasterKey};
+use crate::db::{self, Pool};
+use crate::domain::auth::LockoutPolicy;
+use crate::web::error::WebError;
+
+/// What every handler and op shares.
+pub struct AppState {
+    pub pool: Pool,
+    pub master: MasterKey,
+    pub settings: Arc<Settings>,
+    pub lockout: LockoutPolicy,
+    /// a bcrypt hash to verify against for unknown usernames (equal timing)
+    pub dummy_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    #[error("database: {0} (is PostgreSQL running and `database.url` right?)")]
+    Db(#[from] db::DbError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("first admin: {0}")]
+    Admin(String),
+}
+
+pub struct Application {
+    http_addr: SocketAddr,
+    server: Server,
+    pub state: web::Data<AppState>,
+}
+
+/// Opens the data directory, keys and database (migrated); shared by `serve` and the
+/// admin subcommands.
+pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartError> {
+    let dir = &settings.server.data_dir;
+    crypto::ensure_private_dir(dir).map_err(|e| StartError::DataDir(dir.display().to_string(), e))?;
+    let master = MasterKey::from_bytes(&crypto::load_or_create_key(&settings.security.master_key, "security.master_key", dir, "master.key", 32)?)?;
+    let session_key = crypto::load_or_create_key(&settings.security.session_secret, "security.session_secret", dir, "session.key", 64)?;
+    let db = &settings.database;
+    let pool = {
+        let (url, size, timeout) = (db.url.expose().to_string(), db.pool_size, Duration::from_secs(db.connect_timeout_secs));
+        tokio::task::spawn_blocking(move || db::connect(&url, size, timeout))
+            .await
+            .map_err(|e| db::DbError::Unavailable(e.to_string()))??
+    };
+    let applied = db::run(&pool, db::migrate).await?;
+    if applied > 0 {
+        log::info!("applied {applied} database migration(s)");
+    }
+    let cost = settings.security.bcrypt_cost;
+    let dummy_hash = tokio::task::spawn_blocking(move || bcrypt::hash("suanli-timing-equaliser", cost))
+        .await
+        .map_err(|e| StartError::Admin(e.to_string()))?
+        .map_err(|e| StartError::Admin(e.to_string()))?;
+    let state = AppState {
+        pool,
+        master,
+        settings: Arc::new(settings.clone()),
+        lockout: LockoutPolicy {
+            threshold: settings.security.lockout_threshold,
+            window: chrono::Duration::minutes(settings.security.lockout_minutes),
+        },
+        dummy_hash,
+    };
+    Ok((state, session_key))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let (state, session_key) = prepare(&settings).await?;
+        if let Some(password) = crate::ops::accounts::ensure_first_admin(&state).await.map_err(|e| StartError::Admin(e.to_string()))? {
+            let path = settings.server.data_dir.join("initial-admin-password");
+            let _ = std::fs::remove_file(&path);
+            crypto::write_private(&path, format!("{password}\n").as_bytes())
+                .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
+            // Printed once, on purpose: the operator needs it for the first login.
+            println!("Created the first account: user `admin`, password `{password}` (also in {}, mode 0600). It must be changed at first login.", path.display());
+        }
+        let listener = TcpListener::bind(&settings.server.listen).map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let http_addr = listener.local_addr().map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let state = web::Data::new(state);
+        let key = Key::from(&session_key);
+        let secure = settings.security_cookie_secure();
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                .cookie_name("suanli_session".into())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_secure(secure)
+                .build();
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::FormConfig::default().limit(256 * 1024))
+                .configure(crate::web::routes)
+                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(WebError::NotFound) }))
+                .wrap(from_fn(crate::web::middleware::gate))
+                .wrap(sessions)
+                .wrap(Compress::default())
+        })
+        .listen(listener)
+        .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?
+        .run();
+        log::info!("panel listening on http://{http_addr}");
+        Ok(Application { http_addr, server, state })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

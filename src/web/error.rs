@@ -1,0 +1,103 @@
+//! WebError and the one table from errors to HTTP statuses. Pages get the (bilingual)
+//! error page; 5xx causes are logged once and shown as a generic message.
+
+use actix_web::http::StatusCode as S;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::db::DbError;
+use crate::ops::OpsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("CSRF token missing or wrong")]
+    Csrf,
+    #[error("not logged in")]
+    Unauthorized,
+    /// a rule refused the action; the i18n key says why
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for WebError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => WebError::NotFound,
+            DbError::Unavailable(why) => WebError::Unavailable(why),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<OpsError> for WebError {
+    fn from(e: OpsError) -> Self {
+        match e {
+            OpsError::Db(db) => db.into(),
+            OpsError::NotFound => WebError::NotFound,
+            OpsError::InUse => WebError::Conflict("catalog.in_use"),
+            OpsError::Refused(key) => WebError::Conflict(key),
+            // handlers render form errors themselves; reaching here is a handler bug
+            OpsError::Invalid(_) => WebError::Internal("unrendered form errors".into()),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::Internal(format!("template: {e}"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    zh: &'a str,
+    en: &'a str,
+}
+
+impl WebError {
+    fn messages(&self) -> (&str, &str) {
+        match self {
+            WebError::NotFound => ("页面或记录不存在", "Not found"),
+            WebError::Forbidden => ("没有权限执行此操作", "You are not allowed to do this"),
+            WebError::Csrf => ("表单已过期，请刷新页面后重试", "The form expired: reload the page and try again"),
+            WebError::Unauthorized => ("请先登录", "Please log in"),
+            WebError::Conflict(key) => (crate::i18n::t(crate::i18n::Lang::Zh, key), crate::i18n::t(crate::i18n::Lang::En, key)),
+            WebError::Unavailable(_) => ("服务暂时不可用（数据库无法连接），请稍后重试", "Service unavailable (database unreachable): try again shortly"),
+            WebError::Internal(_) => ("服务器内部错误", "Internal server error"),
+        }
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> S {
+        match self {
+            WebError::NotFound => S::NOT_FOUND,
+            WebError::Forbidden | WebError::Csrf => S::FORBIDDEN,
+            WebError::Unauthorized => S::UNAUTHORIZED,
+            WebError::Conflict(_) => S::CONFLICT,
+            WebError::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+            WebError::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            log::error!("{self}");
+        }
+        let (zh, en) = self.messages();
+        let body = ErrorPage { status: status.as_u16(), zh, en }.render().unwrap_or_else(|_| en.to_string());
+        HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body)
+    }
+}

@@ -1,0 +1,80 @@
+//! What the gate middleware resolved once per request, handed to handlers:
+//! `Ctx` (user if any, CSRF token, language, HTMX or not) and `Me` (a logged-in user).
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
+
+use super::error::WebError;
+use crate::domain::access::{Actor, Role};
+use crate::i18n::{self, Lang};
+
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub company_id: Option<i64>,
+    pub must_change_password: bool,
+}
+
+impl CurrentUser {
+    pub fn actor(&self) -> Actor {
+        Actor { user_id: self.id, role: self.role, company_id: self.company_id }
+    }
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Per-request context. Also the layout data every template gets as `l`.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub user: Option<CurrentUser>,
+    pub csrf: String,
+    pub lang: Lang,
+    /// an HTMX request that wants a partial (not a history restore)
+    pub hx: bool,
+    pub ip: String,
+    pub flash: Option<String>,
+    /// the current path, for the active navigation entry
+    pub path: String,
+}
+
+impl Ctx {
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        i18n::t(self.lang, key)
+    }
+    pub fn other_lang(&self) -> &'static str {
+        self.lang.other().code()
+    }
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(CurrentUser::is_admin)
+    }
+    /// Navigation highlighting: does the current path start with `prefix`?
+    pub fn at(&self, prefix: &str) -> bool {
+        if prefix == "/" { self.path == "/" } else { self.path.starts_with(prefix) }
+    }
+    /// The translated message of a bad form field, if any.
+    pub fn err(&self, errors: &crate::domain::fields::FieldErrors, field: &str) -> Option<&str> {
+        errors.get(field).map(|k| self.t(k))
+    }
+    pub fn me(&self) -> Result<&CurrentUser, WebError> {
+        self.user.as_ref().ok_or(WebError::Unauthorized)
+    }
+}
+
+impl FromRequest for Ctx {
+    type Error = WebError;
+    type Future = Ready<Result<Self, WebError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(req.extensions().get::<Ctx>().cloned().ok_or(WebError::Internal("no request context".into())))
+    }
+}
+
+pub fn is_hx(req: &HttpRequest) -> bool {
+    let h = |name| req.headers().get(name).is_some_and(|v| v == "true");
+    h("HX-Request") && !h("HX-History-Restore-Request")
+}

@@ -1,0 +1,55 @@
+//! The HTTP door. `routes` is the only place routes are mounted; every route here has
+//! an api_permissions record (migrations), enforced by `middleware::gate`.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod pages;
+pub mod render;
+
+use actix_web::web::{self, ServiceConfig, get, post};
+
+use pages::catalog::{self, CatalogPage};
+use pages::{audit, auth, companies, home, images::Images, nodes::Nodes, permissions, specs::Specs, users};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.route("/healthz", get().to(home::healthz))
+        .route("/readyz", get().to(home::readyz))
+        .route("/static/{file:.*}", get().to(home::static_file))
+        .route("/login", get().to(auth::login_page))
+        .route("/login", post().to(auth::login))
+        .route("/logout", post().to(auth::logout))
+        .route("/lang/{code}", get().to(auth::set_lang))
+        .route("/", get().to(home::home))
+        .route("/password", get().to(auth::password_page))
+        .route("/password", post().to(auth::change_password));
+    catalog_routes::<Images>(cfg);
+    catalog_routes::<Nodes>(cfg);
+    catalog_routes::<Specs>(cfg);
+    cfg.route("/users", get().to(users::index))
+        .route("/users/new", get().to(users::new))
+        .route("/users", post().to(users::create))
+        .route("/users/{id}/edit", get().to(users::edit))
+        .route("/users/{id}", post().to(users::update))
+        .route("/users/{id}/disabled", post().to(users::set_disabled))
+        .route("/users/{id}/password", post().to(users::reset_password))
+        .route("/companies", get().to(companies::index))
+        .route("/companies/new", get().to(companies::new))
+        .route("/companies", post().to(companies::create))
+        .route("/companies/{id}/edit", get().to(companies::edit))
+        .route("/companies/{id}", post().to(companies::update))
+        .route("/companies/{id}/delete", post().to(companies::delete))
+        .route("/permissions", get().to(permissions::index))
+        .route("/permissions/{id}/roles/{role}", post().to(permissions::toggle))
+        .route("/audit", get().to(audit::index));
+}
+
+fn catalog_routes<M: CatalogPage>(cfg: &mut ServiceConfig) {
+    let base = M::base();
+    cfg.service(web::resource(base).route(get().to(catalog::index::<M>)).route(post().to(catalog::create::<M>)))
+        .route(&format!("{base}/new"), get().to(catalog::new::<M>))
+        .route(&format!("{base}/{{id}}/edit"), get().to(catalog::edit::<M>))
+        .route(&format!("{base}/{{id}}"), post().to(catalog::update::<M>))
+        .route(&format!("{base}/{{id}}/listed"), post().to(catalog::listed::<M>))
+        .route(&format!("{base}/{{id}}/delete"), post().to(catalog::delete::<M>));
+}

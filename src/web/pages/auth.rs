@@ -1,0 +1,131 @@
+//! Login, logout, changing one's own password, and the language switch.
+
+use actix_session::Session;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::domain::accounts::PasswordForm;
+use crate::domain::fields::FieldErrors;
+use crate::i18n::Lang;
+use crate::ops::{self, OpsError, accounts::LoginRefused, audit::Origin};
+use crate::startup::AppState;
+use crate::web::error::WebError;
+use crate::web::extract::Ctx;
+use crate::web::middleware::{LANG_COOKIE, session};
+use crate::web::render::{redirect, render, render_422, render_status};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    l: &'a Ctx,
+    username: &'a str,
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NextParam {
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Only local paths: never redirect to another site after login.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+}
+
+pub async fn login_page(ctx: Ctx, q: web::Query<NextParam>) -> Result<HttpResponse, WebError> {
+    if ctx.user.is_some() {
+        return Ok(redirect(false, "/"));
+    }
+    render(LoginPage { l: &ctx, username: "", next: safe_next(&q.next), error: None })
+}
+
+pub async fn login(st: web::Data<AppState>, ctx: Ctx, session: Session, form: web::Form<LoginForm>) -> Result<HttpResponse, WebError> {
+    match ops::accounts::login(&st, &form.username, &form.password, &ctx.ip).await? {
+        Ok(user) => {
+            session::start(&session, &user);
+            let to = if user.must_change_password { "/password" } else { safe_next(&form.next) };
+            Ok(redirect(false, to))
+        }
+        Err(why) => {
+            let key = match why {
+                LoginRefused::BadCredentials => "login.bad_credentials",
+                LoginRefused::Locked => "login.locked",
+                LoginRefused::Disabled => "login.disabled",
+            };
+            let page = LoginPage { l: &ctx, username: form.username.trim(), next: safe_next(&form.next), error: Some(key) };
+            render_status(actix_web::http::StatusCode::UNAUTHORIZED, page)
+        }
+    }
+}
+
+pub async fn logout(st: web::Data<AppState>, ctx: Ctx, session: Session) -> Result<HttpResponse, WebError> {
+    if let Some(u) = &ctx.user {
+        let origin = Origin { user_id: Some(u.id), username: u.username.clone(), role: u.role.as_str().into(), ip: ctx.ip.clone() };
+        ops::accounts::logout(&st, origin).await;
+    }
+    session::end(&session);
+    Ok(redirect(ctx.hx, "/login"))
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage<'a> {
+    l: &'a Ctx,
+    errors: &'a FieldErrors,
+    forced: bool,
+}
+
+pub async fn password_page(ctx: Ctx) -> Result<HttpResponse, WebError> {
+    let forced = ctx.me()?.must_change_password;
+    render(PasswordPage { l: &ctx, errors: &FieldErrors::default(), forced })
+}
+
+pub async fn change_password(st: web::Data<AppState>, ctx: Ctx, session: Session, form: web::Form<PasswordForm>) -> Result<HttpResponse, WebError> {
+    let me = ctx.me()?;
+    match ops::accounts::change_password(&st, me.id, &form).await {
+        Ok(user) => {
+            // this session stays valid; every other session of the user ends
+            session::refresh_epoch(&session, &user);
+            session::set_flash(&session, ctx.t("password.changed"));
+            Ok(redirect(ctx.hx, "/"))
+        }
+        Err(OpsError::Invalid(errors)) => render_422(PasswordPage { l: &ctx, errors: &errors, forced: me.must_change_password }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn set_lang(code: web::Path<String>, q: web::Query<NextParam>) -> Result<HttpResponse, WebError> {
+    let lang = Lang::from_code(&code).ok_or(WebError::NotFound)?;
+    let cookie = Cookie::build(LANG_COOKIE, lang.code())
+        .path("/")
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::days(365))
+        .finish();
+    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", safe_next(&q.next))).finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_local() {
+        for (n, want) in [("/images?q=1", "/images?q=1"), ("//evil.example", "/"), ("https://evil.example", "/"), ("", "/"), ("/\\evil", "/")] {
+            assert_eq!(safe_next(n), want, "{n}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! 算力节点 nodes: templates and ops for the shared catalog handlers. Secrets are
+//! never put back into the form: it only shows whether one is stored.
+
+use askama::Template;
+
+use super::catalog::{CatalogPage, ListView};
+use crate::db::nodes::Node;
+use crate::domain::catalog::{Catalog, NodeForm};
+use crate::domain::fields::FieldErrors;
+use crate::domain::listing::{ListQuery, Page};
+use crate::ops::{self, OpsError};
+use crate::startup::AppState;
+use crate::web::extract::Ctx;
+
+pub struct Nodes;
+
+#[derive(Template)]
+#[template(path = "nodes/index.html")]
+struct NodesPage<'a> {
+    l: &'a Ctx,
+    v: &'a ListView<Node>,
+}
+
+#[derive(Template)]
+#[template(path = "nodes/_list.html")]
+struct NodeListPartial<'a> {
+    l: &'a Ctx,
+    v: &'a ListView<Node>,
+}
+
+#[derive(Template)]
+#[template(path = "nodes/_form.html")]
+struct NodeFormPartial<'a> {
+    l: &'a Ctx,
+    id: Option<i64>,
+    form: &'a NodeForm,
+    errors: &'a FieldErrors,
+}
+
+fn flag(b: bool) -> String {
+    if b { "1".into() } else { String::new() }
+}
+
+impl CatalogPage for Nodes {
+    const KIND: Catalog = Catalog::Nodes;
+    const SORTS: &'static [&'static str] = crate::db::nodes::SORTS;
+    type Row = Node;
+    type Form = NodeForm;
+
+    async fn list(st: &AppState, q: ListQuery) -> Result<Page<Node>, OpsError> {
+        ops::catalog::list_nodes(st, q).await
+    }
+
+    fn blank_form() -> NodeForm {
+        NodeForm { ssh_port: "22".into(), use_tls: Some("on".into()), listed: Some("on".into()), ..NodeForm::default() }
+    }
+
+    async fn load_form(st: &AppState, id: i64) -> Result<NodeForm, OpsError> {
+        let n = ops::catalog::node(st, id).await?;
+        Ok(NodeForm {
+            name: n.name,
+            region: n.region,
+            cpu_cores: n.cpu_cores.to_string(),
+            memory_gb: n.memory_gb.to_string(),
+            system_disk_gb: n.system_disk_gb.to_string(),
+            data_disk_gb: n.data_disk_gb.to_string(),
+            public_ip: n.public_ip,
+            private_ip: n.private_ip,
+            ssh_port: n.ssh_port.to_string(),
+            username: n.username,
+            gpu_model: n.gpu_model,
+            gpu_count: n.gpu_count.to_string(),
+            docker_endpoint: n.docker_endpoint,
+            use_tls: n.use_tls.then(|| "on".into()),
+            ca_cert: n.ca_cert,
+            client_cert: n.client_cert,
+            listed: n.listed.then(|| "on".into()),
+            remark: n.remark,
+            had_password: flag(n.has_password),
+            had_client_key: flag(n.has_client_key),
+            ..NodeForm::default()
+        })
+    }
+
+    async fn save(st: &AppState, id: Option<i64>, form: &NodeForm) -> Result<(), OpsError> {
+        ops::catalog::save_node(st, id, form.clone()).await
+    }
+
+    fn list_page<'a>(l: &'a Ctx, v: &'a ListView<Node>) -> impl Template + 'a {
+        NodesPage { l, v }
+    }
+    fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Node>) -> impl Template + 'a {
+        NodeListPartial { l, v }
+    }
+    fn form_partial<'a>(l: &'a Ctx, id: Option<i64>, form: &'a NodeForm, errors: &'a FieldErrors) -> impl Template + 'a {
+        NodeFormPartial { l, id, form, errors }
+    }
+}

@@ -1,0 +1,42 @@
+//! API permission records (admin): routes × roles, toggled one cell at a time.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use crate::db::permissions::Permission;
+use crate::domain::access::ROLE_LABELS;
+use crate::ops;
+use crate::startup::AppState;
+use crate::web::error::WebError;
+use crate::web::extract::Ctx;
+use crate::web::render::render;
+
+#[derive(Template)]
+#[template(path = "permissions/index.html")]
+struct PermissionsPage<'a> {
+    l: &'a Ctx,
+    rows: &'a [Permission],
+    roles: [&'static str; 4],
+}
+
+#[derive(Template)]
+#[template(path = "permissions/_row.html")]
+struct PermissionRowPartial<'a> {
+    p: &'a Permission,
+    roles: [&'static str; 4],
+}
+
+pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+    let rows = ops::permissions::all(&st).await?;
+    render(PermissionsPage { l: &ctx, rows: &rows, roles: ROLE_LABELS })
+}
+
+pub async fn toggle(st: web::Data<AppState>, ctx: Ctx, path: web::Path<(i64, String)>) -> Result<HttpResponse, WebError> {
+    let (id, role) = path.into_inner();
+    let p = ops::permissions::toggle_role(&st, id, &role).await?;
+    if ctx.hx {
+        render(PermissionRowPartial { p: &p, roles: ROLE_LABELS })
+    } else {
+        Ok(crate::web::render::redirect(false, "/permissions"))
+    }
+}

@@ -1,0 +1,87 @@
+//! 产品规格 specs: templates and ops for the shared catalog handlers.
+
+use askama::Template;
+
+use super::catalog::{CatalogPage, ListView};
+use crate::db::specs::Spec;
+use crate::domain::catalog::{Catalog, NewSpec, SpecForm};
+use crate::domain::fields::{FieldErrors, format_cents};
+use crate::domain::listing::{ListQuery, Page};
+use crate::ops::{self, OpsError};
+use crate::startup::AppState;
+use crate::web::extract::Ctx;
+
+pub struct Specs;
+
+#[derive(Template)]
+#[template(path = "specs/index.html")]
+struct SpecsPage<'a> {
+    l: &'a Ctx,
+    v: &'a ListView<Spec>,
+}
+
+#[derive(Template)]
+#[template(path = "specs/_list.html")]
+struct SpecListPartial<'a> {
+    l: &'a Ctx,
+    v: &'a ListView<Spec>,
+}
+
+#[derive(Template)]
+#[template(path = "specs/_form.html")]
+struct SpecFormPartial<'a> {
+    l: &'a Ctx,
+    id: Option<i64>,
+    form: &'a SpecForm,
+    errors: &'a FieldErrors,
+}
+
+/// fen → "3.50", for templates
+pub fn price(cents: &i64) -> String {
+    format_cents(*cents)
+}
+
+impl CatalogPage for Specs {
+    const KIND: Catalog = Catalog::Specs;
+    const SORTS: &'static [&'static str] = crate::db::specs::SORTS;
+    type Row = Spec;
+    type Form = SpecForm;
+
+    async fn list(st: &AppState, q: ListQuery) -> Result<Page<Spec>, OpsError> {
+        ops::catalog::list_specs(st, q).await
+    }
+
+    fn blank_form() -> SpecForm {
+        SpecForm { listed: Some("on".into()), ..SpecForm::default() }
+    }
+
+    async fn load_form(st: &AppState, id: i64) -> Result<SpecForm, OpsError> {
+        let s = ops::catalog::spec(st, id).await?;
+        Ok(SpecForm {
+            name: s.name,
+            gpu_model: s.gpu_model,
+            gpu_count: s.gpu_count.to_string(),
+            cpu_cores: s.cpu_cores.to_string(),
+            memory_gb: s.memory_gb.to_string(),
+            system_disk_gb: s.system_disk_gb.to_string(),
+            data_disk_gb: s.data_disk_gb.to_string(),
+            price_per_hour: format_cents(s.price_per_hour_cents),
+            listed: s.listed.then(|| "on".into()),
+            remark: s.remark,
+        })
+    }
+
+    async fn save(st: &AppState, id: Option<i64>, form: &SpecForm) -> Result<(), OpsError> {
+        ops::catalog::save_spec(st, id, NewSpec::parse(form)?).await
+    }
+
+    fn list_page<'a>(l: &'a Ctx, v: &'a ListView<Spec>) -> impl Template + 'a {
+        SpecsPage { l, v }
+    }
+    fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Spec>) -> impl Template + 'a {
+        SpecListPartial { l, v }
+    }
+    fn form_partial<'a>(l: &'a Ctx, id: Option<i64>, form: &'a SpecForm, errors: &'a FieldErrors) -> impl Template + 'a {
+        SpecFormPartial { l, id, form, errors }
+    }
+}

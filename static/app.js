@@ -1,0 +1,15 @@
+// Suanli: the little glue the HTMX pages need (dialog open/close).
+"use strict";
+function closeDialog() {
+  const d = document.getElementById("dialog");
+  if (d && d.open) d.close();
+}
+document.addEventListener("htmx:afterSwap", (e) => {
+  const d = document.getElementById("dialog");
+  if (d && d.contains(e.detail.target) && !d.open) d.showModal();
+});
+document.addEventListener("close-dialog", closeDialog);
+document.addEventListener("list-changed", () => {
+  const f = document.getElementById("flash");
+  if (f) f.innerHTML = "";
+});
