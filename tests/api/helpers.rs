@@ -1,0 +1,246 @@
+//! TestApp: the real server on 127.0.0.1:0 with its own database, cloned from a
+//! template migrated once per process; dropped with the TestApp. `Session` is a
+//! logged-in browser-like client (cookies + CSRF token).
+
+use std::sync::OnceLock;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::redirect::Policy;
+use suanli::config::{Secret, Settings};
+use suanli::startup::{AppState, Application};
+
+pub const PASSWORD: &str = "Test!pass123";
+
+fn server_url() -> String {
+    std::env::var("SUANLI_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432".into())
+}
+
+fn admin_conn() -> PgConnection {
+    PgConnection::establish(&format!("{}/postgres", server_url())).expect("connect to the test Postgres (SUANLI_TEST_PG)")
+}
+
+/// The template database, migrated once per test process.
+fn template() -> &'static str {
+    static TPL: OnceLock<String> = OnceLock::new();
+    TPL.get_or_init(|| {
+        let name = format!("tpl_{}", uuid::Uuid::new_v4().simple());
+        let mut c = admin_conn();
+        // leftovers of earlier runs (killed processes never drop theirs)
+        let old: Vec<String> = diesel::sql_query(
+            "SELECT datname AS name FROM pg_database WHERE (datname LIKE 't\\_%' OR datname LIKE 'tpl\\_%') \
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname)",
+        )
+        .load::<DbName>(&mut c)
+        .map(|v| v.into_iter().map(|d| d.name).collect())
+        .unwrap_or_default();
+        for db in old {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db}\"")).execute(&mut c);
+        }
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut c).expect("create template");
+        let mut t = PgConnection::establish(&format!("{}/{name}", server_url())).expect("connect template");
+        suanli::db::migrate(&mut t).expect("migrate template");
+        name
+    })
+}
+
+#[derive(diesel::QueryableByName)]
+struct DbName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn from_template() -> Self {
+        let tpl = template();
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{tpl}\""))
+            .execute(&mut admin_conn())
+            .expect("create test database");
+        TestDb { url: format!("{}/{name}", server_url()), name }
+    }
+
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect test db")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).execute(&mut admin_conn());
+    }
+}
+
+pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
+    let mut s = Settings::load(None).expect("default settings");
+    s.database.url = Secret::new(db_url);
+    s.database.pool_size = 4;
+    s.server.listen = "127.0.0.1:0".into();
+    s.server.data_dir = data_dir.to_path_buf();
+    s.server.static_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+    // production uses >= 12; tests hash a lot
+    s.security.bcrypt_cost = 4;
+    s
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: actix_web::web::Data<AppState>,
+    pub admin_password: String,
+    pub data_dir: std::path::PathBuf,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDb::from_template();
+        let data_dir = std::env::temp_dir().join(format!("suanli-test-{}", uuid::Uuid::new_v4().simple()));
+        let mut settings = test_settings(&db.url, &data_dir);
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("build app");
+        let base = format!("http://{}", app.http_addr());
+        let state = app.state.clone();
+        tokio::spawn(app.run_until_stopped());
+        let admin_password = std::fs::read_to_string(data_dir.join("initial-admin-password")).expect("admin password file").trim().to_string();
+        TestApp { base, state, admin_password, data_dir, db }
+    }
+
+    pub fn client(&self) -> Session {
+        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
+        Session { http, base: self.base.clone(), csrf: String::new() }
+    }
+
+    /// The admin, logged in, first password already changed to PASSWORD.
+    pub async fn admin(&self) -> Session {
+        let mut s = self.client();
+        let res = s.login("admin", &self.admin_password).await;
+        assert_eq!(res.headers()["location"], "/password", "first login must force a password change");
+        let res = s.post_form("/password", &[("current", &self.admin_password), ("new", PASSWORD), ("confirm", PASSWORD)]).await;
+        assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+        s.refresh_csrf("/").await;
+        s
+    }
+
+    /// Creates a user with PASSWORD (no forced change) and returns its id.
+    pub async fn user(&self, username: &str, role: &str, company_id: Option<i64>) -> i64 {
+        let form = suanli::domain::accounts::UserForm {
+            username: username.into(),
+            role: role.into(),
+            company_id: company_id.map(|c| c.to_string()).unwrap_or_default(),
+            password: PASSWORD.into(),
+            ..Default::default()
+        };
+        let (fields, pw) = suanli::domain::accounts::UserFields::parse(&form, true).expect("valid user");
+        let user = suanli::ops::accounts::create_user(&self.state, fields, pw).await.expect("create user");
+        self.sql(&format!("UPDATE users SET must_change_password = false WHERE id = {}", user.id));
+        user.id
+    }
+
+    pub async fn logged_in(&self, username: &str) -> Session {
+        let mut s = self.client();
+        let res = s.login(username, PASSWORD).await;
+        assert_eq!(res.status(), 303, "login of {username}");
+        s.refresh_csrf("/").await;
+        s
+    }
+
+    pub fn sql(&self, q: &str) -> usize {
+        diesel::sql_query(q).execute(&mut self.db.conn()).expect("sql")
+    }
+
+    pub fn count(&self, q: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(q).get_result::<N>(&mut self.db.conn()).expect("count").n
+    }
+
+    pub async fn company(&self, name: &str) -> i64 {
+        let f = suanli::domain::accounts::CompanyFields { name: name.into(), remark: String::new() };
+        suanli::ops::accounts::save_company(&self.state, None, f).await.expect("company");
+        self.count(&format!("SELECT id AS n FROM companies WHERE name = '{name}'"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub struct Session {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub csrf: String,
+}
+
+pub fn scrape_csrf(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
+    Some(html[start..].split('"').next()?.to_string())
+}
+
+impl Session {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).send().await.expect("GET")
+    }
+
+    pub async fn get_hx(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).header("HX-Request", "true").send().await.expect("GET hx")
+    }
+
+    pub async fn text(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
+    /// Loads a page and keeps its CSRF token.
+    pub async fn refresh_csrf(&mut self, path: &str) {
+        let html = self.text(path).await;
+        if let Some(t) = scrape_csrf(&html) {
+            self.csrf = t;
+        }
+    }
+
+    pub async fn login(&mut self, username: &str, password: &str) -> reqwest::Response {
+        self.refresh_csrf("/login").await;
+        let res = self.post_form("/login", &[("username", username), ("password", password)]).await;
+        if res.status() == 303 {
+            // a new session has a new token
+            self.refresh_csrf("/password").await;
+        }
+        res
+    }
+
+    /// A plain form post carrying the CSRF field.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut body: Vec<(&str, &str)> = fields.to_vec();
+        body.push(("csrf_token", &self.csrf));
+        self.http.post(format!("{}{path}", self.base)).form(&body).send().await.expect("POST")
+    }
+
+    /// An HTMX post: CSRF in the header.
+    pub async fn post_hx(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", &self.csrf)
+            .form(fields)
+            .send()
+            .await
+            .expect("POST hx")
+    }
+
+    /// A post without any CSRF token.
+    pub async fn post_bare(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(format!("{}{path}", self.base)).form(fields).send().await.expect("POST bare")
+    }
+}

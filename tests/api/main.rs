@@ -1,0 +1,11 @@
+//! One integration-test binary against a real Postgres (SUANLI_TEST_PG); a module
+//! per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod auth;
+mod browser;
+mod catalog;
+mod health;
+mod helpers;
+mod permissions;
