@@ -15,7 +15,7 @@ fn server_url() -> String {
     std::env::var("SUANLI_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432".into())
 }
 
-fn admin_conn() -> PgConnection {
+pub fn admin_conn() -> PgConnection {
     PgConnection::establish(&format!("{}/postgres", server_url())).expect("connect to the test Postgres (SUANLI_TEST_PG)")
 }
 
@@ -56,11 +56,18 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn from_template() -> Self {
+        // Postgres refuses concurrent copies of one template: one at a time per process.
+        static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let tpl = template();
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{tpl}\""))
-            .execute(&mut admin_conn())
-            .expect("create test database");
+        let _guard = CREATE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut conn = admin_conn();
+        let mut tries = 0;
+        while let Err(e) = diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{tpl}\"")).execute(&mut conn) {
+            tries += 1;
+            assert!(tries < 50, "create test database: {e}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         TestDb { url: format!("{}/{name}", server_url()), name }
     }
 
