@@ -119,9 +119,9 @@ pub fn format_cents(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
-/// An HTML checkbox: present (any value but "false"/"0"/"off") means on.
+/// An HTML checkbox: present with any value but ""/"false"/"0"/"off" means on.
 pub fn checkbox(v: &Option<String>) -> bool {
-    v.as_deref().is_some_and(|s| !matches!(s, "false" | "0" | "off"))
+    v.as_deref().is_some_and(|s| !matches!(s.trim(), "" | "false" | "0" | "off"))
 }
 
 #[cfg(test)]

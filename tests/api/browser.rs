@@ -122,19 +122,13 @@ impl Browser {
         let res = req.send().await.map_err(|e| e.to_string())?;
         let status = res.status();
         let v: Value = res.json().await.map_err(|e| e.to_string())?;
-        if status.is_success() {
-            Ok(v["value"].clone())
-        } else {
-            Err(format!("{status}: {} {}", v["value"]["error"], v["value"]["message"]))
-        }
+        if status.is_success() { Ok(v["value"].clone()) } else { Err(format!("{status}: {} {}", v["value"]["error"], v["value"]["message"])) }
     }
 
     /// A request within the session; an error is a test failure.
     async fn cmd(&self, method: Method, path: &str, body: Value) -> Value {
         let session = self.session.as_deref().expect("session");
-        self.raw(method, &format!("/session/{session}{path}"), Some(body))
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
+        self.raw(method, &format!("/session/{session}{path}"), Some(body)).await.unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
     }
 
     /// Navigates and waits for the load event (bounded by the pageLoad timeout).
@@ -200,7 +194,9 @@ impl Browser {
     async fn console(&self) -> Vec<String> {
         let session = self.session.as_deref().expect("session");
         match self.raw(Method::POST, &format!("/session/{session}/se/log"), Some(json!({ "type": "browser" }))).await {
-            Ok(Value::Array(entries)) => entries.iter().map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("?"))).collect(),
+            Ok(Value::Array(entries)) => {
+                entries.iter().map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("?"))).collect()
+            }
             Ok(other) => vec![format!("(unexpected log answer: {other})")],
             Err(e) => vec![format!("(no console log: {e})")],
         }
@@ -312,9 +308,7 @@ return true;
 async fn first_login_then_new_image_via_dialog_without_reload() {
     let started = Instant::now();
     let app = TestApp::spawn().await;
-    eprintln!("app {:?}", started.elapsed());
     let browser = Browser::launch().await;
-    eprintln!("browser {:?}", started.elapsed());
     let base = &app.base;
 
     // 1. Log in as admin with the initial random password.
@@ -338,7 +332,10 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
     browser.goto(&format!("{base}/images")).await;
     browser.wait_for_page("/images").await;
     browser
-        .wait_until("htmx, the new button and the list", "typeof htmx !== 'undefined' && document.getElementById('new-button') && document.getElementById('list')")
+        .wait_until(
+            "htmx, the new button and the list",
+            "typeof htmx !== 'undefined' && document.getElementById('new-button') && document.getElementById('list')",
+        )
         .await;
     let name = format!("browser-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let address = "nvidia/cuda:12.4.1-runtime-ubuntu22.04";
@@ -352,7 +349,10 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
     // "新增" loads the form into the dialog and opens it (static/app.js, htmx:afterSwap).
     browser.click("#new-button").await;
     browser
-        .wait_until("the image form in an open dialog", "document.getElementById('dialog').open && document.querySelector('#dialog-body form input[name=address]')")
+        .wait_until(
+            "the image form in an open dialog",
+            "document.getElementById('dialog').open && document.querySelector('#dialog-body form input[name=address]')",
+        )
         .await;
     browser.type_into("#dialog-body input[name=name]", &name).await;
     browser.type_into("#dialog-body input[name=address]", address).await;
@@ -370,6 +370,7 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
     let events = browser.execute("return window.__events;").await;
     let events: Vec<&str> = events.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
     assert!(events.contains(&"POST /images -> 204"), "the save was not an HTMX 204: {events:?}");
+    assert!(events.iter().any(|e| e.starts_with("GET /images?") && e.ends_with("-> 200")), "#list did not re-fetch itself: {events:?}");
     assert!(!events.iter().any(|e| e.starts_with("htmx:") || e.starts_with("error:")), "HTMX or script errors: {events:?}");
     let row = browser
         .execute(&format!("return [...document.querySelectorAll('#list tbody tr')].find((tr) => tr.textContent.includes({})).textContent;", json!(name)))
@@ -384,7 +385,6 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
     println!("browser console:\n{}\nevents: {events:?}", console.join("\n"));
     assert!(!console.iter().any(|l| l.contains("Uncaught")), "uncaught script errors: {console:#?}");
 
-    eprintln!("before drop {:?}", started.elapsed());
     drop(browser);
     println!("browser test took {:?}", started.elapsed());
 }

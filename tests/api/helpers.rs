@@ -23,13 +23,16 @@ pub fn admin_conn() -> PgConnection {
 fn template() -> &'static str {
     static TPL: OnceLock<String> = OnceLock::new();
     TPL.get_or_init(|| {
-        let name = format!("tpl_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("tpl_{}_{}", now_secs(), uuid::Uuid::new_v4().simple());
         let mut c = admin_conn();
-        // leftovers of earlier runs (killed processes never drop theirs)
-        let old: Vec<String> = diesel::sql_query(
-            "SELECT datname AS name FROM pg_database WHERE (datname LIKE 't\\_%' OR datname LIKE 'tpl\\_%') \
-             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = pg_database.datname)",
-        )
+        // Leftovers of earlier runs (a killed process never drops its databases): names
+        // carry their creation time; only those older than two hours are dropped, so a
+        // test process running beside this one keeps its own.
+        let old: Vec<String> = diesel::sql_query(format!(
+            "SELECT datname AS name FROM pg_database WHERE datname ~ '^(t|tpl)_[0-9]+_' \
+             AND split_part(datname, '_', 2)::bigint < {}",
+            now_secs() - 7200
+        ))
         .load::<DbName>(&mut c)
         .map(|v| v.into_iter().map(|d| d.name).collect())
         .unwrap_or_default();
@@ -41,6 +44,10 @@ fn template() -> &'static str {
         suanli::db::migrate(&mut t).expect("migrate template");
         name
     })
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[derive(diesel::QueryableByName)]
@@ -59,7 +66,7 @@ impl TestDb {
         // Postgres refuses concurrent copies of one template: one at a time per process.
         static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let tpl = template();
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("t_{}_{}", now_secs(), uuid::Uuid::new_v4().simple());
         let _guard = CREATE.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = admin_conn();
         let mut tries = 0;
