@@ -124,6 +124,15 @@ figure() {
     sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$line"
 }
 
+# cpu_idle_pct - idle share of all CPUs over one second (other load skews the figures).
+cpu_idle_pct() {
+    local a b
+    a=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
+}
+
 # ---------------------------------------------------------------- 1. Postgres
 if ! pg_isready -q -d "$ADMIN_DB_URL"; then
     if [[ $PG_BASE == postgres://postgres@127.0.0.1:55432 ]]; then
@@ -236,14 +245,20 @@ anon_token=$(csrf_from "$WORK/anon-login.html")
 ANON_SESSION=$(session_from "$ANON_JAR")
 [[ -n $anon_token && -n $ANON_SESSION ]] || die "no anonymous session/csrf token from GET /login"
 LOGIN_BODY="username=admin&password=$(urlencode "$NEW_PASSWORD")&csrf_token=$(urlencode "$anon_token")&next=%2F"
-for attempt in 1 2; do # twice: the same anonymous cookie must work again after a success
-    res=$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' -H "Cookie: suanli_session=$ANON_SESSION" \
+LOGIN_SINGLE_MS=() # sequential logins timed by curl: one bcrypt verify with an idle CPU
+for attempt in 1 2 3; do # several times: the same anonymous cookie must work again after a success
+    res=$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url} %{time_total}' -H "Cookie: suanli_session=$ANON_SESSION" \
         -H 'Content-Type: application/x-www-form-urlencoded' --data-binary "$LOGIN_BODY" "$BASE_URL/login")
-    [[ $res == "303 $BASE_URL/" ]] || die "login check $attempt: expected '303 → /', got '$res'"
+    [[ $res == "303 $BASE_URL/ "* ]] || die "login check $attempt: expected '303 → /', got '$res'"
+    LOGIN_SINGLE_MS+=("$(awk -v t="${res##* }" 'BEGIN { printf "%.0f", t * 1000 }')")
 done
-log "login POST with the right password answers 303 → / (twice with one anonymous cookie)"
+log "login POST with the right password answers 303 → / (3 times with one anonymous cookie; ${LOGIN_SINGLE_MS[*]} ms)"
 
 # ---------------------------------------------------------------- 6. wrk
+IDLE_START=$(cpu_idle_pct)
+if ((IDLE_START < 90)); then
+    log "warning: only $IDLE_START% CPU idle before the runs: something else is busy, figures will be pessimistic"
+fi
 # One Lua script for every run: an optional POST body from $BENCH_BODY, per-status counts
 # summed over the threads, and one machine-readable BENCHSTAT line from done().
 LUA="$WORK/bench.lua"
@@ -293,7 +308,7 @@ run_wrk() {
     local name=$1 t=$2 c=$3 d=$4 url=$5
     shift 5
     echo
-    echo "=== $name: wrk -t$t -c$c -d$d --latency ${url#"$BASE_URL"}"
+    echo "=== $name: wrk -t$t -c$c -d$d --latency ${url#"$BASE_URL"}   (CPU idle before: $(cpu_idle_pct)%)"
     wrk -t"$t" -c"$c" -d"$d" --latency -s "$LUA" "$@" "$url" | tee "$WORK/$name.out"
     STATS[$name]=$(sed -n 's/^BENCHSTAT //p' "$WORK/$name.out")
     [[ -n ${STATS[$name]} ]] || die "wrk run $name printed no BENCHSTAT line"
@@ -367,6 +382,7 @@ line() { # NAME LABEL
 
 echo
 echo "================================================================ suanli bench summary"
+echo "  CPU idle before the runs: $IDLE_START% (other processes on these CPUs skew every figure)"
 echo "  binary $BIN, 127.0.0.1 loopback, $(nproc) CPUs, bcrypt cost 12, $n_nodes nodes / $n_images images / $n_specs specs$([[ -n ${BENCH_GZIP:-} ]] && echo ', gzip')"
 line list_page1 "GET /nodes (HX) page 1   -t2 -c4"
 line list_search "GET /nodes?q=gpu&listed=1 -t2 -c4"
@@ -374,7 +390,8 @@ line list_page1_c1 "GET /nodes (HX) page 1   -t1 -c1"
 line list_page1_c2 "GET /nodes (HX) page 1   -t2 -c2"
 line list_search_c1 "GET /nodes?q=gpu&listed=1 -t1 -c1"
 line login_post "POST /login (right pw)   -t2 -c2"
-echo "  login POST: $(figure login_post non3xx) non-3xx responses out of $(figure login_post requests) (each success must be 303 → /)"
+echo "  login POST: $(figure login_post non3xx) non-3xx responses out of $(figure login_post requests) (each success must be 303 → /);"
+echo "    single sequential logins (curl, before the runs): ${LOGIN_SINGLE_MS[*]} ms"
 echo "  target p99 < ${TARGET_P99_MS} ms at ${TARGET_RPS} req/s (list partial, page 1): $VERDICT"
 echo "    reasoning: wrk cannot pace, so the saturation run (-c4: ${sat_rps} req/s, p99 ${sat_p99} ms) stands in:"
 echo "    when saturation throughput > ${TARGET_RPS} req/s, saturation latency upper-bounds the latency at ${TARGET_RPS} req/s"
