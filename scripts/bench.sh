@@ -133,6 +133,30 @@ cpu_idle_pct() {
     awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
 }
 
+# cpu_ticks - "total busy steal server postgres" CPU ticks so far: all CPUs from /proc/stat,
+# the server process, and the Postgres backends serving the bench database.
+cpu_ticks() {
+    local pg=0 pid t
+    for pid in $(pgrep -f "^postgres: .* $BENCH_DB " || true); do
+        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        pg=$((pg + t))
+    done
+    local srv
+    srv=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0)
+    awk -v srv="$srv" -v pg="$pg" '/^cpu / {
+        total = $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9
+        print total, total - $5 - $6, $9, srv, pg }' /proc/stat
+}
+
+# cpu_share BEFORE AFTER - CPU use between two cpu_ticks snapshots, as wrk-style keys.
+# busy and steal: % of all CPUs; server and Postgres: % of one CPU.
+cpu_share() {
+    awk -v a="$1" -v b="$2" -v n="$(nproc)" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); d = y[1] - x[1]; if (d <= 0) d = 1
+        printf "cpu_busy=%.0f%% cpu_steal=%.0f%% cpu_server=%.0f%% cpu_pg=%.0f%%",
+            100 * (y[2] - x[2]) / d, 100 * (y[3] - x[3]) / d, 100 * n * (y[4] - x[4]) / d, 100 * n * (y[5] - x[5]) / d }'
+}
+
 # ---------------------------------------------------------------- 1. Postgres
 if ! pg_isready -q -d "$ADMIN_DB_URL"; then
     if [[ $PG_BASE == postgres://postgres@127.0.0.1:55432 ]]; then
@@ -309,9 +333,14 @@ run_wrk() {
     shift 5
     echo
     echo "=== $name: wrk -t$t -c$c -d$d --latency ${url#"$BASE_URL"}   (CPU idle before: $(cpu_idle_pct)%)"
+    local before after cpu
+    before=$(cpu_ticks)
     wrk -t"$t" -c"$c" -d"$d" --latency -s "$LUA" "$@" "$url" | tee "$WORK/$name.out"
-    STATS[$name]=$(sed -n 's/^BENCHSTAT //p' "$WORK/$name.out")
-    [[ -n ${STATS[$name]} ]] || die "wrk run $name printed no BENCHSTAT line"
+    after=$(cpu_ticks)
+    cpu=$(cpu_share "$before" "$after")
+    echo "CPU during the run: $cpu (busy/steal: % of all $(nproc) CPUs; server/pg: % of one CPU)"
+    STATS[$name]="$(sed -n 's/^BENCHSTAT //p' "$WORK/$name.out") $cpu"
+    [[ ${STATS[$name]} == p50_ms=* ]] || die "wrk run $name printed no BENCHSTAT line"
 }
 
 run_wrk list_page1 2 4 "$DURATION" "$URL_PAGE1" "${HDRS[@]}"
@@ -378,6 +407,8 @@ line() { # NAME LABEL
     printf '  %-34s p50 %8s ms  p99 %8s ms  %8s req/s  (%s requests, non-2xx %s, non-3xx %s, socket errors %s; statuses %s)\n' \
         "$2" "$(figure "$1" p50_ms)" "$(figure "$1" p99_ms)" "$(figure "$1" rps)" "$(figure "$1" requests)" \
         "$(figure "$1" non2xx)" "$(figure "$1" non3xx)" "$(figure "$1" socket_errors)" "$(figure "$1" statuses)"
+    printf '  %-34s CPU: busy %s of all, steal %s; server %s, Postgres %s of one CPU\n' "" \
+        "$(figure "$1" cpu_busy)" "$(figure "$1" cpu_steal)" "$(figure "$1" cpu_server)" "$(figure "$1" cpu_pg)"
 }
 
 echo
