@@ -299,6 +299,20 @@ statuses = {}
 
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+-- Optional think time (BENCH_THINK_MS = mean, exponentially distributed) between a
+-- response and the connection's next request: many connections with think time give
+-- roughly Poisson arrivals at connections * 1000 / (think + latency) req/s.
+local think = tonumber(os.getenv("BENCH_THINK_MS") or "")
+if think and think > 0 then
+  function init(args)
+    math.randomseed(os.time() * 100 + (tid or 0))
+  end
+  function delay()
+    return math.floor(-math.log(1 - math.random()) * think)
+  end
 end
 
 function response(status, headers, body)
@@ -349,6 +363,12 @@ run_wrk list_search 2 4 "$DURATION" "$URL_SEARCH" "${HDRS[@]}"
 run_wrk list_page1_c1 1 1 "$LOW_DURATION" "$URL_PAGE1" "${HDRS[@]}"
 run_wrk list_page1_c2 2 2 "$LOW_DURATION" "$URL_PAGE1" "${HDRS[@]}"
 run_wrk list_search_c1 1 1 "$LOW_DURATION" "$URL_SEARCH" "${HDRS[@]}"
+# Approximately paced: PACED_CONNS connections with exponential think time so that they
+# offer ~TARGET_RPS req/s in total (think = conns/rate - latency at -c1).
+PACED_CONNS=20
+THINK_MS=$(awk -v c="$PACED_CONNS" -v r="$TARGET_RPS" -v l="$(figure list_page1_c1 p50_ms)" \
+    'BEGIN { t = c * 1000 / r - l; printf "%.1f", (t < 1 ? 1 : t) }')
+BENCH_THINK_MS=$THINK_MS run_wrk list_page1_paced 2 "$PACED_CONNS" "$DURATION" "$URL_PAGE1" "${HDRS[@]}"
 # bcrypt cost 12 is ~250 ms per hash by design: short and 2 connections.
 BENCH_BODY=$LOGIN_BODY run_wrk login_post 2 2 "$LOGIN_DURATION" "$BASE_URL/login" \
     -H "Cookie: suanli_session=$ANON_SESSION" --timeout 10s
@@ -390,17 +410,29 @@ WARNINGS=$(grep -cE '\b(WARN|ERROR)\b' "$SERVER_LOG" || true)
 # keeps 200*L requests in flight on average (Little's law); a closed-loop run with N
 # connections keeps exactly N in flight. So when the -c4 run sustains more than 200 req/s
 # (and 200*L < 4), its p99 is an upper bound for the p99 at 200 req/s (queueing can only be
-# lower); the -c1 run is the no-queueing floor.
+# lower); the -c1 run is the no-queueing reference. The think-time run approximates the paced
+# load itself (Poisson-like arrivals from 20 independent connections) and is the tie-breaker
+# when the bound is too loose to prove the target.
 sat_rps=$(figure list_page1 rps)
 sat_p99=$(figure list_page1 p99_ms)
 c1_p50=$(figure list_page1_c1 p50_ms)
+paced_rps=$(figure list_page1_paced rps)
+paced_p99=$(figure list_page1_paced p99_ms)
 inflight=$(awk -v l="$c1_p50" -v r="$TARGET_RPS" 'BEGIN { printf "%.2f", r * l / 1000 }')
-if awk -v r="$sat_rps" -v p="$sat_p99" -v tr="$TARGET_RPS" -v tp="$TARGET_P99_MS" 'BEGIN { exit !(r > tr && p < tp) }'; then
-    VERDICT="PASS"
-elif awk -v r="$sat_rps" -v tr="$TARGET_RPS" 'BEGIN { exit !(r > tr) }'; then
-    VERDICT="FAIL (saturation p99 ${sat_p99} ms >= ${TARGET_P99_MS} ms; the bound does not prove the target, see the -c1/-c2 runs)"
-else
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; } # gt A B: A > B (floats)
+bound_ok=; paced_ok=
+if gt "$sat_rps" "$TARGET_RPS" && gt "$TARGET_P99_MS" "$sat_p99"; then bound_ok=1; fi
+if gt "$paced_rps" "$((TARGET_RPS * 95 / 100))" && gt "$TARGET_P99_MS" "$paced_p99"; then paced_ok=1; fi
+if ! gt "$sat_rps" "$TARGET_RPS"; then
     VERDICT="FAIL (saturation throughput ${sat_rps} req/s <= ${TARGET_RPS} req/s: the server cannot sustain the target rate)"
+elif [[ -n $bound_ok && -n $paced_ok ]]; then
+    VERDICT="PASS (saturation bound and think-time run agree)"
+elif [[ -n $bound_ok ]]; then
+    VERDICT="FAIL at the think-time load (p99 ${paced_p99} ms at ${paced_rps} req/s) although the saturation bound says PASS: here latency at low load is not lower than at saturation, so the bound does not hold"
+elif [[ -n $paced_ok ]]; then
+    VERDICT="PASS, not proven by the bound (saturation p99 ${sat_p99} ms >= ${TARGET_P99_MS} ms) but the think-time run at ${paced_rps} req/s has p99 ${paced_p99} ms"
+else
+    VERDICT="FAIL (saturation p99 ${sat_p99} ms; think-time run at ${paced_rps} req/s has p99 ${paced_p99} ms)"
 fi
 
 line() { # NAME LABEL
@@ -420,6 +452,7 @@ line list_search "GET /nodes?q=gpu&listed=1 -t2 -c4"
 line list_page1_c1 "GET /nodes (HX) page 1   -t1 -c1"
 line list_page1_c2 "GET /nodes (HX) page 1   -t2 -c2"
 line list_search_c1 "GET /nodes?q=gpu&listed=1 -t1 -c1"
+line list_page1_paced "GET /nodes page 1 ~${TARGET_RPS}/s -c${PACED_CONNS}"
 line login_post "POST /login (right pw)   -t2 -c2"
 echo "  login POST: $(figure login_post non3xx) non-3xx responses out of $(figure login_post requests) (each success must be 303 → /);"
 echo "    single sequential logins (curl, before the runs): ${LOGIN_SINGLE_MS[*]} ms"
@@ -427,7 +460,8 @@ echo "  target p99 < ${TARGET_P99_MS} ms at ${TARGET_RPS} req/s (list partial, p
 echo "    reasoning: wrk cannot pace, so the saturation run (-c4: ${sat_rps} req/s, p99 ${sat_p99} ms) stands in:"
 echo "    when saturation throughput > ${TARGET_RPS} req/s, saturation latency upper-bounds the latency at ${TARGET_RPS} req/s"
 echo "    (a paced load keeps ~${TARGET_RPS} x ${c1_p50} ms = ${inflight} requests in flight on average, fewer than the 4 of -c4;"
-echo "    closed-loop wrk hides coordinated omission, so this is a bound on typical queueing, not a proof); -c1 p99 $(figure list_page1_c1 p99_ms) ms is the no-queueing floor."
+echo "    closed-loop wrk hides coordinated omission, so this is a bound on typical queueing, not a proof); -c1 p99 $(figure list_page1_c1 p99_ms) ms is the no-queueing reference (idle-CPU wake-ups can make it worse than saturation on a VM);"
+echo "    think-time run (${PACED_CONNS} connections, exponential think time, mean ${THINK_MS} ms): ${paced_rps} req/s, p99 ${paced_p99} ms."
 echo "  SQL (server-side execution, ms): page1 count ${SQL_MS[page1_count]}, page1 rows ${SQL_MS[page1_rows]}, search count ${SQL_MS[search_count]}, search rows ${SQL_MS[search_rows]}"
 echo "  server RSS after the runs: ${RSS_MB} MB (peak VmHWM ${HWM_MB} MB, ${THREADS} threads)"
 echo "  server log lines at WARN/ERROR: ${WARNINGS}"
