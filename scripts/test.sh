@@ -18,6 +18,9 @@ export SUANLI_TEST_PG=postgres://postgres@127.0.0.1:55432
 # Build outside the clone so that a fresh CI checkout still builds incrementally.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SUANLI_CACHE_DIR/target}
 
+log "checking formatting (cargo fmt --check)"
+cargo fmt --check || die "cargo fmt --check failed: run cargo fmt"
+
 log "running cargo test (target dir $CARGO_TARGET_DIR)"
 status=0
 cargo test --all-targets -- --test-threads=4 2>&1 || status=$?

@@ -110,7 +110,12 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, why: &str| Err(ConfigError::Invalid { key, why: why.to_string() });
+        let bad = |key, why: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                why: why.to_string(),
+            })
+        };
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return bad("server.listen", "expected host:port, e.g. 127.0.0.1:8080");
         }
@@ -127,7 +132,10 @@ impl Settings {
             return bad("database.connect_timeout_secs", "expected > 0");
         }
         if !(4..=31).contains(&self.security.bcrypt_cost) {
-            return bad("security.bcrypt_cost", "expected 4..=31 (use >= 12 in production)");
+            return bad(
+                "security.bcrypt_cost",
+                "expected 4..=31 (use >= 12 in production)",
+            );
         }
         if self.security.lockout_threshold < 1 {
             return bad("security.lockout_threshold", "expected >= 1");

@@ -38,7 +38,8 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let key = Key::<Aes256Gcm>::try_from(bytes).map_err(|_| CryptoError::BadKey("security.master_key", 32))?;
+        let key = Key::<Aes256Gcm>::try_from(bytes)
+            .map_err(|_| CryptoError::BadKey("security.master_key", 32))?;
         Ok(Self(Aes256Gcm::new(&key)))
     }
 
@@ -58,7 +59,10 @@ impl MasterKey {
         }
         let (nonce, sealed) = stored.split_at(NONCE_LEN);
         let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Decrypt)?;
-        let plain = self.0.decrypt(&nonce, sealed).map_err(|_| CryptoError::Decrypt)?;
+        let plain = self
+            .0
+            .decrypt(&nonce, sealed)
+            .map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
     }
 }
@@ -73,7 +77,10 @@ pub fn load_or_create_key(
     len: usize,
 ) -> Result<Vec<u8>, CryptoError> {
     let decode = |text: &str| {
-        B64.decode(text.trim()).ok().filter(|k| k.len() == len).ok_or(CryptoError::BadKey(setting, len))
+        B64.decode(text.trim())
+            .ok()
+            .filter(|k| k.len() == len)
+            .ok_or(CryptoError::BadKey(setting, len))
     };
     if !configured.is_empty() {
         return decode(configured.expose());
@@ -84,7 +91,8 @@ pub fn load_or_create_key(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = vec![0u8; len];
             rand::fill(&mut key[..]);
-            write_private(&path, B64.encode(&key).as_bytes()).map_err(|e| CryptoError::KeyFile(path, e))?;
+            write_private(&path, B64.encode(&key).as_bytes())
+                .map_err(|e| CryptoError::KeyFile(path, e))?;
             Ok(key)
         }
         Err(e) => Err(CryptoError::KeyFile(path, e)),
@@ -99,7 +107,11 @@ pub fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Writes a new file readable by the owner only; refuses to overwrite.
 pub fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(content)?;
     f.sync_all()
 }
@@ -149,7 +161,10 @@ mod tests {
         let a = load_or_create_key(&Secret::default(), "k", &dir, "master.key", 32).expect("gen");
         let b = load_or_create_key(&Secret::default(), "k", &dir, "master.key", 32).expect("load");
         assert_eq!(a, b);
-        let mode = fs::metadata(dir.join("master.key")).expect("meta").permissions().mode();
+        let mode = fs::metadata(dir.join("master.key"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(load_or_create_key(&Secret::new("bad"), "k", &dir, "x", 32).is_err());
         let _ = fs::remove_dir_all(dir);

@@ -1,4 +1,5 @@
 //! Suanli: a self-hosted GPU compute rental panel.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 pub mod crypto;

@@ -57,7 +57,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+            let app = Application::build(settings)
+                .await
+                .map_err(|e| e.to_string())?;
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }
         Command::Migrate => {
@@ -70,7 +72,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             match cmd {
                 AdminCommand::Create { username } => {
                     let mut password = String::new();
-                    std::io::stdin().read_to_string(&mut password).map_err(|e| e.to_string())?;
+                    std::io::stdin()
+                        .read_to_string(&mut password)
+                        .map_err(|e| e.to_string())?;
                     let form = UserForm {
                         username,
                         role: Role::Admin.as_str().into(),
@@ -81,13 +85,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                         let fields: Vec<_> = e.fields().collect();
                         format!("invalid {}: see the password rule (>= 8 chars, 3 of lower/upper/digit/symbol) and username rule", fields.join(", "))
                     })?;
-                    suanli::ops::accounts::create_user(&state, fields, password).await.map_err(|e| e.to_string())?;
+                    suanli::ops::accounts::create_user(&state, fields, password)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     println!("administrator created; the password must be changed at first login");
                     Ok(())
                 }
                 AdminCommand::ResetPassword { username } => {
-                    let password = suanli::ops::accounts::reset_password_by_name(&state, &username).await.map_err(|e| e.to_string())?;
-                    println!("new password for {username}: {password} (must be changed at next login)");
+                    let password = suanli::ops::accounts::reset_password_by_name(&state, &username)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!(
+                        "new password for {username}: {password} (must be changed at next login)"
+                    );
                     Ok(())
                 }
             }

@@ -53,12 +53,29 @@ pub struct Application {
 /// admin subcommands.
 pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartError> {
     let dir = &settings.server.data_dir;
-    crypto::ensure_private_dir(dir).map_err(|e| StartError::DataDir(dir.display().to_string(), e))?;
-    let master = MasterKey::from_bytes(&crypto::load_or_create_key(&settings.security.master_key, "security.master_key", dir, "master.key", 32)?)?;
-    let session_key = crypto::load_or_create_key(&settings.security.session_secret, "security.session_secret", dir, "session.key", 64)?;
+    crypto::ensure_private_dir(dir)
+        .map_err(|e| StartError::DataDir(dir.display().to_string(), e))?;
+    let master = MasterKey::from_bytes(&crypto::load_or_create_key(
+        &settings.security.master_key,
+        "security.master_key",
+        dir,
+        "master.key",
+        32,
+    )?)?;
+    let session_key = crypto::load_or_create_key(
+        &settings.security.session_secret,
+        "security.session_secret",
+        dir,
+        "session.key",
+        64,
+    )?;
     let db = &settings.database;
     let pool = {
-        let (url, size, timeout) = (db.url.expose().to_string(), db.pool_size, Duration::from_secs(db.connect_timeout_secs));
+        let (url, size, timeout) = (
+            db.url.expose().to_string(),
+            db.pool_size,
+            Duration::from_secs(db.connect_timeout_secs),
+        );
         tokio::task::spawn_blocking(move || db::connect(&url, size, timeout))
             .await
             .map_err(|e| db::DbError::Unavailable(e.to_string()))??
@@ -68,10 +85,11 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         log::info!("applied {applied} database migration(s)");
     }
     let cost = settings.security.bcrypt_cost;
-    let dummy_hash = tokio::task::spawn_blocking(move || bcrypt::hash("suanli-timing-equaliser", cost))
-        .await
-        .map_err(|e| StartError::Admin(e.to_string()))?
-        .map_err(|e| StartError::Admin(e.to_string()))?;
+    let dummy_hash =
+        tokio::task::spawn_blocking(move || bcrypt::hash("suanli-timing-equaliser", cost))
+            .await
+            .map_err(|e| StartError::Admin(e.to_string()))?
+            .map_err(|e| StartError::Admin(e.to_string()))?;
     let state = AppState {
         pool,
         master,
@@ -88,16 +106,25 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let (state, session_key) = prepare(&settings).await?;
-        if let Some(password) = crate::ops::accounts::ensure_first_admin(&state).await.map_err(|e| StartError::Admin(e.to_string()))? {
+        if let Some(password) = crate::ops::accounts::ensure_first_admin(&state)
+            .await
+            .map_err(|e| StartError::Admin(e.to_string()))?
+        {
             let path = settings.server.data_dir.join("initial-admin-password");
             let _ = std::fs::remove_file(&path);
             crypto::write_private(&path, format!("{password}\n").as_bytes())
                 .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
             // Printed once, on purpose: the operator needs it for the first login.
-            println!("Created the first account: user `admin`, password `{password}` (also in {}, mode 0600). It must be changed at first login.", path.display());
+            println!(
+                "Created the first account: user `admin`, password `{password}` (also in {}, mode 0600). It must be changed at first login.",
+                path.display()
+            );
         }
-        let listener = TcpListener::bind(&settings.server.listen).map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
-        let http_addr = listener.local_addr().map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let listener = TcpListener::bind(&settings.server.listen)
+            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
         let state = web::Data::new(state);
         let key = Key::from(&session_key);
         let secure = settings.security_cookie_secure();
@@ -114,7 +141,9 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::FormConfig::default().limit(256 * 1024))
                 .configure(crate::web::routes)
-                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(WebError::NotFound) }))
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(WebError::NotFound)
+                }))
                 .wrap(from_fn(crate::web::middleware::gate))
                 .wrap(sessions)
                 .wrap(Compress::default())
@@ -123,7 +152,11 @@ impl Application {
         .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?
         .run();
         log::info!("panel listening on http://{http_addr}");
-        Ok(Application { http_addr, server, state })
+        Ok(Application {
+            http_addr,
+            server,
+            state,
+        })
     }
 
     pub fn http_addr(&self) -> SocketAddr {

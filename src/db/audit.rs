@@ -55,7 +55,12 @@ pub fn insert(conn: &mut PgConnection, entry: &NewAuditLog) -> Result<(), DbErro
     Ok(())
 }
 
-pub fn list(conn: &mut PgConnection, f: &AuditFilter, page: i64, per_page: i64) -> Result<Page<AuditLog>, DbError> {
+pub fn list(
+    conn: &mut PgConnection,
+    f: &AuditFilter,
+    page: i64,
+    per_page: i64,
+) -> Result<Page<AuditLog>, DbError> {
     let filtered = || {
         let mut q = al::table.into_boxed();
         if !f.user.is_empty() {
@@ -79,7 +84,12 @@ pub fn list(conn: &mut PgConnection, f: &AuditFilter, page: i64, per_page: i64) 
         .offset((page - 1) * per_page)
         .select(AuditLog::as_select())
         .load(conn)?;
-    Ok(Page { rows, total, page, per_page })
+    Ok(Page {
+        rows,
+        total,
+        page,
+        per_page,
+    })
 }
 
 /// The resource types seen so far, for the filter's drop-down.

@@ -26,7 +26,10 @@ struct CompanyRow<'a> {
 
 impl<'a> From<&'a CompanyFields> for CompanyRow<'a> {
     fn from(f: &'a CompanyFields) -> Self {
-        CompanyRow { name: &f.name, remark: &f.remark }
+        CompanyRow {
+            name: &f.name,
+            remark: &f.remark,
+        }
     }
 }
 
@@ -36,11 +39,17 @@ pub struct CompanyListRow {
 }
 
 pub fn find(conn: &mut PgConnection, id: i64) -> Result<Company, DbError> {
-    Ok(companies::table.find(id).select(Company::as_select()).first(conn)?)
+    Ok(companies::table
+        .find(id)
+        .select(Company::as_select())
+        .first(conn)?)
 }
 
 pub fn all(conn: &mut PgConnection) -> Result<Vec<Company>, DbError> {
-    Ok(companies::table.order(companies::name).select(Company::as_select()).load(conn)?)
+    Ok(companies::table
+        .order(companies::name)
+        .select(Company::as_select())
+        .load(conn)?)
 }
 
 pub fn insert(conn: &mut PgConnection, f: &CompanyFields) -> Result<Company, DbError> {
@@ -51,17 +60,32 @@ pub fn insert(conn: &mut PgConnection, f: &CompanyFields) -> Result<Company, DbE
 }
 
 pub fn update(conn: &mut PgConnection, id: i64, f: &CompanyFields) -> Result<(), DbError> {
-    let n = diesel::update(companies::table.find(id)).set(CompanyRow::from(f)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    let n = diesel::update(companies::table.find(id))
+        .set(CompanyRow::from(f))
+        .execute(conn)?;
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Refused by the foreign keys (DbError::InUse) while users or instances belong to it.
 pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
     let n = diesel::delete(companies::table.find(id)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
-pub fn list(conn: &mut PgConnection, q: &str, page: i64, per_page: i64) -> Result<Page<CompanyListRow>, DbError> {
+pub fn list(
+    conn: &mut PgConnection,
+    q: &str,
+    page: i64,
+    per_page: i64,
+) -> Result<Page<CompanyListRow>, DbError> {
     let filtered = || {
         let mut query = companies::table.into_boxed();
         if !q.is_empty() {
@@ -84,5 +108,10 @@ pub fn list(conn: &mut PgConnection, q: &str, page: i64, per_page: i64) -> Resul
         .into_iter()
         .map(|(company, members)| CompanyListRow { company, members })
         .collect();
-    Ok(Page { rows, total, page, per_page })
+    Ok(Page {
+        rows,
+        total,
+        page,
+        per_page,
+    })
 }

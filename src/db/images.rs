@@ -50,10 +50,19 @@ catalog_queries!(images, Image,
     sorts: { "name" => images::name, "address" => images::address, "created_at" => images::created_at });
 
 pub fn insert(conn: &mut PgConnection, v: &NewImage) -> Result<Image, DbError> {
-    Ok(diesel::insert_into(images::table).values(ImageRow::from(v)).returning(Image::as_returning()).get_result(conn)?)
+    Ok(diesel::insert_into(images::table)
+        .values(ImageRow::from(v))
+        .returning(Image::as_returning())
+        .get_result(conn)?)
 }
 
 pub fn update(conn: &mut PgConnection, id: i64, v: &NewImage) -> Result<(), DbError> {
-    let n = diesel::update(images::table.find(id)).set(ImageRow::from(v)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    let n = diesel::update(images::table.find(id))
+        .set(ImageRow::from(v))
+        .execute(conn)?;
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

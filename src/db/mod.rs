@@ -93,9 +93,10 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
                 DbError::InUse(info.constraint_name().unwrap_or_default().to_string())
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, info) => {
-                DbError::Unavailable(info.message().to_string())
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => DbError::Unavailable(info.message().to_string()),
             other => DbError::Query(other),
         }
     }
@@ -120,7 +121,9 @@ pub fn connect(url: &str, size: u32, timeout: Duration) -> Result<Pool, DbError>
 }
 
 pub fn migrate(conn: &mut PgConnection) -> Result<usize, DbError> {
-    conn.run_pending_migrations(MIGRATIONS).map(|v| v.len()).map_err(|e| DbError::Migration(e.to_string()))
+    conn.run_pending_migrations(MIGRATIONS)
+        .map(|v| v.len())
+        .map_err(|e| DbError::Migration(e.to_string()))
 }
 
 /// Runs blocking Diesel code on the blocking thread pool with a pooled connection.

@@ -106,19 +106,40 @@ catalog_queries!(nodes, Node,
     sorts: { "name" => nodes::name, "region" => nodes::region, "gpu_model" => nodes::gpu_model,
              "created_at" => nodes::created_at });
 
-pub fn insert(conn: &mut PgConnection, v: &NewNode, secrets: SecretWrites) -> Result<Node, DbError> {
+pub fn insert(
+    conn: &mut PgConnection,
+    v: &NewNode,
+    secrets: SecretWrites,
+) -> Result<Node, DbError> {
     Ok(diesel::insert_into(nodes::table)
         .values(NodeRow::new(v, secrets))
         .returning(Node::as_returning())
         .get_result(conn)?)
 }
 
-pub fn update(conn: &mut PgConnection, id: i64, v: &NewNode, secrets: SecretWrites) -> Result<(), DbError> {
-    let n = diesel::update(nodes::table.find(id)).set(NodeRow::new(v, secrets)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+pub fn update(
+    conn: &mut PgConnection,
+    id: i64,
+    v: &NewNode,
+    secrets: SecretWrites,
+) -> Result<(), DbError> {
+    let n = diesel::update(nodes::table.find(id))
+        .set(NodeRow::new(v, secrets))
+        .execute(conn)?;
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
-/// The encrypted secrets, for the code that connects to the node.
-pub fn secrets(conn: &mut PgConnection, id: i64) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), DbError> {
-    Ok(nodes::table.find(id).select((nodes::password_enc, nodes::client_key_enc)).first(conn)?)
+/// A secret as stored: `nonce || ciphertext+tag`, or None when not set.
+pub type Sealed = Option<Vec<u8>>;
+
+/// The encrypted (password, client key), for the code that connects to the node.
+pub fn secrets(conn: &mut PgConnection, id: i64) -> Result<(Sealed, Sealed), DbError> {
+    Ok(nodes::table
+        .find(id)
+        .select((nodes::password_enc, nodes::client_key_enc))
+        .first(conn)?)
 }

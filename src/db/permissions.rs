@@ -23,7 +23,11 @@ impl Permission {
 }
 
 /// The roles allowed on a route; None when the route has no record (deny).
-pub fn allowed_roles(conn: &mut PgConnection, method: &str, pattern: &str) -> Result<Option<Vec<String>>, DbError> {
+pub fn allowed_roles(
+    conn: &mut PgConnection,
+    method: &str,
+    pattern: &str,
+) -> Result<Option<Vec<String>>, DbError> {
     Ok(ap::table
         .filter(ap::method.eq(method).and(ap::path_pattern.eq(pattern)))
         .select(ap::allowed_roles)
@@ -32,14 +36,24 @@ pub fn allowed_roles(conn: &mut PgConnection, method: &str, pattern: &str) -> Re
 }
 
 pub fn all(conn: &mut PgConnection) -> Result<Vec<Permission>, DbError> {
-    Ok(ap::table.order((ap::path_pattern, ap::method)).select(Permission::as_select()).load(conn)?)
+    Ok(ap::table
+        .order((ap::path_pattern, ap::method))
+        .select(Permission::as_select())
+        .load(conn)?)
 }
 
 pub fn find(conn: &mut PgConnection, id: i64) -> Result<Permission, DbError> {
-    Ok(ap::table.find(id).select(Permission::as_select()).first(conn)?)
+    Ok(ap::table
+        .find(id)
+        .select(Permission::as_select())
+        .first(conn)?)
 }
 
-pub fn set_roles(conn: &mut PgConnection, id: i64, roles: &[String]) -> Result<Permission, DbError> {
+pub fn set_roles(
+    conn: &mut PgConnection,
+    id: i64,
+    roles: &[String],
+) -> Result<Permission, DbError> {
     Ok(diesel::update(ap::table.find(id))
         .set(ap::allowed_roles.eq(roles))
         .returning(Permission::as_returning())

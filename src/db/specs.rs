@@ -63,10 +63,19 @@ catalog_queries!(specs, Spec,
              "created_at" => specs::created_at });
 
 pub fn insert(conn: &mut PgConnection, v: &NewSpec) -> Result<Spec, DbError> {
-    Ok(diesel::insert_into(specs::table).values(SpecRow::from(v)).returning(Spec::as_returning()).get_result(conn)?)
+    Ok(diesel::insert_into(specs::table)
+        .values(SpecRow::from(v))
+        .returning(Spec::as_returning())
+        .get_result(conn)?)
 }
 
 pub fn update(conn: &mut PgConnection, id: i64, v: &NewSpec) -> Result<(), DbError> {
-    let n = diesel::update(specs::table.find(id)).set(SpecRow::from(v)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    let n = diesel::update(specs::table.find(id))
+        .set(SpecRow::from(v))
+        .execute(conn)?;
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

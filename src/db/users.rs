@@ -64,29 +64,54 @@ pub fn count(conn: &mut PgConnection) -> Result<i64, DbError> {
 }
 
 pub fn find(conn: &mut PgConnection, id: i64) -> Result<User, DbError> {
-    Ok(users::table.find(id).select(User::as_select()).first(conn)?)
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)?)
 }
 
 pub fn find_by_username(conn: &mut PgConnection, name: &str) -> Result<Option<User>, DbError> {
-    Ok(users::table.filter(users::username.eq(name)).select(User::as_select()).first(conn).optional()?)
+    Ok(users::table
+        .filter(users::username.eq(name))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// Locks the row for the rest of the transaction (login counters are read-modify-write).
 pub fn find_for_update(conn: &mut PgConnection, id: i64) -> Result<User, DbError> {
-    Ok(users::table.find(id).select(User::as_select()).for_update().first(conn)?)
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .for_update()
+        .first(conn)?)
 }
 
 pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, DbError> {
-    Ok(diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn)?)
+    Ok(diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(conn)?)
 }
 
 pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result<(), DbError> {
-    let n = diesel::update(users::table.find(id)).set(changes).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    let n = diesel::update(users::table.find(id))
+        .set(changes)
+        .execute(conn)?;
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// New password hash; every live session ends (the epoch moves).
-pub fn set_password(conn: &mut PgConnection, id: i64, hash: &str, must_change: bool) -> Result<(), DbError> {
+pub fn set_password(
+    conn: &mut PgConnection,
+    id: i64,
+    hash: &str,
+    must_change: bool,
+) -> Result<(), DbError> {
     let n = diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(hash),
@@ -96,14 +121,25 @@ pub fn set_password(conn: &mut PgConnection, id: i64, hash: &str, must_change: b
             users::locked_until.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<(), DbError> {
     let n = diesel::update(users::table.find(id))
-        .set((users::disabled.eq(disabled), users::session_epoch.eq(users::session_epoch + 1)))
+        .set((
+            users::disabled.eq(disabled),
+            users::session_epoch.eq(users::session_epoch + 1),
+        ))
         .execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub fn record_failure(
@@ -113,7 +149,10 @@ pub fn record_failure(
     locked_until: Option<DateTime<Utc>>,
 ) -> Result<(), DbError> {
     diesel::update(users::table.find(id))
-        .set((users::failed_logins.eq(failed_logins), users::locked_until.eq(locked_until)))
+        .set((
+            users::failed_logins.eq(failed_logins),
+            users::locked_until.eq(locked_until),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -130,12 +169,21 @@ pub fn record_success(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> R
 }
 
 /// Admin list: search in username and display name, newest first.
-pub fn list(conn: &mut PgConnection, q: &str, page: i64, per_page: i64) -> Result<Page<UserListRow>, DbError> {
+pub fn list(
+    conn: &mut PgConnection,
+    q: &str,
+    page: i64,
+    per_page: i64,
+) -> Result<Page<UserListRow>, DbError> {
     let filtered = || {
         let mut query = users::table.left_join(companies::table).into_boxed();
         if !q.is_empty() {
             let pat = like_pattern(q);
-            query = query.filter(users::username.ilike(pat.clone()).or(users::display_name.ilike(pat)));
+            query = query.filter(
+                users::username
+                    .ilike(pat.clone())
+                    .or(users::display_name.ilike(pat)),
+            );
         }
         query
     };
@@ -149,5 +197,10 @@ pub fn list(conn: &mut PgConnection, q: &str, page: i64, per_page: i64) -> Resul
         .into_iter()
         .map(|(user, company)| UserListRow { user, company })
         .collect();
-    Ok(Page { rows, total, page, per_page })
+    Ok(Page {
+        rows,
+        total,
+        page,
+        per_page,
+    })
 }

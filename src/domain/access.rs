@@ -83,7 +83,9 @@ pub fn scope(actor: &Actor) -> Scope {
 /// May a request carrying `role` (None = anonymous) call a route allowing `allowed`?
 pub fn route_allows(allowed: &[String], role: Option<Role>) -> bool {
     // SECURITY: default deny; "anonymous" opens a route to everybody.
-    allowed.iter().any(|a| a == ANONYMOUS || Some(a.as_str()) == role.map(Role::as_str))
+    allowed
+        .iter()
+        .any(|a| a == ANONYMOUS || Some(a.as_str()) == role.map(Role::as_str))
 }
 
 #[cfg(test)]
@@ -92,12 +94,24 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let a = |role, company_id| Actor { user_id: 7, role, company_id };
+        let a = |role, company_id| Actor {
+            user_id: 7,
+            role,
+            company_id,
+        };
         for (why, actor, want) in [
             ("admin", a(Role::Admin, None), Scope::All),
             ("owner", a(Role::CustomerOwner, Some(3)), Scope::Company(3)),
-            ("member in company", a(Role::CustomerMember, Some(3)), Scope::Owner(7)),
-            ("member alone", a(Role::CustomerMember, None), Scope::Owner(7)),
+            (
+                "member in company",
+                a(Role::CustomerMember, Some(3)),
+                Scope::Owner(7),
+            ),
+            (
+                "member alone",
+                a(Role::CustomerMember, None),
+                Scope::Owner(7),
+            ),
         ] {
             assert_eq!(scope(&actor), want, "{why}");
         }
@@ -108,11 +122,26 @@ mod tests {
         let roles = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         for (why, allowed, role, ok) in [
             ("empty denies", roles(&[]), Some(Role::Admin), false),
-            ("admin only, admin", roles(&["admin"]), Some(Role::Admin), true),
-            ("admin only, member", roles(&["admin"]), Some(Role::CustomerMember), false),
+            (
+                "admin only, admin",
+                roles(&["admin"]),
+                Some(Role::Admin),
+                true,
+            ),
+            (
+                "admin only, member",
+                roles(&["admin"]),
+                Some(Role::CustomerMember),
+                false,
+            ),
             ("admin only, anonymous", roles(&["admin"]), None, false),
             ("public, anonymous", roles(&["anonymous"]), None, true),
-            ("public, owner", roles(&["anonymous"]), Some(Role::CustomerOwner), true),
+            (
+                "public, owner",
+                roles(&["anonymous"]),
+                Some(Role::CustomerOwner),
+                true,
+            ),
         ] {
             assert_eq!(route_allows(&allowed, role), ok, "{why}");
         }

@@ -47,15 +47,27 @@ impl UserFields {
             },
         };
         match role.map(Role::company_rule) {
-            Some(CompanyRule::Forbidden) if company_id.is_some() => e.add("company_id", "user.admin_no_company"),
-            Some(CompanyRule::Required) if company_id.is_none() => e.add("company_id", "user.owner_needs_company"),
+            Some(CompanyRule::Forbidden) if company_id.is_some() => {
+                e.add("company_id", "user.admin_no_company")
+            }
+            Some(CompanyRule::Required) if company_id.is_none() => {
+                e.add("company_id", "user.owner_needs_company")
+            }
             _ => {}
         }
         if creating && let Err(key) = check_strength(&f.password) {
             e.add("password", key);
         }
         let role = role.unwrap_or(Role::CustomerMember);
-        e.into_result((UserFields { username, display_name, role, company_id }, f.password.clone()))
+        e.into_result((
+            UserFields {
+                username,
+                display_name,
+                role,
+                company_id,
+            },
+            f.password.clone(),
+        ))
     }
 }
 
@@ -63,7 +75,8 @@ impl UserFields {
 pub fn username(s: &str) -> Result<String, &'static str> {
     let t = fields::required(s, 32)?;
     let ok = t.chars().count() >= 3
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         && t.starts_with(|c: char| c.is_ascii_alphanumeric());
     if ok { Ok(t) } else { Err("field.bad_username") }
 }
@@ -145,31 +158,65 @@ mod tests {
             ("unknown role", "root", "", false),
             ("bad company", "customer_member", "x", false),
         ] {
-            assert_eq!(UserFields::parse(&form(role, company), true).is_ok(), ok, "{why}");
+            assert_eq!(
+                UserFields::parse(&form(role, company), true).is_ok(),
+                ok,
+                "{why}"
+            );
         }
     }
 
     #[test]
     fn weak_initial_password_refused_only_on_create() {
-        let f = UserForm { password: "weak".into(), ..form("customer_member", "") };
-        assert_eq!(UserFields::parse(&f, true).expect_err("weak").get("password"), Some("password.too_short"));
+        let f = UserForm {
+            password: "weak".into(),
+            ..form("customer_member", "")
+        };
+        assert_eq!(
+            UserFields::parse(&f, true)
+                .expect_err("weak")
+                .get("password"),
+            Some("password.too_short")
+        );
         assert!(UserFields::parse(&f, false).is_ok());
     }
 
     #[test]
     fn usernames() {
-        for (s, ok) in [("al", false), ("alice", true), ("a.b-c_d", true), ("-x1", false), ("中文名", false), ("a b", false)] {
+        for (s, ok) in [
+            ("al", false),
+            ("alice", true),
+            ("a.b-c_d", true),
+            ("-x1", false),
+            ("中文名", false),
+            ("a b", false),
+        ] {
             assert_eq!(username(s).is_ok(), ok, "{s}");
         }
     }
 
     #[test]
     fn password_change_form() {
-        let f = PasswordForm { current: "Old!pass1".into(), new: "New!pass2".into(), confirm: "New!pass2".into() };
+        let f = PasswordForm {
+            current: "Old!pass1".into(),
+            new: "New!pass2".into(),
+            confirm: "New!pass2".into(),
+        };
         assert!(f.check().is_ok());
-        let e = PasswordForm { confirm: "x".into(), ..f.clone() }.check().expect_err("mismatch");
+        let e = PasswordForm {
+            confirm: "x".into(),
+            ..f.clone()
+        }
+        .check()
+        .expect_err("mismatch");
         assert_eq!(e.get("confirm"), Some("password.mismatch"));
-        let e = PasswordForm { new: f.current.clone(), confirm: f.current.clone(), ..f }.check().expect_err("same");
+        let e = PasswordForm {
+            new: f.current.clone(),
+            confirm: f.current.clone(),
+            ..f
+        }
+        .check()
+        .expect_err("same");
         assert_eq!(e.get("new"), Some("password.same_as_old"));
     }
 }

@@ -47,9 +47,15 @@ impl LockoutPolicy {
     pub fn after_failure(&self, failed_before: i32, now: DateTime<Utc>) -> AfterFailure {
         let failed = failed_before.saturating_add(1);
         if failed >= self.threshold {
-            AfterFailure { failed_logins: 0, locked_until: Some(now + self.window) }
+            AfterFailure {
+                failed_logins: 0,
+                locked_until: Some(now + self.window),
+            }
         } else {
-            AfterFailure { failed_logins: failed, locked_until: None }
+            AfterFailure {
+                failed_logins: failed,
+                locked_until: None,
+            }
         }
     }
 }
@@ -77,9 +83,18 @@ mod tests {
 
     #[test]
     fn lockout_after_threshold() {
-        let p = LockoutPolicy { threshold: 5, window: Duration::minutes(15) };
+        let p = LockoutPolicy {
+            threshold: 5,
+            window: Duration::minutes(15),
+        };
         let now = Utc::now();
-        assert_eq!(p.after_failure(3, now), AfterFailure { failed_logins: 4, locked_until: None });
+        assert_eq!(
+            p.after_failure(3, now),
+            AfterFailure {
+                failed_logins: 4,
+                locked_until: None
+            }
+        );
         let locked = p.after_failure(4, now);
         assert_eq!(locked.failed_logins, 0);
         assert_eq!(locked.locked_until, Some(now + Duration::minutes(15)));

@@ -54,7 +54,10 @@ impl NewImage {
 fn image_reference(s: &str) -> Result<String, &'static str> {
     let t = fields::required(s, TEXT_MAX)?;
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
-    if !t.chars().all(ok_char) || t.starts_with(['-', '.', '/', ':', '@']) || t.ends_with(['/', ':', '@']) {
+    if !t.chars().all(ok_char)
+        || t.starts_with(['-', '.', '/', ':', '@'])
+        || t.ends_with(['/', ':', '@'])
+    {
         return Err("field.bad_image_ref");
     }
     Ok(t)
@@ -157,7 +160,10 @@ impl NewNode {
             region: e.take("region", fields::optional(&f.region, NAME_MAX)),
             cpu_cores: e.take("cpu_cores", fields::count(&f.cpu_cores, AMOUNT_MAX)),
             memory_gb: e.take("memory_gb", fields::count(&f.memory_gb, AMOUNT_MAX)),
-            system_disk_gb: e.take("system_disk_gb", fields::count(&f.system_disk_gb, AMOUNT_MAX)),
+            system_disk_gb: e.take(
+                "system_disk_gb",
+                fields::count(&f.system_disk_gb, AMOUNT_MAX),
+            ),
             data_disk_gb: e.take("data_disk_gb", fields::count(&f.data_disk_gb, AMOUNT_MAX)),
             public_ip: e.take("public_ip", fields::ip(&f.public_ip)),
             private_ip: e.take("private_ip", fields::ip(&f.private_ip)),
@@ -214,16 +220,27 @@ fn docker_endpoint(s: &str) -> Result<String, &'static str> {
     } else {
         false
     };
-    if ok { Ok(t) } else { Err("field.bad_docker_endpoint") }
+    if ok {
+        Ok(t)
+    } else {
+        Err("field.bad_docker_endpoint")
+    }
 }
 
 /// One or more PEM blocks whose label ends with `label` ("CERTIFICATE",
 /// "PRIVATE KEY" also matches "RSA PRIVATE KEY" / "EC PRIVATE KEY"), with base64 bodies.
 pub fn is_pem(text: &str, label: &str) -> bool {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .peekable();
     let mut blocks = 0;
     while let Some(begin) = lines.next() {
-        let Some(kind) = begin.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
+        let Some(kind) = begin
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
             return false;
         };
         if !kind.ends_with(label) {
@@ -233,7 +250,12 @@ pub fn is_pem(text: &str, label: &str) -> bool {
         loop {
             match lines.next() {
                 Some(l) if l == format!("-----END {kind}-----") => break,
-                Some(l) if l.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)) => body += l.len(),
+                Some(l)
+                    if l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)) =>
+                {
+                    body += l.len()
+                }
                 _ => return false,
             }
         }
@@ -283,7 +305,10 @@ impl NewSpec {
             gpu_count: e.take("gpu_count", fields::count(&f.gpu_count, 1024)),
             cpu_cores: e.take("cpu_cores", fields::count(&f.cpu_cores, AMOUNT_MAX)),
             memory_gb: e.take("memory_gb", fields::count(&f.memory_gb, AMOUNT_MAX)),
-            system_disk_gb: e.take("system_disk_gb", fields::count(&f.system_disk_gb, AMOUNT_MAX)),
+            system_disk_gb: e.take(
+                "system_disk_gb",
+                fields::count(&f.system_disk_gb, AMOUNT_MAX),
+            ),
             data_disk_gb: e.take("data_disk_gb", fields::count(&f.data_disk_gb, AMOUNT_MAX)),
             price_per_hour_cents: e.take("price_per_hour", fields::money_cents(&f.price_per_hour)),
             listed: fields::checkbox(&f.listed),
@@ -318,7 +343,11 @@ mod tests {
 
     #[test]
     fn image_requires_name_and_valid_address() {
-        let e = NewImage::parse(&ImageForm { address: "bad ref".into(), ..Default::default() }).expect_err("bad");
+        let e = NewImage::parse(&ImageForm {
+            address: "bad ref".into(),
+            ..Default::default()
+        })
+        .expect_err("bad");
         assert_eq!(e.get("name"), Some("field.required"));
         assert_eq!(e.get("address"), Some("field.bad_image_ref"));
         let ok = NewImage::parse(&ImageForm {
@@ -352,24 +381,59 @@ mod tests {
         let e = NewNode::parse(&f, false).expect_err("bad");
         let mut got: Vec<_> = e.fields().collect();
         got.sort();
-        assert_eq!(got, ["cpu_cores", "docker_endpoint", "name", "private_ip", "public_ip", "ssh_port"]);
+        assert_eq!(
+            got,
+            [
+                "cpu_cores",
+                "docker_endpoint",
+                "name",
+                "private_ip",
+                "public_ip",
+                "ssh_port"
+            ]
+        );
     }
 
     #[test]
     fn node_tls_material_checked_only_for_tcp_with_tls() {
-        let bad = NodeForm { ca_cert: "not a cert".into(), client_key: "".into(), ..node() };
+        let bad = NodeForm {
+            ca_cert: "not a cert".into(),
+            client_key: "".into(),
+            ..node()
+        };
         let e = NewNode::parse(&bad, false).expect_err("bad");
         assert_eq!(e.get("ca_cert"), Some("field.bad_pem_cert"));
         assert_eq!(e.get("client_key"), Some("field.bad_pem_key"));
         // editing a node that already has a key: empty keeps it, so it is fine
-        assert!(NewNode::parse(&NodeForm { client_key: "".into(), ..node() }, true).is_ok());
+        assert!(
+            NewNode::parse(
+                &NodeForm {
+                    client_key: "".into(),
+                    ..node()
+                },
+                true
+            )
+            .is_ok()
+        );
         // clearing it while TLS needs it is not
-        let clear = NodeForm { client_key: "".into(), clear_client_key: Some("on".into()), ..node() };
+        let clear = NodeForm {
+            client_key: "".into(),
+            clear_client_key: Some("on".into()),
+            ..node()
+        };
         assert!(NewNode::parse(&clear, true).is_err());
         // a unix socket needs no TLS material
-        let unix = NodeForm { docker_endpoint: "unix:///var/run/docker.sock".into(), ca_cert: "x".into(), ..node() };
+        let unix = NodeForm {
+            docker_endpoint: "unix:///var/run/docker.sock".into(),
+            ca_cert: "x".into(),
+            ..node()
+        };
         assert!(NewNode::parse(&unix, false).is_ok());
-        let plain = NodeForm { use_tls: None, ca_cert: "".into(), ..node() };
+        let plain = NodeForm {
+            use_tls: None,
+            ca_cert: "".into(),
+            ..node()
+        };
         assert!(NewNode::parse(&plain, false).is_ok());
     }
 
@@ -392,7 +456,10 @@ mod tests {
     #[test]
     fn pem_shapes() {
         assert!(is_pem(CERT, "CERTIFICATE"));
-        assert!(is_pem(&format!("{CERT}{CERT}"), "CERTIFICATE"), "chains are fine");
+        assert!(
+            is_pem(&format!("{CERT}{CERT}"), "CERTIFICATE"),
+            "chains are fine"
+        );
         assert!(is_pem(KEY, "PRIVATE KEY"));
         assert!(!is_pem(KEY, "CERTIFICATE"));
         assert!(!is_pem("-----BEGIN CERTIFICATE-----\nabc\n", "CERTIFICATE"));
@@ -410,7 +477,11 @@ mod tests {
         })
         .expect("valid");
         assert_eq!(s.price_per_hour_cents, 350);
-        let e = NewSpec::parse(&SpecForm { price_per_hour: "3.555".into(), ..Default::default() }).expect_err("bad");
+        let e = NewSpec::parse(&SpecForm {
+            price_per_hour: "3.555".into(),
+            ..Default::default()
+        })
+        .expect_err("bad");
         assert_eq!(e.get("gpu_model"), Some("field.required"));
         assert_eq!(e.get("price_per_hour"), Some("field.bad_money"));
     }

@@ -30,7 +30,11 @@ impl FieldErrors {
         })
     }
     pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 
@@ -60,7 +64,11 @@ pub fn optional(s: &str, max: usize) -> Result<String, &'static str> {
 /// Multi-line text (remarks, PEM blocks), at most `max` characters; CRLF normalised.
 pub fn multiline(s: &str, max: usize) -> Result<String, &'static str> {
     let t = s.replace("\r\n", "\n").trim().to_string();
-    if t.chars().count() > max { Err("field.too_long") } else { Ok(t) }
+    if t.chars().count() > max {
+        Err("field.too_long")
+    } else {
+        Ok(t)
+    }
 }
 
 /// A whole number in `0..=max`; empty means 0.
@@ -91,7 +99,9 @@ pub fn ip(s: &str) -> Result<String, &'static str> {
     if t.is_empty() {
         return Err("field.required");
     }
-    t.parse::<IpAddr>().map(|a| a.to_string()).map_err(|_| "field.bad_ip")
+    t.parse::<IpAddr>()
+        .map(|a| a.to_string())
+        .map_err(|_| "field.bad_ip")
 }
 
 /// Money with at most two decimals ("12", "12.5", "12.50") → fen (1/100 CNY).
@@ -106,11 +116,14 @@ pub fn money_cents(s: &str) -> Result<i64, &'static str> {
         return Err("field.bad_money");
     }
     let whole: i64 = whole.parse().map_err(|_| "field.bad_money")?;
-    let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| "field.bad_money")?;
+    let frac: i64 = format!("{frac:0<2}")
+        .parse()
+        .map_err(|_| "field.bad_money")?;
     whole
         .checked_mul(100)
         .and_then(|w| w.checked_add(frac))
-        .filter(|c| *c <= 100_000_000_00)
+        // at most 100 million yuan an hour
+        .filter(|c| *c <= 10_000_000_000)
         .ok_or("field.out_of_range")
 }
 
@@ -121,7 +134,8 @@ pub fn format_cents(cents: i64) -> String {
 
 /// An HTML checkbox: present with any value but ""/"false"/"0"/"off" means on.
 pub fn checkbox(v: &Option<String>) -> bool {
-    v.as_deref().is_some_and(|s| !matches!(s.trim(), "" | "false" | "0" | "off"))
+    v.as_deref()
+        .is_some_and(|s| !matches!(s.trim(), "" | "false" | "0" | "off"))
 }
 
 #[cfg(test)]

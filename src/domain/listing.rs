@@ -34,9 +34,19 @@ impl ListQuery {
                 "0" => Some(false),
                 _ => None,
             },
-            sort: sorts.iter().copied().find(|s| *s == p.sort).or(sorts.first().copied()).unwrap_or("id"),
+            sort: sorts
+                .iter()
+                .copied()
+                .find(|s| *s == p.sort)
+                .or(sorts.first().copied())
+                .unwrap_or("id"),
             desc: p.dir == "desc",
-            page: p.page.parse::<i64>().ok().filter(|n| (1..=1_000_000).contains(n)).unwrap_or(1),
+            page: p
+                .page
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .unwrap_or(1),
         }
     }
 
@@ -68,18 +78,31 @@ impl ListQuery {
     }
 
     pub fn with_page(&self, page: i64) -> String {
-        ListQuery { page, ..self.clone() }.query_string()
+        ListQuery {
+            page,
+            ..self.clone()
+        }
+        .query_string()
     }
 
     /// Link for a column header: same column flips the direction, another starts ascending.
     pub fn with_sort(&self, key: &'static str) -> String {
         let desc = self.sort == key && !self.desc;
-        ListQuery { sort: key, desc, page: 1, ..self.clone() }.query_string()
+        ListQuery {
+            sort: key,
+            desc,
+            page: 1,
+            ..self.clone()
+        }
+        .query_string()
     }
 }
 
 pub fn like_pattern(q: &str) -> String {
-    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -113,15 +136,39 @@ mod tests {
     #[test]
     fn parse_is_lenient() {
         let q = ListQuery::parse(
-            &ListParams { q: " gpu ".into(), listed: "0".into(), sort: "drop table".into(), dir: "x".into(), page: "-3".into() },
+            &ListParams {
+                q: " gpu ".into(),
+                listed: "0".into(),
+                sort: "drop table".into(),
+                dir: "x".into(),
+                page: "-3".into(),
+            },
             SORTS,
         );
-        assert_eq!(q, ListQuery { q: "gpu".into(), listed: Some(false), sort: "name", desc: false, page: 1 });
+        assert_eq!(
+            q,
+            ListQuery {
+                q: "gpu".into(),
+                listed: Some(false),
+                sort: "name",
+                desc: false,
+                page: 1
+            }
+        );
     }
 
     #[test]
     fn links_round_trip() {
-        let q = ListQuery::parse(&ListParams { q: "a&b".into(), listed: "1".into(), sort: "created_at".into(), dir: "desc".into(), page: "3".into() }, SORTS);
+        let q = ListQuery::parse(
+            &ListParams {
+                q: "a&b".into(),
+                listed: "1".into(),
+                sort: "created_at".into(),
+                dir: "desc".into(),
+                page: "3".into(),
+            },
+            SORTS,
+        );
         let back: ListParams = serde_urlencoded::from_str(&q.query_string()).expect("qs");
         assert_eq!(ListQuery::parse(&back, SORTS), q);
         assert!(q.with_sort("created_at").contains("dir=asc"));
@@ -136,9 +183,23 @@ mod tests {
 
     #[test]
     fn pager() {
-        let p = Page::<()> { rows: vec![], total: 41, page: 3, per_page: 20 };
+        let p = Page::<()> {
+            rows: vec![],
+            total: 41,
+            page: 3,
+            per_page: 20,
+        };
         assert_eq!(p.pages(), 3);
         assert!(p.has_prev() && !p.has_next());
-        assert_eq!(Page::<()> { rows: vec![], total: 0, page: 1, per_page: 20 }.pages(), 1);
+        assert_eq!(
+            Page::<()> {
+                rows: vec![],
+                total: 0,
+                page: 1,
+                per_page: 20
+            }
+            .pages(),
+            1
+        );
     }
 }

@@ -39,7 +39,11 @@ type Catalogue = HashMap<String, String>;
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut Catalogue) {
     for (k, v) in table {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             toml::Value::Table(t) => flatten(&key, t, out),
             toml::Value::String(s) => {
@@ -65,7 +69,7 @@ static ZH: LazyLock<Catalogue> = LazyLock::new(|| load(include_str!("zh-CN.toml"
 static EN: LazyLock<Catalogue> = LazyLock::new(|| load(include_str!("en.toml")));
 
 /// The message for `key`, or the key itself when missing (visible, never a panic).
-pub fn t<'a>(lang: Lang, key: &'a str) -> &'a str {
+pub fn t(lang: Lang, key: &str) -> &str {
     let cat: &'static Catalogue = match lang {
         Lang::Zh => &ZH,
         Lang::En => &EN,
@@ -84,8 +88,16 @@ mod tests {
         assert!(include_str!("en.toml").parse::<toml::Table>().is_ok());
         let zh: BTreeSet<_> = ZH.keys().collect();
         let en: BTreeSet<_> = EN.keys().collect();
-        assert_eq!(zh.difference(&en).collect::<Vec<_>>(), Vec::<&&String>::new(), "missing in en");
-        assert_eq!(en.difference(&zh).collect::<Vec<_>>(), Vec::<&&String>::new(), "missing in zh-CN");
+        assert_eq!(
+            zh.difference(&en).collect::<Vec<_>>(),
+            Vec::<&&String>::new(),
+            "missing in en"
+        );
+        assert_eq!(
+            en.difference(&zh).collect::<Vec<_>>(),
+            Vec::<&&String>::new(),
+            "missing in zh-CN"
+        );
         assert_eq!(t(Lang::Zh, "nav.images"), "镜像库");
         assert_eq!(t(Lang::En, "nav.images"), "Images");
     }
@@ -93,36 +105,38 @@ mod tests {
     /// Every `t("…")` in templates and every i18n key literal in src/ exists.
     #[test]
     fn every_used_key_exists() {
+        // (text before the key, the part of it that belongs to the key)
+        let template_calls = [("t(\"", "")];
+        let src_literals = [
+            "field.",
+            "password.",
+            "user.",
+            "catalog.",
+            "permissions.",
+            "login.",
+        ]
+        .map(|p| (p, p));
         let mut missing = Vec::new();
-        let scan = |text: &str, open: &str, missing: &mut Vec<String>| {
-            for part in text.split(open).skip(1) {
-                if let Some(key) = part.split('"').next()
-                    && key.contains('.')
-                    && !key.contains(' ')
-                    && !ZH.contains_key(key)
-                {
-                    missing.push(key.to_string());
-                }
-            }
-        };
         for dir in ["templates", "src"] {
             for path in walk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)) {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
-                scan(&text, "t(\"", &mut missing);
+                let mut openers: Vec<(String, &str)> = template_calls
+                    .iter()
+                    .map(|(o, k)| (o.to_string(), *k))
+                    .collect();
                 if dir == "src" {
-                    for prefix in ["\"field.", "\"password.", "\"user.", "\"catalog.", "\"permissions.", "\"login."] {
-                        for part in text.split(prefix).skip(1) {
-                            if let Some(rest) = part.split('"').next()
-                                && !rest.is_empty()
-                                && !rest.contains(' ')
-                                && !rest.contains('{')
-                                && !rest.ends_with("html")
-                            {
-                                let key = format!("{}{rest}", &prefix[1..]);
-                                if !ZH.contains_key(&key) {
-                                    missing.push(key);
-                                }
-                            }
+                    openers.extend(src_literals.iter().map(|(o, k)| (format!("\"{o}"), *k)));
+                }
+                for (open, kept) in &openers {
+                    for part in text.split(open.as_str()).skip(1) {
+                        let rest = part.split('"').next().unwrap_or_default();
+                        let key = format!("{kept}{rest}");
+                        let looks_like_key = key.contains('.')
+                            && !rest.is_empty()
+                            && !rest.contains([' ', '{'])
+                            && !rest.ends_with("html");
+                        if looks_like_key && !ZH.contains_key(&key) {
+                            missing.push(key);
                         }
                     }
                 }

@@ -30,15 +30,25 @@ pub async fn hash_password(state: &AppState, password: &str) -> Result<String, O
 
 async fn verify_password(password: &str, hash: &str) -> bool {
     let (pw, hash) = (password.to_string(), hash.to_string());
-    tokio::task::spawn_blocking(move || bcrypt::verify(pw, &hash).unwrap_or(false)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || bcrypt::verify(pw, &hash).unwrap_or(false))
+        .await
+        .unwrap_or(false)
 }
 
 /// Checks a password against the account, counting failures and locking the account
 /// after the configured number in a row. Every outcome is audited.
-pub async fn login(state: &AppState, username: &str, password: &str, ip: &str) -> Result<Result<User, LoginRefused>, OpsError> {
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    ip: &str,
+) -> Result<Result<User, LoginRefused>, OpsError> {
     let name = username.trim().to_string();
     let lookup = name.clone();
-    let found = db::run(&state.pool, move |c| db::users::find_by_username(c, &lookup)).await?;
+    let found = db::run(&state.pool, move |c| {
+        db::users::find_by_username(c, &lookup)
+    })
+    .await?;
     let origin = |u: Option<&User>| Origin {
         user_id: u.map(|u| u.id),
         username: name.clone(),
@@ -48,12 +58,20 @@ pub async fn login(state: &AppState, username: &str, password: &str, ip: &str) -
     let Some(user) = found else {
         // SECURITY: same bcrypt work for unknown names, so timing does not reveal accounts.
         verify_password(password, &state.dummy_hash).await;
-        audit::record(&state.pool, origin(None).event("login_failed", 401, "unknown user")).await;
+        audit::record(
+            &state.pool,
+            origin(None).event("login_failed", 401, "unknown user"),
+        )
+        .await;
         return Ok(Err(LoginRefused::BadCredentials));
     };
     let now = Utc::now();
     if state.lockout.is_locked(user.locked_until, now) {
-        audit::record(&state.pool, origin(Some(&user)).event("login_locked", 423, "account locked")).await;
+        audit::record(
+            &state.pool,
+            origin(Some(&user)).event("login_locked", 423, "account locked"),
+        )
+        .await;
         return Ok(Err(LoginRefused::Locked));
     }
     if !verify_password(password, &user.password_hash).await {
@@ -66,21 +84,37 @@ pub async fn login(state: &AppState, username: &str, password: &str, ip: &str) -
             Ok(after)
         })
         .await?;
-        audit::record(&state.pool, origin(Some(&user)).event("login_failed", 401, "bad password")).await;
+        audit::record(
+            &state.pool,
+            origin(Some(&user)).event("login_failed", 401, "bad password"),
+        )
+        .await;
         if after.locked_until.is_some() {
             log::warn!(user = user.id; "account locked after repeated login failures");
-            audit::record(&state.pool, origin(Some(&user)).event("account_locked", 423, "too many failures")).await;
+            audit::record(
+                &state.pool,
+                origin(Some(&user)).event("account_locked", 423, "too many failures"),
+            )
+            .await;
             return Ok(Err(LoginRefused::Locked));
         }
         return Ok(Err(LoginRefused::BadCredentials));
     }
     if user.disabled {
-        audit::record(&state.pool, origin(Some(&user)).event("login_failed", 403, "account disabled")).await;
+        audit::record(
+            &state.pool,
+            origin(Some(&user)).event("login_failed", 403, "account disabled"),
+        )
+        .await;
         return Ok(Err(LoginRefused::Disabled));
     }
     let id = user.id;
     db::run(&state.pool, move |c| db::users::record_success(c, id, now)).await?;
-    audit::record(&state.pool, origin(Some(&user)).event("login_success", 200, "")).await;
+    audit::record(
+        &state.pool,
+        origin(Some(&user)).event("login_success", 200, ""),
+    )
+    .await;
     Ok(Ok(user))
 }
 
@@ -89,7 +123,11 @@ pub async fn logout(state: &AppState, origin: Origin) {
 }
 
 /// The user changes their own password (also the forced first-login change).
-pub async fn change_password(state: &AppState, user_id: i64, form: &PasswordForm) -> Result<User, OpsError> {
+pub async fn change_password(
+    state: &AppState,
+    user_id: i64,
+    form: &PasswordForm,
+) -> Result<User, OpsError> {
     form.check()?;
     let user = db::run(&state.pool, move |c| db::users::find(c, user_id)).await?;
     if !verify_password(&form.current, &user.password_hash).await {
@@ -139,7 +177,11 @@ pub fn initial_password() -> String {
     format!("Sl-{}9a", random_token(12))
 }
 
-pub async fn create_user(state: &AppState, fields: UserFields, password: String) -> Result<User, OpsError> {
+pub async fn create_user(
+    state: &AppState,
+    fields: UserFields,
+    password: String,
+) -> Result<User, OpsError> {
     let hash = hash_password(state, &password).await?;
     db::run(&state.pool, move |c| {
         let new = db::users::NewUser {
@@ -153,10 +195,15 @@ pub async fn create_user(state: &AppState, fields: UserFields, password: String)
         db::users::insert(c, &new)
     })
     .await
-    .map_err(|e| company_or_username(e))
+    .map_err(company_or_username)
 }
 
-pub async fn update_user(state: &AppState, me: i64, id: i64, fields: UserFields) -> Result<(), OpsError> {
+pub async fn update_user(
+    state: &AppState,
+    me: i64,
+    id: i64,
+    fields: UserFields,
+) -> Result<(), OpsError> {
     if id == me && fields.role != Role::Admin {
         // SECURITY: an admin cannot demote themselves and lock everybody out of admin pages.
         return Err(OpsError::Refused("user.cannot_demote_self"));
@@ -185,11 +232,20 @@ fn company_or_username(e: db::DbError) -> OpsError {
     }
 }
 
-pub async fn set_disabled(state: &AppState, me: i64, id: i64, disabled: bool) -> Result<(), OpsError> {
+pub async fn set_disabled(
+    state: &AppState,
+    me: i64,
+    id: i64,
+    disabled: bool,
+) -> Result<(), OpsError> {
     if id == me && disabled {
         return Err(OpsError::Refused("user.cannot_disable_self"));
     }
-    db::run(&state.pool, move |c| db::users::set_disabled(c, id, disabled)).await.map_err(|e| OpsError::from_write(e, "id"))
+    db::run(&state.pool, move |c| {
+        db::users::set_disabled(c, id, disabled)
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "id"))
 }
 
 /// Sets a new random password that must be changed at next login; ends the user's
@@ -208,11 +264,17 @@ pub async fn reset_password(state: &AppState, id: i64) -> Result<(User, String),
 
 pub async fn reset_password_by_name(state: &AppState, username: &str) -> Result<String, OpsError> {
     let name = username.to_string();
-    let user = db::run(&state.pool, move |c| db::users::find_by_username(c, &name)).await?.ok_or(OpsError::NotFound)?;
+    let user = db::run(&state.pool, move |c| db::users::find_by_username(c, &name))
+        .await?
+        .ok_or(OpsError::NotFound)?;
     Ok(reset_password(state, user.id).await?.1)
 }
 
-pub async fn save_company(state: &AppState, id: Option<i64>, fields: CompanyFields) -> Result<(), OpsError> {
+pub async fn save_company(
+    state: &AppState,
+    id: Option<i64>,
+    fields: CompanyFields,
+) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match id {
         Some(id) => db::companies::update(c, id, &fields),
         None => db::companies::insert(c, &fields).map(drop),
@@ -222,5 +284,7 @@ pub async fn save_company(state: &AppState, id: Option<i64>, fields: CompanyFiel
 }
 
 pub async fn delete_company(state: &AppState, id: i64) -> Result<(), OpsError> {
-    db::run(&state.pool, move |c| db::companies::delete(c, id)).await.map_err(|e| OpsError::from_write(e, "id"))
+    db::run(&state.pool, move |c| db::companies::delete(c, id))
+        .await
+        .map_err(|e| OpsError::from_write(e, "id"))
 }

@@ -23,15 +23,21 @@ pub async fn list_specs(state: &AppState, q: ListQuery) -> Result<Page<Spec>, Op
 }
 
 pub async fn image(state: &AppState, id: i64) -> Result<Image, OpsError> {
-    db::run(&state.pool, move |c| db::images::find(c, id)).await.map_err(|e| OpsError::from_write(e, "id"))
+    db::run(&state.pool, move |c| db::images::find(c, id))
+        .await
+        .map_err(|e| OpsError::from_write(e, "id"))
 }
 
 pub async fn node(state: &AppState, id: i64) -> Result<Node, OpsError> {
-    db::run(&state.pool, move |c| db::nodes::find(c, id)).await.map_err(|e| OpsError::from_write(e, "id"))
+    db::run(&state.pool, move |c| db::nodes::find(c, id))
+        .await
+        .map_err(|e| OpsError::from_write(e, "id"))
 }
 
 pub async fn spec(state: &AppState, id: i64) -> Result<Spec, OpsError> {
-    db::run(&state.pool, move |c| db::specs::find(c, id)).await.map_err(|e| OpsError::from_write(e, "id"))
+    db::run(&state.pool, move |c| db::specs::find(c, id))
+        .await
+        .map_err(|e| OpsError::from_write(e, "id"))
 }
 
 pub async fn save_image(state: &AppState, id: Option<i64>, v: NewImage) -> Result<(), OpsError> {
@@ -66,7 +72,10 @@ pub async fn save_node(state: &AppState, id: Option<i64>, form: NodeForm) -> Res
         SecretChange::Clear => Some(None),
         SecretChange::Set(plain) => Some(Some(master.encrypt(plain))),
     };
-    let secrets = SecretWrites { password_enc: seal(&v.password), client_key_enc: seal(&v.client_key) };
+    let secrets = SecretWrites {
+        password_enc: seal(&v.password),
+        client_key_enc: seal(&v.client_key),
+    };
     db::run(&state.pool, move |c| match id {
         Some(id) => db::nodes::update(c, id, &v, secrets),
         // a new row has nothing to keep: "keep" means "none"
@@ -84,7 +93,12 @@ pub async fn save_node(state: &AppState, id: Option<i64>, form: NodeForm) -> Res
     .map_err(|e| OpsError::from_write(e, "name"))
 }
 
-pub async fn set_listed(state: &AppState, kind: Catalog, id: i64, listed: bool) -> Result<(), OpsError> {
+pub async fn set_listed(
+    state: &AppState,
+    kind: Catalog,
+    id: i64,
+    listed: bool,
+) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match kind {
         Catalog::Images => db::images::set_listed(c, id, listed),
         Catalog::Nodes => db::nodes::set_listed(c, id, listed),

@@ -6,7 +6,13 @@ use crate::domain::access::ROLE_LABELS;
 use crate::startup::AppState;
 
 /// Routes that must stay open to admins, or nobody could undo a mistake.
-const ADMIN_LIFELINES: &[&str] = &["/permissions", "/permissions/{id}/roles/{role}", "/login", "/password", "/"];
+const ADMIN_LIFELINES: &[&str] = &[
+    "/permissions",
+    "/permissions/{id}/roles/{role}",
+    "/login",
+    "/password",
+    "/",
+];
 
 pub async fn toggle_role(state: &AppState, id: i64, role: &str) -> Result<Permission, OpsError> {
     if !ROLE_LABELS.contains(&role) {

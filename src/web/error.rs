@@ -70,10 +70,19 @@ impl WebError {
         match self {
             WebError::NotFound => ("页面或记录不存在", "Not found"),
             WebError::Forbidden => ("没有权限执行此操作", "You are not allowed to do this"),
-            WebError::Csrf => ("表单已过期，请刷新页面后重试", "The form expired: reload the page and try again"),
+            WebError::Csrf => (
+                "表单已过期，请刷新页面后重试",
+                "The form expired: reload the page and try again",
+            ),
             WebError::Unauthorized => ("请先登录", "Please log in"),
-            WebError::Conflict(key) => (crate::i18n::t(crate::i18n::Lang::Zh, key), crate::i18n::t(crate::i18n::Lang::En, key)),
-            WebError::Unavailable(_) => ("服务暂时不可用（数据库无法连接），请稍后重试", "Service unavailable (database unreachable): try again shortly"),
+            WebError::Conflict(key) => (
+                crate::i18n::t(crate::i18n::Lang::Zh, key),
+                crate::i18n::t(crate::i18n::Lang::En, key),
+            ),
+            WebError::Unavailable(_) => (
+                "服务暂时不可用（数据库无法连接），请稍后重试",
+                "Service unavailable (database unreachable): try again shortly",
+            ),
             WebError::Internal(_) => ("服务器内部错误", "Internal server error"),
         }
     }
@@ -97,7 +106,15 @@ impl ResponseError for WebError {
             log::error!("{self}");
         }
         let (zh, en) = self.messages();
-        let body = ErrorPage { status: status.as_u16(), zh, en }.render().unwrap_or_else(|_| en.to_string());
-        HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body)
+        let body = ErrorPage {
+            status: status.as_u16(),
+            zh,
+            en,
+        }
+        .render()
+        .unwrap_or_else(|_| en.to_string());
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body)
     }
 }

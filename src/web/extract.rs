@@ -21,7 +21,11 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn actor(&self) -> Actor {
-        Actor { user_id: self.id, role: self.role, company_id: self.company_id }
+        Actor {
+            user_id: self.id,
+            role: self.role,
+            company_id: self.company_id,
+        }
     }
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
@@ -54,7 +58,11 @@ impl Ctx {
     }
     /// Navigation highlighting: does the current path start with `prefix`?
     pub fn at(&self, prefix: &str) -> bool {
-        if prefix == "/" { self.path == "/" } else { self.path.starts_with(prefix) }
+        if prefix == "/" {
+            self.path == "/"
+        } else {
+            self.path.starts_with(prefix)
+        }
     }
     /// The translated message of a bad form field, if any.
     pub fn err(&self, errors: &crate::domain::fields::FieldErrors, field: &str) -> Option<&str> {
@@ -70,7 +78,12 @@ impl FromRequest for Ctx {
     type Future = Ready<Result<Self, WebError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.extensions().get::<Ctx>().cloned().ok_or(WebError::Internal("no request context".into())))
+        ready(
+            req.extensions()
+                .get::<Ctx>()
+                .cloned()
+                .ok_or(WebError::Internal("no request context".into())),
+        )
     }
 }
 

@@ -10,7 +10,9 @@ pub mod render;
 use actix_web::web::{self, ServiceConfig, get, post};
 
 use pages::catalog::{self, CatalogPage};
-use pages::{audit, auth, companies, home, images::Images, nodes::Nodes, permissions, specs::Specs, users};
+use pages::{
+    audit, auth, companies, home, images::Images, nodes::Nodes, permissions, specs::Specs, users,
+};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.route("/healthz", get().to(home::healthz))
@@ -40,16 +42,29 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/companies/{id}", post().to(companies::update))
         .route("/companies/{id}/delete", post().to(companies::delete))
         .route("/permissions", get().to(permissions::index))
-        .route("/permissions/{id}/roles/{role}", post().to(permissions::toggle))
+        .route(
+            "/permissions/{id}/roles/{role}",
+            post().to(permissions::toggle),
+        )
         .route("/audit", get().to(audit::index));
 }
 
 fn catalog_routes<M: CatalogPage>(cfg: &mut ServiceConfig) {
     let base = M::base();
-    cfg.service(web::resource(base).route(get().to(catalog::index::<M>)).route(post().to(catalog::create::<M>)))
-        .route(&format!("{base}/new"), get().to(catalog::new::<M>))
-        .route(&format!("{base}/{{id}}/edit"), get().to(catalog::edit::<M>))
-        .route(&format!("{base}/{{id}}"), post().to(catalog::update::<M>))
-        .route(&format!("{base}/{{id}}/listed"), post().to(catalog::listed::<M>))
-        .route(&format!("{base}/{{id}}/delete"), post().to(catalog::delete::<M>));
+    cfg.service(
+        web::resource(base)
+            .route(get().to(catalog::index::<M>))
+            .route(post().to(catalog::create::<M>)),
+    )
+    .route(&format!("{base}/new"), get().to(catalog::new::<M>))
+    .route(&format!("{base}/{{id}}/edit"), get().to(catalog::edit::<M>))
+    .route(&format!("{base}/{{id}}"), post().to(catalog::update::<M>))
+    .route(
+        &format!("{base}/{{id}}/listed"),
+        post().to(catalog::listed::<M>),
+    )
+    .route(
+        &format!("{base}/{{id}}/delete"),
+        post().to(catalog::delete::<M>),
+    );
 }

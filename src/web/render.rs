@@ -27,9 +27,13 @@ pub fn render_status(status: StatusCode, t: impl Template) -> Result<HttpRespons
 /// A redirect that works for plain browser requests (303) and HTMX ones (HX-Redirect).
 pub fn redirect(hx: bool, to: &str) -> HttpResponse {
     if hx {
-        HttpResponse::Ok().insert_header(("HX-Redirect", to)).finish()
+        HttpResponse::Ok()
+            .insert_header(("HX-Redirect", to))
+            .finish()
     } else {
-        HttpResponse::SeeOther().insert_header(("Location", to)).finish()
+        HttpResponse::SeeOther()
+            .insert_header(("Location", to))
+            .finish()
     }
 }
 
@@ -37,7 +41,9 @@ pub fn redirect(hx: bool, to: &str) -> HttpResponse {
 /// a plain form post is redirected back to `to`.
 pub fn changed(hx: bool, to: &str) -> HttpResponse {
     if hx {
-        HttpResponse::NoContent().insert_header(("HX-Trigger", "list-changed, close-dialog")).finish()
+        HttpResponse::NoContent()
+            .insert_header(("HX-Trigger", "list-changed, close-dialog"))
+            .finish()
     } else {
         redirect(false, to)
     }

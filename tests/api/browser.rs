@@ -45,8 +45,13 @@ impl Browser {
     /// opens a headless Chromium session with a fresh profile.
     async fn launch() -> Self {
         // Let the OS pick a free port, then release it for chromedriver to bind.
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port").local_addr().expect("local addr").port();
-        let profile = std::env::temp_dir().join(format!("suanli-chromium-{}", uuid::Uuid::new_v4().simple()));
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .expect("bind a free port")
+            .local_addr()
+            .expect("local addr")
+            .port();
+        let profile =
+            std::env::temp_dir().join(format!("suanli-chromium-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&profile).expect("create the Chromium profile dir");
         let chromedriver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -57,7 +62,10 @@ impl Browser {
             .expect("start chromedriver (apt: chromium-driver)");
         // From here on the guard owns the child process, so every later panic cleans up.
         let mut b = Browser {
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
             port,
             session: None,
             browser_pid: None,
@@ -76,7 +84,10 @@ impl Browser {
             if let Ok(Some(status)) = b.chromedriver.try_wait() {
                 panic!("chromedriver exited early: {status}");
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready on port {port} within {WAIT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready on port {port} within {WAIT:?}"
+            );
             tokio::time::sleep(POLL).await;
         }
 
@@ -104,31 +115,55 @@ impl Browser {
                 },
             }},
         });
-        let created = b.raw(Method::POST, "/session", Some(caps)).await.unwrap_or_else(|e| panic!("new WebDriver session: {e}"));
-        b.session = Some(created["sessionId"].as_str().expect("sessionId").to_string());
+        let created = b
+            .raw(Method::POST, "/session", Some(caps))
+            .await
+            .unwrap_or_else(|e| panic!("new WebDriver session: {e}"));
+        b.session = Some(
+            created["sessionId"]
+                .as_str()
+                .expect("sessionId")
+                .to_string(),
+        );
         b.browser_pid = created["capabilities"]["goog:processID"].as_u64();
         // a desktop-sized window, so the dialog and its buttons are all on screen
-        b.cmd(Method::POST, "/window/rect", json!({"width": 1280, "height": 1024})).await;
+        b.cmd(
+            Method::POST,
+            "/window/rect",
+            json!({"width": 1280, "height": 1024}),
+        )
+        .await;
         b
     }
 
     /// One WebDriver request against chromedriver itself; the unwrapped `value`,
     /// or the WebDriver error as text.
     async fn raw(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let mut req = self.http.request(method, format!("http://127.0.0.1:{}{path}", self.port));
+        let mut req = self
+            .http
+            .request(method, format!("http://127.0.0.1:{}{path}", self.port));
         if let Some(body) = body {
             req = req.json(&body);
         }
         let res = req.send().await.map_err(|e| e.to_string())?;
         let status = res.status();
         let v: Value = res.json().await.map_err(|e| e.to_string())?;
-        if status.is_success() { Ok(v["value"].clone()) } else { Err(format!("{status}: {} {}", v["value"]["error"], v["value"]["message"])) }
+        if status.is_success() {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!(
+                "{status}: {} {}",
+                v["value"]["error"], v["value"]["message"]
+            ))
+        }
     }
 
     /// A request within the session; an error is a test failure.
     async fn cmd(&self, method: Method, path: &str, body: Value) -> Value {
         let session = self.session.as_deref().expect("session");
-        self.raw(method, &format!("/session/{session}{path}"), Some(body)).await.unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
+        self.raw(method, &format!("/session/{session}{path}"), Some(body))
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
     }
 
     /// Navigates and waits for the load event (bounded by the pageLoad timeout).
@@ -139,29 +174,51 @@ impl Browser {
     /// Runs a script (its body must `return` the result).
     async fn try_execute(&self, script: &str) -> Result<Value, String> {
         let session = self.session.as_deref().expect("session");
-        self.raw(Method::POST, &format!("/session/{session}/execute/sync"), Some(json!({ "script": script, "args": [] }))).await
+        self.raw(
+            Method::POST,
+            &format!("/session/{session}/execute/sync"),
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
     }
 
     async fn execute(&self, script: &str) -> Value {
-        self.try_execute(script).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+        self.try_execute(script)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
     /// The element for a CSS selector (it must already be there: wait first).
     async fn find(&self, css: &str) -> String {
-        let v = self.cmd(Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
-        v[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element id for {css}: {v}")).to_string()
+        let v = self
+            .cmd(
+                Method::POST,
+                "/element",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        v[ELEMENT_KEY]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element id for {css}: {v}"))
+            .to_string()
     }
 
     /// Types into the element, like a user would.
     async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;
-        self.cmd(Method::POST, &format!("/element/{el}/value"), json!({ "text": text })).await;
+        self.cmd(
+            Method::POST,
+            &format!("/element/{el}/value"),
+            json!({ "text": text }),
+        )
+        .await;
     }
 
     /// A real (trusted) click: WebDriver scrolls to the element and checks it can be hit.
     async fn click(&self, css: &str) {
         let el = self.find(css).await;
-        self.cmd(Method::POST, &format!("/element/{el}/click"), json!({})).await;
+        self.cmd(Method::POST, &format!("/element/{el}/click"), json!({}))
+            .await;
     }
 
     /// Polls a JS expression until it is truthy, at most WAIT; returns its value.
@@ -178,7 +235,10 @@ impl Browser {
                 return v.clone();
             }
             if Instant::now() >= deadline {
-                panic!("timed out after {WAIT:?} waiting for {what}\n  `{expr}` was {last:?}\n{}", self.diagnostics().await);
+                panic!(
+                    "timed out after {WAIT:?} waiting for {what}\n  `{expr}` was {last:?}\n{}",
+                    self.diagnostics().await
+                );
             }
             tokio::time::sleep(POLL).await;
         }
@@ -186,17 +246,34 @@ impl Browser {
 
     /// Waits until a full page load at `path` has finished.
     async fn wait_for_page(&self, path: &str) {
-        let expr = format!("location.pathname === {} && document.readyState === 'complete'", json!(path));
+        let expr = format!(
+            "location.pathname === {} && document.readyState === 'complete'",
+            json!(path)
+        );
         self.wait_until(&format!("the page {path}"), &expr).await;
     }
 
     /// The browser console since the last call (chromedriver's legacy log endpoint).
     async fn console(&self) -> Vec<String> {
         let session = self.session.as_deref().expect("session");
-        match self.raw(Method::POST, &format!("/session/{session}/se/log"), Some(json!({ "type": "browser" }))).await {
-            Ok(Value::Array(entries)) => {
-                entries.iter().map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("?"))).collect()
-            }
+        match self
+            .raw(
+                Method::POST,
+                &format!("/session/{session}/se/log"),
+                Some(json!({ "type": "browser" })),
+            )
+            .await
+        {
+            Ok(Value::Array(entries)) => entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e["level"].as_str().unwrap_or("?"),
+                        e["message"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect(),
             Ok(other) => vec![format!("(unexpected log answer: {other})")],
             Err(e) => vec![format!("(no console log: {e})")],
         }
@@ -223,7 +300,10 @@ impl Browser {
             Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
             Err(e) => format!("(page state unavailable: {e})"),
         };
-        format!("--- page ---\n{page}\n--- console ---\n{}", self.console().await.join("\n"))
+        format!(
+            "--- page ---\n{page}\n--- console ---\n{}",
+            self.console().await.join("\n")
+        )
     }
 }
 
@@ -239,7 +319,10 @@ impl Drop for Browser {
             && std::path::Path::new(&format!("/proc/{pid}")).exists()
         {
             // the browser outlived its session: end it by its own pid
-            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
         }
         let _ = self.chromedriver.kill();
         let _ = self.chromedriver.wait();
@@ -252,7 +335,10 @@ fn delete_session_blocking(port: u16, session: &str) -> std::io::Result<()> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_write_timeout(Some(Duration::from_secs(2)))?;
     s.set_read_timeout(Some(WAIT))?;
-    write!(s, "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
     // chromedriver answers once the browser is closed; it may keep the socket open
     // anyway, so read just the headers and the Content-Length bytes of the body
     let mut answer = Vec::new();
@@ -267,7 +353,10 @@ fn delete_session_blocking(port: u16, session: &str) -> std::io::Result<()> {
         if let Some(end) = text.find("\r\n\r\n") {
             let length = text[..end]
                 .lines()
-                .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                })
                 .and_then(|(_, v)| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
             if answer.len() >= end + 4 + length {
@@ -313,20 +402,46 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
 
     // 1. Log in as admin with the initial random password.
     browser.goto(&format!("{base}/login")).await;
-    browser.wait_until("the login form", "document.querySelector('form#login-form')").await;
-    browser.type_into("#login-form input[name=username]", "admin").await;
-    browser.type_into("#login-form input[name=password]", &app.admin_password).await;
+    browser
+        .wait_until(
+            "the login form",
+            "document.querySelector('form#login-form')",
+        )
+        .await;
+    browser
+        .type_into("#login-form input[name=username]", "admin")
+        .await;
+    browser
+        .type_into("#login-form input[name=password]", &app.admin_password)
+        .await;
     browser.click("#login-form button[type=submit]").await;
 
     // 2. The first login is forced to the change-password page.
     browser.wait_for_page("/password").await;
-    browser.wait_until("the password form", "document.querySelector('form#password-form')").await;
-    browser.type_into("#password-form input[name=current]", &app.admin_password).await;
-    browser.type_into("#password-form input[name=new]", PASSWORD).await;
-    browser.type_into("#password-form input[name=confirm]", PASSWORD).await;
+    browser
+        .wait_until(
+            "the password form",
+            "document.querySelector('form#password-form')",
+        )
+        .await;
+    browser
+        .type_into("#password-form input[name=current]", &app.admin_password)
+        .await;
+    browser
+        .type_into("#password-form input[name=new]", PASSWORD)
+        .await;
+    browser
+        .type_into("#password-form input[name=confirm]", PASSWORD)
+        .await;
     browser.click("#password-form button[type=submit]").await;
     browser.wait_for_page("/").await;
-    assert_eq!(app.count("SELECT count(*) AS n FROM users WHERE username = 'admin' AND NOT must_change_password"), 1, "password change not stored");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM users WHERE username = 'admin' AND NOT must_change_password"
+        ),
+        1,
+        "password change not stored"
+    );
 
     // 3. The images page (镜像库) now opens instead of bouncing back to /password.
     browser.goto(&format!("{base}/images")).await;
@@ -337,10 +452,20 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
             "typeof htmx !== 'undefined' && document.getElementById('new-button') && document.getElementById('list')",
         )
         .await;
-    let name = format!("browser-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = format!(
+        "browser-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let address = "nvidia/cuda:12.4.1-runtime-ubuntu22.04";
-    let row_js = format!("[...document.querySelectorAll('#list tbody tr')].some((tr) => tr.textContent.includes({}))", json!(name));
-    assert_eq!(browser.execute(&format!("return {row_js};")).await, json!(false), "the image exists before it was created");
+    let row_js = format!(
+        "[...document.querySelectorAll('#list tbody tr')].some((tr) => tr.textContent.includes({}))",
+        json!(name)
+    );
+    assert_eq!(
+        browser.execute(&format!("return {row_js};")).await,
+        json!(false),
+        "the image exists before it was created"
+    );
 
     // A marker on this page's window: a full reload would wipe it.
     browser.execute("window.__marker = 42; return true;").await;
@@ -354,36 +479,87 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
             "document.getElementById('dialog').open && document.querySelector('#dialog-body form input[name=address]')",
         )
         .await;
-    browser.type_into("#dialog-body input[name=name]", &name).await;
-    browser.type_into("#dialog-body input[name=address]", address).await;
-    browser.click("#dialog-body button.primary[type=submit]").await;
+    browser
+        .type_into("#dialog-body input[name=name]", &name)
+        .await;
+    browser
+        .type_into("#dialog-body input[name=address]", address)
+        .await;
+    browser
+        .click("#dialog-body button.primary[type=submit]")
+        .await;
 
     // 4. The save answers 204 + HX-Trigger: the list re-fetches itself and shows the
     //    new row, and the dialog closes.
-    browser.wait_until(&format!("a row for {name} in #list"), &row_js).await;
-    browser.wait_until("the dialog to close", "!document.getElementById('dialog').open").await;
+    browser
+        .wait_until(&format!("a row for {name} in #list"), &row_js)
+        .await;
+    browser
+        .wait_until(
+            "the dialog to close",
+            "!document.getElementById('dialog').open",
+        )
+        .await;
 
     // ... all on the same page: no navigation happened.
     let marker = browser.execute("return window.__marker ?? null;").await;
-    assert_eq!(marker, json!(42), "window.__marker is gone: the page was reloaded\n{}", browser.diagnostics().await);
-    assert_eq!(browser.execute("return location.pathname;").await, json!("/images"));
+    assert_eq!(
+        marker,
+        json!(42),
+        "window.__marker is gone: the page was reloaded\n{}",
+        browser.diagnostics().await
+    );
+    assert_eq!(
+        browser.execute("return location.pathname;").await,
+        json!("/images")
+    );
     let events = browser.execute("return window.__events;").await;
-    let events: Vec<&str> = events.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    assert!(events.contains(&"POST /images -> 204"), "the save was not an HTMX 204: {events:?}");
-    assert!(events.iter().any(|e| e.starts_with("GET /images?") && e.ends_with("-> 200")), "#list did not re-fetch itself: {events:?}");
-    assert!(!events.iter().any(|e| e.starts_with("htmx:") || e.starts_with("error:")), "HTMX or script errors: {events:?}");
+    let events: Vec<&str> = events
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        events.contains(&"POST /images -> 204"),
+        "the save was not an HTMX 204: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("GET /images?") && e.ends_with("-> 200")),
+        "#list did not re-fetch itself: {events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.starts_with("htmx:") || e.starts_with("error:")),
+        "HTMX or script errors: {events:?}"
+    );
     let row = browser
         .execute(&format!("return [...document.querySelectorAll('#list tbody tr')].find((tr) => tr.textContent.includes({})).textContent;", json!(name)))
         .await;
-    assert!(row.as_str().unwrap_or_default().contains(address), "the row does not show the address: {row}");
+    assert!(
+        row.as_str().unwrap_or_default().contains(address),
+        "the row does not show the address: {row}"
+    );
 
     // The database agrees.
-    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM images WHERE name = '{name}'")), 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM images WHERE name = '{name}'"
+        )),
+        1
+    );
 
     // No uncaught script errors in the console along the way.
     let console = browser.console().await;
-    println!("browser console:\n{}\nevents: {events:?}", console.join("\n"));
-    assert!(!console.iter().any(|l| l.contains("Uncaught")), "uncaught script errors: {console:#?}");
+    println!(
+        "browser console:\n{}\nevents: {events:?}",
+        console.join("\n")
+    );
+    assert!(
+        !console.iter().any(|l| l.contains("Uncaught")),
+        "uncaught script errors: {console:#?}"
+    );
 
     drop(browser);
     println!("browser test took {:?}", started.elapsed());

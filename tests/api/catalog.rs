@@ -31,10 +31,30 @@ fn node_form<'a>(name: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &
 async fn images_create_list_filter_toggle_edit_delete() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    for (name, addr, listed) in [("CUDA 12", "nvidia/cuda:12.4.1-runtime", "on"), ("PyTorch", "pytorch/pytorch:2.5", "on"), ("Old TF", "tensorflow/tensorflow:1.15", "")] {
-        let r = admin.post_hx("/images", &[("name", name), ("address", addr), ("listed", listed), ("description", "d"), ("source", "hub")]).await;
+    for (name, addr, listed) in [
+        ("CUDA 12", "nvidia/cuda:12.4.1-runtime", "on"),
+        ("PyTorch", "pytorch/pytorch:2.5", "on"),
+        ("Old TF", "tensorflow/tensorflow:1.15", ""),
+    ] {
+        let r = admin
+            .post_hx(
+                "/images",
+                &[
+                    ("name", name),
+                    ("address", addr),
+                    ("listed", listed),
+                    ("description", "d"),
+                    ("source", "hub"),
+                ],
+            )
+            .await;
         assert_eq!(r.status(), 204, "{name}");
-        assert!(r.headers()["hx-trigger"].to_str().unwrap().contains("list-changed"));
+        assert!(
+            r.headers()["hx-trigger"]
+                .to_str()
+                .unwrap()
+                .contains("list-changed")
+        );
     }
     // full page vs HTMX partial
     let page = admin.text("/images").await;
@@ -51,18 +71,54 @@ async fn images_create_list_filter_toggle_edit_delete() {
     assert!(sorted.find("PyTorch").unwrap() < sorted.find("CUDA 12").unwrap());
 
     let id = app.count("SELECT id AS n FROM images WHERE name = 'PyTorch'");
-    assert_eq!(admin.post_hx(&format!("/images/{id}/listed"), &[("listed", "0")]).await.status(), 204);
-    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM images WHERE id = {id} AND NOT listed")), 1);
+    assert_eq!(
+        admin
+            .post_hx(&format!("/images/{id}/listed"), &[("listed", "0")])
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM images WHERE id = {id} AND NOT listed"
+        )),
+        1
+    );
 
-    let edit = admin.get_hx(&format!("/images/{id}/edit")).await.text().await.unwrap();
+    let edit = admin
+        .get_hx(&format!("/images/{id}/edit"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(edit.contains("value=\"pytorch/pytorch:2.5\""));
-    let r = admin.post_hx(&format!("/images/{id}"), &[("name", "PyTorch 2.5"), ("address", "pytorch/pytorch:2.5-cuda")]).await;
+    let r = admin
+        .post_hx(
+            &format!("/images/{id}"),
+            &[
+                ("name", "PyTorch 2.5"),
+                ("address", "pytorch/pytorch:2.5-cuda"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), 204);
     assert_eq!(app.count("SELECT count(*) AS n FROM images WHERE name = 'PyTorch 2.5' AND address = 'pytorch/pytorch:2.5-cuda'"), 1);
 
-    assert_eq!(admin.post_hx(&format!("/images/{id}/delete"), &[]).await.status(), 204);
+    assert_eq!(
+        admin
+            .post_hx(&format!("/images/{id}/delete"), &[])
+            .await
+            .status(),
+        204
+    );
     assert_eq!(app.count("SELECT count(*) AS n FROM images"), 2);
-    assert_eq!(admin.post_hx(&format!("/images/{id}/delete"), &[]).await.status(), 404);
+    assert_eq!(
+        admin
+            .post_hx(&format!("/images/{id}/delete"), &[])
+            .await
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -80,30 +136,66 @@ async fn pagination() {
 async fn invalid_forms_are_422_with_messages_and_nothing_written() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let r = admin.post_hx("/images", &[("name", ""), ("address", "has space")]).await;
+    let r = admin
+        .post_hx("/images", &[("name", ""), ("address", "has space")])
+        .await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
     assert!(html.contains("data-field=\"name\"") && html.contains("data-field=\"address\""));
     assert!(html.contains("必填"));
 
-    let r = admin.post_hx("/nodes", &node_form("n1", &[("public_ip", "300.1.1.1"), ("ssh_port", "0"), ("client_key", "")])).await;
+    let r = admin
+        .post_hx(
+            "/nodes",
+            &node_form(
+                "n1",
+                &[
+                    ("public_ip", "300.1.1.1"),
+                    ("ssh_port", "0"),
+                    ("client_key", ""),
+                ],
+            ),
+        )
+        .await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
     for f in ["public_ip", "ssh_port", "client_key"] {
         assert!(html.contains(&format!("data-field=\"{f}\"")), "{f}");
     }
-    let r = admin.post_hx("/specs", &[("name", "s"), ("gpu_model", ""), ("gpu_count", "-1"), ("price_per_hour", "1.234")]).await;
+    let r = admin
+        .post_hx(
+            "/specs",
+            &[
+                ("name", "s"),
+                ("gpu_model", ""),
+                ("gpu_count", "-1"),
+                ("price_per_hour", "1.234"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), 422);
     // without HTMX the same errors come in a full page
     let r = admin.post_form("/specs", &[("name", "s")]).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("<html"));
     for t in ["images", "nodes", "specs"] {
-        assert_eq!(app.count(&format!("SELECT count(*) AS n FROM {t}")), 0, "{t}");
+        assert_eq!(
+            app.count(&format!("SELECT count(*) AS n FROM {t}")),
+            0,
+            "{t}"
+        );
     }
     // unique names
-    assert_eq!(admin.post_hx("/images", &[("name", "dup"), ("address", "busybox")]).await.status(), 204);
-    let r = admin.post_hx("/images", &[("name", "dup"), ("address", "busybox")]).await;
+    assert_eq!(
+        admin
+            .post_hx("/images", &[("name", "dup"), ("address", "busybox")])
+            .await
+            .status(),
+        204
+    );
+    let r = admin
+        .post_hx("/images", &[("name", "dup"), ("address", "busybox")])
+        .await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("名称已存在"));
 }
@@ -112,7 +204,15 @@ async fn invalid_forms_are_422_with_messages_and_nothing_written() {
 async fn node_secrets_are_encrypted_never_rendered_kept_and_cleared() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let r = admin.post_hx("/nodes", &node_form("gpu-01", &[("password", "Ssh-Secret-Pw!"), ("client_key", KEY)])).await;
+    let r = admin
+        .post_hx(
+            "/nodes",
+            &node_form(
+                "gpu-01",
+                &[("password", "Ssh-Secret-Pw!"), ("client_key", KEY)],
+            ),
+        )
+        .await;
     assert_eq!(r.status(), 204);
     let id = app.count("SELECT id AS n FROM nodes WHERE name = 'gpu-01'");
 
@@ -123,34 +223,88 @@ async fn node_secrets_are_encrypted_never_rendered_kept_and_cleared() {
         let mut c = app.db.conn();
         suanli::db::nodes::secrets(&mut c, id).unwrap()
     };
-    assert_eq!(app.state.master.decrypt(&pw.unwrap()).unwrap(), "Ssh-Secret-Pw!");
+    assert_eq!(
+        app.state.master.decrypt(&pw.unwrap()).unwrap(),
+        "Ssh-Secret-Pw!"
+    );
     assert_eq!(app.state.master.decrypt(&key.unwrap()).unwrap(), KEY);
 
     // never in any page
-    for path in ["/nodes".to_string(), format!("/nodes/{id}/edit"), "/audit".into(), "/".into()] {
+    for path in [
+        "/nodes".to_string(),
+        format!("/nodes/{id}/edit"),
+        "/audit".into(),
+        "/".into(),
+    ] {
         let html = admin.text(&path).await;
-        assert!(!html.contains("Ssh-Secret") && !html.contains("TOPSECRET"), "{path}");
+        assert!(
+            !html.contains("Ssh-Secret") && !html.contains("TOPSECRET"),
+            "{path}"
+        );
     }
     let edit = admin.text(&format!("/nodes/{id}/edit")).await;
     assert!(edit.contains("已设置"));
 
     // empty fields keep the stored values (and TLS still validates: a key is stored)
-    assert_eq!(admin.post_hx(&format!("/nodes/{id}"), &node_form("gpu-01", &[("region", "华北")])).await.status(), 204);
+    assert_eq!(
+        admin
+            .post_hx(
+                &format!("/nodes/{id}"),
+                &node_form("gpu-01", &[("region", "华北")])
+            )
+            .await
+            .status(),
+        204
+    );
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM nodes WHERE id = {id} AND password_enc IS NOT NULL AND client_key_enc IS NOT NULL AND region = '华北'")), 1);
 
     // an invalid edit re-renders without echoing the typed secret, and writes nothing
-    let r = admin.post_hx(&format!("/nodes/{id}"), &node_form("gpu-01", &[("password", "Typed-New-Pw!"), ("ssh_port", "99999")])).await;
+    let r = admin
+        .post_hx(
+            &format!("/nodes/{id}"),
+            &node_form(
+                "gpu-01",
+                &[("password", "Typed-New-Pw!"), ("ssh_port", "99999")],
+            ),
+        )
+        .await;
     assert_eq!(r.status(), 422);
     assert!(!r.text().await.unwrap().contains("Typed-New-Pw"));
 
     // explicit clear of the password; clearing the key while TLS needs it is refused
-    let r = admin.post_hx(&format!("/nodes/{id}"), &node_form("gpu-01", &[("clear_password", "on"), ("clear_client_key", "on")])).await;
+    let r = admin
+        .post_hx(
+            &format!("/nodes/{id}"),
+            &node_form(
+                "gpu-01",
+                &[("clear_password", "on"), ("clear_client_key", "on")],
+            ),
+        )
+        .await;
     assert_eq!(r.status(), 422);
-    assert_eq!(admin.post_hx(&format!("/nodes/{id}"), &node_form("gpu-01", &[("clear_password", "on")])).await.status(), 204);
+    assert_eq!(
+        admin
+            .post_hx(
+                &format!("/nodes/{id}"),
+                &node_form("gpu-01", &[("clear_password", "on")])
+            )
+            .await
+            .status(),
+        204
+    );
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM nodes WHERE id = {id} AND password_enc IS NULL AND client_key_enc IS NOT NULL")), 1);
 
     // a unix socket endpoint needs no TLS material
-    let unix = node_form("local", &[("docker_endpoint", "unix:///var/run/docker.sock"), ("ca_cert", ""), ("client_cert", ""), ("public_ip", "127.0.0.1"), ("private_ip", "127.0.0.1")]);
+    let unix = node_form(
+        "local",
+        &[
+            ("docker_endpoint", "unix:///var/run/docker.sock"),
+            ("ca_cert", ""),
+            ("client_cert", ""),
+            ("public_ip", "127.0.0.1"),
+            ("private_ip", "127.0.0.1"),
+        ],
+    );
     assert_eq!(admin.post_hx("/nodes", &unix).await.status(), 204);
 }
 
@@ -159,21 +313,49 @@ async fn specs_store_exact_prices() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let r = admin
-        .post_hx("/specs", &[("name", "4090 x2"), ("gpu_model", "RTX 4090"), ("gpu_count", "2"), ("cpu_cores", "16"), ("memory_gb", "64"), ("system_disk_gb", "50"), ("data_disk_gb", "200"), ("price_per_hour", "3.5"), ("listed", "on")])
+        .post_hx(
+            "/specs",
+            &[
+                ("name", "4090 x2"),
+                ("gpu_model", "RTX 4090"),
+                ("gpu_count", "2"),
+                ("cpu_cores", "16"),
+                ("memory_gb", "64"),
+                ("system_disk_gb", "50"),
+                ("data_disk_gb", "200"),
+                ("price_per_hour", "3.5"),
+                ("listed", "on"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), 204);
-    assert_eq!(app.count("SELECT price_per_hour_cents AS n FROM specs WHERE name = '4090 x2'"), 350);
+    assert_eq!(
+        app.count("SELECT price_per_hour_cents AS n FROM specs WHERE name = '4090 x2'"),
+        350
+    );
     assert!(admin.text("/specs").await.contains("¥3.50"));
     let id = app.count("SELECT id AS n FROM specs WHERE name = '4090 x2'");
-    assert!(admin.get_hx(&format!("/specs/{id}/edit")).await.text().await.unwrap().contains("value=\"3.50\""));
+    assert!(
+        admin
+            .get_hx(&format!("/specs/{id}/edit"))
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("value=\"3.50\"")
+    );
 }
 
 #[tokio::test]
 async fn delete_is_refused_while_an_instance_uses_the_row() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    admin.post_hx("/images", &[("name", "img"), ("address", "busybox")]).await;
-    admin.post_hx("/specs", &[("name", "sp"), ("gpu_model", "A100")]).await;
+    admin
+        .post_hx("/images", &[("name", "img"), ("address", "busybox")])
+        .await;
+    admin
+        .post_hx("/specs", &[("name", "sp"), ("gpu_model", "A100")])
+        .await;
     let unix = node_form("nd", &[("docker_endpoint", "unix:///var/run/docker.sock")]);
     admin.post_hx("/nodes", &unix).await;
     app.sql(
@@ -185,11 +367,21 @@ async fn delete_is_refused_while_an_instance_uses_the_row() {
         let r = admin.post_hx(&format!("/{t}/{id}/delete"), &[]).await;
         assert_eq!(r.status(), 409, "{t}");
         assert!(r.text().await.unwrap().contains("仍有实例在使用"), "{t}");
-        assert_eq!(app.count(&format!("SELECT count(*) AS n FROM {t}")), 1, "{t} kept");
+        assert_eq!(
+            app.count(&format!("SELECT count(*) AS n FROM {t}")),
+            1,
+            "{t} kept"
+        );
     }
     app.sql("DELETE FROM instances");
     let id = app.count("SELECT id AS n FROM images");
-    assert_eq!(admin.post_hx(&format!("/images/{id}/delete"), &[]).await.status(), 204);
+    assert_eq!(
+        admin
+            .post_hx(&format!("/images/{id}/delete"), &[])
+            .await
+            .status(),
+        204
+    );
 }
 
 #[tokio::test]
@@ -202,4 +394,3 @@ async fn english_switch() {
     let html = admin.text("/images").await;
     assert!(html.contains("Images") && !html.contains("镜像库") && html.contains("lang=\"en\""));
 }
-

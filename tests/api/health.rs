@@ -17,17 +17,25 @@ async fn database_down_gives_503_and_recovers() {
     // take the database away: refuse new connections and kill the pool's
     let server_sql = |q: String| {
         use diesel::RunQueryDsl;
-        diesel::sql_query(q).execute(&mut crate::helpers::admin_conn()).unwrap();
+        diesel::sql_query(q)
+            .execute(&mut crate::helpers::admin_conn())
+            .unwrap();
     };
     let db = app.db.name.clone();
-    server_sql(format!("ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS false"));
-    server_sql(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"));
+    server_sql(format!(
+        "ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS false"
+    ));
+    server_sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+    ));
     let r = s.get("/readyz").await;
     assert_eq!(r.status(), 503);
     let r = s.get("/login").await;
     assert_eq!(r.status(), 503);
     assert!(r.text().await.unwrap().contains("数据库"));
-    server_sql(format!("ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS true"));
+    server_sql(format!(
+        "ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS true"
+    ));
     // the pool reconnects by itself
     let mut ok = false;
     for _ in 0..50 {
@@ -46,7 +54,10 @@ async fn unreachable_database_at_start_is_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("suanli-nodb-{}", uuid::Uuid::new_v4().simple()));
     let mut s = crate::helpers::test_settings("postgres://postgres@127.0.0.1:1/none", &dir);
     s.database.connect_timeout_secs = 1;
-    let err = suanli::startup::Application::build(s).await.err().expect("must fail");
+    let err = suanli::startup::Application::build(s)
+        .await
+        .err()
+        .expect("must fail");
     assert!(err.to_string().contains("database"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }

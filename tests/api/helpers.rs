@@ -16,7 +16,8 @@ fn server_url() -> String {
 }
 
 pub fn admin_conn() -> PgConnection {
-    PgConnection::establish(&format!("{}/postgres", server_url())).expect("connect to the test Postgres (SUANLI_TEST_PG)")
+    PgConnection::establish(&format!("{}/postgres", server_url()))
+        .expect("connect to the test Postgres (SUANLI_TEST_PG)")
 }
 
 /// The template database, migrated once per test process.
@@ -39,15 +40,21 @@ fn template() -> &'static str {
         for db in old {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db}\"")).execute(&mut c);
         }
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut c).expect("create template");
-        let mut t = PgConnection::establish(&format!("{}/{name}", server_url())).expect("connect template");
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut c)
+            .expect("create template");
+        let mut t =
+            PgConnection::establish(&format!("{}/{name}", server_url())).expect("connect template");
         suanli::db::migrate(&mut t).expect("migrate template");
         name
     })
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[derive(diesel::QueryableByName)]
@@ -70,12 +77,18 @@ impl TestDb {
         let _guard = CREATE.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = admin_conn();
         let mut tries = 0;
-        while let Err(e) = diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{tpl}\"")).execute(&mut conn) {
+        while let Err(e) =
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{tpl}\""))
+                .execute(&mut conn)
+        {
             tries += 1;
             assert!(tries < 50, "create test database: {e}");
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        TestDb { url: format!("{}/{name}", server_url()), name }
+        TestDb {
+            url: format!("{}/{name}", server_url()),
+            name,
+        }
     }
 
     pub fn conn(&self) -> PgConnection {
@@ -85,7 +98,11 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).execute(&mut admin_conn());
+        let _ = diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin_conn());
     }
 }
 
@@ -116,29 +133,65 @@ impl TestApp {
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::from_template();
-        let data_dir = std::env::temp_dir().join(format!("suanli-test-{}", uuid::Uuid::new_v4().simple()));
+        let data_dir =
+            std::env::temp_dir().join(format!("suanli-test-{}", uuid::Uuid::new_v4().simple()));
         let mut settings = test_settings(&db.url, &data_dir);
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("build app");
         let base = format!("http://{}", app.http_addr());
         let state = app.state.clone();
         tokio::spawn(app.run_until_stopped());
-        let admin_password = std::fs::read_to_string(data_dir.join("initial-admin-password")).expect("admin password file").trim().to_string();
-        TestApp { base, state, admin_password, data_dir, db }
+        let admin_password = std::fs::read_to_string(data_dir.join("initial-admin-password"))
+            .expect("admin password file")
+            .trim()
+            .to_string();
+        TestApp {
+            base,
+            state,
+            admin_password,
+            data_dir,
+            db,
+        }
     }
 
     pub fn client(&self) -> Session {
-        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client");
-        Session { http, base: self.base.clone(), csrf: String::new() }
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("client");
+        Session {
+            http,
+            base: self.base.clone(),
+            csrf: String::new(),
+        }
     }
 
     /// The admin, logged in, first password already changed to PASSWORD.
     pub async fn admin(&self) -> Session {
         let mut s = self.client();
         let res = s.login("admin", &self.admin_password).await;
-        assert_eq!(res.headers()["location"], "/password", "first login must force a password change");
-        let res = s.post_form("/password", &[("current", &self.admin_password), ("new", PASSWORD), ("confirm", PASSWORD)]).await;
-        assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+        assert_eq!(
+            res.headers()["location"],
+            "/password",
+            "first login must force a password change"
+        );
+        let res = s
+            .post_form(
+                "/password",
+                &[
+                    ("current", &self.admin_password),
+                    ("new", PASSWORD),
+                    ("confirm", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            303,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
         s.refresh_csrf("/").await;
         s
     }
@@ -152,9 +205,15 @@ impl TestApp {
             password: PASSWORD.into(),
             ..Default::default()
         };
-        let (fields, pw) = suanli::domain::accounts::UserFields::parse(&form, true).expect("valid user");
-        let user = suanli::ops::accounts::create_user(&self.state, fields, pw).await.expect("create user");
-        self.sql(&format!("UPDATE users SET must_change_password = false WHERE id = {}", user.id));
+        let (fields, pw) =
+            suanli::domain::accounts::UserFields::parse(&form, true).expect("valid user");
+        let user = suanli::ops::accounts::create_user(&self.state, fields, pw)
+            .await
+            .expect("create user");
+        self.sql(&format!(
+            "UPDATE users SET must_change_password = false WHERE id = {}",
+            user.id
+        ));
         user.id
     }
 
@@ -167,7 +226,9 @@ impl TestApp {
     }
 
     pub fn sql(&self, q: &str) -> usize {
-        diesel::sql_query(q).execute(&mut self.db.conn()).expect("sql")
+        diesel::sql_query(q)
+            .execute(&mut self.db.conn())
+            .expect("sql")
     }
 
     pub fn count(&self, q: &str) -> i64 {
@@ -176,13 +237,23 @@ impl TestApp {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        diesel::sql_query(q).get_result::<N>(&mut self.db.conn()).expect("count").n
+        diesel::sql_query(q)
+            .get_result::<N>(&mut self.db.conn())
+            .expect("count")
+            .n
     }
 
     pub async fn company(&self, name: &str) -> i64 {
-        let f = suanli::domain::accounts::CompanyFields { name: name.into(), remark: String::new() };
-        suanli::ops::accounts::save_company(&self.state, None, f).await.expect("company");
-        self.count(&format!("SELECT id AS n FROM companies WHERE name = '{name}'"))
+        let f = suanli::domain::accounts::CompanyFields {
+            name: name.into(),
+            remark: String::new(),
+        };
+        suanli::ops::accounts::save_company(&self.state, None, f)
+            .await
+            .expect("company");
+        self.count(&format!(
+            "SELECT id AS n FROM companies WHERE name = '{name}'"
+        ))
     }
 }
 
@@ -205,11 +276,20 @@ pub fn scrape_csrf(html: &str) -> Option<String> {
 
 impl Session {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.expect("GET")
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn get_hx(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).header("HX-Request", "true").send().await.expect("GET hx")
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("HX-Request", "true")
+            .send()
+            .await
+            .expect("GET hx")
     }
 
     pub async fn text(&self, path: &str) -> String {
@@ -226,7 +306,9 @@ impl Session {
 
     pub async fn login(&mut self, username: &str, password: &str) -> reqwest::Response {
         self.refresh_csrf("/login").await;
-        let res = self.post_form("/login", &[("username", username), ("password", password)]).await;
+        let res = self
+            .post_form("/login", &[("username", username), ("password", password)])
+            .await;
         if res.status() == 303 {
             // a new session has a new token
             self.refresh_csrf("/password").await;
@@ -238,7 +320,12 @@ impl Session {
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut body: Vec<(&str, &str)> = fields.to_vec();
         body.push(("csrf_token", &self.csrf));
-        self.http.post(format!("{}{path}", self.base)).form(&body).send().await.expect("POST")
+        self.http
+            .post(format!("{}{path}", self.base))
+            .form(&body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// An HTMX post: CSRF in the header.
@@ -255,6 +342,11 @@ impl Session {
 
     /// A post without any CSRF token.
     pub async fn post_bare(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(format!("{}{path}", self.base)).form(fields).send().await.expect("POST bare")
+        self.http
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST bare")
     }
 }

@@ -51,16 +51,41 @@ const ROUTES: &[(&str, &str, &str, Access)] = &[
     ("POST", "/users", "/users", Admin),
     ("GET", "/users/{id}/edit", "/users/{victim}/edit", Admin),
     ("POST", "/users/{id}", "/users/{victim}", Admin),
-    ("POST", "/users/{id}/disabled", "/users/{victim}/disabled", Admin),
-    ("POST", "/users/{id}/password", "/users/{victim}/password", Admin),
+    (
+        "POST",
+        "/users/{id}/disabled",
+        "/users/{victim}/disabled",
+        Admin,
+    ),
+    (
+        "POST",
+        "/users/{id}/password",
+        "/users/{victim}/password",
+        Admin,
+    ),
     ("GET", "/companies", "/companies", Admin),
     ("GET", "/companies/new", "/companies/new", Admin),
     ("POST", "/companies", "/companies", Admin),
-    ("GET", "/companies/{id}/edit", "/companies/{company}/edit", Admin),
+    (
+        "GET",
+        "/companies/{id}/edit",
+        "/companies/{company}/edit",
+        Admin,
+    ),
     ("POST", "/companies/{id}", "/companies/{company}", Admin),
-    ("POST", "/companies/{id}/delete", "/companies/999/delete", Admin),
+    (
+        "POST",
+        "/companies/{id}/delete",
+        "/companies/999/delete",
+        Admin,
+    ),
     ("GET", "/permissions", "/permissions", Admin),
-    ("POST", "/permissions/{id}/roles/{role}", "/permissions/1/roles/nobody", Admin),
+    (
+        "POST",
+        "/permissions/{id}/roles/{role}",
+        "/permissions/1/roles/nobody",
+        Admin,
+    ),
     ("GET", "/audit", "/audit", Admin),
     // last: it ends the session
     ("POST", "/logout", "/logout", Users),
@@ -76,7 +101,13 @@ async fn call(s: &Session, method: &str, path: &str, login_as: Option<&str>) -> 
         form.push(("username", login_as.unwrap_or("nobody").to_string()));
         form.push(("password", PASSWORD.to_string()));
     }
-    s.http.post(url).header("X-CSRF-Token", &s.csrf).form(&form).send().await.unwrap()
+    s.http
+        .post(url)
+        .header("X-CSRF-Token", &s.csrf)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -87,28 +118,43 @@ async fn every_route_for_every_role() {
     let victim = app.user("victim", "customer_member", None).await;
     app.user("member", "customer_member", Some(company)).await;
     app.user("owner", "customer_owner", Some(company)).await;
-    admin.post_form("/images", &[("name", "img"), ("address", "busybox")]).await;
+    admin
+        .post_form("/images", &[("name", "img"), ("address", "busybox")])
+        .await;
 
     // the table covers exactly the registered routes
     use diesel::prelude::*;
     use suanli::db::schema::api_permissions::dsl::*;
-    let registered: BTreeSet<(String, String)> =
-        api_permissions.select((method, path_pattern)).load::<(String, String)>(&mut app.db.conn()).unwrap().into_iter().collect();
-    let tested: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
-    assert_eq!(registered, tested, "every registered route is in the matrix and vice versa");
+    let registered: BTreeSet<(String, String)> = api_permissions
+        .select((method, path_pattern))
+        .load::<(String, String)>(&mut app.db.conn())
+        .unwrap()
+        .into_iter()
+        .collect();
+    let tested: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        registered, tested,
+        "every registered route is in the matrix and vice versa"
+    );
 
-    let mut sessions: Vec<(&str, Session)> = vec![("anonymous", app.client())];
     let mut anon = app.client();
     anon.refresh_csrf("/login").await;
-    sessions[0].1 = anon;
-    sessions.push(("customer_member", app.logged_in("member").await));
-    sessions.push(("customer_owner", app.logged_in("owner").await));
-    sessions.push(("admin", admin));
+    let mut sessions: Vec<(&str, Session)> = vec![
+        ("anonymous", anon),
+        ("customer_member", app.logged_in("member").await),
+        ("customer_owner", app.logged_in("owner").await),
+        ("admin", admin),
+    ];
 
     let mut failures = Vec::new();
     for (role, s) in sessions.iter_mut() {
         for (m, _, raw, access) in ROUTES {
-            let path = raw.replace("{victim}", &victim.to_string()).replace("{company}", &company.to_string());
+            let path = raw
+                .replace("{victim}", &victim.to_string())
+                .replace("{company}", &company.to_string());
             let login_as = match *role {
                 "customer_member" => Some("member"),
                 "customer_owner" => Some("owner"),
@@ -121,16 +167,24 @@ async fn every_route_for_every_role() {
                 // logging in again starts a new session with a new CSRF token
                 s.refresh_csrf("/").await;
             }
-            let to_login = res.headers().get("location").is_some_and(|l| l.to_str().unwrap_or("").starts_with("/login"));
+            let to_login = res
+                .headers()
+                .get("location")
+                .is_some_and(|l| l.to_str().unwrap_or("").starts_with("/login"));
             let allowed = match (access, *role) {
                 (Public, _) => true,
                 (Users, r) => r != "anonymous",
                 (Admin, r) => r == "admin",
             };
             let ok = if allowed {
-                status != 403 && status != 401 && (!to_login || path == "/logout") || (path == "/login" && *role == "anonymous")
+                status != 403 && status != 401 && (!to_login || path == "/logout")
+                    || (path == "/login" && *role == "anonymous")
             } else if *role == "anonymous" {
-                if *m == "GET" { status == 303 && to_login } else { status == 401 }
+                if *m == "GET" {
+                    status == 303 && to_login
+                } else {
+                    status == 401
+                }
             } else {
                 status == 403
             };
@@ -148,22 +202,38 @@ async fn route_without_record_is_denied_and_toggles_apply() {
     let admin = app.admin().await;
     assert_eq!(admin.get("/images").await.status(), 200);
     app.sql("DELETE FROM api_permissions WHERE method = 'GET' AND path_pattern = '/images'");
-    assert_eq!(admin.get("/images").await.status(), 403, "no record → deny, even for admins");
+    assert_eq!(
+        admin.get("/images").await.status(),
+        403,
+        "no record → deny, even for admins"
+    );
 
     // the admin page toggles a role on a route, through HTMX
     app.user("mia", "customer_member", None).await;
     let mia = app.logged_in("mia").await;
     assert_eq!(mia.get("/specs").await.status(), 403);
-    let id = app.count("SELECT id AS n FROM api_permissions WHERE method = 'GET' AND path_pattern = '/specs'");
-    let r = admin.post_hx(&format!("/permissions/{id}/roles/customer_member"), &[]).await;
+    let id = app.count(
+        "SELECT id AS n FROM api_permissions WHERE method = 'GET' AND path_pattern = '/specs'",
+    );
+    let r = admin
+        .post_hx(&format!("/permissions/{id}/roles/customer_member"), &[])
+        .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains(&format!("perm-{id}")));
     assert_eq!(mia.get("/specs").await.status(), 200);
-    admin.post_hx(&format!("/permissions/{id}/roles/customer_member"), &[]).await;
+    admin
+        .post_hx(&format!("/permissions/{id}/roles/customer_member"), &[])
+        .await;
     assert_eq!(mia.get("/specs").await.status(), 403);
 
     // admins cannot lock themselves out of the permissions page
     let own = app.count("SELECT id AS n FROM api_permissions WHERE method = 'GET' AND path_pattern = '/permissions'");
-    assert_eq!(admin.post_hx(&format!("/permissions/{own}/roles/admin"), &[]).await.status(), 409);
+    assert_eq!(
+        admin
+            .post_hx(&format!("/permissions/{own}/roles/admin"), &[])
+            .await
+            .status(),
+        409
+    );
     assert_eq!(admin.get("/permissions").await.status(), 200);
 }

@@ -12,12 +12,26 @@ pub fn wants_record(pattern: &str) -> bool {
 
 /// The resource type is the first segment of the route pattern (`/images/{id}` →
 /// `images`), the id the `{id}` segment when there is one.
-pub fn entry(user: Option<&CurrentUser>, ip: &str, method: &str, path: &str, pattern: &str, id: Option<&str>, status: u16) -> NewAuditLog {
-    let resource_type = pattern.trim_start_matches('/').split('/').next().unwrap_or_default();
+pub fn entry(
+    user: Option<&CurrentUser>,
+    ip: &str,
+    method: &str,
+    path: &str,
+    pattern: &str,
+    id: Option<&str>,
+    status: u16,
+) -> NewAuditLog {
+    let resource_type = pattern
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     NewAuditLog {
         user_id: user.map(|u| u.id),
         username: user.map(|u| u.username.clone()).unwrap_or_default(),
-        role: user.map(|u| u.role.as_str().to_string()).unwrap_or_else(|| "anonymous".into()),
+        role: user
+            .map(|u| u.role.as_str().to_string())
+            .unwrap_or_else(|| "anonymous".into()),
         ip: ip.to_string(),
         method: method.to_string(),
         path: path.chars().take(500).collect(),
@@ -35,8 +49,23 @@ mod tests {
 
     #[test]
     fn resource_from_pattern() {
-        let e = entry(None, "127.0.0.1", "POST", "/images/7/listed", "/images/{id}/listed", Some("7"), 204);
-        assert_eq!((e.resource_type.as_str(), e.resource_id.as_str(), e.role.as_str()), ("images", "7", "anonymous"));
+        let e = entry(
+            None,
+            "127.0.0.1",
+            "POST",
+            "/images/7/listed",
+            "/images/{id}/listed",
+            Some("7"),
+            204,
+        );
+        assert_eq!(
+            (
+                e.resource_type.as_str(),
+                e.resource_id.as_str(),
+                e.role.as_str()
+            ),
+            ("images", "7", "anonymous")
+        );
         assert_eq!(e.action, "POST /images/{id}/listed");
         assert!(!wants_record("/login") && wants_record("/images"));
     }

@@ -32,7 +32,9 @@ pub async fn presented_token(req: &mut ServiceRequest) -> Option<String> {
 
 pub fn matches(presented: Option<&str>, expected: &str) -> bool {
     // SECURITY: constant-time comparison; an empty expected token never matches.
-    presented.is_some_and(|p| !expected.is_empty() && bool::from(p.as_bytes().ct_eq(expected.as_bytes())))
+    presented.is_some_and(|p| {
+        !expected.is_empty() && bool::from(p.as_bytes().ct_eq(expected.as_bytes()))
+    })
 }
 
 #[cfg(test)]

@@ -25,9 +25,20 @@ use crate::startup::AppState;
 pub const LANG_COOKIE: &str = "lang";
 
 /// Routes a user who must change their password may still use.
-const FORCED_CHANGE_OPEN: &[&str] = &["/password", "/logout", "/login", "/lang/{code}", "/static/{file:.*}", "/healthz", "/readyz"];
+const FORCED_CHANGE_OPEN: &[&str] = &[
+    "/password",
+    "/logout",
+    "/login",
+    "/lang/{code}",
+    "/static/{file:.*}",
+    "/healthz",
+    "/readyz",
+];
 
-pub async fn gate(mut req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn gate(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(pattern) = req.match_pattern() else {
         // no route: let the default service answer 404
         return Ok(next.call(req).await?.map_into_boxed_body());
@@ -38,7 +49,10 @@ pub async fn gate(mut req: ServiceRequest, next: Next<impl MessageBody + 'static
     let session = req.get_session();
     let method = req.method().clone();
     let hx = is_hx(req.request());
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
 
     // 1. who, and which roles the route allows: one pooled connection for both
     let login = session::login_of(&session);
@@ -88,7 +102,8 @@ pub async fn gate(mut req: ServiceRequest, next: Next<impl MessageBody + 'static
     if !permitted {
         if user.is_none() && allowed.is_some() {
             if method == actix_web::http::Method::GET {
-                let next_url = serde_urlencoded::to_string([("next", req.path())]).unwrap_or_default();
+                let next_url =
+                    serde_urlencoded::to_string([("next", req.path())]).unwrap_or_default();
                 return Ok(req.into_response(redirect(hx, &format!("/login?{next_url}"))));
             }
             return Ok(req.error_response(WebError::Unauthorized));
@@ -100,7 +115,9 @@ pub async fn gate(mut req: ServiceRequest, next: Next<impl MessageBody + 'static
     }
 
     // 3. forced password change
-    if user.as_ref().is_some_and(|u| u.must_change_password) && !FORCED_CHANGE_OPEN.contains(&pattern.as_str()) {
+    if user.as_ref().is_some_and(|u| u.must_change_password)
+        && !FORCED_CHANGE_OPEN.contains(&pattern.as_str())
+    {
         return Ok(req.into_response(redirect(hx, "/password")));
     }
 
@@ -126,7 +143,11 @@ pub async fn gate(mut req: ServiceRequest, next: Next<impl MessageBody + 'static
         lang,
         hx,
         ip: ip.clone(),
-        flash: if method == actix_web::http::Method::GET && !hx { session::take_flash(&session) } else { None },
+        flash: if method == actix_web::http::Method::GET && !hx {
+            session::take_flash(&session)
+        } else {
+            None
+        },
         path: req.path().to_string(),
     };
     req.extensions_mut().insert(ctx);
@@ -136,11 +157,25 @@ pub async fn gate(mut req: ServiceRequest, next: Next<impl MessageBody + 'static
     Ok(res)
 }
 
-async fn record_if_mutating(state: &AppState, res: &ServiceResponse<BoxBody>, user: Option<&CurrentUser>, ip: &str, pattern: &str) {
+async fn record_if_mutating(
+    state: &AppState,
+    res: &ServiceResponse<BoxBody>,
+    user: Option<&CurrentUser>,
+    ip: &str,
+    pattern: &str,
+) {
     let req = res.request();
     if csrf::is_safe(req.method()) || !audit::wants_record(pattern) {
         return;
     }
-    let entry = audit::entry(user, ip, req.method().as_str(), req.path(), pattern, req.match_info().get("id"), res.status().as_u16());
+    let entry = audit::entry(
+        user,
+        ip,
+        req.method().as_str(),
+        req.path(),
+        pattern,
+        req.match_info().get("id"),
+        res.status().as_u16(),
+    );
     crate::ops::audit::record(&state.pool, entry).await;
 }

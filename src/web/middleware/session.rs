@@ -21,7 +21,11 @@ pub struct Login {
 
 pub fn login_of(session: &Session) -> Option<Login> {
     let get = |k| session.get::<i64>(k).ok().flatten();
-    Some(Login { user_id: get(UID)?, epoch: i32::try_from(get(EPOCH)?).ok()?, at: get(AT)? })
+    Some(Login {
+        user_id: get(UID)?,
+        epoch: i32::try_from(get(EPOCH)?).ok()?,
+        at: get(AT)?,
+    })
 }
 
 /// Starts a fresh session (new cookie, new CSRF token: no session fixation).

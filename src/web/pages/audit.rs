@@ -26,16 +26,26 @@ pub struct AuditParams {
 
 impl AuditParams {
     fn filter(&self) -> AuditFilter {
-        let day = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0));
+        let day = |s: &str| {
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        };
         AuditFilter {
             user: self.user.trim().chars().take(64).collect(),
             resource_type: self.resource_type.trim().chars().take(64).collect(),
             from: day(&self.from).map(|d| DateTime::<Utc>::from_naive_utc_and_offset(d, Utc)),
-            to: day(&self.to).map(|d| DateTime::<Utc>::from_naive_utc_and_offset(d, Utc) + chrono::Duration::days(1)),
+            to: day(&self.to).map(|d| {
+                DateTime::<Utc>::from_naive_utc_and_offset(d, Utc) + chrono::Duration::days(1)
+            }),
         }
     }
     fn page(&self) -> i64 {
-        self.page.parse().ok().filter(|p| (1..=1_000_000).contains(p)).unwrap_or(1)
+        self.page
+            .parse()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .unwrap_or(1)
     }
     pub fn with_page(&self, page: i64) -> String {
         let p = page.to_string();
@@ -67,12 +77,31 @@ struct AuditListPartial<'a> {
     page: &'a Page<AuditLog>,
 }
 
-pub async fn index(st: web::Data<AppState>, ctx: Ctx, q: web::Query<AuditParams>) -> Result<HttpResponse, WebError> {
+pub async fn index(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    q: web::Query<AuditParams>,
+) -> Result<HttpResponse, WebError> {
     let (filter, page, per) = (q.filter(), q.page(), st.settings.server.page_size);
-    let (list, types) = db::run(&st.pool, move |c| Ok((db::audit::list(c, &filter, page, per)?, db::audit::resource_types(c)?))).await?;
+    let (list, types) = db::run(&st.pool, move |c| {
+        Ok((
+            db::audit::list(c, &filter, page, per)?,
+            db::audit::resource_types(c)?,
+        ))
+    })
+    .await?;
     if ctx.hx {
-        render(AuditListPartial { l: &ctx, f: &q, page: &list })
+        render(AuditListPartial {
+            l: &ctx,
+            f: &q,
+            page: &list,
+        })
     } else {
-        render(AuditPage { l: &ctx, f: &q, types: &types, page: &list })
+        render(AuditPage {
+            l: &ctx,
+            f: &q,
+            types: &types,
+            page: &list,
+        })
     }
 }

@@ -43,21 +43,39 @@ pub struct LoginForm {
 
 /// Only local paths: never redirect to another site after login.
 fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/" }
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
 }
 
 pub async fn login_page(ctx: Ctx, q: web::Query<NextParam>) -> Result<HttpResponse, WebError> {
     if ctx.user.is_some() {
         return Ok(redirect(false, "/"));
     }
-    render(LoginPage { l: &ctx, username: "", next: safe_next(&q.next), error: None })
+    render(LoginPage {
+        l: &ctx,
+        username: "",
+        next: safe_next(&q.next),
+        error: None,
+    })
 }
 
-pub async fn login(st: web::Data<AppState>, ctx: Ctx, session: Session, form: web::Form<LoginForm>) -> Result<HttpResponse, WebError> {
+pub async fn login(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
     match ops::accounts::login(&st, &form.username, &form.password, &ctx.ip).await? {
         Ok(user) => {
             session::start(&session, &user);
-            let to = if user.must_change_password { "/password" } else { safe_next(&form.next) };
+            let to = if user.must_change_password {
+                "/password"
+            } else {
+                safe_next(&form.next)
+            };
             Ok(redirect(false, to))
         }
         Err(why) => {
@@ -66,15 +84,29 @@ pub async fn login(st: web::Data<AppState>, ctx: Ctx, session: Session, form: we
                 LoginRefused::Locked => "login.locked",
                 LoginRefused::Disabled => "login.disabled",
             };
-            let page = LoginPage { l: &ctx, username: form.username.trim(), next: safe_next(&form.next), error: Some(key) };
+            let page = LoginPage {
+                l: &ctx,
+                username: form.username.trim(),
+                next: safe_next(&form.next),
+                error: Some(key),
+            };
             render_status(actix_web::http::StatusCode::UNAUTHORIZED, page)
         }
     }
 }
 
-pub async fn logout(st: web::Data<AppState>, ctx: Ctx, session: Session) -> Result<HttpResponse, WebError> {
+pub async fn logout(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
     if let Some(u) = &ctx.user {
-        let origin = Origin { user_id: Some(u.id), username: u.username.clone(), role: u.role.as_str().into(), ip: ctx.ip.clone() };
+        let origin = Origin {
+            user_id: Some(u.id),
+            username: u.username.clone(),
+            role: u.role.as_str().into(),
+            ip: ctx.ip.clone(),
+        };
         ops::accounts::logout(&st, origin).await;
     }
     session::end(&session);
@@ -91,10 +123,19 @@ struct PasswordPage<'a> {
 
 pub async fn password_page(ctx: Ctx) -> Result<HttpResponse, WebError> {
     let forced = ctx.me()?.must_change_password;
-    render(PasswordPage { l: &ctx, errors: &FieldErrors::default(), forced })
+    render(PasswordPage {
+        l: &ctx,
+        errors: &FieldErrors::default(),
+        forced,
+    })
 }
 
-pub async fn change_password(st: web::Data<AppState>, ctx: Ctx, session: Session, form: web::Form<PasswordForm>) -> Result<HttpResponse, WebError> {
+pub async fn change_password(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    session: Session,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, WebError> {
     let me = ctx.me()?;
     match ops::accounts::change_password(&st, me.id, &form).await {
         Ok(user) => {
@@ -103,19 +144,29 @@ pub async fn change_password(st: web::Data<AppState>, ctx: Ctx, session: Session
             session::set_flash(&session, ctx.t("password.changed"));
             Ok(redirect(ctx.hx, "/"))
         }
-        Err(OpsError::Invalid(errors)) => render_422(PasswordPage { l: &ctx, errors: &errors, forced: me.must_change_password }),
+        Err(OpsError::Invalid(errors)) => render_422(PasswordPage {
+            l: &ctx,
+            errors: &errors,
+            forced: me.must_change_password,
+        }),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn set_lang(code: web::Path<String>, q: web::Query<NextParam>) -> Result<HttpResponse, WebError> {
+pub async fn set_lang(
+    code: web::Path<String>,
+    q: web::Query<NextParam>,
+) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_code(&code).ok_or(WebError::NotFound)?;
     let cookie = Cookie::build(LANG_COOKIE, lang.code())
         .path("/")
         .same_site(SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::days(365))
         .finish();
-    Ok(HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", safe_next(&q.next))).finish())
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header(("Location", safe_next(&q.next)))
+        .finish())
 }
 
 #[cfg(test)]
@@ -124,7 +175,13 @@ mod tests {
 
     #[test]
     fn next_stays_local() {
-        for (n, want) in [("/images?q=1", "/images?q=1"), ("//evil.example", "/"), ("https://evil.example", "/"), ("", "/"), ("/\\evil", "/")] {
+        for (n, want) in [
+            ("/images?q=1", "/images?q=1"),
+            ("//evil.example", "/"),
+            ("https://evil.example", "/"),
+            ("", "/"),
+            ("/\\evil", "/"),
+        ] {
             assert_eq!(safe_next(n), want, "{n}");
         }
     }

@@ -47,7 +47,12 @@ pub trait CatalogPage: 'static {
     fn list_page<'a>(l: &'a Ctx, v: &'a ListView<Self::Row>) -> impl Template + 'a;
     fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Self::Row>) -> impl Template + 'a;
     /// `id` = None when creating.
-    fn form_partial<'a>(l: &'a Ctx, id: Option<i64>, form: &'a Self::Form, errors: &'a FieldErrors) -> impl Template + 'a;
+    fn form_partial<'a>(
+        l: &'a Ctx,
+        id: Option<i64>,
+        form: &'a Self::Form,
+        errors: &'a FieldErrors,
+    ) -> impl Template + 'a;
 
     fn base() -> &'static str {
         match Self::KIND {
@@ -58,23 +63,51 @@ pub trait CatalogPage: 'static {
     }
 }
 
-pub async fn index<M: CatalogPage>(st: web::Data<AppState>, ctx: Ctx, q: web::Query<ListParams>) -> Result<HttpResponse, WebError> {
+pub async fn index<M: CatalogPage>(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    q: web::Query<ListParams>,
+) -> Result<HttpResponse, WebError> {
     let q = ListQuery::parse(&q, M::SORTS);
-    let v = ListView { page: M::list(&st, q.clone()).await?, q, base: M::base() };
-    if ctx.hx { render(M::list_partial(&ctx, &v)) } else { render(M::list_page(&ctx, &v)) }
+    let v = ListView {
+        page: M::list(&st, q.clone()).await?,
+        q,
+        base: M::base(),
+    };
+    if ctx.hx {
+        render(M::list_partial(&ctx, &v))
+    } else {
+        render(M::list_page(&ctx, &v))
+    }
 }
 
 pub async fn new<M: CatalogPage>(ctx: Ctx) -> Result<HttpResponse, WebError> {
     let form = M::blank_form();
-    form_response(&ctx, M::form_partial(&ctx, None, &form, &FieldErrors::default()), false)
+    form_response(
+        &ctx,
+        M::form_partial(&ctx, None, &form, &FieldErrors::default()),
+        false,
+    )
 }
 
-pub async fn edit<M: CatalogPage>(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, WebError> {
+pub async fn edit<M: CatalogPage>(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     let form = M::load_form(&st, *id).await?;
-    form_response(&ctx, M::form_partial(&ctx, Some(*id), &form, &FieldErrors::default()), false)
+    form_response(
+        &ctx,
+        M::form_partial(&ctx, Some(*id), &form, &FieldErrors::default()),
+        false,
+    )
 }
 
-pub async fn create<M: CatalogPage>(st: web::Data<AppState>, ctx: Ctx, form: web::Form<M::Form>) -> Result<HttpResponse, WebError> {
+pub async fn create<M: CatalogPage>(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    form: web::Form<M::Form>,
+) -> Result<HttpResponse, WebError> {
     save::<M>(&st, &ctx, None, &form).await
 }
 
@@ -87,10 +120,17 @@ pub async fn update<M: CatalogPage>(
     save::<M>(&st, &ctx, Some(*id), &form).await
 }
 
-async fn save<M: CatalogPage>(st: &AppState, ctx: &Ctx, id: Option<i64>, form: &M::Form) -> Result<HttpResponse, WebError> {
+async fn save<M: CatalogPage>(
+    st: &AppState,
+    ctx: &Ctx,
+    id: Option<i64>,
+    form: &M::Form,
+) -> Result<HttpResponse, WebError> {
     match M::save(st, id, form).await {
         Ok(()) => Ok(changed(ctx.hx, M::base())),
-        Err(OpsError::Invalid(errors)) => form_response(ctx, M::form_partial(ctx, id, form, &errors), true),
+        Err(OpsError::Invalid(errors)) => {
+            form_response(ctx, M::form_partial(ctx, id, form, &errors), true)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -112,17 +152,31 @@ pub async fn listed<M: CatalogPage>(
     Ok(changed(ctx.hx, M::base()))
 }
 
-pub async fn delete<M: CatalogPage>(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, WebError> {
+pub async fn delete<M: CatalogPage>(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     ops::catalog::delete(&st, M::KIND, *id).await?;
     Ok(changed(ctx.hx, M::base()))
 }
 
 /// A dialog partial for HTMX, or the same partial inside a full page.
-pub fn form_response(ctx: &Ctx, partial: impl Template, invalid: bool) -> Result<HttpResponse, WebError> {
+pub fn form_response(
+    ctx: &Ctx,
+    partial: impl Template,
+    invalid: bool,
+) -> Result<HttpResponse, WebError> {
     match (ctx.hx, invalid) {
         (true, false) => render(partial),
         (true, true) => render_422(partial),
-        (false, false) => render(FormPage { l: ctx, body: partial.render()? }),
-        (false, true) => render_422(FormPage { l: ctx, body: partial.render()? }),
+        (false, false) => render(FormPage {
+            l: ctx,
+            body: partial.render()?,
+        }),
+        (false, true) => render_422(FormPage {
+            l: ctx,
+            body: partial.render()?,
+        }),
     }
 }

@@ -39,50 +39,114 @@ struct CompanyFormPartial<'a> {
     errors: &'a FieldErrors,
 }
 
-pub async fn index(st: web::Data<AppState>, ctx: Ctx, q: web::Query<ListParams>) -> Result<HttpResponse, WebError> {
+pub async fn index(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    q: web::Query<ListParams>,
+) -> Result<HttpResponse, WebError> {
     let per = st.settings.server.page_size;
     let lq = ListQuery::parse(&q, &["name"]);
     let (text, page) = (lq.q.clone(), lq.page);
     let list = db::run(&st.pool, move |c| db::companies::list(c, &text, page, per)).await?;
     if ctx.hx {
-        render(CompanyListPartial { l: &ctx, q: &lq.q, page: &list })
+        render(CompanyListPartial {
+            l: &ctx,
+            q: &lq.q,
+            page: &list,
+        })
     } else {
-        render(CompaniesPage { l: &ctx, q: &lq.q, page: &list })
+        render(CompaniesPage {
+            l: &ctx,
+            q: &lq.q,
+            page: &list,
+        })
     }
 }
 
 pub async fn new(ctx: Ctx) -> Result<HttpResponse, WebError> {
-    form_response(&ctx, CompanyFormPartial { l: &ctx, id: None, form: &CompanyForm::default(), errors: &FieldErrors::default() }, false)
+    form_response(
+        &ctx,
+        CompanyFormPartial {
+            l: &ctx,
+            id: None,
+            form: &CompanyForm::default(),
+            errors: &FieldErrors::default(),
+        },
+        false,
+    )
 }
 
-pub async fn edit(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, WebError> {
+pub async fn edit(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     let id = *id;
     let c = db::run(&st.pool, move |c| db::companies::find(c, id)).await?;
-    let form = CompanyForm { name: c.name, remark: c.remark };
-    form_response(&ctx, CompanyFormPartial { l: &ctx, id: Some(id), form: &form, errors: &FieldErrors::default() }, false)
+    let form = CompanyForm {
+        name: c.name,
+        remark: c.remark,
+    };
+    form_response(
+        &ctx,
+        CompanyFormPartial {
+            l: &ctx,
+            id: Some(id),
+            form: &form,
+            errors: &FieldErrors::default(),
+        },
+        false,
+    )
 }
 
-pub async fn create(st: web::Data<AppState>, ctx: Ctx, f: web::Form<CompanyForm>) -> Result<HttpResponse, WebError> {
+pub async fn create(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    f: web::Form<CompanyForm>,
+) -> Result<HttpResponse, WebError> {
     save(&st, &ctx, None, &f).await
 }
 
-pub async fn update(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>, f: web::Form<CompanyForm>) -> Result<HttpResponse, WebError> {
+pub async fn update(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+    f: web::Form<CompanyForm>,
+) -> Result<HttpResponse, WebError> {
     save(&st, &ctx, Some(*id), &f).await
 }
 
-async fn save(st: &AppState, ctx: &Ctx, id: Option<i64>, f: &CompanyForm) -> Result<HttpResponse, WebError> {
+async fn save(
+    st: &AppState,
+    ctx: &Ctx,
+    id: Option<i64>,
+    f: &CompanyForm,
+) -> Result<HttpResponse, WebError> {
     let outcome = match CompanyFields::parse(f) {
         Ok(fields) => ops::accounts::save_company(st, id, fields).await,
         Err(e) => Err(e.into()),
     };
     match outcome {
         Ok(()) => Ok(changed(ctx.hx, "/companies")),
-        Err(OpsError::Invalid(errors)) => form_response(ctx, CompanyFormPartial { l: ctx, id, form: f, errors: &errors }, true),
+        Err(OpsError::Invalid(errors)) => form_response(
+            ctx,
+            CompanyFormPartial {
+                l: ctx,
+                id,
+                form: f,
+                errors: &errors,
+            },
+            true,
+        ),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn delete(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, WebError> {
+pub async fn delete(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     ops::accounts::delete_company(&st, *id).await?;
     Ok(changed(ctx.hx, "/companies"))
 }

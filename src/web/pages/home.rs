@@ -31,21 +31,30 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
     use diesel::RunQueryDsl;
     let ping = db::run(&st.pool, |c| Ok(diesel::sql_query("SELECT 1").execute(c)?)).await;
     match ping {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({"code": "ok", "msg": "database reachable"})),
+        Ok(_) => {
+            HttpResponse::Ok().json(serde_json::json!({"code": "ok", "msg": "database reachable"}))
+        }
         Err(e) => {
             log::warn!("readyz: {e}");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({"code": "unavailable", "msg": "database unreachable"}))
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({"code": "unavailable", "msg": "database unreachable"}))
         }
     }
 }
 
-pub async fn static_file(st: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse, WebError> {
+pub async fn static_file(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    file: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let rel = Path::new(file.as_str());
     // SECURITY: plain relative paths only, no `..` escaping the static directory.
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return Err(WebError::NotFound);
     }
-    let f = NamedFile::open_async(st.settings.server.static_dir.join(rel)).await.map_err(|_| WebError::NotFound)?;
+    let f = NamedFile::open_async(st.settings.server.static_dir.join(rel))
+        .await
+        .map_err(|_| WebError::NotFound)?;
     let mut res = f.use_etag(true).prefer_utf8(true).into_response(&req);
     res.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,

@@ -47,7 +47,10 @@ impl CatalogPage for Images {
     }
 
     fn blank_form() -> ImageForm {
-        ImageForm { listed: Some("on".into()), ..ImageForm::default() }
+        ImageForm {
+            listed: Some("on".into()),
+            ..ImageForm::default()
+        }
     }
 
     async fn load_form(st: &AppState, id: i64) -> Result<ImageForm, OpsError> {
@@ -72,7 +75,17 @@ impl CatalogPage for Images {
     fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Image>) -> impl Template + 'a {
         ImageListPartial { l, v }
     }
-    fn form_partial<'a>(l: &'a Ctx, id: Option<i64>, form: &'a ImageForm, errors: &'a FieldErrors) -> impl Template + 'a {
-        ImageFormPartial { l, id, form, errors }
+    fn form_partial<'a>(
+        l: &'a Ctx,
+        id: Option<i64>,
+        form: &'a ImageForm,
+        errors: &'a FieldErrors,
+    ) -> impl Template + 'a {
+        ImageFormPartial {
+            l,
+            id,
+            form,
+            errors,
+        }
     }
 }

@@ -52,7 +52,12 @@ impl CatalogPage for Nodes {
     }
 
     fn blank_form() -> NodeForm {
-        NodeForm { ssh_port: "22".into(), use_tls: Some("on".into()), listed: Some("on".into()), ..NodeForm::default() }
+        NodeForm {
+            ssh_port: "22".into(),
+            use_tls: Some("on".into()),
+            listed: Some("on".into()),
+            ..NodeForm::default()
+        }
     }
 
     async fn load_form(st: &AppState, id: i64) -> Result<NodeForm, OpsError> {
@@ -92,7 +97,17 @@ impl CatalogPage for Nodes {
     fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Node>) -> impl Template + 'a {
         NodeListPartial { l, v }
     }
-    fn form_partial<'a>(l: &'a Ctx, id: Option<i64>, form: &'a NodeForm, errors: &'a FieldErrors) -> impl Template + 'a {
-        NodeFormPartial { l, id, form, errors }
+    fn form_partial<'a>(
+        l: &'a Ctx,
+        id: Option<i64>,
+        form: &'a NodeForm,
+        errors: &'a FieldErrors,
+    ) -> impl Template + 'a {
+        NodeFormPartial {
+            l,
+            id,
+            form,
+            errors,
+        }
     }
 }

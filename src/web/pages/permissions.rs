@@ -28,14 +28,25 @@ struct PermissionRowPartial<'a> {
 
 pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     let rows = ops::permissions::all(&st).await?;
-    render(PermissionsPage { l: &ctx, rows: &rows, roles: ROLE_LABELS })
+    render(PermissionsPage {
+        l: &ctx,
+        rows: &rows,
+        roles: ROLE_LABELS,
+    })
 }
 
-pub async fn toggle(st: web::Data<AppState>, ctx: Ctx, path: web::Path<(i64, String)>) -> Result<HttpResponse, WebError> {
+pub async fn toggle(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<(i64, String)>,
+) -> Result<HttpResponse, WebError> {
     let (id, role) = path.into_inner();
     let p = ops::permissions::toggle_role(&st, id, &role).await?;
     if ctx.hx {
-        render(PermissionRowPartial { p: &p, roles: ROLE_LABELS })
+        render(PermissionRowPartial {
+            p: &p,
+            roles: ROLE_LABELS,
+        })
     } else {
         Ok(crate::web::render::redirect(false, "/permissions"))
     }

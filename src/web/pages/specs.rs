@@ -52,7 +52,10 @@ impl CatalogPage for Specs {
     }
 
     fn blank_form() -> SpecForm {
-        SpecForm { listed: Some("on".into()), ..SpecForm::default() }
+        SpecForm {
+            listed: Some("on".into()),
+            ..SpecForm::default()
+        }
     }
 
     async fn load_form(st: &AppState, id: i64) -> Result<SpecForm, OpsError> {
@@ -81,7 +84,17 @@ impl CatalogPage for Specs {
     fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Spec>) -> impl Template + 'a {
         SpecListPartial { l, v }
     }
-    fn form_partial<'a>(l: &'a Ctx, id: Option<i64>, form: &'a SpecForm, errors: &'a FieldErrors) -> impl Template + 'a {
-        SpecFormPartial { l, id, form, errors }
+    fn form_partial<'a>(
+        l: &'a Ctx,
+        id: Option<i64>,
+        form: &'a SpecForm,
+        errors: &'a FieldErrors,
+    ) -> impl Template + 'a {
+        SpecFormPartial {
+            l,
+            id,
+            form,
+            errors,
+        }
     }
 }

@@ -45,29 +45,66 @@ struct UserFormPartial<'a> {
     roles: [Role; 3],
 }
 
-pub async fn index(st: web::Data<AppState>, ctx: Ctx, q: web::Query<ListParams>) -> Result<HttpResponse, WebError> {
+pub async fn index(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    q: web::Query<ListParams>,
+) -> Result<HttpResponse, WebError> {
     let per = st.settings.server.page_size;
     let lq = crate::domain::listing::ListQuery::parse(&q, &["id"]);
     let (text, page) = (lq.q.clone(), lq.page);
     let list = db::run(&st.pool, move |c| db::users::list(c, &text, page, per)).await?;
     if ctx.hx {
-        render(UserListPartial { l: &ctx, q: &lq.q, page: &list })
+        render(UserListPartial {
+            l: &ctx,
+            q: &lq.q,
+            page: &list,
+        })
     } else {
-        render(UsersPage { l: &ctx, q: &lq.q, page: &list })
+        render(UsersPage {
+            l: &ctx,
+            q: &lq.q,
+            page: &list,
+        })
     }
 }
 
-async fn form(st: &AppState, ctx: &Ctx, id: Option<i64>, form: &UserForm, errors: &FieldErrors, invalid: bool) -> Result<HttpResponse, WebError> {
+async fn form(
+    st: &AppState,
+    ctx: &Ctx,
+    id: Option<i64>,
+    form: &UserForm,
+    errors: &FieldErrors,
+    invalid: bool,
+) -> Result<HttpResponse, WebError> {
     let companies = db::run(&st.pool, db::companies::all).await?;
-    form_response(ctx, UserFormPartial { l: ctx, id, form, errors, companies: &companies, roles: Role::ALL }, invalid)
+    form_response(
+        ctx,
+        UserFormPartial {
+            l: ctx,
+            id,
+            form,
+            errors,
+            companies: &companies,
+            roles: Role::ALL,
+        },
+        invalid,
+    )
 }
 
 pub async fn new(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
-    let blank = UserForm { role: Role::CustomerMember.as_str().into(), ..UserForm::default() };
+    let blank = UserForm {
+        role: Role::CustomerMember.as_str().into(),
+        ..UserForm::default()
+    };
     form(&st, &ctx, None, &blank, &FieldErrors::default(), false).await
 }
 
-pub async fn edit(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, WebError> {
+pub async fn edit(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     let id = *id;
     let u = db::run(&st.pool, move |c| db::users::find(c, id)).await?;
     let f = UserForm {
@@ -80,15 +117,26 @@ pub async fn edit(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>) -> Resu
     form(&st, &ctx, Some(id), &f, &FieldErrors::default(), false).await
 }
 
-pub async fn create(st: web::Data<AppState>, ctx: Ctx, f: web::Form<UserForm>) -> Result<HttpResponse, WebError> {
+pub async fn create(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    f: web::Form<UserForm>,
+) -> Result<HttpResponse, WebError> {
     let outcome = match UserFields::parse(&f, true) {
-        Ok((fields, password)) => ops::accounts::create_user(&st, fields, password).await.map(drop),
+        Ok((fields, password)) => ops::accounts::create_user(&st, fields, password)
+            .await
+            .map(drop),
         Err(e) => Err(e.into()),
     };
     answer(&st, &ctx, None, &f, outcome).await
 }
 
-pub async fn update(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>, f: web::Form<UserForm>) -> Result<HttpResponse, WebError> {
+pub async fn update(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+    f: web::Form<UserForm>,
+) -> Result<HttpResponse, WebError> {
     let me = ctx.me()?.id;
     let outcome = match UserFields::parse(&f, false) {
         Ok((fields, _)) => ops::accounts::update_user(&st, me, *id, fields).await,
@@ -97,7 +145,13 @@ pub async fn update(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>, f: we
     answer(&st, &ctx, Some(*id), &f, outcome).await
 }
 
-async fn answer(st: &AppState, ctx: &Ctx, id: Option<i64>, f: &UserForm, outcome: Result<(), OpsError>) -> Result<HttpResponse, WebError> {
+async fn answer(
+    st: &AppState,
+    ctx: &Ctx,
+    id: Option<i64>,
+    f: &UserForm,
+    outcome: Result<(), OpsError>,
+) -> Result<HttpResponse, WebError> {
     match outcome {
         Ok(()) => Ok(changed(ctx.hx, "/users")),
         Err(OpsError::Invalid(errors)) => form(st, ctx, id, f, &errors, true).await,
@@ -111,7 +165,12 @@ pub struct DisabledForm {
     disabled: String,
 }
 
-pub async fn set_disabled(st: web::Data<AppState>, ctx: Ctx, id: web::Path<i64>, f: web::Form<DisabledForm>) -> Result<HttpResponse, WebError> {
+pub async fn set_disabled(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+    f: web::Form<DisabledForm>,
+) -> Result<HttpResponse, WebError> {
     ops::accounts::set_disabled(&st, ctx.me()?.id, *id, f.disabled == "1").await?;
     Ok(changed(ctx.hx, "/users"))
 }
@@ -125,11 +184,28 @@ struct ResetDonePartial<'a> {
 }
 
 /// The new password is shown once, in the dialog (or as a flash message without HTMX).
-pub async fn reset_password(st: web::Data<AppState>, ctx: Ctx, session: Session, id: web::Path<i64>) -> Result<HttpResponse, WebError> {
+pub async fn reset_password(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     let (user, password) = ops::accounts::reset_password(&st, *id).await?;
     if ctx.hx {
-        return render(ResetDonePartial { l: &ctx, username: &user.username, password: &password });
+        return render(ResetDonePartial {
+            l: &ctx,
+            username: &user.username,
+            password: &password,
+        });
     }
-    session::set_flash(&session, &format!("{} {}: {}", ctx.t("user.new_password"), user.username, password));
+    session::set_flash(
+        &session,
+        &format!(
+            "{} {}: {}",
+            ctx.t("user.new_password"),
+            user.username,
+            password
+        ),
+    );
     Ok(changed(false, "/users"))
 }
