@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::DbError;
 use super::schema::{companies, users};
+use super::{DbError, found};
 use crate::domain::accounts::CompanyFields;
 use crate::domain::listing::{Page, like_pattern};
 
@@ -63,21 +63,13 @@ pub fn update(conn: &mut PgConnection, id: i64, f: &CompanyFields) -> Result<(),
     let n = diesel::update(companies::table.find(id))
         .set(CompanyRow::from(f))
         .execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }
 
 /// Refused by the foreign keys (DbError::InUse) while users or instances belong to it.
 pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
     let n = diesel::delete(companies::table.find(id)).execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }
 
 pub fn list(

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::DbError;
 use super::schema::images;
+use super::{DbError, found};
 use crate::domain::catalog::NewImage;
 use crate::domain::listing::{ListQuery, Page};
 
@@ -60,9 +60,5 @@ pub fn update(conn: &mut PgConnection, id: i64, v: &NewImage) -> Result<(), DbEr
     let n = diesel::update(images::table.find(id))
         .set(ImageRow::from(v))
         .execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }

@@ -35,12 +35,12 @@ macro_rules! catalog_queries {
 
         pub fn set_listed(conn: &mut PgConnection, id: i64, listed: bool) -> Result<(), DbError> {
             let n = diesel::update($table::table.find(id)).set($table::listed.eq(listed)).execute(conn)?;
-            if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+            $crate::db::found(n)
         }
 
         pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
             let n = diesel::delete($table::table.find(id)).execute(conn)?;
-            if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+            $crate::db::found(n)
         }
     };
 }
@@ -105,6 +105,15 @@ impl From<DieselError> for DbError {
 impl From<PoolError> for DbError {
     fn from(e: PoolError) -> Self {
         DbError::Unavailable(e.to_string())
+    }
+}
+
+/// An update or delete of one row by id: no row touched means the id does not exist.
+pub fn found(rows: usize) -> Result<(), DbError> {
+    if rows == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
     }
 }
 

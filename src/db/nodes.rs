@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::DbError;
 use super::schema::nodes;
+use super::{DbError, found};
 use crate::domain::catalog::NewNode;
 use crate::domain::listing::{ListQuery, Page};
 
@@ -126,11 +126,7 @@ pub fn update(
     let n = diesel::update(nodes::table.find(id))
         .set(NodeRow::new(v, secrets))
         .execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }
 
 /// A secret as stored: `nonce || ciphertext+tag`, or None when not set.

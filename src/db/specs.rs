@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::DbError;
 use super::schema::specs;
+use super::{DbError, found};
 use crate::domain::catalog::NewSpec;
 use crate::domain::listing::{ListQuery, Page};
 
@@ -73,9 +73,5 @@ pub fn update(conn: &mut PgConnection, id: i64, v: &NewSpec) -> Result<(), DbErr
     let n = diesel::update(specs::table.find(id))
         .set(SpecRow::from(v))
         .execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }

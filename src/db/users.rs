@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::DbError;
 use super::schema::{companies, users};
+use super::{DbError, found};
 use crate::domain::access::Role;
 use crate::domain::listing::{Page, like_pattern};
 
@@ -98,11 +98,7 @@ pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result
     let n = diesel::update(users::table.find(id))
         .set(changes)
         .execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }
 
 /// New password hash; every live session ends (the epoch moves).
@@ -121,11 +117,7 @@ pub fn set_password(
             users::locked_until.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }
 
 pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<(), DbError> {
@@ -135,11 +127,7 @@ pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<
             users::session_epoch.eq(users::session_epoch + 1),
         ))
         .execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
-        Ok(())
-    }
+    found(n)
 }
 
 pub fn record_failure(
