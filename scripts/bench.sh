@@ -216,8 +216,7 @@ seed_start=$SECONDS
 psql_q -d "$DB_URL" -f "$SUANLI_ROOT/scripts/bench_seed.sql" >/dev/null
 read -r n_images n_nodes n_specs n_gpu_listed < <(psql_q -d "$DB_URL" -tA -F ' ' -c "
     SELECT (SELECT count(*) FROM images), (SELECT count(*) FROM nodes), (SELECT count(*) FROM specs),
-           (SELECT count(*) FROM nodes WHERE listed AND (name ILIKE '%gpu%' OR region ILIKE '%gpu%'
-                OR public_ip ILIKE '%gpu%' OR gpu_model ILIKE '%gpu%'))")
+           (SELECT count(*) FROM nodes WHERE listed AND search ILIKE '%gpu%')")
 log "seeded in $((SECONDS - seed_start)) s: images=$n_images nodes=$n_nodes specs=$n_specs (listed nodes matching 'gpu': $n_gpu_listed)"
 
 # ---------------------------------------------------------------- 5. log in
@@ -382,7 +381,7 @@ THREADS=$(awk '/^Threads:/ { print $2 }' "/proc/$SERVER_PID/status")
 NODE_COLS="id, name, region, cpu_cores, memory_gb, system_disk_gb, data_disk_gb, public_ip, private_ip,
     ssh_port, username, password_enc IS NOT NULL, gpu_model, gpu_count, docker_endpoint, use_tls,
     ca_cert, client_cert, client_key_enc IS NOT NULL, listed, remark, created_at"
-SEARCH_WHERE="(((name ILIKE '%gpu%' OR region ILIKE '%gpu%') OR public_ip ILIKE '%gpu%') OR gpu_model ILIKE '%gpu%') AND listed = true"
+SEARCH_WHERE="search ILIKE '%gpu%' AND listed = true"
 declare -A SQL=(
     [page1_count]="SELECT COUNT(*) FROM nodes"
     [page1_rows]="SELECT $NODE_COLS FROM nodes ORDER BY name ASC, id ASC LIMIT 20 OFFSET 0"

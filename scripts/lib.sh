@@ -177,3 +177,57 @@ ensure_rust_build() {
     log "building (cargo build --release)"
     (cd "$SUANLI_ROOT" && cargo build --release)
 }
+
+# ensure_docker - install docker.io if needed and make sure the local engine answers on
+# /var/run/docker.sock (starts `dockerd` in the background, log in $SUANLI_CACHE_DIR).
+ensure_docker() {
+    ensure_apt docker.io
+    if docker info >/dev/null 2>&1; then
+        # A daemon whose default bridge was removed (e.g. by another dockerd sharing the
+        # host) cannot start containers: restart it so it recreates docker0.
+        ip link show docker0 >/dev/null 2>&1 && return 0
+        log "docker0 is missing: restarting dockerd"
+        kill "$(cat /var/run/docker.pid)" 2>/dev/null || true
+        local j
+        for ((j = 0; j < 40; j++)); do docker info >/dev/null 2>&1 || break; sleep 0.5; done
+    fi
+    local logfile="$SUANLI_CACHE_DIR/dockerd.log"
+    mkdir -p "$SUANLI_CACHE_DIR"
+    # A dockerd killed without cleanup leaves its pid file behind and refuses to start.
+    local pid
+    pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+    if [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null || true) != dockerd ]]; then
+        rm -f /var/run/docker.pid
+    fi
+    log "starting dockerd (log $logfile)"
+    setsid dockerd >"$logfile" 2>&1 </dev/null &
+    local i
+    for ((i = 0; i < 60; i++)); do
+        docker info >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    tail -n 20 "$logfile" >&2
+    die "dockerd did not answer within 30 s"
+}
+
+# ensure_test_image NAME - a tiny image built from Debian's busybox-static (no registry
+# can be pulled from): /bin/busybox, its applets as symlinks, and a /bin/bash-less shell.
+ensure_test_image() {
+    local name=$1
+    docker image inspect "$name" >/dev/null 2>&1 && return 0
+    ensure_apt busybox-static
+    local root
+    root=$(mktemp -d)
+    mkdir -p "$root/bin" "$root/tmp" "$root/data" "$root/etc" "$root/root"
+    cp /bin/busybox "$root/bin/busybox"
+    local applet
+    for applet in $("$root/bin/busybox" --list); do
+        [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
+    done
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+    echo 'root:x:0:' >"$root/etc/group"
+    log "building test image $name"
+    tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM; while :; do sleep 1; done"]' \
+        -c 'ENV PATH=/bin' - "$name" >/dev/null
+    rm -rf "$root"
+}

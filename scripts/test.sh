@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: installs what is missing (Debian packages incl. headless
-# Chromium, browser assets, a throw-away Postgres cluster on port 55432), then cargo test.
+# Chromium, browser assets, a throw-away Postgres cluster on port 55432, the Docker engine
+# and a tiny busybox test image), then cargo test.
 # The test Postgres keeps running afterwards; the next run reuses it.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -8,9 +9,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$SUANLI_ROOT"
 start=$(date +%s)
 
-ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver
+ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver docker.io busybox-static
 ensure_assets
 ensure_postgres 55432 "$SUANLI_CACHE_DIR/test-pg" fast
+ensure_docker
+ensure_test_image suanli-test/busybox:1
 ensure_cargo
 
 # The tests create (and drop) their own databases on this server.

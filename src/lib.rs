@@ -4,6 +4,7 @@
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod docker;
 pub mod domain;
 pub mod i18n;
 pub mod ops;

@@ -46,7 +46,6 @@ impl<'a> From<&'a NewImage> for ImageRow<'a> {
 }
 
 catalog_queries!(images, Image,
-    search: |pat| images::name.ilike(pat.clone()).or(images::address.ilike(pat)),
     sorts: { "name" => images::name, "address" => images::address, "created_at" => images::created_at });
 
 pub fn insert(conn: &mut PgConnection, v: &NewImage) -> Result<Image, DbError> {

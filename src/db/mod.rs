@@ -1,18 +1,19 @@
 //! Postgres through Diesel: the pool, the one way to run blocking queries (`run`),
 //! embedded migrations, and the error every query returns.
 
-/// The queries the three catalog tables (images, nodes, specs) share: list with search,
+/// The queries the three catalog tables (images, nodes, specs) share: list with search
+/// (ILIKE on the generated, trigram-indexed `search` column),
 /// 上架 filter, sorting and paging; find; toggle listed; delete (refused by the
 /// instances foreign keys while in use).
 macro_rules! catalog_queries {
-    ($table:ident, $row:ty, search: |$pat:ident| $search:expr, sorts: { $($key:literal => $col:expr),+ $(,)? }) => {
+    ($table:ident, $row:ty, sorts: { $($key:literal => $col:expr),+ $(,)? }) => {
         pub const SORTS: &[&str] = &[$($key),+];
 
         pub fn list(conn: &mut PgConnection, q: &ListQuery, per_page: i64) -> Result<Page<$row>, DbError> {
             let filtered = || {
                 let mut query = $table::table.into_boxed();
-                if let Some($pat) = q.like_pattern() {
-                    query = query.filter($search);
+                if let Some(pattern) = q.like_pattern() {
+                    query = query.filter($table::search.ilike(pattern));
                 }
                 if let Some(listed) = q.listed {
                     query = query.filter($table::listed.eq(listed));
@@ -48,6 +49,7 @@ macro_rules! catalog_queries {
 pub mod audit;
 pub mod companies;
 pub mod images;
+pub mod instances;
 pub mod nodes;
 pub mod permissions;
 pub mod schema;

@@ -101,8 +101,6 @@ impl<'a> NodeRow<'a> {
 }
 
 catalog_queries!(nodes, Node,
-    search: |pat| nodes::name.ilike(pat.clone()).or(nodes::region.ilike(pat.clone()))
-        .or(nodes::public_ip.ilike(pat.clone())).or(nodes::gpu_model.ilike(pat)),
     sorts: { "name" => nodes::name, "region" => nodes::region, "gpu_model" => nodes::gpu_model,
              "created_at" => nodes::created_at });
 
@@ -138,4 +136,44 @@ pub fn secrets(conn: &mut PgConnection, id: i64) -> Result<(Sealed, Sealed), DbE
         .find(id)
         .select((nodes::password_enc, nodes::client_key_enc))
         .first(conn)?)
+}
+
+/// What connecting to a node's Docker engine needs (the client key still encrypted).
+#[derive(Clone, Debug, Queryable)]
+pub struct DockerAccess {
+    pub docker_endpoint: String,
+    pub use_tls: bool,
+    pub ca_cert: String,
+    pub client_cert: String,
+    pub client_key_enc: Sealed,
+}
+
+pub fn docker_access(conn: &mut PgConnection, id: i64) -> Result<DockerAccess, DbError> {
+    Ok(nodes::table
+        .find(id)
+        .select((
+            nodes::docker_endpoint,
+            nodes::use_tls,
+            nodes::ca_cert,
+            nodes::client_cert,
+            nodes::client_key_enc,
+        ))
+        .first(conn)?)
+}
+
+/// What the status worker saw of the node's engine: 'ok' or 'unreachable' with why.
+pub fn set_docker_state(
+    conn: &mut PgConnection,
+    id: i64,
+    state: &str,
+    error: &str,
+) -> Result<(), DbError> {
+    let n = diesel::update(nodes::table.find(id))
+        .set((
+            nodes::docker_state.eq(state),
+            nodes::docker_error.eq(error),
+            nodes::docker_seen_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
+    found(n)
 }

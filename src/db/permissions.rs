@@ -59,3 +59,14 @@ pub fn set_roles(
         .returning(Permission::as_returning())
         .get_result(conn)?)
 }
+
+/// Every (method, pattern) a role may call, for hiding buttons it would be refused.
+pub fn routes_of_role(
+    conn: &mut PgConnection,
+    role: &str,
+) -> Result<Vec<(String, String)>, DbError> {
+    Ok(ap::table
+        .filter(ap::allowed_roles.contains(vec![role]))
+        .select((ap::method, ap::path_pattern))
+        .load(conn)?)
+}

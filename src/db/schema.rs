@@ -48,6 +48,8 @@ diesel::table! {
         address -> Text,
         description -> Text,
         source -> Text,
+        /// generated: the searched fields joined, trigram-indexed
+        search -> Text,
         listed -> Bool,
         remark -> Text,
         created_at -> Timestamptz,
@@ -69,6 +71,16 @@ diesel::table! {
         remark -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        gpu_count -> Int4,
+        cpu_cores -> Int4,
+        memory_gb -> Int4,
+        system_disk_gb -> Int4,
+        data_disk_gb -> Int4,
+        gpu_indices -> Array<Int4>,
+        phase -> Text,
+        message -> Text,
+        disk_quota -> Bool,
+        volume_name -> Text,
     }
 }
 
@@ -93,10 +105,15 @@ diesel::table! {
         ca_cert -> Text,
         client_cert -> Text,
         client_key_enc -> Nullable<Bytea>,
+        /// generated: the searched fields joined, trigram-indexed
+        search -> Text,
         listed -> Bool,
         remark -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        docker_state -> Text,
+        docker_error -> Text,
+        docker_seen_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -120,6 +137,8 @@ diesel::table! {
         system_disk_gb -> Int4,
         data_disk_gb -> Int4,
         price_per_hour_cents -> Int8,
+        /// generated: the searched fields joined, trigram-indexed
+        search -> Text,
         listed -> Bool,
         remark -> Text,
         created_at -> Timestamptz,

@@ -58,7 +58,6 @@ impl<'a> From<&'a NewSpec> for SpecRow<'a> {
 }
 
 catalog_queries!(specs, Spec,
-    search: |pat| specs::name.ilike(pat.clone()).or(specs::gpu_model.ilike(pat)),
     sorts: { "name" => specs::name, "gpu_model" => specs::gpu_model, "price" => specs::price_per_hour_cents,
              "created_at" => specs::created_at });
 
@@ -74,4 +73,11 @@ pub fn update(conn: &mut PgConnection, id: i64, v: &NewSpec) -> Result<(), DbErr
         .set(SpecRow::from(v))
         .execute(conn)?;
     found(n)
+}
+
+impl Spec {
+    /// The price per hour as "12.50".
+    pub fn price(&self) -> String {
+        crate::domain::fields::format_cents(self.price_per_hour_cents)
+    }
 }

@@ -4,10 +4,12 @@
 pub mod accounts;
 pub mod audit;
 pub mod catalog;
+pub mod instances;
 pub mod permissions;
 
 use crate::crypto::CryptoError;
 use crate::db::DbError;
+use crate::docker::DockerError;
 use crate::domain::fields::FieldErrors;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,9 @@ pub enum OpsError {
     Crypto(#[from] CryptoError),
     #[error("password hashing: {0}")]
     Hash(String),
+    /// the node's Docker engine refused or could not be reached
+    #[error(transparent)]
+    Docker(#[from] DockerError),
 }
 
 impl OpsError {

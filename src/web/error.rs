@@ -1,6 +1,8 @@
 //! WebError and the one table from errors to HTTP statuses. Pages get the (bilingual)
 //! error page; 5xx causes are logged once and shown as a generic message.
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode as S;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
@@ -23,6 +25,9 @@ pub enum WebError {
     Conflict(&'static str),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// a node's Docker engine failed or could not be reached; its message is shown
+    #[error("docker: {0}")]
+    Engine(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -44,6 +49,7 @@ impl From<OpsError> for WebError {
             OpsError::NotFound => WebError::NotFound,
             OpsError::InUse => WebError::Conflict("catalog.in_use"),
             OpsError::Refused(key) => WebError::Conflict(key),
+            OpsError::Docker(e) => WebError::Engine(e.to_string()),
             // handlers render form errors themselves; reaching here is a handler bug
             OpsError::Invalid(_) => WebError::Internal("unrendered form errors".into()),
             other => WebError::Internal(other.to_string()),
@@ -66,8 +72,14 @@ struct ErrorPage<'a> {
 }
 
 impl WebError {
-    fn messages(&self) -> (&str, &str) {
-        match self {
+    fn messages(&self) -> (Cow<'_, str>, Cow<'_, str>) {
+        if let WebError::Engine(why) = self {
+            return (
+                format!("节点 Docker 引擎出错：{why}").into(),
+                format!("Docker engine of the node failed: {why}").into(),
+            );
+        }
+        let (zh, en) = match self {
             WebError::NotFound => ("页面或记录不存在", "Not found"),
             WebError::Forbidden => ("没有权限执行此操作", "You are not allowed to do this"),
             WebError::Csrf => (
@@ -83,8 +95,11 @@ impl WebError {
                 "服务暂时不可用（数据库无法连接），请稍后重试",
                 "Service unavailable (database unreachable): try again shortly",
             ),
-            WebError::Internal(_) => ("服务器内部错误", "Internal server error"),
-        }
+            WebError::Internal(_) | WebError::Engine(_) => {
+                ("服务器内部错误", "Internal server error")
+            }
+        };
+        (zh.into(), en.into())
     }
 }
 
@@ -96,6 +111,7 @@ impl ResponseError for WebError {
             WebError::Unauthorized => S::UNAUTHORIZED,
             WebError::Conflict(_) => S::CONFLICT,
             WebError::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+            WebError::Engine(_) => S::BAD_GATEWAY,
             WebError::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,8 +124,8 @@ impl ResponseError for WebError {
         let (zh, en) = self.messages();
         let body = ErrorPage {
             status: status.as_u16(),
-            zh,
-            en,
+            zh: &zh,
+            en: &en,
         }
         .render()
         .unwrap_or_else(|_| en.to_string());

@@ -56,6 +56,11 @@ impl Ctx {
     pub fn is_admin(&self) -> bool {
         self.user.as_ref().is_some_and(CurrentUser::is_admin)
     }
+    pub fn is_customer_member(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.role == Role::CustomerMember)
+    }
     /// Navigation highlighting: does the current path start with `prefix`?
     pub fn at(&self, prefix: &str) -> bool {
         if prefix == "/" {

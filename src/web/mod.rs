@@ -11,7 +11,8 @@ use actix_web::web::{self, ServiceConfig, get, post};
 
 use pages::catalog::{self, CatalogPage};
 use pages::{
-    audit, auth, companies, home, images::Images, nodes::Nodes, permissions, specs::Specs, users,
+    audit, auth, companies, home, images::Images, instances, nodes::Nodes, permissions,
+    specs::Specs, users,
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -46,7 +47,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
             "/permissions/{id}/roles/{role}",
             post().to(permissions::toggle),
         )
-        .route("/audit", get().to(audit::index));
+        .route("/audit", get().to(audit::index))
+        .route("/instances", get().to(instances::index))
+        .route("/instances", post().to(instances::create))
+        .route("/instances/new", get().to(instances::wizard))
+        .route("/instances/new/nodes", get().to(instances::nodes))
+        .route("/instances/{id}/row", get().to(instances::row))
+        .route("/instances/{id}/start", post().to(instances::start))
+        .route("/instances/{id}/stop", post().to(instances::stop))
+        .route("/instances/{id}/restart", post().to(instances::restart))
+        .route("/instances/{id}/delete", post().to(instances::delete));
 }
 
 fn catalog_routes<M: CatalogPage>(cfg: &mut ServiceConfig) {

@@ -8,4 +8,6 @@ mod browser;
 mod catalog;
 mod health;
 mod helpers;
+mod instances;
 mod permissions;
+mod tls_dockerd;

@@ -87,6 +87,25 @@ const ROUTES: &[(&str, &str, &str, Access)] = &[
         Admin,
     ),
     ("GET", "/audit", "/audit", Admin),
+    ("GET", "/instances", "/instances", Users),
+    ("GET", "/instances/new", "/instances/new", Users),
+    ("GET", "/instances/new/nodes", "/instances/new/nodes", Users),
+    ("POST", "/instances", "/instances", Users),
+    ("GET", "/instances/{id}/row", "/instances/1/row", Users),
+    ("POST", "/instances/{id}/start", "/instances/1/start", Users),
+    ("POST", "/instances/{id}/stop", "/instances/1/stop", Users),
+    (
+        "POST",
+        "/instances/{id}/restart",
+        "/instances/1/restart",
+        Users,
+    ),
+    (
+        "POST",
+        "/instances/{id}/delete",
+        "/instances/1/delete",
+        Users,
+    ),
     // last: it ends the session
     ("POST", "/logout", "/logout", Users),
 ];

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod companies;
 pub mod home;
 pub mod images;
+pub mod instances;
 pub mod nodes;
 pub mod permissions;
 pub mod specs;

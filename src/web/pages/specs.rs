@@ -37,10 +37,6 @@ struct SpecFormPartial<'a> {
 }
 
 /// fen → "3.50", for templates
-pub fn price(cents: &i64) -> String {
-    format_cents(*cents)
-}
-
 impl CatalogPage for Specs {
     const KIND: Catalog = Catalog::Specs;
     const SORTS: &'static [&'static str] = crate::db::specs::SORTS;

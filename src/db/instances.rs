@@ -1,0 +1,593 @@
+//! The instances (实例) table: scoped lists, race-free placement, and the updates the
+//! provisioning task and the status worker make.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Int4, Text};
+
+use super::schema::{images, instances, nodes, specs, users};
+use super::{DbError, found};
+use crate::domain::access::Scope;
+use crate::domain::instances::{NewInstance, PlacementError, Resources, pick_gpus};
+use crate::domain::listing::Page;
+
+/// One instance as lists, rows and actions show it (names of what it references joined in).
+#[derive(Clone, Debug, Queryable)]
+pub struct InstanceView {
+    pub id: i64,
+    pub name: String,
+    pub remark: String,
+    pub container_id: String,
+    pub status: String,
+    pub phase: String,
+    pub message: String,
+    pub disk_quota: bool,
+    pub volume_name: String,
+    pub gpu_indices: Vec<i32>,
+    pub gpu_count: i32,
+    pub cpu_cores: i32,
+    pub memory_gb: i32,
+    pub system_disk_gb: i32,
+    pub data_disk_gb: i32,
+    pub created_at: DateTime<Utc>,
+    pub node_id: i64,
+    pub image_name: String,
+    pub image_address: String,
+    pub spec_name: String,
+    pub node_name: String,
+    pub node_state: String,
+    pub owner_name: String,
+}
+
+impl InstanceView {
+    /// The first 12 characters of the container id, as `docker ps` shows it.
+    pub fn short_container_id(&self) -> &str {
+        self.container_id.get(..12).unwrap_or(&self.container_id)
+    }
+
+    /// i18n keys of the container status and the phase.
+    pub fn status_key(&self) -> String {
+        format!(
+            "status.{}",
+            if self.status.is_empty() {
+                "unknown"
+            } else {
+                &self.status
+            }
+        )
+    }
+    pub fn phase_key(&self) -> String {
+        format!("phase.{}", self.phase)
+    }
+
+    /// "0,1" or "—".
+    pub fn gpus(&self) -> String {
+        if self.gpu_indices.is_empty() {
+            return "—".into();
+        }
+        let ids: Vec<String> = self.gpu_indices.iter().map(i32::to_string).collect();
+        ids.join(",")
+    }
+}
+
+type ViewColumns = (
+    (
+        instances::id,
+        instances::name,
+        instances::remark,
+        instances::container_id,
+        instances::status,
+        instances::phase,
+        instances::message,
+        instances::disk_quota,
+        instances::volume_name,
+        instances::gpu_indices,
+        instances::gpu_count,
+        instances::cpu_cores,
+        instances::memory_gb,
+        instances::system_disk_gb,
+        instances::data_disk_gb,
+        instances::created_at,
+    ),
+    (
+        instances::node_id,
+        images::name,
+        images::address,
+        specs::name,
+        nodes::name,
+        nodes::docker_state,
+        users::username,
+    ),
+);
+
+const VIEW: ViewColumns = (
+    (
+        instances::id,
+        instances::name,
+        instances::remark,
+        instances::container_id,
+        instances::status,
+        instances::phase,
+        instances::message,
+        instances::disk_quota,
+        instances::volume_name,
+        instances::gpu_indices,
+        instances::gpu_count,
+        instances::cpu_cores,
+        instances::memory_gb,
+        instances::system_disk_gb,
+        instances::data_disk_gb,
+        instances::created_at,
+    ),
+    (
+        instances::node_id,
+        images::name,
+        images::address,
+        specs::name,
+        nodes::name,
+        nodes::docker_state,
+        users::username,
+    ),
+);
+
+/// The flat struct from the nested select tuple.
+type ViewTuple = (
+    (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        bool,
+        String,
+        Vec<i32>,
+        i32,
+        i32,
+        i32,
+        i32,
+        i32,
+        DateTime<Utc>,
+    ),
+    (i64, String, String, String, String, String, String),
+);
+
+fn view(t: ViewTuple) -> InstanceView {
+    let (
+        (
+            id,
+            name,
+            remark,
+            container_id,
+            status,
+            phase,
+            message,
+            disk_quota,
+            volume_name,
+            gpu_indices,
+            gpu_count,
+            cpu_cores,
+            memory_gb,
+            system_disk_gb,
+            data_disk_gb,
+            created_at,
+        ),
+        (node_id, image_name, image_address, spec_name, node_name, node_state, owner_name),
+    ) = t;
+    InstanceView {
+        id,
+        name,
+        remark,
+        container_id,
+        status,
+        phase,
+        message,
+        disk_quota,
+        volume_name,
+        gpu_indices,
+        gpu_count,
+        cpu_cores,
+        memory_gb,
+        system_disk_gb,
+        data_disk_gb,
+        created_at,
+        node_id,
+        image_name,
+        image_address,
+        spec_name,
+        node_name,
+        node_state,
+        owner_name,
+    }
+}
+
+macro_rules! scoped {
+    ($scope:expr) => {{
+        let mut q = instances::table
+            .inner_join(images::table)
+            .inner_join(specs::table)
+            .inner_join(nodes::table)
+            .inner_join(users::table)
+            .into_boxed();
+        match $scope {
+            Scope::All => {}
+            Scope::Company(c) => q = q.filter(instances::company_id.eq(c)),
+            Scope::Owner(u) => q = q.filter(instances::owner_id.eq(u)),
+        }
+        q
+    }};
+}
+
+/// The instances the scope may see, newest first (the filter is in the SQL).
+pub fn list(
+    conn: &mut PgConnection,
+    scope: Scope,
+    page: i64,
+    per_page: i64,
+) -> Result<Page<InstanceView>, DbError> {
+    let total: i64 = match scope {
+        Scope::All => instances::table.count().get_result(conn)?,
+        Scope::Company(c) => instances::table
+            .filter(instances::company_id.eq(c))
+            .count()
+            .get_result(conn)?,
+        Scope::Owner(u) => instances::table
+            .filter(instances::owner_id.eq(u))
+            .count()
+            .get_result(conn)?,
+    };
+    let rows = scoped!(scope)
+        .order(instances::id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .select(VIEW)
+        .load::<ViewTuple>(conn)?
+        .into_iter()
+        .map(view)
+        .collect();
+    Ok(Page {
+        rows,
+        total,
+        page,
+        per_page,
+    })
+}
+
+/// One instance if the scope may see it; NotFound otherwise (the same answer as a
+/// missing id, so ids of others' instances reveal nothing).
+pub fn find(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<InstanceView, DbError> {
+    let t = scoped!(scope)
+        .filter(instances::id.eq(id))
+        .select(VIEW)
+        .first::<ViewTuple>(conn)?;
+    Ok(view(t))
+}
+
+/// A node the chosen spec fits on, with what is free on it.
+#[derive(Clone, Debug, QueryableByName)]
+pub struct NodeChoice {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub region: String,
+    #[diesel(sql_type = Text)]
+    pub gpu_model: String,
+    #[diesel(sql_type = Int4)]
+    pub free_gpus: i32,
+    #[diesel(sql_type = Int4)]
+    pub free_cpu: i32,
+    #[diesel(sql_type = Int4)]
+    pub free_memory_gb: i32,
+    #[diesel(sql_type = Int4)]
+    pub free_system_disk_gb: i32,
+    #[diesel(sql_type = Int4)]
+    pub free_data_disk_gb: i32,
+}
+
+/// Listed nodes with the spec's GPU model (case-insensitive) whose free capacity covers
+/// `need`; free = capacity − what the node's live (not failed) instances hold.
+pub fn nodes_fitting(
+    conn: &mut PgConnection,
+    gpu_model: &str,
+    need: Resources,
+    limit: i64,
+) -> Result<Vec<NodeChoice>, DbError> {
+    Ok(diesel::sql_query(
+        "SELECT n.id, n.name, n.region, n.gpu_model,
+                n.gpu_count - u.gpus AS free_gpus,
+                n.cpu_cores - u.cpu AS free_cpu,
+                n.memory_gb - u.mem AS free_memory_gb,
+                n.system_disk_gb - u.sys AS free_system_disk_gb,
+                n.data_disk_gb - u.data AS free_data_disk_gb
+         FROM nodes n
+         CROSS JOIN LATERAL (
+             SELECT COALESCE(sum(i.gpu_count), 0)::int AS gpus,
+                    COALESCE(sum(i.cpu_cores), 0)::int AS cpu,
+                    COALESCE(sum(i.memory_gb), 0)::int AS mem,
+                    COALESCE(sum(i.system_disk_gb), 0)::int AS sys,
+                    COALESCE(sum(i.data_disk_gb), 0)::int AS data
+             FROM instances i WHERE i.node_id = n.id AND i.phase <> 'failed') u
+         WHERE n.listed AND lower(btrim(n.gpu_model)) = lower(btrim($1))
+           AND n.gpu_count - u.gpus >= $2 AND n.cpu_cores - u.cpu >= $3
+           AND n.memory_gb - u.mem >= $4 AND n.system_disk_gb - u.sys >= $5
+           AND n.data_disk_gb - u.data >= $6
+         ORDER BY n.name LIMIT $7",
+    )
+    .bind::<Text, _>(gpu_model)
+    .bind::<Int4, _>(need.gpu_count)
+    .bind::<Int4, _>(need.cpu_cores)
+    .bind::<Int4, _>(need.memory_gb)
+    .bind::<Int4, _>(need.system_disk_gb)
+    .bind::<Int4, _>(need.data_disk_gb)
+    .bind::<BigInt, _>(limit)
+    .load(conn)?)
+}
+
+/// Who creates the instance (set by the server from the session).
+#[derive(Clone, Copy, Debug)]
+pub struct Owner {
+    pub user_id: i64,
+    pub company_id: Option<i64>,
+}
+
+/// Places an instance on its node. Run inside a transaction: the node row is locked
+/// (SELECT … FOR UPDATE), so concurrent placements on one node run one after another
+/// and each sees the instances the previous ones inserted.
+pub fn place(
+    conn: &mut PgConnection,
+    owner: Owner,
+    v: &NewInstance,
+) -> Result<Result<i64, PlacementError>, DbError> {
+    let image_ok = images::table
+        .find(v.image_id)
+        .filter(images::listed)
+        .select(images::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some();
+    if !image_ok {
+        return Ok(Err(PlacementError::Unavailable("image_id")));
+    }
+    let Some((spec_model, need)) = specs::table
+        .find(v.spec_id)
+        .filter(specs::listed)
+        .select((
+            specs::gpu_model,
+            (
+                specs::gpu_count,
+                specs::cpu_cores,
+                specs::memory_gb,
+                specs::system_disk_gb,
+                specs::data_disk_gb,
+            ),
+        ))
+        .first::<(String, Dims)>(conn)
+        .optional()?
+    else {
+        return Ok(Err(PlacementError::Unavailable("spec_id")));
+    };
+    let need = resources(need);
+    let Some((node_model, capacity)) = nodes::table
+        .find(v.node_id)
+        .filter(nodes::listed)
+        .select((
+            nodes::gpu_model,
+            (
+                nodes::gpu_count,
+                nodes::cpu_cores,
+                nodes::memory_gb,
+                nodes::system_disk_gb,
+                nodes::data_disk_gb,
+            ),
+        ))
+        .for_update()
+        .first::<(String, Dims)>(conn)
+        .optional()?
+    else {
+        return Ok(Err(PlacementError::Unavailable("node_id")));
+    };
+    if !node_model.trim().eq_ignore_ascii_case(spec_model.trim()) {
+        return Ok(Err(PlacementError::GpuModel));
+    }
+    let capacity = resources(capacity);
+
+    let live: Vec<(Dims, Vec<i32>)> = instances::table
+        .filter(instances::node_id.eq(v.node_id))
+        .filter(instances::phase.ne("failed"))
+        .select((
+            (
+                instances::gpu_count,
+                instances::cpu_cores,
+                instances::memory_gb,
+                instances::system_disk_gb,
+                instances::data_disk_gb,
+            ),
+            instances::gpu_indices,
+        ))
+        .load(conn)?;
+    let used = live.iter().fold(Resources::default(), |acc, (r, _)| {
+        let r = resources(*r);
+        Resources {
+            gpu_count: acc.gpu_count + r.gpu_count,
+            cpu_cores: acc.cpu_cores + r.cpu_cores,
+            memory_gb: acc.memory_gb + r.memory_gb,
+            system_disk_gb: acc.system_disk_gb + r.system_disk_gb,
+            data_disk_gb: acc.data_disk_gb + r.data_disk_gb,
+        }
+    });
+    if !need.fits_in(capacity.minus(used)) {
+        return Ok(Err(PlacementError::Capacity));
+    }
+    let held = live.iter().map(|(_, g)| g.as_slice());
+    let Some(gpus) = pick_gpus(capacity.gpu_count, held, need.gpu_count) else {
+        return Ok(Err(PlacementError::Capacity));
+    };
+
+    let id = diesel::insert_into(instances::table)
+        .values((
+            instances::name.eq(&v.name),
+            instances::remark.eq(&v.remark),
+            instances::image_id.eq(v.image_id),
+            instances::spec_id.eq(v.spec_id),
+            instances::node_id.eq(v.node_id),
+            instances::owner_id.eq(owner.user_id),
+            instances::company_id.eq(owner.company_id),
+            instances::gpu_count.eq(need.gpu_count),
+            instances::cpu_cores.eq(need.cpu_cores),
+            instances::memory_gb.eq(need.memory_gb),
+            instances::system_disk_gb.eq(need.system_disk_gb),
+            instances::data_disk_gb.eq(need.data_disk_gb),
+            instances::gpu_indices.eq(gpus),
+        ))
+        .returning(instances::id)
+        .get_result(conn)?;
+    Ok(Ok(id))
+}
+
+/// (gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb) as selected.
+type Dims = (i32, i32, i32, i32, i32);
+
+fn resources((gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb): Dims) -> Resources {
+    Resources {
+        gpu_count,
+        cpu_cores,
+        memory_gb,
+        system_disk_gb,
+        data_disk_gb,
+    }
+}
+
+/// Progress while creating (e.g. image pull), shown in the row.
+pub fn set_message(conn: &mut PgConnection, id: i64, message: &str) -> Result<(), DbError> {
+    let n = diesel::update(instances::table.find(id))
+        .set(instances::message.eq(message))
+        .execute(conn)?;
+    found(n)
+}
+
+/// The container exists: store its id, state, volume and whether the disk quota holds.
+pub fn mark_ready(
+    conn: &mut PgConnection,
+    id: i64,
+    container_id: &str,
+    status: &str,
+    volume_name: &str,
+    disk_quota: bool,
+) -> Result<(), DbError> {
+    let n = diesel::update(instances::table.find(id))
+        .set((
+            instances::phase.eq("ready"),
+            instances::container_id.eq(container_id),
+            instances::status.eq(status),
+            instances::volume_name.eq(volume_name),
+            instances::disk_quota.eq(disk_quota),
+            instances::message.eq(""),
+        ))
+        .execute(conn)?;
+    found(n)
+}
+
+/// Creation failed (whatever was half-made is already removed): keep the row with the
+/// engine's message and give its capacity and GPUs back.
+pub fn mark_failed(conn: &mut PgConnection, id: i64, message: &str) -> Result<(), DbError> {
+    let n = diesel::update(instances::table.find(id))
+        .set((
+            instances::phase.eq("failed"),
+            instances::message.eq(message),
+            instances::container_id.eq(""),
+            instances::status.eq(""),
+            instances::volume_name.eq(""),
+            instances::gpu_indices.eq(Vec::<i32>::new()),
+        ))
+        .execute(conn)?;
+    found(n)
+}
+
+/// The container's state as the engine reports it (worker and actions).
+pub fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> Result<(), DbError> {
+    let n = diesel::update(instances::table.find(id))
+        .set(instances::status.eq(status))
+        .execute(conn)?;
+    found(n)
+}
+
+/// Delete is under way (the row stays until the container and volume are gone).
+/// False when the instance is still being created or a delete already runs.
+pub fn begin_delete(conn: &mut PgConnection, id: i64) -> Result<bool, DbError> {
+    let n = diesel::update(
+        instances::table
+            .find(id)
+            .filter(instances::phase.eq_any(["ready", "failed"])),
+    )
+    .set(instances::phase.eq("deleting"))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Removal failed: the row stays, shows the error and can be retried. An instance
+/// without a container goes back to failed, one with a container to ready.
+pub fn delete_failed(conn: &mut PgConnection, id: i64, message: &str) -> Result<(), DbError> {
+    use diesel::dsl::sql;
+    let n = diesel::update(instances::table.find(id))
+        .set((
+            instances::phase.eq(sql::<Text>(
+                "CASE WHEN container_id = '' THEN 'failed' ELSE 'ready' END",
+            )),
+            instances::message.eq(message),
+        ))
+        .execute(conn)?;
+    found(n)
+}
+
+pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+    let n = diesel::delete(instances::table.find(id)).execute(conn)?;
+    found(n)
+}
+
+/// What the status worker reconciles: every instance of a node that has a container.
+pub fn containers_of_node(
+    conn: &mut PgConnection,
+    node_id: i64,
+) -> Result<Vec<(i64, String, String)>, DbError> {
+    Ok(instances::table
+        .filter(instances::node_id.eq(node_id))
+        .filter(instances::container_id.ne(""))
+        .select((instances::id, instances::container_id, instances::status))
+        .load(conn)?)
+}
+
+/// What creating the container needs: the instance's held resources and GPUs, its
+/// image reference and its node.
+#[derive(Clone, Debug, Queryable)]
+pub struct PlanRow {
+    pub id: i64,
+    pub name: String,
+    pub cpu_cores: i32,
+    pub memory_gb: i32,
+    pub system_disk_gb: i32,
+    pub data_disk_gb: i32,
+    pub gpu_indices: Vec<i32>,
+    pub image: String,
+    pub node_id: i64,
+}
+
+pub fn plan(conn: &mut PgConnection, id: i64) -> Result<PlanRow, DbError> {
+    Ok(instances::table
+        .inner_join(images::table)
+        .filter(instances::id.eq(id))
+        .select((
+            instances::id,
+            instances::name,
+            instances::cpu_cores,
+            instances::memory_gb,
+            instances::system_disk_gb,
+            instances::data_disk_gb,
+            instances::gpu_indices,
+            images::address,
+            instances::node_id,
+        ))
+        .first(conn)?)
+}

@@ -1,0 +1,398 @@
+//! The container of an instance: the exact Engine API body its spec maps to, creation
+//! with the system-disk fallback and clean-up, and the lifecycle actions.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::DockerError;
+
+/// The labels that tie containers and volumes to their instance (id and unique name).
+pub const LABEL_INSTANCE: &str = "suanli.instance";
+pub const LABEL_NAME: &str = "suanli.name";
+const GIB: i64 = 1024 * 1024 * 1024;
+/// Seconds `stop`/`restart` wait for the container before killing it.
+const STOP_TIMEOUT_SECS: i32 = 10;
+
+/// Everything the container of one instance is made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerPlan {
+    pub instance_id: i64,
+    /// the instance name, also the container's host name
+    pub name: String,
+    pub image: String,
+    pub cpu_cores: i32,
+    pub memory_gb: i32,
+    pub system_disk_gb: i32,
+    pub data_disk_gb: i32,
+    pub gpu_indices: Vec<i32>,
+}
+
+impl ContainerPlan {
+    pub fn container_name(&self) -> String {
+        format!("suanli-{}-{}", self.instance_id, self.name)
+    }
+
+    /// The data volume, or None when the spec has no data disk.
+    pub fn volume_name(&self) -> Option<String> {
+        (self.data_disk_gb > 0).then(|| format!("suanli-{}-{}-data", self.instance_id, self.name))
+    }
+
+    pub fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_INSTANCE.to_string(), self.instance_id.to_string()),
+            (LABEL_NAME.to_string(), self.name.clone()),
+        ])
+    }
+
+    /// The create body: `--cpus`, `--memory`, `--storage-opt size=` (when `disk_quota`),
+    /// the data volume at /data, `--gpus` with the assigned indices, labels, host name
+    /// and restart policy unless-stopped.
+    pub fn create_body(&self, disk_quota: bool) -> ContainerCreateBody {
+        let gpus: Vec<String> = self.gpu_indices.iter().map(|i| i.to_string()).collect();
+        let host = HostConfig {
+            nano_cpus: (self.cpu_cores > 0).then(|| i64::from(self.cpu_cores) * 1_000_000_000),
+            memory: (self.memory_gb > 0).then(|| i64::from(self.memory_gb) * GIB),
+            storage_opt: (disk_quota && self.system_disk_gb > 0).then(|| {
+                HashMap::from([("size".to_string(), format!("{}G", self.system_disk_gb))])
+            }),
+            mounts: self.volume_name().map(|v| {
+                vec![Mount {
+                    target: Some("/data".into()),
+                    source: Some(v),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                }]
+            }),
+            device_requests: (!gpus.is_empty()).then(|| {
+                vec![DeviceRequest {
+                    driver: Some("nvidia".into()),
+                    device_ids: Some(gpus),
+                    capabilities: Some(vec![vec!["gpu".into()]]),
+                    ..Default::default()
+                }]
+            }),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            hostname: Some(self.name.clone()),
+            labels: Some(self.labels()),
+            tty: Some(false),
+            host_config: Some(host),
+            ..Default::default()
+        }
+    }
+}
+
+/// The engine refused the size storage option (overlay2 quotas need xfs with pquota).
+pub fn is_storage_opt_refusal(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("storage-opt") || m.contains("storage opt") || m.contains("storageopt")
+}
+
+/// A created and started container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub container_id: String,
+    pub status: String,
+    pub volume_name: String,
+    /// false: the engine refused `--storage-opt size`, the system disk is not limited
+    pub disk_quota: bool,
+}
+
+/// Pulls the image when the node lacks it, creates the data volume and the container,
+/// starts it. On any failure whatever was created is removed before the error returns.
+/// `progress` receives short lines while pulling.
+pub async fn provision(
+    docker: &Docker,
+    plan: &ContainerPlan,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<Created, DockerError> {
+    ensure_image(docker, &plan.image, progress).await?;
+    let volume = plan.volume_name();
+    if let Some(v) = &volume {
+        docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(v.clone()),
+                labels: Some(plan.labels()),
+                ..Default::default()
+            })
+            .await
+            .map_err(engine)?;
+    }
+    let created = create_and_start(docker, plan).await;
+    match created {
+        Ok((container_id, disk_quota)) => {
+            let status = status(docker, &container_id).await.unwrap_or_default();
+            Ok(Created {
+                container_id,
+                status,
+                volume_name: volume.unwrap_or_default(),
+                disk_quota,
+            })
+        }
+        Err((container_id, e)) => {
+            // Clean-up is best effort; the original error is what the user needs.
+            if let Some(id) = container_id {
+                let _ = remove(docker, &id, None).await;
+            }
+            if let Some(v) = &volume {
+                let _ = remove(docker, "", Some(v)).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Creates (falling back to no disk quota when the engine refuses it) and starts.
+/// On error also returns the id of a container that was created, for clean-up.
+async fn create_and_start(
+    docker: &Docker,
+    plan: &ContainerPlan,
+) -> Result<(String, bool), (Option<String>, DockerError)> {
+    let options = || {
+        Some(
+            CreateContainerOptionsBuilder::default()
+                .name(&plan.container_name())
+                .build(),
+        )
+    };
+    let mut disk_quota = plan.system_disk_gb > 0;
+    let created = match docker
+        .create_container(options(), plan.create_body(disk_quota))
+        .await
+    {
+        Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+            if disk_quota && is_storage_opt_refusal(&message) =>
+        {
+            log::info!(instance = plan.instance_id; "engine refused the system-disk quota, creating without it: {message}");
+            disk_quota = false;
+            docker
+                .create_container(options(), plan.create_body(false))
+                .await
+        }
+        other => other,
+    };
+    let id = created.map_err(|e| (None, engine(e)))?.id;
+    docker
+        .start_container(&id, None)
+        .await
+        .map_err(|e| (Some(id.clone()), engine(e)))?;
+    Ok((id, disk_quota))
+}
+
+async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> Result<(), DockerError> {
+    match docker.inspect_image(image).await {
+        Ok(_) => return Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
+        Err(e) => return Err(engine(e)),
+    }
+    progress(format!("pulling {image}"));
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(image)
+        .build();
+    let mut stream = docker.create_image(Some(options), None, None);
+    let mut last = std::time::Instant::now();
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(engine)?;
+        if last.elapsed().as_millis() >= 500 {
+            last = std::time::Instant::now();
+            let status = info.status.unwrap_or_default();
+            let line = match info.progress_detail.and_then(|d| d.current.zip(d.total)) {
+                Some((current, total)) if total > 0 => {
+                    format!("{status} {} / {} MB", current >> 20, total >> 20)
+                }
+                _ => status,
+            };
+            progress(format!("pulling {image}: {line}"));
+        }
+    }
+    Ok(())
+}
+
+/// The container's state (created, running, exited, …).
+pub async fn status(docker: &Docker, container_id: &str) -> Result<String, DockerError> {
+    let c = docker
+        .inspect_container(container_id, None)
+        .await
+        .map_err(engine)?;
+    Ok(c.state
+        .and_then(|s| s.status)
+        .map(|s| s.to_string())
+        .unwrap_or_default())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "start" => Some(Action::Start),
+            "stop" => Some(Action::Stop),
+            "restart" => Some(Action::Restart),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+        }
+    }
+}
+
+/// Runs a lifecycle action and returns the container's state afterwards. Starting a
+/// running or stopping a stopped container is not an error (the engine answers 304).
+pub async fn act(
+    docker: &Docker,
+    container_id: &str,
+    action: Action,
+) -> Result<String, DockerError> {
+    let r = match action {
+        Action::Start => docker.start_container(container_id, None).await,
+        Action::Stop => {
+            let o = StopContainerOptionsBuilder::default()
+                .t(STOP_TIMEOUT_SECS)
+                .build();
+            docker.stop_container(container_id, Some(o)).await
+        }
+        Action::Restart => {
+            let o = RestartContainerOptionsBuilder::default()
+                .t(STOP_TIMEOUT_SECS)
+                .build();
+            docker.restart_container(container_id, Some(o)).await
+        }
+    };
+    match r {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => {}
+        Err(e) => return Err(engine(e)),
+    }
+    status(docker, container_id).await
+}
+
+/// Removes the container (forced) and the data volume. Either being already gone is
+/// success; an empty id or None skips that part.
+pub async fn remove(
+    docker: &Docker,
+    container_id: &str,
+    volume: Option<&str>,
+) -> Result<(), DockerError> {
+    if !container_id.is_empty() {
+        let o = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(false)
+            .build();
+        match docker
+            .remove_container(container_id, Some(o))
+            .await
+            .map_err(engine)
+        {
+            Ok(()) | Err(DockerError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(v) = volume.filter(|v| !v.is_empty()) {
+        let o = RemoveVolumeOptionsBuilder::default().force(true).build();
+        match docker.remove_volume(v, Some(o)).await.map_err(engine) {
+            Ok(()) | Err(DockerError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn engine(e: bollard::errors::Error) -> DockerError {
+    DockerError::from_bollard(e, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(gpus: Vec<i32>) -> ContainerPlan {
+        ContainerPlan {
+            instance_id: 7,
+            name: "train-a".into(),
+            image: "suanli-test/busybox:1".into(),
+            cpu_cores: 2,
+            memory_gb: 4,
+            system_disk_gb: 20,
+            data_disk_gb: 50,
+            gpu_indices: gpus,
+        }
+    }
+
+    #[test]
+    fn spec_maps_to_the_engine_fields() {
+        let b = plan(vec![1, 3]).create_body(true);
+        let h = b.host_config.unwrap();
+        assert_eq!(h.nano_cpus, Some(2_000_000_000));
+        assert_eq!(h.memory, Some(4 * 1024 * 1024 * 1024));
+        assert_eq!(h.storage_opt.unwrap()["size"], "20G");
+        let m = &h.mounts.unwrap()[0];
+        assert_eq!(
+            (m.target.as_deref(), m.source.as_deref()),
+            (Some("/data"), Some("suanli-7-train-a-data"))
+        );
+        let d = &h.device_requests.unwrap()[0];
+        assert_eq!(d.driver.as_deref(), Some("nvidia"));
+        assert_eq!(d.device_ids, Some(vec!["1".to_string(), "3".to_string()]));
+        assert_eq!(d.capabilities, Some(vec![vec!["gpu".to_string()]]));
+        assert_eq!(
+            h.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::UNLESS_STOPPED)
+        );
+        assert_eq!(b.hostname.as_deref(), Some("train-a"));
+        assert_eq!(b.labels.unwrap()[LABEL_INSTANCE], "7");
+    }
+
+    #[test]
+    fn no_gpu_no_quota_no_volume_when_not_asked() {
+        let mut p = plan(vec![]);
+        p.data_disk_gb = 0;
+        let h = p.create_body(false).host_config.unwrap();
+        assert!(h.device_requests.is_none());
+        assert!(h.storage_opt.is_none());
+        assert!(h.mounts.is_none());
+        assert_eq!(p.volume_name(), None);
+        assert_eq!(p.container_name(), "suanli-7-train-a");
+    }
+
+    #[test]
+    fn storage_opt_refusals_are_recognised() {
+        assert!(is_storage_opt_refusal(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        ));
+        assert!(!is_storage_opt_refusal("No such image: x"));
+    }
+}

@@ -1,0 +1,232 @@
+//! GPU instances (实例): the wizard's form, the capacity arithmetic of placement and the
+//! choice of GPU indices. Pure functions; db/ and ops/ apply them inside a transaction.
+
+use serde::Deserialize;
+
+use super::fields::{self, FieldErrors};
+
+const NAME_MAX: usize = 63;
+const REMARK_MAX: usize = 2000;
+
+/// The resources a spec asks for, a node has, or an instance holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub gpu_count: i32,
+    pub cpu_cores: i32,
+    pub memory_gb: i32,
+    pub system_disk_gb: i32,
+    pub data_disk_gb: i32,
+}
+
+impl Resources {
+    /// What is left of `self` after `used` is taken (may go negative when an operator
+    /// shrank a node below what its instances hold).
+    pub fn minus(self, used: Resources) -> Resources {
+        Resources {
+            gpu_count: self.gpu_count - used.gpu_count,
+            cpu_cores: self.cpu_cores - used.cpu_cores,
+            memory_gb: self.memory_gb - used.memory_gb,
+            system_disk_gb: self.system_disk_gb - used.system_disk_gb,
+            data_disk_gb: self.data_disk_gb - used.data_disk_gb,
+        }
+    }
+
+    /// Every dimension of `self` fits in `free`.
+    pub fn fits_in(self, free: Resources) -> bool {
+        self.gpu_count <= free.gpu_count
+            && self.cpu_cores <= free.cpu_cores
+            && self.memory_gb <= free.memory_gb
+            && self.system_disk_gb <= free.system_disk_gb
+            && self.data_disk_gb <= free.data_disk_gb
+    }
+}
+
+/// The lowest `want` GPU indices of a node with `total` GPUs that no live instance holds;
+/// None when fewer are free.
+pub fn pick_gpus<'a>(
+    total: i32,
+    held: impl IntoIterator<Item = &'a [i32]>,
+    want: i32,
+) -> Option<Vec<i32>> {
+    let mut taken = vec![false; usize::try_from(total.max(0)).unwrap_or(0)];
+    for &i in held.into_iter().flatten() {
+        if let Some(slot) = usize::try_from(i).ok().and_then(|i| taken.get_mut(i)) {
+            *slot = true;
+        }
+    }
+    let free: Vec<i32> = (0..total)
+        .zip(taken)
+        .filter_map(|(i, t)| (!t).then_some(i))
+        .take(usize::try_from(want.max(0)).unwrap_or(0))
+        .collect();
+    (free.len() == usize::try_from(want.max(0)).unwrap_or(0)).then_some(free)
+}
+
+/// An instance name is the container's host name: a DNS label (letters, digits and
+/// hyphens, at most 63, starting with a letter, not ending with a hyphen).
+pub fn instance_name(s: &str) -> Result<String, &'static str> {
+    let t = fields::required(s, NAME_MAX)?;
+    let ok = t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && t.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !t.ends_with('-');
+    if ok { Ok(t) } else { Err("field.bad_hostname") }
+}
+
+/// The wizard's choices as the browser sends them (hidden fields carry earlier steps).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InstanceForm {
+    pub image_id: String,
+    pub spec_id: String,
+    pub node_id: String,
+    pub name: String,
+    pub remark: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInstance {
+    pub image_id: i64,
+    pub spec_id: i64,
+    pub node_id: i64,
+    pub name: String,
+    pub remark: String,
+}
+
+impl InstanceForm {
+    /// The wizard step the form has reached: the first choice still missing.
+    pub fn step(&self) -> WizardStep {
+        if id(&self.image_id).is_none() {
+            WizardStep::Image
+        } else if id(&self.spec_id).is_none() {
+            WizardStep::Spec
+        } else if id(&self.node_id).is_none() {
+            WizardStep::Node
+        } else {
+            WizardStep::Details
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WizardStep {
+    Image,
+    Spec,
+    Node,
+    Details,
+}
+
+/// A positive row id from a form field.
+pub fn id(s: &str) -> Option<i64> {
+    s.trim().parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+fn required_id(s: &str) -> Result<i64, &'static str> {
+    id(s).ok_or("field.choose")
+}
+
+impl NewInstance {
+    pub fn parse(f: &InstanceForm) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let v = NewInstance {
+            image_id: e.take("image_id", required_id(&f.image_id)),
+            spec_id: e.take("spec_id", required_id(&f.spec_id)),
+            node_id: e.take("node_id", required_id(&f.node_id)),
+            name: e.take("name", instance_name(&f.name)),
+            remark: e.take("remark", fields::multiline(&f.remark, REMARK_MAX)),
+        };
+        e.into_result(v)
+    }
+}
+
+/// Why a placement was refused (the transaction wrote nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlacementError {
+    /// image, spec or node missing or not 上架
+    Unavailable(&'static str),
+    /// the node's GPU model differs from the spec's
+    GpuModel,
+    /// free capacity or free GPU indices do not cover the spec (资源不足)
+    Capacity,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(g: i32, c: i32, m: i32, s: i32, d: i32) -> Resources {
+        Resources {
+            gpu_count: g,
+            cpu_cores: c,
+            memory_gb: m,
+            system_disk_gb: s,
+            data_disk_gb: d,
+        }
+    }
+
+    #[test]
+    fn every_dimension_must_fit() {
+        let free = r(2, 8, 32, 100, 500);
+        assert!(r(2, 8, 32, 100, 500).fits_in(free));
+        assert!(r(0, 1, 1, 1, 0).fits_in(free));
+        assert!(!r(3, 1, 1, 1, 1).fits_in(free));
+        assert!(!r(1, 9, 1, 1, 1).fits_in(free));
+        assert!(!r(1, 1, 33, 1, 1).fits_in(free));
+        assert!(!r(1, 1, 1, 101, 1).fits_in(free));
+        assert!(!r(1, 1, 1, 1, 501).fits_in(free));
+        assert_eq!(
+            r(8, 64, 256, 1000, 4000).minus(r(3, 10, 20, 30, 40)),
+            r(5, 54, 236, 970, 3960)
+        );
+    }
+
+    #[test]
+    fn gpus_are_the_lowest_free_indices() {
+        let a = [0, 2];
+        let b = [3];
+        assert_eq!(pick_gpus(4, [&a[..], &b[..]], 1), Some(vec![1]));
+        assert_eq!(pick_gpus(4, [&a[..]], 2), Some(vec![1, 3]));
+        assert_eq!(pick_gpus(4, [&a[..], &b[..]], 2), None);
+        assert_eq!(pick_gpus(4, [], 0), Some(vec![]));
+        assert_eq!(pick_gpus(0, [], 1), None);
+        // indices beyond a shrunk node are ignored, not a panic
+        let stale = [7];
+        assert_eq!(pick_gpus(2, [&stale[..]], 2), Some(vec![0, 1]));
+    }
+
+    #[test]
+    fn names_are_host_names() {
+        assert_eq!(instance_name(" train-01 "), Ok("train-01".into()));
+        assert_eq!(instance_name(""), Err("field.required"));
+        for bad in ["1abc", "-abc", "abc-", "a_b", "a.b", "训练", "a b"] {
+            assert_eq!(instance_name(bad), Err("field.bad_hostname"), "{bad}");
+        }
+        assert!(instance_name(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn wizard_step_is_the_first_missing_choice() {
+        let mut f = InstanceForm::default();
+        assert_eq!(f.step(), WizardStep::Image);
+        f.image_id = "3".into();
+        assert_eq!(f.step(), WizardStep::Spec);
+        f.spec_id = "x".into();
+        assert_eq!(f.step(), WizardStep::Spec);
+        f.spec_id = "4".into();
+        assert_eq!(f.step(), WizardStep::Node);
+        f.node_id = "5".into();
+        assert_eq!(f.step(), WizardStep::Details);
+        let e = NewInstance::parse(&InstanceForm {
+            name: "9".into(),
+            ..f.clone()
+        })
+        .unwrap_err();
+        assert_eq!(e.get("name"), Some("field.bad_hostname"));
+        assert!(
+            NewInstance::parse(&InstanceForm {
+                name: "gpu-a".into(),
+                ..f
+            })
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! Instances: the wizard's choices, race-free placement, provisioning the container in
+//! the background, lifecycle actions and delete. Every read and action goes through the
+//! actor's scope, so someone else's instance is simply not found.
+
+use std::sync::Arc;
+
+use super::OpsError;
+use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
+use crate::docker::{self, Endpoint, TlsMaterial, container};
+use crate::domain::access::{Actor, scope};
+use crate::domain::fields::FieldErrors;
+use crate::domain::instances::{InstanceForm, NewInstance, PlacementError, Resources};
+use crate::domain::listing::{ListQuery, Page};
+use crate::startup::AppState;
+
+/// How many nodes the node step offers at most.
+const NODE_CHOICES: i64 = 200;
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    page: i64,
+) -> Result<Page<InstanceView>, OpsError> {
+    let per = state.settings.server.page_size;
+    let scope = scope(actor);
+    Ok(db::run(&state.pool, move |c| {
+        db::instances::list(c, scope, page, per)
+    })
+    .await?)
+}
+
+pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<InstanceView, OpsError> {
+    let scope = scope(actor);
+    db::run(&state.pool, move |c| db::instances::find(c, scope, id))
+        .await
+        .map_err(|e| OpsError::from_write(e, "id"))
+}
+
+/// Listed images and specs for the first two wizard steps.
+pub async fn offer(state: &AppState) -> Result<(Vec<Image>, Vec<Spec>), OpsError> {
+    let q = ListQuery {
+        q: String::new(),
+        listed: Some(true),
+        sort: "name",
+        desc: false,
+        page: 1,
+    };
+    let q2 = q.clone();
+    let images = db::run(&state.pool, move |c| db::images::list(c, &q, 500)).await?;
+    let specs = db::run(&state.pool, move |c| db::specs::list(c, &q2, 500)).await?;
+    Ok((images.rows, specs.rows))
+}
+
+/// The nodes a listed spec fits on right now (empty for an unknown or unlisted spec).
+pub async fn nodes_for_spec(state: &AppState, spec_id: i64) -> Result<Vec<NodeChoice>, OpsError> {
+    db::run(&state.pool, move |c| {
+        let spec = match db::specs::find(c, spec_id) {
+            Ok(s) if s.listed => s,
+            Ok(_) | Err(db::DbError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let need = Resources {
+            gpu_count: spec.gpu_count,
+            cpu_cores: spec.cpu_cores,
+            memory_gb: spec.memory_gb,
+            system_disk_gb: spec.system_disk_gb,
+            data_disk_gb: spec.data_disk_gb,
+        };
+        db::instances::nodes_fitting(c, &spec.gpu_model, need, NODE_CHOICES)
+    })
+    .await
+    .map_err(OpsError::from)
+}
+
+/// Validates the wizard, places the instance (node row locked, capacity re-checked,
+/// GPU indices assigned) and starts provisioning in the background. The loser of a
+/// race for the last resources gets `instance.no_capacity` and nothing is written.
+pub async fn create(
+    state: &Arc<AppState>,
+    actor: &Actor,
+    form: &InstanceForm,
+) -> Result<i64, OpsError> {
+    let v = NewInstance::parse(form)?;
+    let owner = db::instances::Owner {
+        user_id: actor.user_id,
+        company_id: actor.company_id,
+    };
+    let placed = db::transaction(&state.pool, move |c| db::instances::place(c, owner, &v))
+        .await
+        .map_err(|e| OpsError::from_write(e, "name"))?;
+    let id = match placed {
+        Ok(id) => id,
+        Err(PlacementError::Unavailable(field)) => {
+            let mut e = FieldErrors::default();
+            e.add(field, "instance.unavailable");
+            return Err(OpsError::Invalid(e));
+        }
+        Err(PlacementError::GpuModel) => return Err(OpsError::Refused("instance.gpu_mismatch")),
+        Err(PlacementError::Capacity) => return Err(OpsError::Refused("instance.no_capacity")),
+    };
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        if let Err(e) = provision(&state, id).await {
+            log::error!(instance = id; "provisioning bookkeeping failed: {e}");
+        }
+    });
+    Ok(id)
+}
+
+/// Creates the container of a placed instance and records the outcome: ready with the
+/// container id, or failed with the engine's message (capacity and GPUs given back,
+/// nothing left on the node).
+pub async fn provision(state: &AppState, id: i64) -> Result<(), OpsError> {
+    let row = db::run(&state.pool, move |c| db::instances::plan(c, id)).await?;
+    let node_id = row.node_id;
+    let plan = container::ContainerPlan {
+        instance_id: row.id,
+        name: row.name,
+        image: row.image,
+        cpu_cores: row.cpu_cores,
+        memory_gb: row.memory_gb,
+        system_disk_gb: row.system_disk_gb,
+        data_disk_gb: row.data_disk_gb,
+        gpu_indices: row.gpu_indices,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let pool = state.pool.clone();
+    // Progress lines are written in order by one task, finished before the outcome.
+    let writer = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            let _ = db::run(&pool, move |c| db::instances::set_message(c, id, &line)).await;
+        }
+    });
+    let progress = move |line: String| {
+        let _ = tx.send(line);
+    };
+    let outcome = match endpoint(state, node_id).await {
+        Ok(ep) => match docker::connect(&ep).await {
+            Ok(d) => container::provision(&d, &plan, &progress).await,
+            Err(e) => Err(e),
+        },
+        Err(OpsError::Docker(e)) => Err(e),
+        Err(other) => return Err(other),
+    };
+    drop(progress);
+    let _ = writer.await;
+    match outcome {
+        Ok(c) => {
+            log::info!(instance = id, container = c.container_id.as_str(); "instance ready");
+            db::run(&state.pool, move |conn| {
+                db::instances::mark_ready(
+                    conn,
+                    id,
+                    &c.container_id,
+                    &c.status,
+                    &c.volume_name,
+                    c.disk_quota,
+                )
+            })
+            .await?;
+        }
+        Err(e) => {
+            log::warn!(instance = id; "instance creation failed: {e}");
+            let message = e.to_string();
+            db::run(&state.pool, move |conn| {
+                db::instances::mark_failed(conn, id, &message)
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The node's engine endpoint with its TLS material (client key decrypted in memory).
+pub async fn endpoint(state: &AppState, node_id: i64) -> Result<Endpoint, OpsError> {
+    let a = db::run(&state.pool, move |c| db::nodes::docker_access(c, node_id)).await?;
+    if a.docker_endpoint.is_empty() {
+        return Err(docker::DockerError::Config("the node has no Docker endpoint".into()).into());
+    }
+    let tls = if a.use_tls && a.docker_endpoint.starts_with("tcp://") {
+        let key = match &a.client_key_enc {
+            Some(sealed) => state.master.decrypt(sealed)?,
+            None => String::new(),
+        };
+        Some(TlsMaterial {
+            ca_pem: a.ca_cert,
+            cert_pem: a.client_cert,
+            key_pem: key,
+        })
+    } else {
+        None
+    };
+    Ok(Endpoint {
+        url: a.docker_endpoint,
+        tls,
+    })
+}
+
+/// Start, stop or restart the container; returns the instance as it is afterwards.
+pub async fn act(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    action: container::Action,
+) -> Result<InstanceView, OpsError> {
+    let inst = get(state, actor, id).await?;
+    if inst.phase != "ready" {
+        return Err(OpsError::Refused("instance.not_ready"));
+    }
+    let ep = endpoint(state, inst.node_id).await?;
+    let d = docker::connect(&ep).await?;
+    let status = match container::act(&d, &inst.container_id, action).await {
+        Err(docker::DockerError::NotFound(_)) => "missing".to_string(),
+        other => other?,
+    };
+    db::run(&state.pool, move |c| {
+        db::instances::set_status(c, id, &status)
+    })
+    .await?;
+    get(state, actor, id).await
+}
+
+/// Removes the container (forced) and its data volume, then the row. If the engine
+/// fails, the instance stays with the error and can be deleted again.
+pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsError> {
+    let inst = get(state, actor, id).await?;
+    if !db::run(&state.pool, move |c| db::instances::begin_delete(c, id)).await? {
+        return Err(OpsError::Refused("instance.busy"));
+    }
+    let removed = async {
+        if inst.container_id.is_empty() && inst.volume_name.is_empty() {
+            return Ok(());
+        }
+        let ep = endpoint(state, inst.node_id).await?;
+        let d = docker::connect(&ep).await?;
+        container::remove(&d, &inst.container_id, Some(&inst.volume_name)).await?;
+        Ok::<(), OpsError>(())
+    }
+    .await;
+    match removed {
+        Ok(()) => Ok(db::run(&state.pool, move |c| db::instances::delete(c, id)).await?),
+        Err(e) => {
+            let message = e.to_string();
+            db::run(&state.pool, move |c| {
+                db::instances::delete_failed(c, id, &message)
+            })
+            .await?;
+            Err(e)
+        }
+    }
+}

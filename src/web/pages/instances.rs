@@ -1,0 +1,411 @@
+//! Instances (实例): the list with live status, the step-by-step wizard (HTMX partials;
+//! earlier choices travel as hidden fields), lifecycle actions and delete.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
+use crate::docker::container::Action;
+use crate::domain::fields::{self, FieldErrors};
+use crate::domain::instances::{InstanceForm, WizardStep, id};
+use crate::domain::listing::Page;
+use crate::ops::{self, OpsError};
+use crate::startup::AppState;
+use crate::web::error::WebError;
+use crate::web::extract::Ctx;
+use crate::web::render::{changed, render};
+
+/// Which row buttons the user's role may use (the server refuses the others anyway).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Can {
+    pub create: bool,
+    pub start: bool,
+    pub stop: bool,
+    pub restart: bool,
+    pub delete: bool,
+}
+
+async fn can(st: &AppState, ctx: &Ctx) -> Result<Can, WebError> {
+    let role = ctx.me()?.role.as_str();
+    let routes = db::run(&st.pool, move |c| db::permissions::routes_of_role(c, role)).await?;
+    let has = |m: &str, p: &str| routes.iter().any(|(rm, rp)| rm == m && rp == p);
+    Ok(Can {
+        create: has("POST", "/instances"),
+        start: has("POST", "/instances/{id}/start"),
+        stop: has("POST", "/instances/{id}/stop"),
+        restart: has("POST", "/instances/{id}/restart"),
+        delete: has("POST", "/instances/{id}/delete"),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "instances/index.html")]
+struct InstancesPage<'a> {
+    l: &'a Ctx,
+    page: &'a Page<InstanceView>,
+    can: Can,
+}
+
+#[derive(Template)]
+#[template(path = "instances/_list.html")]
+struct InstanceListPartial<'a> {
+    l: &'a Ctx,
+    page: &'a Page<InstanceView>,
+    can: Can,
+}
+
+#[derive(Template)]
+#[template(path = "instances/_row.html")]
+struct InstanceRowPartial<'a> {
+    l: &'a Ctx,
+    r: &'a InstanceView,
+    can: Can,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PageParam {
+    page: String,
+}
+
+pub async fn index(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    q: web::Query<PageParam>,
+) -> Result<HttpResponse, WebError> {
+    let page = id(&q.page).unwrap_or(1).min(1_000_000);
+    let actor = ctx.me()?.actor();
+    let list = ops::instances::list(&st, &actor, page).await?;
+    let can = can(&st, &ctx).await?;
+    if ctx.hx {
+        render(InstanceListPartial {
+            l: &ctx,
+            page: &list,
+            can,
+        })
+    } else {
+        render(InstancesPage {
+            l: &ctx,
+            page: &list,
+            can,
+        })
+    }
+}
+
+pub async fn row(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let actor = ctx.me()?.actor();
+    let r = ops::instances::get(&st, &actor, *path).await?;
+    let can = can(&st, &ctx).await?;
+    render(InstanceRowPartial {
+        l: &ctx,
+        r: &r,
+        can,
+    })
+}
+
+pub async fn start(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    act(&st, &ctx, *path, Action::Start).await
+}
+
+pub async fn stop(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    act(&st, &ctx, *path, Action::Stop).await
+}
+
+pub async fn restart(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    act(&st, &ctx, *path, Action::Restart).await
+}
+
+/// Runs the action and answers with the updated row (HTMX) or back to the list.
+async fn act(st: &AppState, ctx: &Ctx, id: i64, action: Action) -> Result<HttpResponse, WebError> {
+    let actor = ctx.me()?.actor();
+    let r = ops::instances::act(st, &actor, id, action).await?;
+    if ctx.hx {
+        let can = can(st, ctx).await?;
+        render(InstanceRowPartial { l: ctx, r: &r, can })
+    } else {
+        Ok(changed(false, "/instances"))
+    }
+}
+
+pub async fn delete(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let actor = ctx.me()?.actor();
+    ops::instances::delete(&st, &actor, *path).await?;
+    Ok(changed(ctx.hx, "/instances"))
+}
+
+// ------------------------------------------------------------------ the wizard
+
+/// The wizard's query: the choices so far plus the step the user asks for.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WizardParams {
+    #[serde(flatten)]
+    pub form: InstanceForm,
+    /// image | spec | node | details | confirm
+    pub step: String,
+    /// the spec the chosen node was matched against: another spec clears the node
+    pub node_spec_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Image,
+    Spec,
+    Node,
+    Details,
+    Confirm,
+}
+
+impl Step {
+    const ORDER: [Step; 5] = [
+        Step::Image,
+        Step::Spec,
+        Step::Node,
+        Step::Details,
+        Step::Confirm,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Step::Image => "image",
+            Step::Spec => "spec",
+            Step::Node => "node",
+            Step::Details => "details",
+            Step::Confirm => "confirm",
+        }
+    }
+
+    fn prev(self) -> &'static str {
+        Step::ORDER[usize::from(self.number().saturating_sub(2))].name()
+    }
+
+    fn next(self) -> &'static str {
+        Step::ORDER[usize::from(self.number().min(4))].name()
+    }
+
+    /// (css class, label key) of every step for the progress bar.
+    fn trail(self) -> Vec<(&'static str, &'static str)> {
+        Step::ORDER
+            .iter()
+            .map(|s| {
+                let class = match s.number().cmp(&self.number()) {
+                    std::cmp::Ordering::Less => "done",
+                    std::cmp::Ordering::Equal => "active",
+                    std::cmp::Ordering::Greater => "",
+                };
+                (class, s.label())
+            })
+            .collect()
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Step::Image => "instance.step_image",
+            Step::Spec => "instance.step_spec",
+            Step::Node => "instance.step_node",
+            Step::Details => "instance.step_details",
+            Step::Confirm => "instance.step_confirm",
+        }
+    }
+
+    fn number(self) -> u8 {
+        match self {
+            Step::Image => 1,
+            Step::Spec => 2,
+            Step::Node => 3,
+            Step::Details => 4,
+            Step::Confirm => 5,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "instances/_wizard.html")]
+struct WizardPartial<'a> {
+    l: &'a Ctx,
+    step: Step,
+    form: &'a InstanceForm,
+    errors: &'a FieldErrors,
+    /// a refusal shown above the step (资源不足, …)
+    problem: Option<&'a str>,
+    images: &'a [Image],
+    specs: &'a [Spec],
+    nodes: &'a [NodeChoice],
+    image: Option<&'a Image>,
+    spec: Option<&'a Spec>,
+    node: Option<&'a NodeChoice>,
+}
+
+#[derive(Template)]
+#[template(path = "instances/_nodes.html")]
+struct NodesPartial<'a> {
+    l: &'a Ctx,
+    form: &'a InstanceForm,
+    nodes: &'a [NodeChoice],
+}
+
+/// The step to show: the one asked for, but never past the first missing choice.
+fn resolve_step(asked: &str, form: &InstanceForm) -> Step {
+    let asked = match asked {
+        "spec" => Step::Spec,
+        "node" => Step::Node,
+        "details" => Step::Details,
+        "confirm" => Step::Confirm,
+        _ => Step::Image,
+    };
+    let reached = match form.step() {
+        WizardStep::Image => Step::Image,
+        WizardStep::Spec => Step::Spec,
+        WizardStep::Node => Step::Node,
+        WizardStep::Details if form.name.trim().is_empty() => Step::Details,
+        WizardStep::Details => Step::Confirm,
+    };
+    if asked.number() <= reached.number() {
+        asked
+    } else {
+        reached
+    }
+}
+
+pub async fn wizard(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    q: web::Query<WizardParams>,
+) -> Result<HttpResponse, WebError> {
+    let mut form = q.form.clone();
+    if form.node_id.trim() != "" && q.node_spec_id.trim() != form.spec_id.trim() {
+        form.node_id.clear();
+    }
+    let step = resolve_step(&q.step, &form);
+    // the details step re-checks the name before the summary
+    if step == Step::Confirm {
+        let mut e = FieldErrors::default();
+        e.take("name", crate::domain::instances::instance_name(&form.name));
+        e.take("remark", fields::multiline(&form.remark, 2000));
+        if !e.is_empty() {
+            return wizard_response(&st, &ctx, Step::Details, &form, &e, None, true).await;
+        }
+    }
+    wizard_response(&st, &ctx, step, &form, &FieldErrors::default(), None, false).await
+}
+
+async fn wizard_response(
+    st: &AppState,
+    ctx: &Ctx,
+    step: Step,
+    form: &InstanceForm,
+    errors: &FieldErrors,
+    problem: Option<&str>,
+    invalid: bool,
+) -> Result<HttpResponse, WebError> {
+    let (images, specs) = ops::instances::offer(st).await?;
+    let nodes = match id(&form.spec_id) {
+        Some(spec_id) if step.number() >= Step::Node.number() => {
+            ops::instances::nodes_for_spec(st, spec_id).await?
+        }
+        _ => Vec::new(),
+    };
+    let image = id(&form.image_id).and_then(|i| images.iter().find(|x| x.id == i));
+    let spec = id(&form.spec_id).and_then(|i| specs.iter().find(|x| x.id == i));
+    let node = id(&form.node_id).and_then(|i| nodes.iter().find(|x| x.id == i));
+    let partial = WizardPartial {
+        l: ctx,
+        step,
+        form,
+        errors,
+        problem,
+        images: &images,
+        specs: &specs,
+        nodes: &nodes,
+        image,
+        spec,
+        node,
+    };
+    super::catalog::form_response(ctx, partial, invalid)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NodesParams {
+    #[serde(flatten)]
+    form: InstanceForm,
+}
+
+/// The node query: listed nodes with the spec's GPU model and enough free capacity.
+pub async fn nodes(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    q: web::Query<NodesParams>,
+) -> Result<HttpResponse, WebError> {
+    let nodes = match id(&q.form.spec_id) {
+        Some(spec_id) => ops::instances::nodes_for_spec(&st, spec_id).await?,
+        None => Vec::new(),
+    };
+    render(NodesPartial {
+        l: &ctx,
+        form: &q.form,
+        nodes: &nodes,
+    })
+}
+
+pub async fn create(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    f: web::Form<InstanceForm>,
+) -> Result<HttpResponse, WebError> {
+    let actor = ctx.me()?.actor();
+    let state = st.clone().into_inner();
+    match ops::instances::create(&state, &actor, &f).await {
+        Ok(_) => Ok(changed(ctx.hx, "/instances")),
+        Err(OpsError::Invalid(errors)) => {
+            let step = if errors.get("image_id").is_some() {
+                Step::Image
+            } else if errors.get("spec_id").is_some() {
+                Step::Spec
+            } else if errors.get("node_id").is_some() {
+                Step::Node
+            } else {
+                Step::Details
+            };
+            wizard_response(&st, &ctx, step, &f, &errors, None, true).await
+        }
+        Err(OpsError::Refused(key))
+            if key == "instance.no_capacity" || key == "instance.gpu_mismatch" =>
+        {
+            let mut form = f.into_inner();
+            form.node_id.clear();
+            wizard_response(
+                &st,
+                &ctx,
+                Step::Node,
+                &form,
+                &FieldErrors::default(),
+                Some(ctx.t(key)),
+                true,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
