@@ -22,6 +22,16 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub security: SecuritySettings,
     pub jumpbox: JumpboxSettings,
+    pub docker: DockerSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DockerSettings {
+    /// follow every node's engine (events + periodic full listing) to keep instance
+    /// states current
+    pub status_worker: bool,
+    /// seconds between full listings per node (and between reconnect attempts)
+    pub reconcile_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -127,6 +137,9 @@ impl Settings {
         }
         if self.database.pool_size == 0 || self.database.pool_size > 512 {
             return bad("database.pool_size", "expected 1..=512");
+        }
+        if self.docker.reconcile_secs == 0 || self.docker.reconcile_secs > 3600 {
+            return bad("docker.reconcile_secs", "expected 1..=3600");
         }
         if self.database.connect_timeout_secs == 0 {
             return bad("database.connect_timeout_secs", "expected > 0");

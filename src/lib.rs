@@ -10,3 +10,4 @@ pub mod i18n;
 pub mod ops;
 pub mod startup;
 pub mod web;
+pub mod workers;

@@ -41,6 +41,8 @@ pub enum StartError {
     Bind(String, std::io::Error),
     #[error("first admin: {0}")]
     Admin(String),
+    #[error("recovering interrupted instances: {0}")]
+    Recovery(String),
 }
 
 pub struct Application {
@@ -103,6 +105,25 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
     Ok((state, session_key))
 }
 
+/// Background work of the process: instances a previous run left half-created are
+/// marked failed, then the Docker status worker starts (unless disabled).
+async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
+    let failed = crate::db::run(&state.pool, |c| {
+        crate::db::instances::fail_interrupted(c, "interrupted: the server stopped while creating")
+    })
+    .await
+    .map_err(|e| StartError::Recovery(e.to_string()))?;
+    if failed > 0 {
+        log::warn!(
+            "{failed} instance(s) were being created when the server stopped: marked failed"
+        );
+    }
+    if state.settings.docker.status_worker {
+        crate::workers::status::spawn(state);
+    }
+    Ok(())
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let (state, session_key) = prepare(&settings).await?;
@@ -126,6 +147,7 @@ impl Application {
             .local_addr()
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
         let state = web::Data::new(state);
+        start_workers(state.clone().into_inner()).await?;
         let key = Key::from(&session_key);
         let secure = settings.security_cookie_secure();
         let data = state.clone();

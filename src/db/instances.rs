@@ -547,16 +547,71 @@ pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
     found(n)
 }
 
-/// What the status worker reconciles: every instance of a node that has a container.
+/// What the status worker reconciles: (id, container id, status) of every ready
+/// instance of a node.
 pub fn containers_of_node(
     conn: &mut PgConnection,
     node_id: i64,
 ) -> Result<Vec<(i64, String, String)>, DbError> {
     Ok(instances::table
         .filter(instances::node_id.eq(node_id))
+        .filter(instances::phase.eq("ready"))
         .filter(instances::container_id.ne(""))
         .select((instances::id, instances::container_id, instances::status))
         .load(conn)?)
+}
+
+/// An engine event about a container: store its state on the ready instance that owns
+/// it (if any). Returns the number of rows changed.
+pub fn set_status_of_container(
+    conn: &mut PgConnection,
+    node_id: i64,
+    container_id: &str,
+    status: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        instances::table
+            .filter(instances::node_id.eq(node_id))
+            .filter(instances::container_id.eq(container_id))
+            .filter(instances::phase.eq("ready"))
+            .filter(instances::status.ne(status)),
+    )
+    .set(instances::status.eq(status))
+    .execute(conn)?)
+}
+
+/// Nodes that have containers to follow, with a fingerprint of how to reach them (an
+/// edit of the endpoint or TLS material restarts the node's follower).
+pub fn nodes_with_containers(conn: &mut PgConnection) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(nodes::table
+        .filter(nodes::docker_endpoint.ne(""))
+        .filter(diesel::dsl::exists(
+            instances::table
+                .filter(instances::node_id.eq(nodes::id))
+                .filter(instances::container_id.ne("")),
+        ))
+        .select((
+            nodes::id,
+            diesel::dsl::sql::<Text>(
+                "md5(concat_ws('|', nodes.docker_endpoint, nodes.use_tls, nodes.ca_cert, \
+                 nodes.client_cert, encode(nodes.client_key_enc, 'hex')))",
+            ),
+        ))
+        .load(conn)?)
+}
+
+/// Instances left in "creating" by a previous run of the server (its provisioning task
+/// died with it): marked failed so their capacity is free and they can be deleted.
+pub fn fail_interrupted(conn: &mut PgConnection, message: &str) -> Result<usize, DbError> {
+    Ok(
+        diesel::update(instances::table.filter(instances::phase.eq("creating")))
+            .set((
+                instances::phase.eq("failed"),
+                instances::message.eq(message),
+                instances::gpu_indices.eq(Vec::<i32>::new()),
+            ))
+            .execute(conn)?,
+    )
 }
 
 /// What creating the container needs: the instance's held resources and GPUs, its

@@ -162,18 +162,25 @@ pub fn docker_access(conn: &mut PgConnection, id: i64) -> Result<DockerAccess, D
 }
 
 /// What the status worker saw of the node's engine: 'ok' or 'unreachable' with why.
+/// Written only when it changes (`docker_seen_at` = when it did).
 pub fn set_docker_state(
     conn: &mut PgConnection,
     id: i64,
     state: &str,
     error: &str,
 ) -> Result<(), DbError> {
-    let n = diesel::update(nodes::table.find(id))
-        .set((
-            nodes::docker_state.eq(state),
-            nodes::docker_error.eq(error),
-            nodes::docker_seen_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)?;
-    found(n)
+    diesel::update(
+        nodes::table.find(id).filter(
+            nodes::docker_state
+                .ne(state)
+                .or(nodes::docker_error.ne(error)),
+        ),
+    )
+    .set((
+        nodes::docker_state.eq(state),
+        nodes::docker_error.eq(error),
+        nodes::docker_seen_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
+    Ok(())
 }

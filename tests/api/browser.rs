@@ -564,3 +564,127 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
     drop(browser);
     println!("browser test took {:?}", started.elapsed());
 }
+
+/// A member clicks through the 新增实例 wizard in Chromium; the instance appears in the
+/// list and turns 运行中 by itself (list polling), all without a page reload.
+#[tokio::test]
+async fn member_creates_an_instance_through_the_wizard() {
+    use crate::instances::{TEST_IMAGE, image, node, spec};
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let img = image(&app, "busybox", TEST_IMAGE, true);
+    let sp = spec(&app, "small", ("none", 0, 1, 1, 0, 1), true);
+    let nd = node(
+        &app,
+        "local",
+        ("none", 0, 8, 16, 100, 100),
+        "unix:///var/run/docker.sock",
+        true,
+    );
+    let name = format!("wiz-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let browser = Browser::launch().await;
+    let base = &app.base;
+
+    browser.goto(&format!("{base}/login")).await;
+    browser
+        .wait_until(
+            "the login form",
+            "document.querySelector('form#login-form')",
+        )
+        .await;
+    browser
+        .type_into("#login-form input[name=username]", "mia")
+        .await;
+    browser
+        .type_into("#login-form input[name=password]", PASSWORD)
+        .await;
+    browser.click("#login-form button[type=submit]").await;
+    browser.wait_for_page("/").await;
+    browser.goto(&format!("{base}/instances")).await;
+    browser.wait_for_page("/instances").await;
+    browser
+        .wait_until(
+            "htmx and the new button",
+            "typeof htmx !== 'undefined' && document.getElementById('new-button')",
+        )
+        .await;
+    browser.execute("window.__marker = 7; return true;").await;
+
+    browser.click("#new-button").await;
+    browser
+        .wait_until(
+            "step 1 in an open dialog",
+            "document.getElementById('dialog').open && document.getElementById('image-choices')",
+        )
+        .await;
+    browser
+        .click(&format!("input[name=image_id][value='{img}']"))
+        .await;
+    browser.click("#wizard-next").await;
+    browser
+        .wait_until("step 2", "document.getElementById('spec-choices')")
+        .await;
+    browser
+        .click(&format!("input[name=spec_id][value='{sp}']"))
+        .await;
+    browser.click("#wizard-next").await;
+    browser
+        .wait_until(
+            "step 3 with the node",
+            &format!("document.querySelector(\"input[name=node_id][value='{nd}']\")"),
+        )
+        .await;
+    browser
+        .click(&format!("input[name=node_id][value='{nd}']"))
+        .await;
+    browser.click("#wizard-next").await;
+    let name_input = "#wizard input[name=name]:not([type=hidden])";
+    browser
+        .wait_until("step 4", &format!("document.querySelector('{name_input}')"))
+        .await;
+    browser.type_into(name_input, &name).await;
+    browser.click("#wizard-next").await;
+    browser
+        .wait_until("the summary", "document.getElementById('wizard-summary')")
+        .await;
+    let summary = browser
+        .execute("return document.getElementById('wizard-summary').textContent;")
+        .await;
+    let summary = summary.as_str().unwrap_or_default();
+    assert!(
+        summary.contains("busybox")
+            && summary.contains("small")
+            && summary.contains("local")
+            && summary.contains(&name),
+        "{summary}"
+    );
+    browser.click("#wizard-submit").await;
+
+    browser
+        .wait_until(
+            "the dialog to close",
+            "!document.getElementById('dialog').open",
+        )
+        .await;
+    let running = format!(
+        "[...document.querySelectorAll('#list tbody tr')].some((tr) => tr.textContent.includes({}) && tr.dataset.status === 'running')",
+        json!(name)
+    );
+    browser
+        .wait_until("the new row to turn running", &running)
+        .await;
+    assert_eq!(
+        browser.execute("return window.__marker ?? null;").await,
+        json!(7),
+        "no reload"
+    );
+    let id = crate::instances::instance_id(&app, &name);
+    // clean up the container through the panel
+    let s = app.logged_in("mia").await;
+    assert_eq!(
+        s.post_hx(&format!("/instances/{id}/delete"), &[])
+            .await
+            .status(),
+        204
+    );
+}

@@ -607,3 +607,79 @@ async fn nobody_reaches_an_instance_outside_their_scope() {
     let list = admin.text("/instances").await;
     assert!(list.contains("inst-of-a") && list.contains("inst-of-b") && list.contains("member-b"));
 }
+
+/// A node row reaching `engine` over TLS, the client key encrypted like the form does.
+fn tls_node(
+    app: &TestApp,
+    name: &str,
+    engine: &crate::tls_dockerd::TlsDockerd,
+    ca_pem: &str,
+) -> i64 {
+    let key_hex: String = app
+        .state
+        .master
+        .encrypt(&engine.client_key_pem)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    app.count(&format!(
+        "INSERT INTO nodes (name, public_ip, private_ip, gpu_model, gpu_count, cpu_cores, memory_gb,
+                            system_disk_gb, data_disk_gb, docker_endpoint, use_tls, ca_cert, client_cert, client_key_enc)
+         VALUES ('{name}', '127.0.0.1', '127.0.0.1', 'none', 0, 8, 16, 100, 100, '{}', true, '{ca_pem}', '{}',
+                 decode('{key_hex}', 'hex')) RETURNING id AS n",
+        engine.tcp_url(),
+        engine.client_cert_pem,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_node_runs_instances_and_a_wrong_ca_fails_clearly() {
+    let engine = tokio::task::spawn_blocking(crate::tls_dockerd::TlsDockerd::start)
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let img = image(&app, "busybox", TEST_IMAGE, true);
+    let sp = spec(&app, "small", ("none", 0, 1, 1, 0, 1), true);
+    let good = tls_node(&app, "tls-good", &engine, &engine.ca_pem);
+    let bad = tls_node(&app, "tls-wrong-ca", &engine, &engine.wrong_ca_pem);
+
+    assert_eq!(submit(&s, img, sp, good, "over-tls").await.status(), 204);
+    let id = instance_id(&app, "over-tls");
+    let (phase, message) = settled(&app, id).await;
+    assert_eq!(phase, "ready", "{message}");
+    let cid = text_row(
+        &app,
+        &format!("SELECT container_id AS t FROM instances WHERE id = {id}"),
+    );
+    let (ok, state) = docker(&[
+        "-H",
+        &engine.unix_socket(),
+        "inspect",
+        "-f",
+        "{{.State.Status}}",
+        &cid,
+    ]);
+    assert!(
+        ok && state == "running",
+        "the container runs on the TLS engine: {state}"
+    );
+    assert_eq!(
+        s.post_hx(&format!("/instances/{id}/delete"), &[])
+            .await
+            .status(),
+        204
+    );
+    let (_, left) = docker(&["-H", &engine.unix_socket(), "ps", "-aq"]);
+    assert_eq!(left, "", "deleted on the TLS engine");
+
+    assert_eq!(submit(&s, img, sp, bad, "wrong-ca").await.status(), 204);
+    let id = instance_id(&app, "wrong-ca");
+    let (phase, message) = settled(&app, id).await;
+    assert_eq!(phase, "failed");
+    assert!(
+        message.contains("UnknownIssuer"),
+        "a clear certificate error: {message}"
+    );
+}

@@ -10,4 +10,5 @@ mod health;
 mod helpers;
 mod instances;
 mod permissions;
+mod status;
 mod tls_dockerd;

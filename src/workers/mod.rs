@@ -1,0 +1,3 @@
+//! Long-running background tasks of the server process.
+
+pub mod status;

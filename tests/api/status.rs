@@ -1,0 +1,125 @@
+//! The status worker against the real engine: changes made behind the panel's back
+//! reach the instance rows within seconds; an unreachable node is shown, not purged.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::TestApp;
+use crate::instances::{
+    TEST_IMAGE, docker, image, instance_id, node, settled, spec, submit, text_row,
+};
+
+/// Polls the row partial until it contains `needle`; returns how long it took.
+async fn row_shows(
+    s: &crate::helpers::Session,
+    id: i64,
+    needle: &str,
+    limit: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let row = s
+            .get_hx(&format!("/instances/{id}/row"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if row.contains(needle) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "row never showed {needle} within {limit:?}: {row}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_behind_the_panels_back_show_within_five_seconds() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let img = image(&app, "busybox", TEST_IMAGE, true);
+    let sp = spec(&app, "small", ("none", 0, 1, 1, 0, 0), true);
+    let nd = node(
+        &app,
+        "local",
+        ("none", 0, 8, 16, 100, 100),
+        "unix:///var/run/docker.sock",
+        true,
+    );
+    let name = format!(
+        "watched-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    assert_eq!(submit(&s, img, sp, nd, &name).await.status(), 204);
+    let id = instance_id(&app, &name);
+    assert_eq!(settled(&app, id).await.0, "ready");
+    let cid = text_row(
+        &app,
+        &format!("SELECT container_id AS t FROM instances WHERE id = {id}"),
+    );
+    row_shows(&s, id, "data-status=\"running\"", Duration::from_secs(5)).await;
+
+    assert!(docker(&["stop", "-t", "0", &cid]).0);
+    let took = row_shows(&s, id, "data-status=\"exited\"", Duration::from_secs(5)).await;
+    eprintln!("docker stop reached the row after {took:?}");
+    assert!(docker(&["start", &cid]).0);
+    row_shows(&s, id, "data-status=\"running\"", Duration::from_secs(5)).await;
+    // removed behind the back: the row stays and says the container is missing
+    assert!(docker(&["rm", "-f", &cid]).0);
+    row_shows(&s, id, "data-status=\"missing\"", Duration::from_secs(5)).await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM instances WHERE id = {id}"
+        )),
+        1
+    );
+    // and it can still be deleted (the engine no longer knows the container)
+    assert_eq!(
+        s.post_hx(&format!("/instances/{id}/delete"), &[])
+            .await
+            .status(),
+        204
+    );
+    assert!(!docker(&["volume", "inspect", &format!("suanli-{id}-{name}-data")]).0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_node_is_shown_on_its_instances_and_nothing_is_deleted() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let mia = app.count("SELECT id AS n FROM users WHERE username = 'mia'");
+    let img = image(&app, "busybox", TEST_IMAGE, true);
+    let sp = spec(&app, "small", ("none", 0, 1, 1, 0, 0), true);
+    let gone = format!(
+        "unix:///tmp/suanli-no-engine-{}.sock",
+        uuid::Uuid::new_v4().simple()
+    );
+    let nd = node(&app, "down", ("none", 0, 8, 16, 100, 100), &gone, true);
+    let id = app.count(&format!(
+        "INSERT INTO instances (name, image_id, spec_id, node_id, owner_id, phase, status, container_id)
+         VALUES ('on-a-dead-node', {img}, {sp}, {nd}, {mia}, 'ready', 'running', 'abc123') RETURNING id AS n"
+    ));
+    row_shows(&s, id, "节点不可达", Duration::from_secs(5)).await;
+    let why = text_row(
+        &app,
+        &format!("SELECT docker_error AS t FROM nodes WHERE id = {nd}"),
+    );
+    assert!(
+        why.contains("suanli-no-engine"),
+        "the node keeps the reason: {why}"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM instances WHERE id = {id} AND status = 'running'"
+        )),
+        1,
+        "a node being down changes nothing on its instances"
+    );
+    // an action on it answers with the engine problem (502), not a silent failure
+    let r = s.post_hx(&format!("/instances/{id}/stop"), &[]).await;
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("suanli-no-engine"));
+}
