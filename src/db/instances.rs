@@ -12,7 +12,8 @@ use crate::domain::instances::{NewInstance, PlacementError, Resources, pick_gpus
 use crate::domain::listing::Page;
 
 /// One instance as lists, rows and actions show it (names of what it references joined in).
-#[derive(Clone, Debug, Queryable)]
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = instances)]
 pub struct InstanceView {
     pub id: i64,
     pub name: String,
@@ -31,11 +32,17 @@ pub struct InstanceView {
     pub data_disk_gb: i32,
     pub created_at: DateTime<Utc>,
     pub node_id: i64,
+    #[diesel(select_expression = images::name)]
     pub image_name: String,
+    #[diesel(select_expression = images::address)]
     pub image_address: String,
+    #[diesel(select_expression = specs::name)]
     pub spec_name: String,
+    #[diesel(select_expression = nodes::name)]
     pub node_name: String,
+    #[diesel(select_expression = nodes::docker_state)]
     pub node_state: String,
+    #[diesel(select_expression = users::username)]
     pub owner_name: String,
 }
 
@@ -67,138 +74,6 @@ impl InstanceView {
         }
         let ids: Vec<String> = self.gpu_indices.iter().map(i32::to_string).collect();
         ids.join(",")
-    }
-}
-
-type ViewColumns = (
-    (
-        instances::id,
-        instances::name,
-        instances::remark,
-        instances::container_id,
-        instances::status,
-        instances::phase,
-        instances::message,
-        instances::disk_quota,
-        instances::volume_name,
-        instances::gpu_indices,
-        instances::gpu_count,
-        instances::cpu_cores,
-        instances::memory_gb,
-        instances::system_disk_gb,
-        instances::data_disk_gb,
-        instances::created_at,
-    ),
-    (
-        instances::node_id,
-        images::name,
-        images::address,
-        specs::name,
-        nodes::name,
-        nodes::docker_state,
-        users::username,
-    ),
-);
-
-const VIEW: ViewColumns = (
-    (
-        instances::id,
-        instances::name,
-        instances::remark,
-        instances::container_id,
-        instances::status,
-        instances::phase,
-        instances::message,
-        instances::disk_quota,
-        instances::volume_name,
-        instances::gpu_indices,
-        instances::gpu_count,
-        instances::cpu_cores,
-        instances::memory_gb,
-        instances::system_disk_gb,
-        instances::data_disk_gb,
-        instances::created_at,
-    ),
-    (
-        instances::node_id,
-        images::name,
-        images::address,
-        specs::name,
-        nodes::name,
-        nodes::docker_state,
-        users::username,
-    ),
-);
-
-/// The flat struct from the nested select tuple.
-type ViewTuple = (
-    (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        bool,
-        String,
-        Vec<i32>,
-        i32,
-        i32,
-        i32,
-        i32,
-        i32,
-        DateTime<Utc>,
-    ),
-    (i64, String, String, String, String, String, String),
-);
-
-fn view(t: ViewTuple) -> InstanceView {
-    let (
-        (
-            id,
-            name,
-            remark,
-            container_id,
-            status,
-            phase,
-            message,
-            disk_quota,
-            volume_name,
-            gpu_indices,
-            gpu_count,
-            cpu_cores,
-            memory_gb,
-            system_disk_gb,
-            data_disk_gb,
-            created_at,
-        ),
-        (node_id, image_name, image_address, spec_name, node_name, node_state, owner_name),
-    ) = t;
-    InstanceView {
-        id,
-        name,
-        remark,
-        container_id,
-        status,
-        phase,
-        message,
-        disk_quota,
-        volume_name,
-        gpu_indices,
-        gpu_count,
-        cpu_cores,
-        memory_gb,
-        system_disk_gb,
-        data_disk_gb,
-        created_at,
-        node_id,
-        image_name,
-        image_address,
-        spec_name,
-        node_name,
-        node_state,
-        owner_name,
     }
 }
 
@@ -241,11 +116,8 @@ pub fn list(
         .order(instances::id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
-        .select(VIEW)
-        .load::<ViewTuple>(conn)?
-        .into_iter()
-        .map(view)
-        .collect();
+        .select(InstanceView::as_select())
+        .load(conn)?;
     Ok(Page {
         rows,
         total,
@@ -257,11 +129,10 @@ pub fn list(
 /// One instance if the scope may see it; NotFound otherwise (the same answer as a
 /// missing id, so ids of others' instances reveal nothing).
 pub fn find(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<InstanceView, DbError> {
-    let t = scoped!(scope)
+    Ok(scoped!(scope)
         .filter(instances::id.eq(id))
-        .select(VIEW)
-        .first::<ViewTuple>(conn)?;
-    Ok(view(t))
+        .select(InstanceView::as_select())
+        .first(conn)?)
 }
 
 /// A node the chosen spec fits on, with what is free on it.

@@ -569,18 +569,10 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
 /// list and turns 运行中 by itself (list polling), all without a page reload.
 #[tokio::test]
 async fn member_creates_an_instance_through_the_wizard() {
-    use crate::instances::{TEST_IMAGE, image, node, spec};
     let app = TestApp::spawn().await;
-    app.user("mia", "customer_member", None).await;
-    let img = image(&app, "busybox", TEST_IMAGE, true);
-    let sp = spec(&app, "small", ("none", 0, 1, 1, 0, 1), true);
-    let nd = node(
-        &app,
-        "local",
-        ("none", 0, 8, 16, 100, 100),
-        "unix:///var/run/docker.sock",
-        true,
-    );
+    let (s, img, sp, nd) =
+        crate::instances::mia_on_local(&app, ("none", 0, 1, 1, 0, 1), ("none", 0, 8, 16, 100, 100))
+            .await;
     let name = format!("wiz-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let browser = Browser::launch().await;
     let base = &app.base;
@@ -680,7 +672,6 @@ async fn member_creates_an_instance_through_the_wizard() {
     );
     let id = crate::instances::instance_id(&app, &name);
     // clean up the container through the panel
-    let s = app.logged_in("mia").await;
     assert_eq!(
         s.post_hx(&format!("/instances/{id}/delete"), &[])
             .await

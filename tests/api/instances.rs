@@ -38,6 +38,21 @@ pub fn node(app: &TestApp, name: &str, r: Res, endpoint: &str, listed: bool) -> 
     ))
 }
 
+/// The usual cast: member "mia" logged in, the busybox image, a spec with `spec_res`
+/// and the local engine as a node with `node_res`. Returns (session, image, spec, node).
+pub async fn mia_on_local(
+    app: &TestApp,
+    spec_res: Res<'_>,
+    node_res: Res<'_>,
+) -> (Session, i64, i64, i64) {
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let img = image(app, "busybox", TEST_IMAGE, true);
+    let sp = spec(app, "small", spec_res, true);
+    let nd = node(app, "local", node_res, LOCAL_DOCKER, true);
+    (s, img, sp, nd)
+}
+
 /// Submits the wizard's final form as the browser does (HTMX post).
 pub async fn submit(
     s: &Session,
@@ -307,17 +322,8 @@ async fn wizard_offers_only_listed_choices_and_nodes_with_free_capacity() {
 #[tokio::test]
 async fn creating_maps_the_spec_onto_the_container_and_delete_removes_everything() {
     let app = TestApp::spawn().await;
-    app.user("mia", "customer_member", None).await;
-    let s = app.logged_in("mia").await;
-    let img = image(&app, "busybox", TEST_IMAGE, true);
-    let sp = spec(&app, "cpu-small", ("none", 0, 1, 1, 10, 5), true);
-    let nd = node(
-        &app,
-        "local",
-        ("none", 0, 8, 16, 100, 100),
-        LOCAL_DOCKER,
-        true,
-    );
+    let (s, img, sp, nd) =
+        mia_on_local(&app, ("none", 0, 1, 1, 10, 5), ("none", 0, 8, 16, 100, 100)).await;
     let name = unique("box");
 
     let r = submit(&s, img, sp, nd, &name).await;
@@ -394,17 +400,8 @@ async fn creating_maps_the_spec_onto_the_container_and_delete_removes_everything
 #[tokio::test]
 async fn a_gpu_container_fails_on_this_gpu_less_engine_and_leaves_nothing_behind() {
     let app = TestApp::spawn().await;
-    app.user("mia", "customer_member", None).await;
-    let s = app.logged_in("mia").await;
-    let img = image(&app, "busybox", TEST_IMAGE, true);
-    let sp = spec(&app, "a100-x2", ("A100", 2, 1, 1, 10, 5), true);
-    let nd = node(
-        &app,
-        "gpu-node",
-        ("A100", 4, 8, 16, 100, 100),
-        LOCAL_DOCKER,
-        true,
-    );
+    let (s, img, sp, nd) =
+        mia_on_local(&app, ("A100", 2, 1, 1, 10, 5), ("A100", 4, 8, 16, 100, 100)).await;
     let name = unique("gpu");
 
     let r = submit(&s, img, sp, nd, &name).await;
@@ -682,4 +679,32 @@ async fn a_tls_node_runs_instances_and_a_wrong_ca_fails_clearly() {
         message.contains("UnknownIssuer"),
         "a clear certificate error: {message}"
     );
+}
+
+#[tokio::test]
+async fn an_image_the_node_cannot_pull_fails_with_the_engines_message() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    // not on the engine, and no registry is reachable from here: the pull fails
+    let img = image(&app, "missing", "suanli-test/not-built-here:1", true);
+    let sp = spec(&app, "small", ("none", 0, 1, 1, 0, 1), true);
+    let nd = node(
+        &app,
+        "local",
+        ("none", 0, 8, 16, 100, 100),
+        LOCAL_DOCKER,
+        true,
+    );
+    let name = unique("nopull");
+    assert_eq!(submit(&s, img, sp, nd, &name).await.status(), 204);
+    let id = instance_id(&app, &name);
+    let (phase, message) = settled(&app, id).await;
+    assert_eq!(phase, "failed");
+    assert!(
+        message.contains("registry") || message.contains("pull"),
+        "{message}"
+    );
+    assert_eq!(labelled("volume", &name), "", "nothing was created");
+    assert_eq!(labelled("container", &name), "");
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::TestApp;
 use crate::instances::{
-    TEST_IMAGE, docker, image, instance_id, node, settled, spec, submit, text_row,
+    TEST_IMAGE, docker, image, instance_id, mia_on_local, node, settled, spec, submit, text_row,
 };
 
 /// Polls the row partial until it contains `needle`; returns how long it took.
@@ -37,17 +37,8 @@ async fn row_shows(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_behind_the_panels_back_show_within_five_seconds() {
     let app = TestApp::spawn().await;
-    app.user("mia", "customer_member", None).await;
-    let s = app.logged_in("mia").await;
-    let img = image(&app, "busybox", TEST_IMAGE, true);
-    let sp = spec(&app, "small", ("none", 0, 1, 1, 0, 0), true);
-    let nd = node(
-        &app,
-        "local",
-        ("none", 0, 8, 16, 100, 100),
-        "unix:///var/run/docker.sock",
-        true,
-    );
+    let (s, img, sp, nd) =
+        mia_on_local(&app, ("none", 0, 1, 1, 0, 0), ("none", 0, 8, 16, 100, 100)).await;
     let name = format!(
         "watched-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -122,4 +113,16 @@ async fn an_unreachable_node_is_shown_on_its_instances_and_nothing_is_deleted() 
     let r = s.post_hx(&format!("/instances/{id}/stop"), &[]).await;
     assert_eq!(r.status(), 502);
     assert!(r.text().await.unwrap().contains("suanli-no-engine"));
+
+    // delete cannot remove the container: the row stays, shows why, and can be retried
+    let r = s.post_hx(&format!("/instances/{id}/delete"), &[]).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM instances WHERE id = {id} AND phase = 'ready' AND message LIKE '%suanli-no-engine%'"
+        )),
+        1
+    );
+    let list = s.text("/instances").await;
+    assert!(list.contains("on-a-dead-node") && list.contains("suanli-no-engine"));
 }
