@@ -3,6 +3,8 @@
 
 pub mod connect;
 pub mod container;
+pub mod exec;
+pub mod logs;
 
 pub use connect::{Endpoint, TlsMaterial, connect};
 

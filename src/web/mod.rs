@@ -57,6 +57,21 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/instances/{id}/stop", post().to(instances::stop))
         .route("/instances/{id}/restart", post().to(instances::restart))
         .route("/instances/{id}/delete", post().to(instances::delete));
+    // logs and terminal of an instance (pages, WebSockets, download)
+    cfg.route("/instances/{id}/logs", get().to(pages::streams::logs_page))
+        .route("/instances/{id}/logs/ws", get().to(pages::streams::logs_ws))
+        .route(
+            "/instances/{id}/logs/download",
+            get().to(pages::streams::logs_download),
+        )
+        .route(
+            "/instances/{id}/terminal",
+            get().to(pages::streams::terminal_page),
+        )
+        .route(
+            "/instances/{id}/terminal/ws",
+            get().to(pages::streams::terminal_ws),
+        );
 }
 
 fn catalog_routes<M: CatalogPage>(cfg: &mut ServiceConfig) {

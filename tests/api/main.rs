@@ -11,4 +11,5 @@ mod helpers;
 mod instances;
 mod permissions;
 mod status;
+mod streams;
 mod tls_dockerd;

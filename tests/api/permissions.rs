@@ -106,6 +106,31 @@ const ROUTES: &[(&str, &str, &str, Access)] = &[
         "/instances/1/delete",
         Users,
     ),
+    ("GET", "/instances/{id}/logs", "/instances/1/logs", Users),
+    (
+        "GET",
+        "/instances/{id}/logs/ws",
+        "/instances/1/logs/ws",
+        Users,
+    ),
+    (
+        "GET",
+        "/instances/{id}/logs/download",
+        "/instances/1/logs/download",
+        Users,
+    ),
+    (
+        "GET",
+        "/instances/{id}/terminal",
+        "/instances/1/terminal",
+        Users,
+    ),
+    (
+        "GET",
+        "/instances/{id}/terminal/ws",
+        "/instances/1/terminal/ws",
+        Users,
+    ),
     // last: it ends the session
     ("POST", "/logout", "/logout", Users),
 ];

@@ -24,6 +24,8 @@ pub struct Can {
     pub stop: bool,
     pub restart: bool,
     pub delete: bool,
+    pub logs: bool,
+    pub terminal: bool,
 }
 
 async fn can(st: &AppState, ctx: &Ctx) -> Result<Can, WebError> {
@@ -36,6 +38,8 @@ async fn can(st: &AppState, ctx: &Ctx) -> Result<Can, WebError> {
         stop: has("POST", "/instances/{id}/stop"),
         restart: has("POST", "/instances/{id}/restart"),
         delete: has("POST", "/instances/{id}/delete"),
+        logs: has("GET", "/instances/{id}/logs"),
+        terminal: has("GET", "/instances/{id}/terminal"),
     })
 }
 

@@ -10,6 +10,7 @@ pub mod instances;
 pub mod nodes;
 pub mod permissions;
 pub mod specs;
+pub mod streams;
 pub mod users;
 
 use askama::Template;

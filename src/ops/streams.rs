@@ -1,0 +1,113 @@
+//! Logs and interactive shells of instances, shared by the web pages and the SSH
+//! jumpbox (#5). The caller loads the instance with `instances::get` and the actor first
+//! (someone else's instance is not found); these check its state and open the engine side.
+
+use chrono::Utc;
+
+use super::{OpsError, instances};
+use crate::db::{self, DbError, instances::InstanceView};
+use crate::docker::exec::{self, Shell, TermSize};
+use crate::docker::logs::{self, LogOptions, LogStream};
+use crate::docker::{self, DockerError};
+use crate::domain::access::{Actor, route_allows, scope};
+
+/// Who holds a long-lived stream, as their session said at the handshake.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    pub user_id: i64,
+    /// the user's session epoch at login (a password change or reset moves it)
+    pub epoch: i32,
+    /// login time, unix seconds
+    pub login_at: i64,
+    /// the route pattern the stream was opened on (its api_permissions record)
+    pub route: &'static str,
+}
+
+/// For a stream that outlives its handshake, what the gate checked then, again: the user
+/// is still enabled, their password was not changed or reset since (epoch), the session
+/// has not expired, their current role still has the route, and they still see the
+/// instance.
+pub async fn still_allowed(
+    state: &crate::startup::AppState,
+    h: &Holder,
+    instance_id: i64,
+) -> Result<bool, OpsError> {
+    // SECURITY: disabling a user or resetting a password ends their open terminals too.
+    if Utc::now().timestamp() - h.login_at >= state.settings.security.session_hours * 3600 {
+        return Ok(false);
+    }
+    let (uid, epoch, route) = (h.user_id, h.epoch, h.route);
+    Ok(db::run(&state.pool, move |c| {
+        let u = match db::users::find(c, uid) {
+            Ok(u) => u,
+            Err(DbError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if u.disabled || u.session_epoch != epoch {
+            return Ok(false);
+        }
+        let role = u.role();
+        let allowed = db::permissions::allowed_roles(c, "GET", route)?;
+        if !allowed.is_some_and(|a| route_allows(&a, Some(role))) {
+            return Ok(false);
+        }
+        let actor = Actor {
+            user_id: u.id,
+            role,
+            company_id: u.company_id,
+        };
+        match db::instances::find(c, scope(&actor), instance_id) {
+            Ok(_) => Ok(true),
+            Err(DbError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await?)
+}
+
+/// The container exists: the instance is ready (its container may be stopped).
+pub fn has_container(inst: &InstanceView) -> Result<(), OpsError> {
+    if inst.phase != "ready" || inst.container_id.is_empty() {
+        return Err(OpsError::Refused("instance.not_ready"));
+    }
+    Ok(())
+}
+
+/// A shell needs a running container (as far as the status worker last saw).
+pub fn is_running(inst: &InstanceView) -> Result<(), OpsError> {
+    has_container(inst)?;
+    if inst.status != "running" {
+        return Err(OpsError::Refused("stream.not_running"));
+    }
+    Ok(())
+}
+
+/// Opens bash (or sh) on a TTY in the instance's container.
+pub async fn shell(
+    state: &crate::startup::AppState,
+    inst: &InstanceView,
+    size: TermSize,
+) -> Result<Shell, OpsError> {
+    is_running(inst)?;
+    let ep = instances::endpoint(state, inst.node_id).await?;
+    let d = docker::connect(&ep).await?;
+    match exec::open(&d, &inst.container_id, size).await {
+        // the container stopped since the status worker last looked
+        Err(DockerError::Engine(m)) if m.contains("is not running") || m.contains("is paused") => {
+            Err(OpsError::Refused("stream.not_running"))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The container's log (followed or not). Errors of the engine arrive on the stream.
+pub async fn logs(
+    state: &crate::startup::AppState,
+    inst: &InstanceView,
+    opts: LogOptions,
+) -> Result<LogStream, OpsError> {
+    has_container(inst)?;
+    let ep = instances::endpoint(state, inst.node_id).await?;
+    let d = docker::connect(&ep).await?;
+    Ok(logs::stream(&d, &inst.container_id, opts))
+}

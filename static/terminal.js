@@ -1,0 +1,100 @@
+// The browser terminal: xterm.js + fit addon over a WebSocket to a TTY exec (protocol in
+// src/web/pages/streams.rs). Keystrokes go out as binary frames, resizes as
+// {"type":"resize","cols":…,"rows":…}; binary frames in are terminal output, text frames
+// are {"type":"exit","code":…} or {"type":"error","message":…}.
+"use strict";
+(() => {
+  const root = document.getElementById("terminal-card");
+  if (!root || !root.dataset.ws || !window.Terminal || !window.FitAddon) return;
+  const msg = root.dataset;
+  const state = document.getElementById("term-state");
+  const closeBtn = document.getElementById("term-close");
+  const reconnectBtn = document.getElementById("term-reconnect");
+
+  const term = new Terminal({
+    cursorBlink: true,
+    scrollback: 5000,
+    fontSize: 14,
+    fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace',
+  });
+  const fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(document.getElementById("terminal"));
+  fit.fit();
+
+  const enc = new TextEncoder();
+  let ws = null, ended = false;
+
+  function setState(text, error) {
+    state.textContent = text;
+    state.classList.toggle("error", !!error);
+  }
+
+  function send(data) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(data);
+  }
+
+  function sendSize() {
+    send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
+  }
+
+  function connect() {
+    ended = false;
+    reconnectBtn.hidden = true;
+    closeBtn.hidden = false;
+    setState(msg.msgConnecting);
+    const q = new URLSearchParams({ cols: term.cols, rows: term.rows, csrf: msg.csrf });
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    ws = new WebSocket(`${proto}//${location.host}${msg.ws}?${q}`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      setState(msg.msgConnected);
+      sendSize();
+      term.focus();
+    };
+    ws.onmessage = (e) => {
+      if (typeof e.data !== "string") {
+        term.write(new Uint8Array(e.data));
+        return;
+      }
+      let m = {};
+      try { m = JSON.parse(e.data); } catch (_) { return; }
+      if (m.type === "exit") {
+        ended = true;
+        const code = m.code === null || m.code === undefined ? "?" : m.code;
+        setState(`${msg.msgExited} ${code}`, m.code !== 0);
+        term.write(`\r\n[${msg.msgExited} ${code}]\r\n`);
+      } else if (m.type === "error") {
+        ended = true;
+        setState(m.message, true);
+      }
+    };
+    ws.onclose = () => {
+      if (!ended) setState(msg.msgDisconnected, true);
+      closeBtn.hidden = true;
+      reconnectBtn.hidden = false;
+    };
+  }
+
+  term.onData((d) => send(enc.encode(d)));
+  term.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0) & 255)));
+  term.onResize(sendSize);
+
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => fit.fit(), 100);
+  });
+  closeBtn.addEventListener("click", () => {
+    if (!ws) return;
+    ended = true;
+    setState(msg.msgClosed);
+    ws.close(1000);
+  });
+  reconnectBtn.addEventListener("click", () => {
+    term.reset();
+    connect();
+  });
+  window.addEventListener("beforeunload", () => ws && ws.close(1000));
+  connect();
+})();
