@@ -562,6 +562,28 @@ async fn nobody_reaches_an_instance_outside_their_scope() {
     let sa = app.logged_in("member-a").await;
     let list = sa.text("/instances").await;
     assert!(list.contains("inst-of-a") && !list.contains("inst-of-b"));
+    assert!(
+        list.contains(&format!("/instances/{of_a}/stop")),
+        "a running instance offers 关闭"
+    );
+
+    // an action whose permission record no longer allows the role: button hidden, call refused
+    app.sql(
+        "UPDATE api_permissions SET allowed_roles = array_remove(allowed_roles, 'customer_member')
+         WHERE path_pattern = '/instances/{id}/stop'",
+    );
+    let list = sa.text("/instances").await;
+    assert!(
+        !list.contains(&format!("/instances/{of_a}/stop")),
+        "no 关闭 button without the permission"
+    );
+    assert!(list.contains(&format!("/instances/{of_a}/restart")));
+    assert_eq!(
+        sa.post_hx(&format!("/instances/{of_a}/stop"), &[])
+            .await
+            .status(),
+        403
+    );
     for path in [format!("/instances/{of_b}/row")] {
         assert_eq!(sa.get_hx(&path).await.status(), 404, "{path}");
     }
