@@ -27,6 +27,8 @@ pub struct AppState {
     pub lockout: LockoutPolicy,
     /// a bcrypt hash to verify against for unknown usernames (equal timing)
     pub dummy_hash: String,
+    /// instance counts per scope for list pagers (short-lived)
+    pub totals: crate::ops::instances::Totals,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
             window: chrono::Duration::minutes(settings.security.lockout_minutes),
         },
         dummy_hash,
+        totals: Default::default(),
     };
     Ok((state, session_key))
 }

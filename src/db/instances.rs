@@ -9,7 +9,6 @@ use super::schema::{images, instances, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
 use crate::domain::instances::{NewInstance, PlacementError, Resources, pick_gpus};
-use crate::domain::listing::Page;
 
 /// One instance as lists, rows and actions show it (names of what it references joined in).
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -94,36 +93,45 @@ macro_rules! scoped {
     }};
 }
 
-/// The instances the scope may see, newest first (the filter is in the SQL).
-pub fn list(
+/// How many instances the scope sees (an index-only count).
+pub fn count(conn: &mut PgConnection, scope: Scope) -> Result<i64, DbError> {
+    let mut q = instances::table.into_boxed();
+    match scope {
+        Scope::All => {}
+        Scope::Company(c) => q = q.filter(instances::company_id.eq(c)),
+        Scope::Owner(u) => q = q.filter(instances::owner_id.eq(u)),
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// One page of the instances the scope may see, newest first (the filter is in the
+/// SQL). The page's ids come first from the index alone, then only those rows are
+/// joined: a deep page costs no more than the first.
+pub fn page(
     conn: &mut PgConnection,
     scope: Scope,
     page: i64,
     per_page: i64,
-) -> Result<Page<InstanceView>, DbError> {
-    let total: i64 = match scope {
-        Scope::All => instances::table.count().get_result(conn)?,
-        Scope::Company(c) => instances::table
-            .filter(instances::company_id.eq(c))
-            .count()
-            .get_result(conn)?,
-        Scope::Owner(u) => instances::table
-            .filter(instances::owner_id.eq(u))
-            .count()
-            .get_result(conn)?,
-    };
-    let rows = scoped!(scope)
+) -> Result<Vec<InstanceView>, DbError> {
+    let mut ids = instances::table.select(instances::id).into_boxed();
+    match scope {
+        Scope::All => {}
+        Scope::Company(c) => ids = ids.filter(instances::company_id.eq(c)),
+        Scope::Owner(u) => ids = ids.filter(instances::owner_id.eq(u)),
+    }
+    let ids: Vec<i64> = ids
         .order(instances::id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
-        .select(InstanceView::as_select())
         .load(conn)?;
-    Ok(Page {
-        rows,
-        total,
-        page,
-        per_page,
-    })
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(scoped!(scope)
+        .filter(instances::id.eq_any(ids))
+        .order(instances::id.desc())
+        .select(InstanceView::as_select())
+        .load(conn)?)
 }
 
 /// One instance if the scope may see it; NotFound otherwise (the same answer as a

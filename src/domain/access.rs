@@ -63,7 +63,7 @@ pub struct Actor {
 }
 
 /// Which rows an actor may see.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     All,
     Company(i64),

@@ -2,12 +2,14 @@
 //! the background, lifecycle actions and delete. Every read and action goes through the
 //! actor's scope, so someone else's instance is simply not found.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::OpsError;
 use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
 use crate::docker::{self, Endpoint, TlsMaterial, container};
-use crate::domain::access::{Actor, scope};
+use crate::domain::access::{Actor, Scope, scope};
 use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{InstanceForm, NewInstance, PlacementError, Resources};
 use crate::domain::listing::{ListQuery, Page};
@@ -16,6 +18,38 @@ use crate::startup::AppState;
 /// How many nodes the node step offers at most.
 const NODE_CHOICES: i64 = 200;
 
+/// Instance totals per scope for the pager, reused for a few seconds: an exact count of a
+/// large table on every list request (and the list refreshes itself every 3 s) costs
+/// more than the page. Creating or deleting an instance forgets them.
+#[derive(Debug, Default)]
+pub struct Totals(Mutex<HashMap<Scope, (Instant, i64)>>);
+
+const TOTALS_TTL: Duration = Duration::from_secs(5);
+
+impl Totals {
+    fn get(&self, scope: Scope) -> Option<i64> {
+        let map = self.0.lock().ok()?;
+        map.get(&scope)
+            .filter(|(at, _)| at.elapsed() < TOTALS_TTL)
+            .map(|(_, n)| *n)
+    }
+
+    fn put(&self, scope: Scope, n: i64) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() > 10_000 {
+                map.retain(|_, (at, _)| at.elapsed() < TOTALS_TTL);
+            }
+            map.insert(scope, (Instant::now(), n));
+        }
+    }
+
+    fn forget(&self) {
+        if let Ok(mut map) = self.0.lock() {
+            map.clear();
+        }
+    }
+}
+
 pub async fn list(
     state: &AppState,
     actor: &Actor,
@@ -23,10 +57,24 @@ pub async fn list(
 ) -> Result<Page<InstanceView>, OpsError> {
     let per = state.settings.server.page_size;
     let scope = scope(actor);
-    Ok(db::run(&state.pool, move |c| {
-        db::instances::list(c, scope, page, per)
+    let cached = state.totals.get(scope);
+    let (rows, total) = db::run(&state.pool, move |c| {
+        let total = match cached {
+            Some(n) => n,
+            None => db::instances::count(c, scope)?,
+        };
+        Ok((db::instances::page(c, scope, page, per)?, total))
     })
-    .await?)
+    .await?;
+    if cached.is_none() {
+        state.totals.put(scope, total);
+    }
+    Ok(Page {
+        rows,
+        total,
+        page,
+        per_page: per,
+    })
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<InstanceView, OpsError> {
@@ -98,6 +146,7 @@ pub async fn create(
         Err(PlacementError::GpuModel) => return Err(OpsError::Refused("instance.gpu_mismatch")),
         Err(PlacementError::Capacity) => return Err(OpsError::Refused("instance.no_capacity")),
     };
+    state.totals.forget();
     let state = Arc::clone(state);
     tokio::spawn(async move {
         if let Err(e) = provision(&state, id).await {
@@ -238,7 +287,11 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsE
     }
     .await;
     match removed {
-        Ok(()) => Ok(db::run(&state.pool, move |c| db::instances::delete(c, id)).await?),
+        Ok(()) => {
+            db::run(&state.pool, move |c| db::instances::delete(c, id)).await?;
+            state.totals.forget();
+            Ok(())
+        }
         Err(e) => {
             let message = e.to_string();
             db::run(&state.pool, move |c| {

@@ -567,6 +567,22 @@ async fn nobody_reaches_an_instance_outside_their_scope() {
         "a running instance offers 关闭"
     );
 
+    for path in [format!("/instances/{of_b}/row")] {
+        assert_eq!(sa.get_hx(&path).await.status(), 404, "{path}");
+    }
+    for action in ["start", "stop", "restart", "delete"] {
+        let r = sa
+            .post_hx(&format!("/instances/{of_b}/{action}"), &[])
+            .await;
+        assert_eq!(r.status(), 404, "{action}");
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM instances WHERE id = {of_b} AND phase = 'ready'"
+        )),
+        1
+    );
+
     // an action whose permission record no longer allows the role: button hidden, call refused
     app.sql(
         "UPDATE api_permissions SET allowed_roles = array_remove(allowed_roles, 'customer_member')
@@ -584,22 +600,6 @@ async fn nobody_reaches_an_instance_outside_their_scope() {
             .status(),
         403
     );
-    for path in [format!("/instances/{of_b}/row")] {
-        assert_eq!(sa.get_hx(&path).await.status(), 404, "{path}");
-    }
-    for action in ["start", "stop", "restart", "delete"] {
-        let r = sa
-            .post_hx(&format!("/instances/{of_b}/{action}"), &[])
-            .await;
-        assert_eq!(r.status(), 404, "{action}");
-    }
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) AS n FROM instances WHERE id = {of_b} AND phase = 'ready'"
-        )),
-        1
-    );
-
     let owner = app.logged_in("owner-acme").await;
     let list = owner.text("/instances").await;
     assert!(list.contains("inst-of-a") && list.contains("inst-of-b"));
