@@ -85,12 +85,7 @@ async fn images_create_list_filter_toggle_edit_delete() {
         1
     );
 
-    let edit = admin
-        .get_hx(&format!("/images/{id}/edit"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let edit = admin.text_hx(&format!("/images/{id}/edit")).await;
     assert!(edit.contains("value=\"pytorch/pytorch:2.5\""));
     let r = admin
         .post_hx(
@@ -337,11 +332,8 @@ async fn specs_store_exact_prices() {
     let id = app.count("SELECT id AS n FROM specs WHERE name = '4090 x2'");
     assert!(
         admin
-            .get_hx(&format!("/specs/{id}/edit"))
+            .text_hx(&format!("/specs/{id}/edit"))
             .await
-            .text()
-            .await
-            .unwrap()
             .contains("value=\"3.50\"")
     );
 }

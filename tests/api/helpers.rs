@@ -292,6 +292,11 @@ impl Session {
             .expect("GET hx")
     }
 
+    /// The body of an HTMX GET (a partial).
+    pub async fn text_hx(&self, path: &str) -> String {
+        self.get_hx(path).await.text().await.expect("body")
+    }
+
     pub async fn text(&self, path: &str) -> String {
         self.get(path).await.text().await.expect("body")
     }

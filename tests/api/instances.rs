@@ -219,17 +219,14 @@ async fn wizard_offers_only_listed_choices_and_nodes_with_free_capacity() {
     }
 
     // step 1 and 2: only listed images and specs
-    let step1 = s.get_hx("/instances/new").await.text().await.unwrap();
+    let step1 = s.text_hx("/instances/new").await;
     assert!(
         step1.contains("busybox") && !step1.contains("hidden-image"),
         "{step1}"
     );
     let step2 = s
-        .get_hx(&format!("/instances/new?step=spec&image_id={img}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .text_hx(&format!("/instances/new?step=spec&image_id={img}"))
+        .await;
     assert!(
         step2.contains("a100-x2") && !step2.contains("hidden-spec"),
         "{step2}"
@@ -240,15 +237,12 @@ async fn wizard_offers_only_listed_choices_and_nodes_with_free_capacity() {
     );
 
     // step 3 before a spec: no nodes at all
-    let none = s.get_hx("/instances/new/nodes").await.text().await.unwrap();
+    let none = s.text_hx("/instances/new/nodes").await;
     assert!(none.contains("id=\"no-nodes\""), "{none}");
     // the node query: GPU model (case-insensitive), every resource, listed, free capacity
     let nodes = s
-        .get_hx(&format!("/instances/new/nodes?spec_id={want}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .text_hx(&format!("/instances/new/nodes?spec_id={want}"))
+        .await;
     let offered: HashSet<&str> = nodes
         .split("data-node=\"")
         .skip(1)
@@ -258,34 +252,19 @@ async fn wizard_offers_only_listed_choices_and_nodes_with_free_capacity() {
     assert!(nodes.contains(&format!("value=\"{fits}\"")));
 
     // the wizard's node step shows the same; changing the spec clears the chosen node
-    let step3 = s
-        .get_hx(&format!("/instances/new?step=node&image_id={img}&spec_id={want}&node_id={fits}&node_spec_id={want}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let step3 = s.text_hx(&format!("/instances/new?step=node&image_id={img}&spec_id={want}&node_id={fits}&node_spec_id={want}")).await;
     assert!(
         step3.contains(&format!("value=\"{fits}\" checked")),
         "{step3}"
     );
     let other = spec(&app, "a100-x1", ("A100", 1, 1, 1, 1, 1), true);
-    let changed = s
-        .get_hx(&format!("/instances/new?step=node&image_id={img}&spec_id={other}&node_id={fits}&node_spec_id={want}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let changed = s.text_hx(&format!("/instances/new?step=node&image_id={img}&spec_id={other}&node_id={fits}&node_spec_id={want}")).await;
     assert!(
         !changed.contains("checked"),
         "a new spec clears the node: {changed}"
     );
     // going back keeps the later choices as hidden fields
-    let back = s
-        .get_hx(&format!("/instances/new?step=spec&image_id={img}&spec_id={want}&node_id={fits}&node_spec_id={want}&name=keep-me"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let back = s.text_hx(&format!("/instances/new?step=spec&image_id={img}&spec_id={want}&node_id={fits}&node_spec_id={want}&name=keep-me")).await;
     assert!(
         back.contains(&format!("value=\"{want}\" checked")),
         "{back}"
@@ -293,13 +272,10 @@ async fn wizard_offers_only_listed_choices_and_nodes_with_free_capacity() {
     assert!(back.contains("value=\"keep-me\""), "{back}");
     // skipping ahead is not possible: asking for the summary without a node shows step 3
     let skip = s
-        .get_hx(&format!(
+        .text_hx(&format!(
             "/instances/new?step=confirm&image_id={img}&spec_id={want}&name=x"
         ))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
     assert!(
         skip.contains("node-choices") && !skip.contains("wizard-summary"),
         "{skip}"
@@ -417,11 +393,8 @@ async fn a_gpu_container_fails_on_this_gpu_less_engine_and_leaves_nothing_behind
     assert_eq!(labelled("volume", &name), "", "no volume left");
     // its GPUs and capacity are free again: the node is offered with all 4 GPUs
     let nodes = s
-        .get_hx(&format!("/instances/new/nodes?spec_id={sp}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .text_hx(&format!("/instances/new/nodes?spec_id={sp}"))
+        .await;
     assert!(nodes.contains("GPU 4"), "{nodes}");
     // the failed row shows the engine's message and can be deleted
     let list = s.text("/instances").await;

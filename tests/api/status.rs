@@ -17,12 +17,7 @@ async fn row_shows(
 ) -> Duration {
     let start = Instant::now();
     loop {
-        let row = s
-            .get_hx(&format!("/instances/{id}/row"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let row = s.text_hx(&format!("/instances/{id}/row")).await;
         if row.contains(needle) {
             return start.elapsed();
         }
