@@ -76,32 +76,38 @@ impl InstanceView {
     }
 }
 
-macro_rules! scoped {
-    ($scope:expr) => {{
-        let mut q = instances::table
-            .inner_join(images::table)
-            .inner_join(specs::table)
-            .inner_join(nodes::table)
-            .inner_join(users::table)
-            .into_boxed();
+/// Adds the scope's row filter to a boxed query over instances (alone or joined).
+macro_rules! in_scope {
+    ($query:expr, $scope:expr) => {{
+        let q = $query;
         match $scope {
-            Scope::All => {}
-            Scope::Company(c) => q = q.filter(instances::company_id.eq(c)),
-            Scope::Owner(u) => q = q.filter(instances::owner_id.eq(u)),
+            Scope::All => q,
+            Scope::Company(c) => q.filter(instances::company_id.eq(c)),
+            Scope::Owner(u) => q.filter(instances::owner_id.eq(u)),
         }
-        q
     }};
+}
+
+/// Instances joined with what they reference, limited to the scope.
+macro_rules! scoped {
+    ($scope:expr) => {
+        in_scope!(
+            instances::table
+                .inner_join(images::table)
+                .inner_join(specs::table)
+                .inner_join(nodes::table)
+                .inner_join(users::table)
+                .into_boxed(),
+            $scope
+        )
+    };
 }
 
 /// How many instances the scope sees (an index-only count).
 pub fn count(conn: &mut PgConnection, scope: Scope) -> Result<i64, DbError> {
-    let mut q = instances::table.into_boxed();
-    match scope {
-        Scope::All => {}
-        Scope::Company(c) => q = q.filter(instances::company_id.eq(c)),
-        Scope::Owner(u) => q = q.filter(instances::owner_id.eq(u)),
-    }
-    Ok(q.count().get_result(conn)?)
+    Ok(in_scope!(instances::table.into_boxed(), scope)
+        .count()
+        .get_result(conn)?)
 }
 
 /// One page of the instances the scope may see, newest first (the filter is in the
@@ -113,13 +119,7 @@ pub fn page(
     page: i64,
     per_page: i64,
 ) -> Result<Vec<InstanceView>, DbError> {
-    let mut ids = instances::table.select(instances::id).into_boxed();
-    match scope {
-        Scope::All => {}
-        Scope::Company(c) => ids = ids.filter(instances::company_id.eq(c)),
-        Scope::Owner(u) => ids = ids.filter(instances::owner_id.eq(u)),
-    }
-    let ids: Vec<i64> = ids
+    let ids: Vec<i64> = in_scope!(instances::table.select(instances::id).into_boxed(), scope)
         .order(instances::id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
@@ -287,16 +287,9 @@ pub fn place(
             instances::gpu_indices,
         ))
         .load(conn)?;
-    let used = live.iter().fold(Resources::default(), |acc, (r, _)| {
-        let r = resources(*r);
-        Resources {
-            gpu_count: acc.gpu_count + r.gpu_count,
-            cpu_cores: acc.cpu_cores + r.cpu_cores,
-            memory_gb: acc.memory_gb + r.memory_gb,
-            system_disk_gb: acc.system_disk_gb + r.system_disk_gb,
-            data_disk_gb: acc.data_disk_gb + r.data_disk_gb,
-        }
-    });
+    let used = live
+        .iter()
+        .fold(Resources::default(), |acc, (r, _)| acc.plus(resources(*r)));
     if !need.fits_in(capacity.minus(used)) {
         return Ok(Err(PlacementError::Capacity));
     }

@@ -76,6 +76,17 @@ pub fn update(conn: &mut PgConnection, id: i64, v: &NewSpec) -> Result<(), DbErr
 }
 
 impl Spec {
+    /// What an instance of this spec holds on its node.
+    pub fn resources(&self) -> crate::domain::instances::Resources {
+        crate::domain::instances::Resources {
+            gpu_count: self.gpu_count,
+            cpu_cores: self.cpu_cores,
+            memory_gb: self.memory_gb,
+            system_disk_gb: self.system_disk_gb,
+            data_disk_gb: self.data_disk_gb,
+        }
+    }
+
     /// The price per hour as "12.50".
     pub fn price(&self) -> String {
         crate::domain::fields::format_cents(self.price_per_hour_cents)

@@ -23,6 +23,20 @@ pub fn check_strength(password: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A login session still holds: the user is not disabled, their session epoch has not
+/// moved since the login (password changed or reset, user disabled), and the login is
+/// younger than `max_age_secs`. The one rule for pages, sockets and later doors.
+pub fn session_holds(
+    disabled: bool,
+    user_epoch: i32,
+    login_epoch: i32,
+    login_at: i64,
+    now: i64,
+    max_age_secs: i64,
+) -> bool {
+    !disabled && user_epoch == login_epoch && now - login_at < max_age_secs
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct LockoutPolicy {
     /// consecutive failures that lock the account
@@ -63,6 +77,14 @@ impl LockoutPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_end_on_disable_epoch_change_or_age() {
+        assert!(session_holds(false, 3, 3, 1000, 1500, 3600));
+        assert!(!session_holds(true, 3, 3, 1000, 1500, 3600));
+        assert!(!session_holds(false, 4, 3, 1000, 1500, 3600));
+        assert!(!session_holds(false, 3, 3, 1000, 4600, 3600));
+    }
 
     #[test]
     fn strength_table() {

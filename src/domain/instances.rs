@@ -19,6 +19,16 @@ pub struct Resources {
 }
 
 impl Resources {
+    pub fn plus(self, other: Resources) -> Resources {
+        Resources {
+            gpu_count: self.gpu_count + other.gpu_count,
+            cpu_cores: self.cpu_cores + other.cpu_cores,
+            memory_gb: self.memory_gb + other.memory_gb,
+            system_disk_gb: self.system_disk_gb + other.system_disk_gb,
+            data_disk_gb: self.data_disk_gb + other.data_disk_gb,
+        }
+    }
+
     /// What is left of `self` after `used` is taken (may go negative when an operator
     /// shrank a node below what its instances hold).
     pub fn minus(self, used: Resources) -> Resources {
@@ -93,6 +103,14 @@ pub struct NewInstance {
 }
 
 impl InstanceForm {
+    /// The checks of the name-and-remark step (the other fields are choices).
+    pub fn check_details(&self, e: &mut FieldErrors) -> (String, String) {
+        (
+            e.take("name", instance_name(&self.name)),
+            e.take("remark", fields::multiline(&self.remark, REMARK_MAX)),
+        )
+    }
+
     /// The wizard step the form has reached: the first choice still missing.
     pub fn step(&self) -> WizardStep {
         if id(&self.image_id).is_none() {
@@ -127,12 +145,18 @@ fn required_id(s: &str) -> Result<i64, &'static str> {
 impl NewInstance {
     pub fn parse(f: &InstanceForm) -> Result<Self, FieldErrors> {
         let mut e = FieldErrors::default();
+        let (image_id, spec_id, node_id) = (
+            e.take("image_id", required_id(&f.image_id)),
+            e.take("spec_id", required_id(&f.spec_id)),
+            e.take("node_id", required_id(&f.node_id)),
+        );
+        let (name, remark) = f.check_details(&mut e);
         let v = NewInstance {
-            image_id: e.take("image_id", required_id(&f.image_id)),
-            spec_id: e.take("spec_id", required_id(&f.spec_id)),
-            node_id: e.take("node_id", required_id(&f.node_id)),
-            name: e.take("name", instance_name(&f.name)),
-            remark: e.take("remark", fields::multiline(&f.remark, REMARK_MAX)),
+            image_id,
+            spec_id,
+            node_id,
+            name,
+            remark,
         };
         e.into_result(v)
     }

@@ -11,7 +11,7 @@ use crate::db::{self, images::Image, instances::InstanceView, instances::NodeCho
 use crate::docker::{self, Endpoint, TlsMaterial, container};
 use crate::domain::access::{Actor, Scope, scope};
 use crate::domain::fields::FieldErrors;
-use crate::domain::instances::{InstanceForm, NewInstance, PlacementError, Resources};
+use crate::domain::instances::{InstanceForm, NewInstance, PlacementError};
 use crate::domain::listing::{ListQuery, Page};
 use crate::startup::AppState;
 
@@ -93,10 +93,13 @@ pub async fn offer(state: &AppState) -> Result<(Vec<Image>, Vec<Spec>), OpsError
         desc: false,
         page: 1,
     };
-    let q2 = q.clone();
-    let images = db::run(&state.pool, move |c| db::images::list(c, &q, 500)).await?;
-    let specs = db::run(&state.pool, move |c| db::specs::list(c, &q2, 500)).await?;
-    Ok((images.rows, specs.rows))
+    Ok(db::run(&state.pool, move |c| {
+        Ok((
+            db::images::list(c, &q, 500)?.rows,
+            db::specs::list(c, &q, 500)?.rows,
+        ))
+    })
+    .await?)
 }
 
 /// The nodes a listed spec fits on right now (empty for an unknown or unlisted spec).
@@ -107,14 +110,7 @@ pub async fn nodes_for_spec(state: &AppState, spec_id: i64) -> Result<Vec<NodeCh
             Ok(_) | Err(db::DbError::NotFound) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let need = Resources {
-            gpu_count: spec.gpu_count,
-            cpu_cores: spec.cpu_cores,
-            memory_gb: spec.memory_gb,
-            system_disk_gb: spec.system_disk_gb,
-            data_disk_gb: spec.data_disk_gb,
-        };
-        db::instances::nodes_fitting(c, &spec.gpu_model, need, NODE_CHOICES)
+        db::instances::nodes_fitting(c, &spec.gpu_model, spec.resources(), NODE_CHOICES)
     })
     .await
     .map_err(OpsError::from)
@@ -183,14 +179,12 @@ pub async fn provision(state: &AppState, id: i64) -> Result<(), OpsError> {
     let progress = move |line: String| {
         let _ = tx.send(line);
     };
-    let outcome = match endpoint(state, node_id).await {
-        Ok(ep) => match docker::connect(&ep).await {
-            Ok(d) => container::provision(&d, &plan, &progress).await,
-            Err(e) => Err(e),
-        },
-        Err(OpsError::Docker(e)) => Err(e),
-        Err(other) => return Err(other),
-    };
+    let outcome = async {
+        let ep = endpoint(state, node_id).await?;
+        let d = docker::connect(&ep).await?;
+        Ok::<_, OpsError>(container::provision(&d, &plan, &progress).await?)
+    }
+    .await;
     drop(progress);
     let _ = writer.await;
     match outcome {

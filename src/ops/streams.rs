@@ -10,6 +10,7 @@ use crate::docker::exec::{self, Shell, TermSize};
 use crate::docker::logs::{self, LogOptions, LogStream};
 use crate::docker::{self, DockerError};
 use crate::domain::access::{Actor, route_allows, scope};
+use crate::domain::auth::session_holds;
 
 /// Who holds a long-lived stream, as their session said at the handshake.
 #[derive(Clone, Debug)]
@@ -20,7 +21,7 @@ pub struct Holder {
     /// login time, unix seconds
     pub login_at: i64,
     /// the route pattern the stream was opened on (its api_permissions record)
-    pub route: &'static str,
+    pub route: String,
 }
 
 /// For a stream that outlives its handshake, what the gate checked then, again: the user
@@ -33,21 +34,20 @@ pub async fn still_allowed(
     instance_id: i64,
 ) -> Result<bool, OpsError> {
     // SECURITY: disabling a user or resetting a password ends their open terminals too.
-    if Utc::now().timestamp() - h.login_at >= state.settings.security.session_hours * 3600 {
-        return Ok(false);
-    }
-    let (uid, epoch, route) = (h.user_id, h.epoch, h.route);
+    let max_age = state.settings.security.session_hours * 3600;
+    let (uid, epoch, login_at, route) = (h.user_id, h.epoch, h.login_at, h.route.clone());
     Ok(db::run(&state.pool, move |c| {
         let u = match db::users::find(c, uid) {
             Ok(u) => u,
             Err(DbError::NotFound) => return Ok(false),
             Err(e) => return Err(e),
         };
-        if u.disabled || u.session_epoch != epoch {
+        let now = Utc::now().timestamp();
+        if !session_holds(u.disabled, u.session_epoch, epoch, login_at, now, max_age) {
             return Ok(false);
         }
         let role = u.role();
-        let allowed = db::permissions::allowed_roles(c, "GET", route)?;
+        let allowed = db::permissions::allowed_roles(c, "GET", &route)?;
         if !allowed.is_some_and(|a| route_allows(&a, Some(role))) {
             return Ok(false);
         }

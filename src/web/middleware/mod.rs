@@ -19,6 +19,7 @@ use super::extract::{Ctx, CurrentUser, is_hx};
 use super::render::redirect;
 use crate::db;
 use crate::domain::access::route_allows;
+use crate::domain::auth::session_holds;
 use crate::i18n::Lang;
 use crate::startup::AppState;
 
@@ -78,7 +79,7 @@ pub async fn gate(
         (Some(u), Some(l))
             // SECURITY: disabled users and sessions from before a password change/reset
             // or disable stop working at once; sessions also expire server-side.
-            if !u.disabled && u.session_epoch == l.epoch && Utc::now().timestamp() - l.at < max_age =>
+            if session_holds(u.disabled, u.session_epoch, l.epoch, l.at, Utc::now().timestamp(), max_age) =>
         {
             Some(CurrentUser {
                 id: u.id,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
 use crate::docker::container::Action;
-use crate::domain::fields::{self, FieldErrors};
+use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{InstanceForm, WizardStep, id};
 use crate::domain::listing::Page;
 use crate::ops::{self, OpsError};
@@ -305,8 +305,7 @@ pub async fn wizard(
     // the details step re-checks the name before the summary
     if step == Step::Confirm {
         let mut e = FieldErrors::default();
-        e.take("name", crate::domain::instances::instance_name(&form.name));
-        e.take("remark", fields::multiline(&form.remark, 2000));
+        form.check_details(&mut e);
         if !e.is_empty() {
             return wizard_response(&st, &ctx, Step::Details, &form, &e, None, true).await;
         }

@@ -198,14 +198,13 @@ pub async fn logs_download(
 // ------------------------------------------------------------------ WebSockets
 
 /// Loads the instance for the actor (404), then checks Origin and the CSRF parameter.
-/// Returns the instance and who holds the socket opened on `route`.
+/// Returns the instance and who holds the socket (with the route it was opened on).
 async fn handshake(
     st: &AppState,
     ctx: &Ctx,
     req: &HttpRequest,
     id: i64,
     token: &str,
-    route: &'static str,
 ) -> Result<(InstanceView, Holder), WebError> {
     let r = load(st, ctx, id).await?;
     // SECURITY: a WebSocket handshake is a GET that any site can make with the user's
@@ -224,7 +223,8 @@ async fn handshake(
         user_id: login.user_id,
         epoch: login.epoch,
         login_at: login.at,
-        route,
+        // the record the gate checked for this request, re-checked while the socket lives
+        route: req.match_pattern().ok_or(WebError::NotFound)?,
     };
     Ok((r, holder))
 }
@@ -351,7 +351,7 @@ pub async fn logs_ws(
     path: web::Path<i64>,
     q: web::Query<LogsWsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (r, holder) = handshake(&st, &ctx, &req, *path, &q.csrf, "/instances/{id}/logs/ws").await?;
+    let (r, holder) = handshake(&st, &ctx, &req, *path, &q.csrf).await?;
     let opts = LogOptions {
         follow: true,
         tail: Tail::parse(&q.tail),

@@ -41,15 +41,7 @@ pub async fn terminal_ws(
     path: web::Path<i64>,
     q: web::Query<TerminalWsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (r, holder) = handshake(
-        &st,
-        &ctx,
-        &req,
-        *path,
-        &q.csrf,
-        "/instances/{id}/terminal/ws",
-    )
-    .await?;
+    let (r, holder) = handshake(&st, &ctx, &req, *path, &q.csrf).await?;
     let size = match (q.cols.parse::<u16>(), q.rows.parse::<u16>()) {
         (Ok(c), Ok(rows)) => TermSize::clamped(c, rows),
         _ => TermSize::default(),
