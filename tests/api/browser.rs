@@ -452,10 +452,7 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
             "typeof htmx !== 'undefined' && document.getElementById('new-button') && document.getElementById('list')",
         )
         .await;
-    let name = format!(
-        "browser-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let name = crate::instances::unique("browser");
     let address = "nvidia/cuda:12.4.1-runtime-ubuntu22.04";
     let row_js = format!(
         "[...document.querySelectorAll('#list tbody tr')].some((tr) => tr.textContent.includes({}))",
@@ -573,7 +570,7 @@ async fn member_creates_an_instance_through_the_wizard() {
     let (s, img, sp, nd) =
         crate::instances::mia_on_local(&app, ("none", 0, 1, 1, 0, 1), ("none", 0, 8, 16, 100, 100))
             .await;
-    let name = format!("wiz-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = crate::instances::unique("wiz");
     let browser = Browser::launch().await;
     let base = &app.base;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::helpers::{Session, TestApp};
 
 pub const TEST_IMAGE: &str = "suanli-test/busybox:1";
-const LOCAL_DOCKER: &str = "unix:///var/run/docker.sock";
+pub const LOCAL_DOCKER: &str = "unix:///var/run/docker.sock";
 
 /// Inserts a listed image, returns its id.
 pub fn image(app: &TestApp, name: &str, address: &str, listed: bool) -> i64 {
@@ -38,6 +38,31 @@ pub fn node(app: &TestApp, name: &str, r: Res, endpoint: &str, listed: bool) -> 
     ))
 }
 
+/// The busybox image, a spec with `spec_res` and the local engine as a node with
+/// `node_res`, all listed. Returns (image, spec, node).
+pub fn local_catalog(app: &TestApp, spec_res: Res<'_>, node_res: Res<'_>) -> (i64, i64, i64) {
+    let img = image(app, "busybox", TEST_IMAGE, true);
+    let sp = spec(app, "small", spec_res, true);
+    let nd = node(app, "local", node_res, LOCAL_DOCKER, true);
+    (img, sp, nd)
+}
+
+/// A ready, "running" instance row whose container does not exist (for access tests
+/// that never reach the engine). Returns its id.
+pub fn fake_ready(
+    app: &TestApp,
+    name: &str,
+    (img, sp, nd): (i64, i64, i64),
+    owner: i64,
+    company: Option<i64>,
+) -> i64 {
+    let company = company.map_or("NULL".to_string(), |c| c.to_string());
+    app.count(&format!(
+        "INSERT INTO instances (name, image_id, spec_id, node_id, owner_id, company_id, phase, status, container_id)
+         VALUES ('{name}', {img}, {sp}, {nd}, {owner}, {company}, 'ready', 'running', 'not-a-real-container') RETURNING id AS n"
+    ))
+}
+
 /// The usual cast: member "mia" logged in, the busybox image, a spec with `spec_res`
 /// and the local engine as a node with `node_res`. Returns (session, image, spec, node).
 pub async fn mia_on_local(
@@ -47,9 +72,7 @@ pub async fn mia_on_local(
 ) -> (Session, i64, i64, i64) {
     app.user("mia", "customer_member", None).await;
     let s = app.logged_in("mia").await;
-    let img = image(app, "busybox", TEST_IMAGE, true);
-    let sp = spec(app, "small", spec_res, true);
-    let nd = node(app, "local", node_res, LOCAL_DOCKER, true);
+    let (img, sp, nd) = local_catalog(app, spec_res, node_res);
     (s, img, sp, nd)
 }
 
@@ -137,7 +160,7 @@ fn labelled(kind: &str, name: &str) -> String {
 }
 
 /// Each test uses its own names: the engine is shared by parallel tests.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -514,23 +537,9 @@ async fn nobody_reaches_an_instance_outside_their_scope() {
     let b = app.user("member-b", "customer_member", Some(acme)).await;
     app.user("owner-acme", "customer_owner", Some(acme)).await;
     app.user("owner-other", "customer_owner", Some(other)).await;
-    let img = image(&app, "busybox", TEST_IMAGE, true);
-    let sp = spec(&app, "small", ("none", 0, 1, 1, 1, 0), true);
-    let nd = node(
-        &app,
-        "local",
-        ("none", 0, 8, 16, 100, 100),
-        LOCAL_DOCKER,
-        true,
-    );
-    let mut ids = Vec::new();
-    for (name, owner) in [("inst-of-a", a), ("inst-of-b", b)] {
-        ids.push(app.count(&format!(
-            "INSERT INTO instances (name, image_id, spec_id, node_id, owner_id, company_id, phase, status, container_id)
-             VALUES ('{name}', {img}, {sp}, {nd}, {owner}, {acme}, 'ready', 'running', 'not-a-real-container') RETURNING id AS n"
-        )));
-    }
-    let (of_a, of_b) = (ids[0], ids[1]);
+    let catalog = local_catalog(&app, ("none", 0, 1, 1, 1, 0), ("none", 0, 8, 16, 100, 100));
+    let of_a = fake_ready(&app, "inst-of-a", catalog, a, Some(acme));
+    let of_b = fake_ready(&app, "inst-of-b", catalog, b, Some(acme));
 
     let sa = app.logged_in("member-a").await;
     let list = sa.text("/instances").await;

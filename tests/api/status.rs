@@ -34,10 +34,7 @@ async fn changes_behind_the_panels_back_show_within_five_seconds() {
     let app = TestApp::spawn().await;
     let (s, img, sp, nd) =
         mia_on_local(&app, ("none", 0, 1, 1, 0, 0), ("none", 0, 8, 16, 100, 100)).await;
-    let name = format!(
-        "watched-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let name = crate::instances::unique("watched");
     assert_eq!(submit(&s, img, sp, nd, &name).await.status(), 204);
     let id = instance_id(&app, &name);
     assert_eq!(settled(&app, id).await.0, "ready");

@@ -11,9 +11,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::helpers::{PASSWORD, Session, TestApp};
-use crate::instances::{TEST_IMAGE, docker, image, instance_id, node, settled, spec, submit};
+use crate::instances::{
+    LOCAL_DOCKER, TEST_IMAGE, docker, fake_ready, image, instance_id, local_catalog, node, settled,
+    spec, submit, unique,
+};
 
-const LOCAL_DOCKER: &str = "unix:///var/run/docker.sock";
 const WAIT: Duration = Duration::from_secs(15);
 
 type Ws =
@@ -139,13 +141,6 @@ impl Drop for Cleanup {
             docker(&["rm", "-f", &self.0]);
         }
     }
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
 }
 
 /// A running busybox instance of `owner` created through the wizard: (id, container id).
@@ -393,19 +388,8 @@ async fn nobody_streams_someone_elses_instance_and_handshakes_need_csrf_and_orig
     let acme = app.company("acme").await;
     let a = app.user("member-a", "customer_member", Some(acme)).await;
     app.user("member-b", "customer_member", Some(acme)).await;
-    let img = image(&app, "busybox", TEST_IMAGE, true);
-    let sp = spec(&app, "small", ("none", 0, 1, 1, 1, 0), true);
-    let nd = node(
-        &app,
-        "local",
-        ("none", 0, 8, 16, 100, 100),
-        LOCAL_DOCKER,
-        true,
-    );
-    let of_a = app.count(&format!(
-        "INSERT INTO instances (name, image_id, spec_id, node_id, owner_id, company_id, phase, status, container_id)
-         VALUES ('inst-of-a', {img}, {sp}, {nd}, {a}, {acme}, 'ready', 'running', 'not-a-real-container') RETURNING id AS n"
-    ));
+    let catalog = local_catalog(&app, ("none", 0, 1, 1, 1, 0), ("none", 0, 8, 16, 100, 100));
+    let of_a = fake_ready(&app, "inst-of-a", catalog, a, Some(acme));
     let ma = Browser::login(&app, "member-a").await;
     let mb = Browser::login(&app, "member-b").await;
 
