@@ -244,6 +244,21 @@ impl Browser {
         }
     }
 
+    /// Fills and submits the login form at `base`/login.
+    async fn log_in(&self, base: &str, username: &str, password: &str) {
+        self.goto(&format!("{base}/login")).await;
+        self.wait_until(
+            "the login form",
+            "document.querySelector('form#login-form')",
+        )
+        .await;
+        self.type_into("#login-form input[name=username]", username)
+            .await;
+        self.type_into("#login-form input[name=password]", password)
+            .await;
+        self.click("#login-form button[type=submit]").await;
+    }
+
     /// Waits until a full page load at `path` has finished.
     async fn wait_for_page(&self, path: &str) {
         let expr = format!(
@@ -401,20 +416,7 @@ async fn first_login_then_new_image_via_dialog_without_reload() {
     let base = &app.base;
 
     // 1. Log in as admin with the initial random password.
-    browser.goto(&format!("{base}/login")).await;
-    browser
-        .wait_until(
-            "the login form",
-            "document.querySelector('form#login-form')",
-        )
-        .await;
-    browser
-        .type_into("#login-form input[name=username]", "admin")
-        .await;
-    browser
-        .type_into("#login-form input[name=password]", &app.admin_password)
-        .await;
-    browser.click("#login-form button[type=submit]").await;
+    browser.log_in(base, "admin", &app.admin_password).await;
 
     // 2. The first login is forced to the change-password page.
     browser.wait_for_page("/password").await;
@@ -574,20 +576,7 @@ async fn member_creates_an_instance_through_the_wizard() {
     let browser = Browser::launch().await;
     let base = &app.base;
 
-    browser.goto(&format!("{base}/login")).await;
-    browser
-        .wait_until(
-            "the login form",
-            "document.querySelector('form#login-form')",
-        )
-        .await;
-    browser
-        .type_into("#login-form input[name=username]", "mia")
-        .await;
-    browser
-        .type_into("#login-form input[name=password]", PASSWORD)
-        .await;
-    browser.click("#login-form button[type=submit]").await;
+    browser.log_in(base, "mia", PASSWORD).await;
     browser.wait_for_page("/").await;
     browser.goto(&format!("{base}/instances")).await;
     browser.wait_for_page("/instances").await;
