@@ -187,13 +187,14 @@ grep -q "· $n_inst<" "$WORK/partial.html" || grep -q "/ $LAST_PAGE · $n_inst" 
     die "the list partial does not show the total $n_inst"
 check_partial admin '<tr id="instance-' 20 20 "$URL_LISTDEEP" "${ADMIN_HDRS[@]}"
 grep -q 'id="instance-1"' "$WORK/partial.html" || die "the last page does not hold the oldest instance"
-# What the SQL should find, computed independently: the same rule as nodes_fitting.
+# What the SQL should find, computed independently from the instances themselves (not
+# from node_usage, which triggers keep): the same rule as nodes_fitting.
 expected_fit() {
     psql_q -d "$DB_URL" -tA -c "
         SELECT least(count(*), 200) FROM nodes n JOIN specs s ON s.id = $1
         LEFT JOIN LATERAL (SELECT coalesce(sum(gpu_count), 0) g, coalesce(sum(cpu_cores), 0) c,
                 coalesce(sum(memory_gb), 0) m, coalesce(sum(system_disk_gb), 0) sd, coalesce(sum(data_disk_gb), 0) dd
-            FROM instances i WHERE i.node_id = n.id AND i.phase <> 'failed') u ON true
+            FROM instances i WHERE i.node_id = n.id AND instance_holds(i.phase, i.container_id)) u ON true
         WHERE n.listed AND lower(n.gpu_model) = lower(s.gpu_model) AND n.gpu_count - u.g >= s.gpu_count
           AND n.cpu_cores - u.c >= s.cpu_cores AND n.memory_gb - u.m >= s.memory_gb
           AND n.system_disk_gb - u.sd >= s.system_disk_gb AND n.data_disk_gb - u.dd >= s.data_disk_gb"
@@ -436,19 +437,13 @@ fitting_sql() { # SPEC_ID
         SELECT gpu_model, gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb FROM specs WHERE id = $1")
     cat <<SQL
 SELECT n.id, n.name, n.region, n.gpu_model,
-       n.gpu_count - u.gpus AS free_gpus, n.cpu_cores - u.cpu AS free_cpu,
-       n.memory_gb - u.mem AS free_memory_gb, n.system_disk_gb - u.sys AS free_system_disk_gb,
-       n.data_disk_gb - u.data AS free_data_disk_gb
-FROM nodes n
-CROSS JOIN LATERAL (
-    SELECT COALESCE(sum(i.gpu_count), 0)::int AS gpus, COALESCE(sum(i.cpu_cores), 0)::int AS cpu,
-           COALESCE(sum(i.memory_gb), 0)::int AS mem, COALESCE(sum(i.system_disk_gb), 0)::int AS sys,
-           COALESCE(sum(i.data_disk_gb), 0)::int AS data
-    FROM instances i WHERE i.node_id = n.id AND i.phase <> 'failed') u
+       n.gpu_count - u.gpu_count, n.cpu_cores - u.cpu_cores, n.memory_gb - u.memory_gb,
+       n.system_disk_gb - u.system_disk_gb, n.data_disk_gb - u.data_disk_gb
+FROM nodes n INNER JOIN node_usage u ON u.node_id = n.id
 WHERE n.listed AND lower(btrim(n.gpu_model)) = lower(btrim('$model'))
-  AND n.gpu_count - u.gpus >= $gpus AND n.cpu_cores - u.cpu >= $cpu
-  AND n.memory_gb - u.mem >= $mem AND n.system_disk_gb - u.sys >= $sys
-  AND n.data_disk_gb - u.data >= $data
+  AND n.gpu_count - u.gpu_count >= $gpus AND n.cpu_cores - u.cpu_cores >= $cpu
+  AND n.memory_gb - u.memory_gb >= $mem AND n.system_disk_gb - u.system_disk_gb >= $sys
+  AND n.data_disk_gb - u.data_disk_gb >= $data
 ORDER BY n.name LIMIT 200
 SQL
 }
@@ -467,8 +462,7 @@ DEEP_OFFSET=$(((LAST_PAGE - 1) * 20))
 declare -A SQL_MS=()
 echo
 echo "=== SQL plans (EXPLAIN (ANALYZE, BUFFERS), 3rd run; times include EXPLAIN's own overhead)"
-echo "    nodes_fitting is a diesel sql_query (never a cached prepared statement: planned with"
-echo "    the real values each time); the list page is a cached prepared statement with"
+echo "    nodes_fitting reads node_usage (one row per node, kept by triggers); the list page is"
 echo "    LIMIT \$1 OFFSET \$2, so after 5 runs Postgres may switch to the generic plan: both shown."
 bench_explain "nodes_fitting, spec 'A100 x1'" "$(fitting_sql "$SPEC_X1")"
 SQL_MS[fit_x1]=$EXPLAIN_MS

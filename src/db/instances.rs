@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Int4, Text};
+use diesel::sql_types::{Array, Int4, Text};
 
-use super::schema::{images, instances, nodes, specs, users};
+use super::schema::{images, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
 use crate::domain::instances::{NewInstance, PlacementError, Resources, pick_gpus};
@@ -144,65 +144,62 @@ pub fn find(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<InstanceVi
 }
 
 /// A node the chosen spec fits on, with what is free on it.
-#[derive(Clone, Debug, QueryableByName)]
+#[derive(Clone, Debug, Queryable)]
 pub struct NodeChoice {
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
-    #[diesel(sql_type = Text)]
     pub name: String,
-    #[diesel(sql_type = Text)]
     pub region: String,
-    #[diesel(sql_type = Text)]
     pub gpu_model: String,
-    #[diesel(sql_type = Int4)]
     pub free_gpus: i32,
-    #[diesel(sql_type = Int4)]
     pub free_cpu: i32,
-    #[diesel(sql_type = Int4)]
     pub free_memory_gb: i32,
-    #[diesel(sql_type = Int4)]
     pub free_system_disk_gb: i32,
-    #[diesel(sql_type = Int4)]
     pub free_data_disk_gb: i32,
 }
 
-/// Listed nodes with the spec's GPU model (case-insensitive) whose free capacity covers
-/// `need`; free = capacity − what the node's live (not failed) instances hold.
+define_sql_function!(fn lower(x: Text) -> Text);
+define_sql_function!(fn btrim(x: Text) -> Text);
+define_sql_function!(fn cardinality(x: Array<Int4>) -> Int4);
+
+/// Listed nodes with the spec's GPU model (case-insensitive, trimmed) whose free
+/// capacity covers `need`; free = capacity − what the node's live instances hold
+/// (`node_usage`, kept by triggers).
 pub fn nodes_fitting(
     conn: &mut PgConnection,
     gpu_model: &str,
     need: Resources,
     limit: i64,
 ) -> Result<Vec<NodeChoice>, DbError> {
-    Ok(diesel::sql_query(
-        "SELECT n.id, n.name, n.region, n.gpu_model,
-                n.gpu_count - u.gpus AS free_gpus,
-                n.cpu_cores - u.cpu AS free_cpu,
-                n.memory_gb - u.mem AS free_memory_gb,
-                n.system_disk_gb - u.sys AS free_system_disk_gb,
-                n.data_disk_gb - u.data AS free_data_disk_gb
-         FROM nodes n
-         CROSS JOIN LATERAL (
-             SELECT COALESCE(sum(i.gpu_count), 0)::int AS gpus,
-                    COALESCE(sum(i.cpu_cores), 0)::int AS cpu,
-                    COALESCE(sum(i.memory_gb), 0)::int AS mem,
-                    COALESCE(sum(i.system_disk_gb), 0)::int AS sys,
-                    COALESCE(sum(i.data_disk_gb), 0)::int AS data
-             FROM instances i WHERE i.node_id = n.id AND i.phase <> 'failed') u
-         WHERE n.listed AND lower(btrim(n.gpu_model)) = lower(btrim($1))
-           AND n.gpu_count - u.gpus >= $2 AND n.cpu_cores - u.cpu >= $3
-           AND n.memory_gb - u.mem >= $4 AND n.system_disk_gb - u.sys >= $5
-           AND n.data_disk_gb - u.data >= $6
-         ORDER BY n.name LIMIT $7",
-    )
-    .bind::<Text, _>(gpu_model)
-    .bind::<Int4, _>(need.gpu_count)
-    .bind::<Int4, _>(need.cpu_cores)
-    .bind::<Int4, _>(need.memory_gb)
-    .bind::<Int4, _>(need.system_disk_gb)
-    .bind::<Int4, _>(need.data_disk_gb)
-    .bind::<BigInt, _>(limit)
-    .load(conn)?)
+    let free = (
+        nodes::gpu_count - node_usage::gpu_count,
+        nodes::cpu_cores - node_usage::cpu_cores,
+        nodes::memory_gb - node_usage::memory_gb,
+        nodes::system_disk_gb - node_usage::system_disk_gb,
+        nodes::data_disk_gb - node_usage::data_disk_gb,
+    );
+    Ok(nodes::table
+        .inner_join(node_usage::table)
+        .filter(nodes::listed)
+        .filter(lower(btrim(nodes::gpu_model)).eq(lower(btrim(gpu_model))))
+        .filter(free.0.ge(need.gpu_count))
+        .filter(free.1.ge(need.cpu_cores))
+        .filter(free.2.ge(need.memory_gb))
+        .filter(free.3.ge(need.system_disk_gb))
+        .filter(free.4.ge(need.data_disk_gb))
+        .order(nodes::name)
+        .limit(limit)
+        .select((
+            nodes::id,
+            nodes::name,
+            nodes::region,
+            nodes::gpu_model,
+            free.0,
+            free.1,
+            free.2,
+            free.3,
+            free.4,
+        ))
+        .load(conn)?)
 }
 
 /// Who creates the instance (set by the server from the session).
@@ -214,7 +211,7 @@ pub struct Owner {
 
 /// Places an instance on its node. Run inside a transaction: the node row is locked
 /// (SELECT … FOR UPDATE), so concurrent placements on one node run one after another
-/// and each sees the instances the previous ones inserted.
+/// and each sees the usage and GPUs the previous ones took.
 pub fn place(
     conn: &mut PgConnection,
     owner: Owner,
@@ -249,8 +246,9 @@ pub fn place(
         return Ok(Err(PlacementError::Unavailable("spec_id")));
     };
     let need = resources(need);
-    let Some((node_model, capacity)) = nodes::table
-        .find(v.node_id)
+    let Some((node_model, capacity, used)) = nodes::table
+        .inner_join(node_usage::table)
+        .filter(nodes::id.eq(v.node_id))
         .filter(nodes::listed)
         .select((
             nodes::gpu_model,
@@ -261,9 +259,16 @@ pub fn place(
                 nodes::system_disk_gb,
                 nodes::data_disk_gb,
             ),
+            (
+                node_usage::gpu_count,
+                node_usage::cpu_cores,
+                node_usage::memory_gb,
+                node_usage::system_disk_gb,
+                node_usage::data_disk_gb,
+            ),
         ))
         .for_update()
-        .first::<(String, Dims)>(conn)
+        .first::<(String, Dims, Dims)>(conn)
         .optional()?
     else {
         return Ok(Err(PlacementError::Unavailable("node_id")));
@@ -272,29 +277,19 @@ pub fn place(
         return Ok(Err(PlacementError::GpuModel));
     }
     let capacity = resources(capacity);
-
-    let live: Vec<(Dims, Vec<i32>)> = instances::table
-        .filter(instances::node_id.eq(v.node_id))
-        .filter(instances::phase.ne("failed"))
-        .select((
-            (
-                instances::gpu_count,
-                instances::cpu_cores,
-                instances::memory_gb,
-                instances::system_disk_gb,
-                instances::data_disk_gb,
-            ),
-            instances::gpu_indices,
-        ))
-        .load(conn)?;
-    let used = live
-        .iter()
-        .fold(Resources::default(), |acc, (r, _)| acc.plus(resources(*r)));
-    if !need.fits_in(capacity.minus(used)) {
+    if !need.fits_in(capacity.minus(resources(used))) {
         return Ok(Err(PlacementError::Capacity));
     }
-    let held = live.iter().map(|(_, g)| g.as_slice());
-    let Some(gpus) = pick_gpus(capacity.gpu_count, held, need.gpu_count) else {
+    let held: Vec<Vec<i32>> = instances::table
+        .filter(instances::node_id.eq(v.node_id))
+        .filter(cardinality(instances::gpu_indices).gt(0))
+        .select(instances::gpu_indices)
+        .load(conn)?;
+    let Some(gpus) = pick_gpus(
+        capacity.gpu_count,
+        held.iter().map(Vec::as_slice),
+        need.gpu_count,
+    ) else {
         return Ok(Err(PlacementError::Capacity));
     };
 

@@ -118,6 +118,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// what the live instances on a node hold (kept by triggers on instances)
+    node_usage (node_id) {
+        node_id -> Int8,
+        gpu_count -> Int4,
+        cpu_cores -> Int4,
+        memory_gb -> Int4,
+        system_disk_gb -> Int4,
+        data_disk_gb -> Int4,
+    }
+}
+
+diesel::table! {
     roles (name) {
         name -> Text,
         description -> Text,
@@ -171,6 +183,7 @@ diesel::joinable!(instances -> images (image_id));
 diesel::joinable!(instances -> nodes (node_id));
 diesel::joinable!(instances -> specs (spec_id));
 diesel::joinable!(instances -> users (owner_id));
+diesel::joinable!(node_usage -> nodes (node_id));
 diesel::joinable!(users -> companies (company_id));
 diesel::joinable!(users -> roles (role));
 
@@ -180,6 +193,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     companies,
     images,
     instances,
+    node_usage,
     nodes,
     roles,
     specs,

@@ -120,6 +120,29 @@ pub async fn settled(app: &TestApp, id: i64) -> (String, String) {
     panic!("instance {id} still creating after 30 s");
 }
 
+/// What node_usage (kept by triggers) says the node's live instances hold, as
+/// "gpus,cpu,memory,system disk,data disk"; checked against the instances themselves.
+fn usage(app: &TestApp, node: i64) -> String {
+    let kept = text_row(
+        app,
+        &format!(
+            "SELECT concat_ws(',', gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb) AS t
+             FROM node_usage WHERE node_id = {node}"
+        ),
+    );
+    let summed = text_row(
+        app,
+        &format!(
+            "SELECT concat_ws(',', coalesce(sum(gpu_count), 0), coalesce(sum(cpu_cores), 0),
+                    coalesce(sum(memory_gb), 0), coalesce(sum(system_disk_gb), 0),
+                    coalesce(sum(data_disk_gb), 0)) AS t
+             FROM instances WHERE node_id = {node} AND phase IN ('creating', 'ready')"
+        ),
+    );
+    assert_eq!(kept, summed, "node_usage agrees with the instances");
+    kept
+}
+
 pub fn text_row(app: &TestApp, q: &str) -> String {
     #[derive(diesel::QueryableByName)]
     struct T {
@@ -374,6 +397,7 @@ async fn creating_maps_the_spec_onto_the_container_and_delete_removes_everything
     );
     let (ok, _) = docker(&["volume", "inspect", &volume]);
     assert!(ok, "the data volume exists");
+    assert_eq!(usage(&app, nd), "0,1,1,10,5");
 
     // stop and start through the panel
     let r = s.post_hx(&format!("/instances/{id}/stop"), &[]).await;
@@ -393,6 +417,11 @@ async fn creating_maps_the_spec_onto_the_container_and_delete_removes_everything
             "SELECT count(*) AS n FROM instances WHERE id = {id}"
         )),
         0
+    );
+    assert_eq!(
+        usage(&app, nd),
+        "0,0,0,0,0",
+        "the node's capacity is free again"
     );
 }
 
@@ -419,11 +448,13 @@ async fn a_gpu_container_fails_on_this_gpu_less_engine_and_leaves_nothing_behind
         .text_hx(&format!("/instances/new/nodes?spec_id={sp}"))
         .await;
     assert!(nodes.contains("GPU 4"), "{nodes}");
+    assert_eq!(usage(&app, nd), "0,0,0,0,0");
     // the failed row shows the engine's message and can be deleted
     let list = s.text("/instances").await;
     assert!(list.contains("创建失败") && list.contains("could not select device driver"));
     let r = s.post_hx(&format!("/instances/{id}/delete"), &[]).await;
     assert_eq!(r.status(), 204);
+    assert_eq!(usage(&app, nd), "0,0,0,0,0");
 }
 
 #[tokio::test]
@@ -525,6 +556,7 @@ async fn twenty_concurrent_creations_for_four_gpus_place_exactly_four() {
         ),
     );
     assert_eq!(gpus, "0,1,2,3", "disjoint GPU indices");
+    assert_eq!(usage(&app, nd), "4,4,4,4,4");
     drop(silent);
 }
 
