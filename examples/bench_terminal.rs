@@ -87,7 +87,7 @@ impl Echo for Api {
         self.input.write(bytes).await.unwrap();
     }
     async fn recv(&mut self) -> Vec<u8> {
-        self.output.next().await.unwrap().unwrap()
+        self.output.next().await.unwrap().unwrap().to_vec()
     }
 }
 
@@ -212,9 +212,14 @@ async fn main() {
         tls: None,
     };
     let d = docker::connect(&ep).await.expect("engine");
-    let shell = exec::open(&d, &container, TermSize::default())
-        .await
-        .expect("exec");
+    let shell = exec::open(
+        &d,
+        &container,
+        exec::Program::Shell,
+        Some(TermSize::default()),
+    )
+    .await
+    .expect("exec");
     let hang_up = shell.control.clone();
     let mut api = Api {
         input: shell.input,

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$SUANLI_ROOT"
 start=$(date +%s)
 
-ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver docker.io busybox-static
+ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver docker.io busybox-static openssh-client
 ensure_assets
 ensure_postgres 55432 "$SUANLI_CACHE_DIR/test-pg" fast
 ensure_docker

@@ -64,7 +64,17 @@ pub struct SecuritySettings {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct JumpboxSettings {
+    /// run the SSH jumpbox in this process
+    pub enabled: bool,
     pub listen: String,
+    /// seconds without traffic after which a connection is closed
+    pub idle_timeout_secs: u64,
+    /// concurrent SSH connections one user may hold
+    pub max_sessions_per_user: usize,
+    /// concurrent SSH connections overall (logged in or not)
+    pub max_sessions: usize,
+    /// instances listed in the menu at most (enter others by name)
+    pub menu_limit: i64,
 }
 
 /// A string that never prints: `Debug` shows `***`.
@@ -131,6 +141,18 @@ impl Settings {
         }
         if self.jumpbox.listen.parse::<SocketAddr>().is_err() {
             return bad("jumpbox.listen", "expected host:port, e.g. 0.0.0.0:2026");
+        }
+        if self.jumpbox.idle_timeout_secs == 0 {
+            return bad("jumpbox.idle_timeout_secs", "expected > 0");
+        }
+        if self.jumpbox.max_sessions_per_user == 0 || self.jumpbox.max_sessions == 0 {
+            return bad(
+                "jumpbox.max_sessions",
+                "expected > 0 (also max_sessions_per_user)",
+            );
+        }
+        if !(1..=10_000).contains(&self.jumpbox.menu_limit) {
+            return bad("jumpbox.menu_limit", "expected 1..=10000");
         }
         if !self.database.url.expose().starts_with("postgres") {
             return bad("database.url", "expected a postgres:// URL");

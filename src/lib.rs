@@ -7,6 +7,7 @@ pub mod db;
 pub mod docker;
 pub mod domain;
 pub mod i18n;
+pub mod jumpbox;
 pub mod ops;
 pub mod startup;
 pub mod web;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub dummy_hash: String,
     /// instance counts per scope for list pagers (short-lived)
     pub totals: crate::ops::instances::Totals,
+    /// the SSH jumpbox, once started (address and host key fingerprint)
+    pub jumpbox: std::sync::OnceLock<crate::jumpbox::Jumpbox>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,8 @@ pub enum StartError {
     Admin(String),
     #[error("recovering interrupted instances: {0}")]
     Recovery(String),
+    #[error("jumpbox: {0}")]
+    Jumpbox(#[from] crate::jumpbox::JumpboxError),
 }
 
 pub struct Application {
@@ -104,13 +108,23 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         },
         dummy_hash,
         totals: Default::default(),
+        jumpbox: Default::default(),
     };
     Ok((state, session_key))
 }
 
 /// Background work of the process: instances a previous run left half-created are
-/// marked failed, then the Docker status worker starts (unless disabled).
+/// marked failed and its terminal sessions closed, then the Docker status worker and
+/// the SSH jumpbox start (unless disabled).
 async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
+    let closed = crate::db::run(&state.pool, |c| {
+        crate::db::sessions::close_unfinished(c, "server_stopped")
+    })
+    .await
+    .map_err(|e| StartError::Recovery(e.to_string()))?;
+    if closed > 0 {
+        log::warn!("{closed} terminal session(s) were open when the server stopped: closed");
+    }
     let failed = crate::db::run(&state.pool, |c| {
         crate::db::instances::fail_interrupted(c, "interrupted: the server stopped while creating")
     })
@@ -122,7 +136,11 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
         );
     }
     if state.settings.docker.status_worker {
-        crate::workers::status::spawn(state);
+        crate::workers::status::spawn(Arc::clone(&state));
+    }
+    if state.settings.jumpbox.enabled {
+        let jumpbox = crate::jumpbox::start(Arc::clone(&state)).await?;
+        let _ = state.jumpbox.set(jumpbox);
     }
     Ok(())
 }
@@ -186,6 +204,11 @@ impl Application {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where the SSH jumpbox listens (None when disabled).
+    pub fn jumpbox_addr(&self) -> Option<SocketAddr> {
+        self.state.jumpbox.get().map(|j| j.addr)
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

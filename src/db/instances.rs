@@ -143,6 +143,32 @@ pub fn find(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<InstanceVi
         .first(conn)?)
 }
 
+/// The instances the scope may see, oldest first (the jumpbox menu: numbers stay put
+/// when new instances arrive).
+pub fn menu(
+    conn: &mut PgConnection,
+    scope: Scope,
+    limit: i64,
+) -> Result<Vec<InstanceView>, DbError> {
+    Ok(scoped!(scope)
+        .order(instances::id.asc())
+        .limit(limit)
+        .select(InstanceView::as_select())
+        .load(conn)?)
+}
+
+/// One instance by name if the scope may see it; NotFound otherwise.
+pub fn find_by_name(
+    conn: &mut PgConnection,
+    scope: Scope,
+    name: &str,
+) -> Result<InstanceView, DbError> {
+    Ok(scoped!(scope)
+        .filter(instances::name.eq(name))
+        .select(InstanceView::as_select())
+        .first(conn)?)
+}
+
 /// A node the chosen spec fits on, with what is free on it.
 #[derive(Clone, Debug, Queryable)]
 pub struct NodeChoice {

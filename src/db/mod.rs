@@ -53,6 +53,7 @@ pub mod instances;
 pub mod nodes;
 pub mod permissions;
 pub mod schema;
+pub mod sessions;
 pub mod specs;
 pub mod users;
 

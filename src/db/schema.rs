@@ -139,6 +139,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// terminal sessions on instances (SSH jumpbox and browser terminal)
+    sessions (id) {
+        id -> Int8,
+        user_id -> Nullable<Int8>,
+        username -> Text,
+        source_ip -> Text,
+        instance_id -> Nullable<Int8>,
+        instance_name -> Text,
+        node_name -> Text,
+        protocol -> Text,
+        command -> Text,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        bytes_in -> Int8,
+        bytes_out -> Int8,
+        end_reason -> Text,
+        exit_code -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
     specs (id) {
         id -> Int8,
         name -> Text,
@@ -184,6 +205,8 @@ diesel::joinable!(instances -> nodes (node_id));
 diesel::joinable!(instances -> specs (spec_id));
 diesel::joinable!(instances -> users (owner_id));
 diesel::joinable!(node_usage -> nodes (node_id));
+diesel::joinable!(sessions -> instances (instance_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(users -> companies (company_id));
 diesel::joinable!(users -> roles (role));
 
@@ -196,6 +219,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     node_usage,
     nodes,
     roles,
+    sessions,
     specs,
     users,
 );

@@ -1,16 +1,19 @@
-//! Interactive shells in containers: `docker exec -it` through the Engine API. Opens
-//! bash (sh when the image has no bash) on a TTY and hands back three parts that can be
-//! driven from different tasks: keystrokes in, terminal output out, and a control handle
-//! for resize, the exit code and hanging up. Shared by the web terminal and the SSH
-//! jumpbox (#5), so it knows nothing of HTTP, WebSockets or SSH.
+//! Shells and commands in containers: `docker exec [-it]` through the Engine API. Opens
+//! bash (sh when the image has no bash) or one `sh -c` command, with or without a TTY,
+//! and hands back three parts that can be driven from different tasks: input in, output
+//! out, and a control handle for resize, the exit code and hanging up. Shared by the web
+//! terminal and the SSH jumpbox, so it knows nothing of HTTP, WebSockets or SSH.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::query_parameters::ResizeExecOptionsBuilder;
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -60,6 +63,23 @@ impl Default for TermSize {
     }
 }
 
+/// What runs in the exec.
+#[derive(Clone, Copy, Debug)]
+pub enum Program<'a> {
+    /// bash, else sh
+    Shell,
+    /// one command line, run by `sh -c`
+    Command(&'a str),
+}
+
+/// One piece of output. Without a TTY the engine keeps stdout and stderr apart; with one
+/// everything is `Out`.
+#[derive(Debug)]
+pub enum Chunk {
+    Out(Bytes),
+    Err(Bytes),
+}
+
 /// An open shell: give `input` and `output` to whichever tasks pump them.
 pub struct Shell {
     pub input: ShellInput,
@@ -86,13 +106,22 @@ pub struct ShellControl {
     marker: String,
 }
 
-/// Opens an interactive shell with a TTY of `size` in a running container.
-pub async fn open(docker: &Docker, container: &str, size: TermSize) -> Result<Shell, DockerError> {
+/// Opens `program` in a running container, on a TTY of that size when `tty` is given.
+pub async fn open(
+    docker: &Docker,
+    container: &str,
+    program: Program<'_>,
+    tty: Option<TermSize>,
+) -> Result<Shell, DockerError> {
     let marker = crate::crypto::random_token(18);
-    let env = vec![
-        "TERM=xterm-256color".to_string(),
-        format!("{MARKER}={marker}"),
-    ];
+    let mut env = vec![format!("{MARKER}={marker}")];
+    if tty.is_some() {
+        env.push("TERM=xterm-256color".to_string());
+    }
+    let script = match program {
+        Program::Shell => SHELL,
+        Program::Command(line) => line,
+    };
     let created = docker
         .create_exec(
             container,
@@ -100,9 +129,9 @@ pub async fn open(docker: &Docker, container: &str, size: TermSize) -> Result<Sh
                 attach_stdin: Some(true),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
-                tty: Some(true),
+                tty: Some(tty.is_some()),
                 env: Some(env),
-                cmd: Some(vec!["/bin/sh".into(), "-c".into(), SHELL.into()]),
+                cmd: Some(vec!["/bin/sh".into(), "-c".into(), script.into()]),
                 ..Default::default()
             },
         )
@@ -113,7 +142,7 @@ pub async fn open(docker: &Docker, container: &str, size: TermSize) -> Result<Sh
             &created.id,
             Some(StartExecOptions {
                 detach: false,
-                tty: true,
+                tty: tty.is_some(),
                 output_capacity: None,
             }),
         )
@@ -130,7 +159,9 @@ pub async fn open(docker: &Docker, container: &str, size: TermSize) -> Result<Sh
     };
     // The engine only resizes a started exec; the shell reads the size when it prompts,
     // which races this call: `resize` again once the client knows its real size.
-    control.resize(size).await?;
+    if let Some(size) = tty {
+        control.resize(size).await?;
+    }
     Ok(Shell {
         input: ShellInput { writer: input },
         output: ShellOutput { stream: output },
@@ -144,13 +175,30 @@ impl ShellInput {
         self.writer.write_all(bytes).await.map_err(io)?;
         self.writer.flush().await.map_err(io)
     }
+
+    /// End of input (the client sent EOF): the program reads end-of-file.
+    pub async fn close(&mut self) -> Result<(), DockerError> {
+        self.writer
+            .shutdown()
+            .await
+            .map_err(|e| DockerError::Unreachable(format!("exec input: {e}")))
+    }
 }
 
 impl ShellOutput {
-    /// The next chunk of output; None once the shell has ended (or the engine went away).
-    pub async fn next(&mut self) -> Option<Result<Vec<u8>, DockerError>> {
+    /// The next chunk of output, stdout and stderr alike; None once the program has
+    /// ended (or the engine went away).
+    pub async fn next(&mut self) -> Option<Result<Bytes, DockerError>> {
+        Some(self.next_chunk().await?.map(|c| match c {
+            Chunk::Out(b) | Chunk::Err(b) => b,
+        }))
+    }
+
+    /// The next chunk, telling stderr apart (without a TTY).
+    pub async fn next_chunk(&mut self) -> Option<Result<Chunk, DockerError>> {
         match self.stream.next().await? {
-            Ok(out) => Some(Ok(out.into_bytes().to_vec())),
+            Ok(LogOutput::StdErr { message }) => Some(Ok(Chunk::Err(message))),
+            Ok(out) => Some(Ok(Chunk::Out(out.into_bytes()))),
             Err(e) => Some(Err(DockerError::from_bollard(e, "exec output"))),
         }
     }
@@ -220,6 +268,69 @@ impl ShellControl {
             while output.next().await.is_some() {}
         }
         Ok(())
+    }
+}
+
+/// Input on its way to the program. Its own task writes it, so a program that stops
+/// reading its input (buffer full) never stalls the output pump, nor the detection of a
+/// client that went away. Beyond `backlog` queued bytes, input is dropped rather than
+/// held without bound.
+pub struct InputQueue {
+    tx: tokio::sync::mpsc::UnboundedSender<Feed>,
+    queued: Arc<AtomicUsize>,
+    backlog: usize,
+}
+
+enum Feed {
+    Bytes(Bytes),
+    End,
+}
+
+impl InputQueue {
+    pub fn start(mut input: ShellInput, backlog: usize) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Feed>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let q = Arc::clone(&queued);
+        tokio::spawn(async move {
+            while let Some(feed) = rx.recv().await {
+                let written = match feed {
+                    Feed::Bytes(bytes) => {
+                        let w = input.write(&bytes).await;
+                        q.fetch_sub(bytes.len(), Ordering::Relaxed);
+                        w
+                    }
+                    Feed::End => input.close().await,
+                };
+                // a failed write means the program is going away: its output ends next
+                if written.is_err() {
+                    break;
+                }
+            }
+        });
+        InputQueue {
+            tx,
+            queued,
+            backlog,
+        }
+    }
+
+    /// Queues input; false when it was dropped (backlog full, or the program is gone).
+    pub fn send(&self, bytes: Bytes) -> bool {
+        let n = bytes.len();
+        if self.queued.fetch_add(n, Ordering::Relaxed) + n > self.backlog {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        if self.tx.send(Feed::Bytes(bytes)).is_err() {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// End of input once what is queued has been written.
+    pub fn finish(&self) {
+        let _ = self.tx.send(Feed::End);
     }
 }
 

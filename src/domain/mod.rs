@@ -7,4 +7,5 @@ pub mod auth;
 pub mod catalog;
 pub mod fields;
 pub mod instances;
+pub mod jumpbox;
 pub mod listing;

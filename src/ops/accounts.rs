@@ -36,12 +36,14 @@ async fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Checks a password against the account, counting failures and locking the account
-/// after the configured number in a row. Every outcome is audited.
+/// after the configured number in a row (one counter for every door: the web login and
+/// the SSH jumpbox). Every outcome is audited with the door ("web" or "ssh").
 pub async fn login(
     state: &AppState,
     username: &str,
     password: &str,
     ip: &str,
+    door: &'static str,
 ) -> Result<Result<User, LoginRefused>, OpsError> {
     let name = username.trim().to_string();
     let lookup = name.clone();
@@ -54,6 +56,7 @@ pub async fn login(
         username: name.clone(),
         role: u.map(|u| u.role.clone()).unwrap_or_default(),
         ip: ip.to_string(),
+        door,
     };
     let Some(user) = found else {
         // SECURITY: same bcrypt work for unknown names, so timing does not reveal accounts.

@@ -17,6 +17,9 @@ pub struct Origin {
     pub username: String,
     pub role: String,
     pub ip: String,
+    /// the door the event came through ("ssh" for the jumpbox; web requests carry their
+    /// own method and path)
+    pub door: &'static str,
 }
 
 impl Origin {
@@ -26,6 +29,7 @@ impl Origin {
             username: self.username.clone(),
             role: self.role.clone(),
             ip: self.ip.clone(),
+            method: self.door.to_uppercase(),
             action: action.to_string(),
             resource_type: "session".into(),
             status,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod catalog;
 pub mod instances;
 pub mod permissions;
+pub mod sessions;
 pub mod streams;
 
 use crate::crypto::CryptoError;

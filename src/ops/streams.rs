@@ -6,7 +6,7 @@ use chrono::Utc;
 
 use super::{OpsError, instances};
 use crate::db::{self, DbError, instances::InstanceView};
-use crate::docker::exec::{self, Shell, TermSize};
+use crate::docker::exec::{self, Program, Shell, TermSize};
 use crate::docker::logs::{self, LogOptions, LogStream};
 use crate::docker::{self, DockerError};
 use crate::domain::access::{Actor, route_allows, scope};
@@ -65,6 +65,32 @@ pub async fn still_allowed(
     .await?)
 }
 
+/// Re-checks the holder (`still_allowed`) every `every` until the stream ends (the
+/// receiver of `verdict` is dropped) or the check fails, which it reports. A database
+/// hiccup does not cut open sessions: the next check decides.
+pub async fn watch(
+    state: std::sync::Arc<crate::startup::AppState>,
+    holder: Holder,
+    instance: i64,
+    every: std::time::Duration,
+    mut verdict: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            _ = verdict.closed() => return,
+            _ = ticks.tick() => match still_allowed(&state, &holder, instance).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = verdict.send(());
+                    return;
+                }
+                Err(e) => log::warn!(instance = instance; "stream re-check failed: {e}"),
+            },
+        }
+    }
+}
+
 /// The container exists: the instance is ready (its container may be stopped).
 pub fn has_container(inst: &InstanceView) -> Result<(), OpsError> {
     if inst.phase != "ready" || inst.container_id.is_empty() {
@@ -82,16 +108,18 @@ pub fn is_running(inst: &InstanceView) -> Result<(), OpsError> {
     Ok(())
 }
 
-/// Opens bash (or sh) on a TTY in the instance's container.
-pub async fn shell(
+/// Opens bash (or sh), or one command, in the instance's container: on a TTY of that
+/// size when `tty` is given.
+pub async fn exec(
     state: &crate::startup::AppState,
     inst: &InstanceView,
-    size: TermSize,
+    program: Program<'_>,
+    tty: Option<TermSize>,
 ) -> Result<Shell, OpsError> {
     is_running(inst)?;
     let ep = instances::endpoint(state, inst.node_id).await?;
     let d = docker::connect(&ep).await?;
-    match exec::open(&d, &inst.container_id, size).await {
+    match exec::open(&d, &inst.container_id, program, tty).await {
         // the container stopped since the status worker last looked
         Err(DockerError::Engine(m)) if m.contains("is not running") || m.contains("is paused") => {
             Err(OpsError::Refused("stream.not_running"))

@@ -11,7 +11,7 @@ use actix_web::web::{self, ServiceConfig, get, post};
 
 use pages::catalog::{self, CatalogPage};
 use pages::{
-    audit, auth, companies, home, images::Images, instances, nodes::Nodes, permissions,
+    audit, auth, companies, home, images::Images, instances, nodes::Nodes, permissions, settings,
     specs::Specs, users,
 };
 
@@ -48,6 +48,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             post().to(permissions::toggle),
         )
         .route("/audit", get().to(audit::index))
+        .route("/settings", get().to(settings::index))
         .route("/instances", get().to(instances::index))
         .route("/instances", post().to(instances::create))
         .route("/instances/new", get().to(instances::wizard))

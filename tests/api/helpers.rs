@@ -115,11 +115,14 @@ pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     s.server.static_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
     // production uses >= 12; tests hash a lot
     s.security.bcrypt_cost = 4;
+    s.jumpbox.listen = "127.0.0.1:0".into();
     s
 }
 
 pub struct TestApp {
     pub base: String,
+    /// the SSH jumpbox's port
+    pub ssh_port: u16,
     pub state: actix_web::web::Data<AppState>,
     pub admin_password: String,
     pub data_dir: std::path::PathBuf,
@@ -139,6 +142,7 @@ impl TestApp {
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("build app");
         let base = format!("http://{}", app.http_addr());
+        let ssh_port = app.jumpbox_addr().map_or(0, |a| a.port());
         let state = app.state.clone();
         tokio::spawn(app.run_until_stopped());
         let admin_password = std::fs::read_to_string(data_dir.join("initial-admin-password"))
@@ -147,6 +151,7 @@ impl TestApp {
             .to_string();
         TestApp {
             base,
+            ssh_port,
             state,
             admin_password,
             data_dir,

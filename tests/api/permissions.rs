@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &str, &str, Access)] = &[
     ("POST", "/specs/{id}", "/specs/1", Admin),
     ("POST", "/specs/{id}/listed", "/specs/1/listed", Admin),
     ("POST", "/specs/{id}/delete", "/specs/999/delete", Admin),
+    ("GET", "/settings", "/settings", Admin),
     ("GET", "/users", "/users", Admin),
     ("GET", "/users/new", "/users/new", Admin),
     ("POST", "/users", "/users", Admin),

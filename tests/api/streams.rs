@@ -133,7 +133,7 @@ async fn read_until(ws: &mut Ws, got: &mut Received, done: impl Fn(&Received) ->
 }
 
 /// Removes the test's container (and nothing else) however the test ends.
-struct Cleanup(String);
+pub struct Cleanup(pub String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
@@ -144,7 +144,7 @@ impl Drop for Cleanup {
 }
 
 /// A running busybox instance of `owner` created through the wizard: (id, container id).
-async fn running_instance(app: &TestApp, owner: &Session, prefix: &str) -> (i64, String) {
+pub async fn running_instance(app: &TestApp, owner: &Session, prefix: &str) -> (i64, String) {
     let img = image(app, &unique("busybox"), TEST_IMAGE, true);
     let sp = spec(app, &unique("small"), ("none", 0, 1, 1, 10, 0), true);
     let nd = node(
@@ -263,12 +263,33 @@ async fn the_terminal_runs_a_shell_resizes_and_reports_the_exit_code() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "the shell and its job end when the page closes");
-    // the audit log records who opened a terminal
-    assert!(
-        app.count(&format!(
-            "SELECT count(*) AS n FROM audit_logs WHERE action = 'GET /instances/{{id}}/terminal/ws' AND resource_id = '{id}' AND status = 101"
-        )) >= 2
+    // every terminal is a session row (the web door) with audit events at both ends
+    for _ in 0..50 {
+        let open = format!(
+            "SELECT count(*) AS n FROM sessions WHERE instance_id = {id} AND ended_at IS NULL"
+        );
+        if app.count(&open) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sessions = crate::instances::text_row(
+        &app,
+        &format!(
+            "SELECT string_agg(concat_ws('|', protocol, username, end_reason, bytes_in > 0, bytes_out > 0), ',' ORDER BY id) AS t
+             FROM sessions WHERE instance_id = {id}"
+        ),
     );
+    assert!(sessions.starts_with("web|mia|exit|t|t,"), "{sessions}");
+    assert!(sessions.ends_with(",web|mia|client|t|t"), "{sessions}");
+    for action in ["connect", "disconnect"] {
+        assert!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM audit_logs WHERE method = 'WEB' AND action = '{action}' AND resource_id = '{id}'"
+            )) >= 2,
+            "{action}"
+        );
+    }
 }
 
 #[tokio::test]

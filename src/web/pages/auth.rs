@@ -68,7 +68,7 @@ pub async fn login(
     session: Session,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    match ops::accounts::login(&st, &form.username, &form.password, &ctx.ip).await? {
+    match ops::accounts::login(&st, &form.username, &form.password, &ctx.ip, "web").await? {
         Ok(user) => {
             session::start(&session, &user);
             let to = if user.must_change_password {
@@ -106,6 +106,7 @@ pub async fn logout(
             username: u.username.clone(),
             role: u.role.as_str().into(),
             ip: ctx.ip.clone(),
+            door: "web",
         };
         ops::accounts::logout(&st, origin).await;
     }

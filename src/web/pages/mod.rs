@@ -9,6 +9,7 @@ pub mod images;
 pub mod instances;
 pub mod nodes;
 pub mod permissions;
+pub mod settings;
 pub mod specs;
 pub mod streams;
 pub mod users;

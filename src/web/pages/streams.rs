@@ -244,7 +244,13 @@ enum Due {
 impl Upkeep {
     fn new(st: &web::Data<AppState>, holder: Holder, instance: i64) -> Self {
         let (tx, revoked) = tokio::sync::oneshot::channel();
-        actix_web::rt::spawn(watch(st.clone(), holder, instance, tx));
+        actix_web::rt::spawn(ops::streams::watch(
+            st.clone().into_inner(),
+            holder,
+            instance,
+            RECHECK_EVERY,
+            tx,
+        ));
         Upkeep {
             ping: tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY),
             revoked,
@@ -258,32 +264,6 @@ impl Upkeep {
             _ = self.ping.tick() => Due::Ping,
             // a watcher that died without a verdict also ends the stream (fail closed)
             _ = &mut self.revoked => Due::Revoked,
-        }
-    }
-}
-
-/// Re-checks the holder every RECHECK_EVERY (`ops::streams::still_allowed`) until the
-/// socket ends (the receiver is dropped) or the check fails, which it reports.
-async fn watch(
-    st: web::Data<AppState>,
-    holder: Holder,
-    instance: i64,
-    mut verdict: tokio::sync::oneshot::Sender<()>,
-) {
-    let start = tokio::time::Instant::now() + RECHECK_EVERY;
-    let mut every = tokio::time::interval_at(start, RECHECK_EVERY);
-    loop {
-        tokio::select! {
-            _ = verdict.closed() => return,
-            _ = every.tick() => match ops::streams::still_allowed(&st, &holder, instance).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let _ = verdict.send(());
-                    return;
-                }
-                // a database hiccup does not cut open sessions; the next check decides
-                Err(e) => log::warn!(instance = instance; "stream re-check failed: {e}"),
-            },
         }
     }
 }

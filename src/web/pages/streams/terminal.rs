@@ -2,22 +2,20 @@
 //! from the page to a TTY exec, its output back, the exit code at the end, and a hang-up
 //! when the page goes away.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, Message, MessageStream, Session};
 use serde::Deserialize;
 
 use super::{Due, Upkeep, fail, handshake, revoked};
 use crate::db::instances::InstanceView;
-use crate::docker::exec::{ShellInput, TermSize};
+use crate::docker::exec::{InputQueue, Program, TermSize};
 use crate::i18n::Lang;
 use crate::ops;
+use crate::ops::audit::Origin;
+use crate::ops::sessions::Outcome;
 use crate::ops::streams::Holder;
 use crate::startup::AppState;
 use crate::web::extract::Ctx;
-use crate::web::middleware::audit;
 
 /// Largest frame a client may send (a big paste).
 const MAX_FRAME: usize = 1024 * 1024;
@@ -48,19 +46,24 @@ pub async fn terminal_ws(
     };
     let (res, session, msgs) = actix_ws::handle(&req, body)?;
     let msgs = msgs.max_frame_size(MAX_FRAME);
-    // Opening a shell is recorded like a mutating request (the gate audits only those).
-    let entry = audit::entry(
-        ctx.user.as_ref(),
-        &ctx.ip,
-        "GET",
-        req.path(),
-        "/instances/{id}/terminal/ws",
-        Some(&r.id.to_string()),
-        101,
-    );
-    ops::audit::record(&st.pool, entry).await;
-    log::info!(user = ctx.me()?.id, instance = r.id, ip = ctx.ip.as_str(); "terminal opened");
-    actix_web::rt::spawn(pump_terminal(st, r, holder, size, session, msgs, ctx.lang));
+    // Opening the shell is recorded (a sessions row and a "connect" audit event) once
+    // it is open; its end too.
+    let me = ctx.me()?;
+    log::info!(user = me.id, instance = r.id, ip = ctx.ip.as_str(); "terminal opened");
+    let origin = Origin {
+        user_id: Some(me.id),
+        username: me.username.clone(),
+        role: me.role.as_str().into(),
+        ip: ctx.ip.clone(),
+        door: "web",
+    };
+    let stream = Stream {
+        r,
+        holder,
+        origin,
+        lang: ctx.lang,
+    };
+    actix_web::rt::spawn(pump_terminal(st, stream, size, session, msgs));
     Ok(res)
 }
 
@@ -72,44 +75,76 @@ enum Control {
     Input { data: String },
 }
 
-async fn pump_terminal(
-    st: web::Data<AppState>,
+/// Who opened the terminal on which instance.
+struct Stream {
     r: InstanceView,
     holder: Holder,
+    origin: Origin,
+    lang: Lang,
+}
+
+async fn pump_terminal(
+    st: web::Data<AppState>,
+    stream: Stream,
     size: TermSize,
     mut session: Session,
     mut msgs: MessageStream,
-    lang: Lang,
 ) {
-    let shell = match ops::streams::shell(&st, &r, size).await {
+    let Stream {
+        r,
+        holder,
+        origin,
+        lang,
+    } = stream;
+    let shell = match ops::streams::exec(&st, &r, Program::Shell, Some(size)).await {
         Ok(s) => s,
         Err(e) => return fail(session, lang, r.id, e).await,
     };
-    let (keys, mut output, control) = (Keys::start(shell.input, r.id), shell.output, shell.control);
+    let recorded = match ops::sessions::begin(&st, &origin, &r, "").await {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            let _ = shell.control.hang_up().await;
+            return fail(session, lang, r.id, e).await;
+        }
+    };
+    let mut counts = Outcome::default();
+    let (keys, mut output, control) = (
+        InputQueue::start(shell.input, INPUT_BACKLOG),
+        shell.output,
+        shell.control,
+    );
     let mut upkeep = Upkeep::new(&st, holder, r.id);
     let end = loop {
         tokio::select! {
             chunk = output.next() => match chunk {
                 Some(Ok(bytes)) => {
+                    counts.bytes_out += bytes.len() as i64;
                     if session.binary(bytes).await.is_err() {
                         break End::ClientGone;
                     }
                 }
                 Some(Err(e)) => {
                     let _ = control.hang_up().await;
+                    ops::sessions::end(&st, recorded, counts, "error").await;
                     return fail(session, lang, r.id, e.into()).await;
                 }
                 None => break End::ShellExited,
             },
             msg = msgs.recv() => match msg {
-                Some(Ok(Message::Binary(bytes))) => keys.send(bytes),
+                Some(Ok(Message::Binary(bytes))) => {
+                    counts.bytes_in += bytes.len() as i64;
+                    typed(&keys, bytes, r.id);
+                }
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
                     Ok(Control::Resize { cols, rows }) => {
                         if let Err(e) = control.resize(TermSize::clamped(cols, rows)).await {
                             log::debug!(instance = r.id; "terminal resize failed: {e}");
                         }
                     }
-                    Ok(Control::Input { data }) => keys.send(web::Bytes::from(data)),
+                    Ok(Control::Input { data }) => {
+                        counts.bytes_in += data.len() as i64;
+                        typed(&keys, web::Bytes::from(data), r.id);
+                    }
                     Err(_) => {}
                 },
                 Some(Ok(Message::Ping(p))) => {
@@ -133,6 +168,11 @@ async fn pump_terminal(
         if let Err(e) = control.hang_up().await {
             log::warn!(instance = r.id; "terminal hang-up failed: {e}");
         }
+        let reason = match end {
+            End::Revoked => "revoked",
+            _ => "client",
+        };
+        ops::sessions::end(&st, recorded, counts, reason).await;
         if matches!(end, End::Revoked) {
             return revoked(session, lang, r.id).await;
         }
@@ -147,60 +187,24 @@ async fn pump_terminal(
             None
         }
     };
+    counts.exit_code = code.and_then(|c| i32::try_from(c).ok());
+    ops::sessions::end(&st, recorded, counts, "exit").await;
     let msg = serde_json::json!({"type": "exit", "code": code});
     let _ = session.text(msg.to_string()).await;
     let _ = session.close(Some(CloseCode::Normal.into())).await;
     log::info!(instance = r.id; "terminal ended: exit code {code:?}");
 }
 
+fn typed(keys: &InputQueue, bytes: web::Bytes, instance: i64) {
+    if !keys.send(bytes) {
+        log::warn!(instance = instance; "terminal input dropped: the shell is not reading");
+    }
+}
+
 enum End {
     ShellExited,
     ClientGone,
     Revoked,
-}
-
-/// Keystrokes on their way to the shell. Their own task writes them, so a program that
-/// stops reading its terminal (input buffer full) never stalls the output pump, nor the
-/// detection of a closed page.
-struct Keys {
-    tx: tokio::sync::mpsc::UnboundedSender<web::Bytes>,
-    queued: Arc<AtomicUsize>,
-    instance: i64,
-}
-
-impl Keys {
-    fn start(mut input: ShellInput, instance: i64) -> Keys {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<web::Bytes>();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let q = Arc::clone(&queued);
-        actix_web::rt::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                let written = input.write(&bytes).await;
-                q.fetch_sub(bytes.len(), Ordering::Relaxed);
-                // a failed write means the shell is going away: its output ends next
-                if written.is_err() {
-                    break;
-                }
-            }
-        });
-        Keys {
-            tx,
-            queued,
-            instance,
-        }
-    }
-
-    fn send(&self, bytes: web::Bytes) {
-        let n = bytes.len();
-        if self.queued.fetch_add(n, Ordering::Relaxed) + n > INPUT_BACKLOG {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
-            log::warn!(instance = self.instance; "terminal input dropped: the shell is not reading");
-            return;
-        }
-        if self.tx.send(bytes).is_err() {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,2 @@
+DELETE FROM api_permissions WHERE method = 'GET' AND path_pattern = '/settings';
+DROP TABLE sessions;

@@ -1,0 +1,702 @@
+//! One SSH session channel of a logged-in user. It waits for the requests that set it
+//! up (pty, env, then shell or exec), then runs either the numbered instance menu or a
+//! direct entry (`ssh … <instance> [-- <command>]`), and bridges the channel to a
+//! `docker exec` in the chosen container until one side ends.
+//!
+//! The channel's messages are drained into an unbounded queue by a task of their own,
+//! so russh's connection loop never waits on us (it would stall window adjustments
+//! while we wait for window space to send output).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::time::Instant;
+
+use super::conn::Shared;
+use crate::db::instances::InstanceView;
+use crate::docker::exec::{Chunk, InputQueue, Program, TermSize};
+use crate::domain::access::{Role, scope};
+use crate::domain::jumpbox::{
+    Choice, Key, LineEditor, MenuEntry, menu_line, parse_choice, parse_exec,
+};
+use crate::i18n::{self, Lang};
+use crate::ops::sessions::{self, Outcome};
+use crate::ops::{self, OpsError};
+use crate::{db, docker::DockerError};
+
+/// Input that may wait for a program that does not read it (a big paste).
+const INPUT_BACKLOG: usize = 4 * 1024 * 1024;
+/// How soon an open shell ends after its user is disabled or loses the instance.
+const RECHECK_EVERY: Duration = Duration::from_secs(10);
+/// Exit status for the jumpbox's own refusals (as OpenSSH uses 255 for its own errors).
+const REFUSED: u32 = 255;
+
+/// What the client sent on the channel.
+#[derive(Debug)]
+enum Event {
+    Data(Bytes),
+    Eof,
+    Closed,
+    Pty(TermSize),
+    Resize(TermSize),
+    Env(String, String),
+    Shell,
+    Exec(Vec<u8>),
+}
+
+/// Drains the channel's messages into a queue of events.
+fn events(mut rx: ChannelReadHalf) -> UnboundedReceiver<Event> {
+    let (tx, out) = unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(msg) = rx.wait().await {
+            let ev = match msg {
+                ChannelMsg::Data { data } => Event::Data(data),
+                ChannelMsg::Eof => Event::Eof,
+                ChannelMsg::Close => Event::Closed,
+                ChannelMsg::RequestPty {
+                    col_width,
+                    row_height,
+                    ..
+                } => Event::Pty(size(col_width, row_height)),
+                ChannelMsg::WindowChange {
+                    col_width,
+                    row_height,
+                    ..
+                } => Event::Resize(size(col_width, row_height)),
+                ChannelMsg::SetEnv {
+                    variable_name,
+                    variable_value,
+                    ..
+                } => Event::Env(variable_name, variable_value),
+                ChannelMsg::RequestShell { .. } => Event::Shell,
+                ChannelMsg::Exec { command, .. } => Event::Exec(command),
+                _ => continue,
+            };
+            if tx.send(ev).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Event::Closed);
+    });
+    out
+}
+
+/// A pty size from the client; 0 (a client whose own input is not a terminal) means
+/// "unknown": 80×24.
+fn size(cols: u32, rows: u32) -> TermSize {
+    if cols == 0 || rows == 0 {
+        return TermSize::default();
+    }
+    let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+    TermSize::clamped(clamp(cols), clamp(rows))
+}
+
+/// The client side of the channel: its events (with the idle deadline), its writer,
+/// its terminal and language.
+struct Client {
+    events: UnboundedReceiver<Event>,
+    out: ChannelWriteHalf<Msg>,
+    /// the client's terminal, when it asked for one (then we echo at the menu)
+    pty: Option<TermSize>,
+    lang: Lang,
+    idle: Duration,
+    deadline: Instant,
+    /// keystrokes typed after the menu choice, for the shell it opens
+    typeahead: Vec<u8>,
+    editor: LineEditor,
+}
+
+enum Next {
+    Event(Event),
+    Idle,
+}
+
+/// The client went away: nothing more can be said.
+struct Gone;
+
+impl Client {
+    /// The next event, or Idle when nothing moved either way for `idle`.
+    async fn next(&mut self) -> Next {
+        tokio::select! {
+            ev = self.events.recv() => {
+                self.touch();
+                Next::Event(ev.unwrap_or(Event::Closed))
+            }
+            _ = tokio::time::sleep_until(self.deadline) => Next::Idle,
+        }
+    }
+
+    fn touch(&mut self) {
+        self.deadline = Instant::now() + self.idle;
+    }
+
+    fn t<'k>(&self, key: &'k str) -> &'k str {
+        i18n::t(self.lang, key)
+    }
+
+    /// Text for the client's screen: line ends become CR LF on a terminal.
+    async fn say(&self, text: &str) -> Result<(), Gone> {
+        let text = if self.pty.is_some() {
+            text.replace('\n', "\r\n")
+        } else {
+            text.to_string()
+        };
+        self.write(false, Bytes::from(text)).await
+    }
+
+    async fn line(&self, text: &str) -> Result<(), Gone> {
+        self.say(&format!("{text}\n")).await
+    }
+
+    async fn write(&self, stderr: bool, bytes: Bytes) -> Result<(), Gone> {
+        let sent = if stderr {
+            self.out.extended_data_bytes(1, bytes).await
+        } else {
+            self.out.data_bytes(bytes).await
+        };
+        sent.map_err(|_| Gone)
+    }
+
+    /// The next key at the menu prompt (with echo on a terminal).
+    async fn key(&mut self) -> Result<Key, Ending> {
+        loop {
+            let pending = std::mem::take(&mut self.typeahead);
+            if !pending.is_empty() {
+                let mut echo = Vec::new();
+                let (key, used) = self.editor.feed(&pending, &mut echo);
+                self.typeahead = pending[used..].to_vec();
+                if self.pty.is_some() && !echo.is_empty() {
+                    self.write(false, Bytes::from(echo))
+                        .await
+                        .map_err(|_| Ending::Gone)?;
+                }
+                if let Some(key) = key {
+                    return Ok(key);
+                }
+                continue;
+            }
+            match self.next().await {
+                Next::Event(Event::Data(bytes)) => self.typeahead = bytes.to_vec(),
+                Next::Event(Event::Resize(s)) => self.pty = self.pty.map(|_| s),
+                Next::Event(Event::Eof) => return Ok(Key::EndOfInput),
+                Next::Event(Event::Closed) => return Err(Ending::Gone),
+                Next::Event(_) => {}
+                Next::Idle => return Err(self.idle_out().await),
+            }
+        }
+    }
+
+    async fn idle_out(&self) -> Ending {
+        let secs = self.idle.as_secs().to_string();
+        let _ = self
+            .line(&self.t("jumpbox.idle").replace("{secs}", &secs))
+            .await;
+        Ending::Close
+    }
+
+    /// Ends the channel: the exit status (when there is one), EOF, close.
+    async fn finish(&self, ending: Ending) {
+        if matches!(ending, Ending::Gone) {
+            return;
+        }
+        if let Ending::Status(code) = ending {
+            let _ = self.out.exit_status(code).await;
+        }
+        let _ = self.out.eof().await;
+        let _ = self.out.close().await;
+    }
+}
+
+/// How the channel ends.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// with this exit status
+    Status(u32),
+    /// without one (idle, revoked)
+    Close,
+    /// the client is gone
+    Gone,
+}
+
+impl From<Gone> for Ending {
+    fn from(_: Gone) -> Self {
+        Ending::Gone
+    }
+}
+
+pub async fn run(shared: Arc<Shared>, channel: Channel<Msg>) {
+    let (rx, out) = channel.split();
+    let idle = Duration::from_secs(shared.state.settings.jumpbox.idle_timeout_secs);
+    let mut client = Client {
+        events: events(rx),
+        out,
+        pty: None,
+        lang: Lang::Zh,
+        idle,
+        deadline: Instant::now() + idle,
+        typeahead: Vec::new(),
+        editor: LineEditor::default(),
+    };
+    // set-up: pty and env come first, then shell or exec
+    let exec = loop {
+        match client.next().await {
+            Next::Event(Event::Pty(s)) => client.pty = Some(s),
+            Next::Event(Event::Resize(s)) => client.pty = client.pty.map(|_| s),
+            Next::Event(Event::Env(name, value)) => {
+                if matches!(name.as_str(), "LANG" | "LC_ALL" | "LC_MESSAGES") {
+                    client.lang = lang_of(&value);
+                }
+            }
+            Next::Event(Event::Shell) => break None,
+            Next::Event(Event::Exec(command)) => break Some(command),
+            Next::Event(Event::Data(_) | Event::Eof) => {}
+            Next::Event(Event::Closed) => return,
+            Next::Idle => return client.finish(Ending::Close).await,
+        }
+    };
+    let ending = match refusal(&shared, &client) {
+        Some(text) => match client.line(&text).await {
+            Ok(()) => Ending::Status(REFUSED),
+            Err(Gone) => Ending::Gone,
+        },
+        None => match exec {
+            None => menu(&shared, &mut client).await,
+            Some(command) => direct(&shared, &mut client, &command).await,
+        },
+    };
+    client.finish(ending).await;
+}
+
+/// `en…` picks English; anything else (zh_CN.UTF-8, C.UTF-8, unset) the default, Chinese.
+fn lang_of(value: &str) -> Lang {
+    if value.starts_with("en") {
+        Lang::En
+    } else {
+        Lang::Zh
+    }
+}
+
+/// Why this login may not use the jumpbox at all.
+fn refusal(shared: &Shared, client: &Client) -> Option<String> {
+    let login = &shared.login;
+    if login.must_change_password {
+        return Some(client.t("jumpbox.must_change").to_string());
+    }
+    if login.over_limit {
+        let n = shared.max_per_user.to_string();
+        return Some(client.t("jumpbox.too_many").replace("{n}", &n));
+    }
+    None
+}
+
+/// The numbered menu: list, read a choice, connect, and back to the list when the
+/// shell ends.
+async fn menu(shared: &Shared, client: &mut Client) -> Ending {
+    let welcome = client
+        .t("jumpbox.welcome")
+        .replace("{user}", &shared.login.username);
+    if let Err(gone) = client.line(&welcome).await {
+        return gone.into();
+    }
+    loop {
+        let list = match load_menu(shared).await {
+            Ok(list) => list,
+            Err(e) => {
+                log::error!("jumpbox menu: {e}");
+                let text = client
+                    .t("jumpbox.failed")
+                    .replace("{name}", "")
+                    .replace("{error}", &e.to_string());
+                return match client.line(&text).await {
+                    Ok(()) => Ending::Status(REFUSED),
+                    Err(gone) => gone.into(),
+                };
+            }
+        };
+        if let Err(gone) = show(shared, client, &list).await {
+            return gone.into();
+        }
+        let choice = loop {
+            if let Err(gone) = client.say(client.t("jumpbox.prompt")).await {
+                return gone.into();
+            }
+            match client.key().await {
+                Ok(Key::Line(line)) => match parse_choice(&line, list.len()) {
+                    Choice::Nothing => continue,
+                    other => break (other, line),
+                },
+                Ok(Key::Interrupt) => continue,
+                Ok(Key::EndOfInput) => break (Choice::Quit, String::new()),
+                Err(ending) => return ending,
+            }
+        };
+        let (wanted, found) = match choice {
+            (Choice::Quit, _) => {
+                return match client.line(client.t("jumpbox.bye")).await {
+                    Ok(()) => Ending::Status(0),
+                    Err(gone) => gone.into(),
+                };
+            }
+            (Choice::Number(n), _) => match list.get(n - 1) {
+                Some(inst) => (
+                    inst.name.clone(),
+                    reload(shared, Some(inst.id), &inst.name).await,
+                ),
+                None => (String::new(), Err(OpsError::NotFound)),
+            },
+            (Choice::Name(name), _) => {
+                let found = reload(shared, None, &name).await;
+                (name, found)
+            }
+            (Choice::OutOfRange, typed) => {
+                let text = client
+                    .t("jumpbox.out_of_range")
+                    .replace("{input}", typed.trim())
+                    .replace("{count}", &list.len().to_string());
+                if let Err(gone) = client.line(&text).await {
+                    return gone.into();
+                }
+                continue;
+            }
+            (Choice::Invalid | Choice::Nothing, typed) => {
+                let text = client
+                    .t("jumpbox.not_a_number")
+                    .replace("{input}", typed.trim());
+                if let Err(gone) = client.line(&text).await {
+                    return gone.into();
+                }
+                continue;
+            }
+        };
+        let inst = match found {
+            Ok(inst) => inst,
+            Err(e) => {
+                if let Err(gone) = client.line(&explain(client, &wanted, None, &e)).await {
+                    return gone.into();
+                }
+                continue;
+            }
+        };
+        match bridge(shared, client, &inst, None).await {
+            Bridged::Exited(code) => {
+                let code = code.map_or("?".to_string(), |c| c.to_string());
+                let text = client
+                    .t("jumpbox.left")
+                    .replace("{name}", &inst.name)
+                    .replace("{code}", &code);
+                if let Err(gone) = client.line(&format!("\n{text}")).await {
+                    return gone.into();
+                }
+            }
+            Bridged::Refused(text) => {
+                if let Err(gone) = client.line(&text).await {
+                    return gone.into();
+                }
+            }
+            Bridged::Ended(ending) => return ending,
+        }
+    }
+}
+
+/// `ssh … <instance>` (a shell) or `ssh … <instance> -- <command>`: no menu, and the
+/// channel ends with the program's exit status.
+async fn direct(shared: &Shared, client: &mut Client, request: &[u8]) -> Ending {
+    let request = String::from_utf8_lossy(request);
+    let Some(target) = parse_exec(&request) else {
+        return match client.line(client.t("jumpbox.usage")).await {
+            Ok(()) => Ending::Status(REFUSED),
+            Err(gone) => gone.into(),
+        };
+    };
+    let inst = match reload(shared, None, &target.instance).await {
+        Ok(inst) => inst,
+        Err(e) => {
+            return match client
+                .line(&explain(client, &target.instance, None, &e))
+                .await
+            {
+                Ok(()) => Ending::Status(REFUSED),
+                Err(gone) => gone.into(),
+            };
+        }
+    };
+    match bridge(shared, client, &inst, target.command.as_deref()).await {
+        // a program killed by a signal has no code: 255 as OpenSSH reports it
+        Bridged::Exited(code) => {
+            Ending::Status(code.and_then(|c| u32::try_from(c).ok()).unwrap_or(REFUSED))
+        }
+        Bridged::Refused(text) => match client.line(&text).await {
+            Ok(()) => Ending::Status(REFUSED),
+            Err(gone) => gone.into(),
+        },
+        Bridged::Ended(ending) => ending,
+    }
+}
+
+/// The instances of the menu, oldest first, at most `jumpbox.menu_limit`.
+async fn load_menu(shared: &Shared) -> Result<Vec<InstanceView>, OpsError> {
+    let scope = scope(&shared.login.actor);
+    let limit = shared.state.settings.jumpbox.menu_limit;
+    Ok(db::run(&shared.state.pool, move |c| {
+        db::instances::menu(c, scope, limit)
+    })
+    .await?)
+}
+
+async fn show(shared: &Shared, client: &Client, list: &[InstanceView]) -> Result<(), Gone> {
+    if list.is_empty() {
+        return client.line(client.t("jumpbox.none")).await;
+    }
+    let admin = shared.login.actor.role == Role::Admin;
+    let mut text = String::new();
+    text.push_str(client.t(if admin {
+        "jumpbox.header_admin"
+    } else {
+        "jumpbox.header"
+    }));
+    text.push('\n');
+    for (i, inst) in list.iter().enumerate() {
+        let status = inst.status_key();
+        let entry = MenuEntry {
+            name: &inst.name,
+            container_id: &inst.container_id,
+            node: &inst.node_name,
+            status: client.t(&status),
+            owner: admin.then_some(inst.owner_name.as_str()),
+        };
+        text.push_str(&menu_line(i + 1, &entry));
+        text.push('\n');
+    }
+    let limit = shared.state.settings.jumpbox.menu_limit;
+    if i64::try_from(list.len()).is_ok_and(|n| n >= limit) {
+        text.push_str(&client.t("jumpbox.more").replace("{n}", &limit.to_string()));
+        text.push('\n');
+    }
+    client.say(&text).await
+}
+
+/// The instance as it is now, loaded with the user's scope (someone else's is not
+/// found): by id (a menu number) or by name.
+async fn reload(shared: &Shared, id: Option<i64>, name: &str) -> Result<InstanceView, OpsError> {
+    let scope = scope(&shared.login.actor);
+    let name = name.to_string();
+    db::run(&shared.state.pool, move |c| match id {
+        Some(id) => db::instances::find(c, scope, id),
+        None => db::instances::find_by_name(c, scope, &name),
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "name"))
+}
+
+/// A clear line for why the instance `name` cannot be entered (`inst` when it was found).
+fn explain(client: &Client, name: &str, inst: Option<&InstanceView>, e: &OpsError) -> String {
+    let node = inst.map_or("", |i| i.node_name.as_str());
+    let fill = |key: &str, error: &str| {
+        client
+            .t(key)
+            .replace("{name}", name)
+            .replace("{node}", node)
+            .replace("{error}", error)
+    };
+    match e {
+        OpsError::NotFound => fill("jumpbox.not_found", ""),
+        OpsError::Refused("stream.not_running" | "instance.not_ready") => {
+            let status = inst.map_or(String::new(), |i| client.t(&i.status_key()).to_string());
+            fill("jumpbox.not_running", "").replace("{status}", &status)
+        }
+        OpsError::Refused(key) => fill("jumpbox.failed", client.t(key)),
+        OpsError::Docker(d @ (DockerError::Unreachable(_) | DockerError::Config(_))) => {
+            fill("jumpbox.unreachable", &d.to_string())
+        }
+        OpsError::Docker(d) => fill("jumpbox.failed", &d.to_string()),
+        other => {
+            log::error!("jumpbox: {other}");
+            fill("jumpbox.failed", client.t("stream.failed"))
+        }
+    }
+}
+
+/// How a bridge to a container ended.
+enum Bridged {
+    /// the program ended, with its exit code when the engine recorded one
+    Exited(Option<i64>),
+    /// it could not be opened: the line to show
+    Refused(String),
+    /// the channel must end too (client gone, idle, revoked)
+    Ended(Ending),
+}
+
+/// Runs a shell (`command` None) or one command in the instance's container, on a TTY
+/// when the client has one, and pumps both ways until one side ends. Recorded as a
+/// session row with its byte counts.
+async fn bridge(
+    shared: &Shared,
+    client: &mut Client,
+    inst: &InstanceView,
+    command: Option<&str>,
+) -> Bridged {
+    let state = &shared.state;
+    let login = &shared.login;
+    // the same checks as an open web terminal: user still valid, role has the terminal
+    // route, instance still in scope
+    match ops::streams::still_allowed(state, &login.holder, inst.id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            log::warn!(user = login.actor.user_id, instance = inst.id; "jumpbox: terminal permission denied");
+            return Bridged::Refused(client.t("jumpbox.denied").replace("{name}", &inst.name));
+        }
+        Err(e) => return Bridged::Refused(explain(client, &inst.name, Some(inst), &e)),
+    }
+    let program = command.map_or(Program::Shell, Program::Command);
+    let shell = match ops::streams::exec(state, inst, program, client.pty).await {
+        Ok(shell) => shell,
+        Err(e) => return Bridged::Refused(explain(client, &inst.name, Some(inst), &e)),
+    };
+    let opened = match sessions::begin(state, &login.origin, inst, command.unwrap_or("")).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            let _ = shell.control.hang_up().await;
+            return Bridged::Refused(explain(client, &inst.name, Some(inst), &e));
+        }
+    };
+    log::info!(user = login.actor.user_id, instance = inst.id, session = opened.id; "jumpbox shell opened");
+    if command.is_none() && client.pty.is_some() {
+        let text = client.t("jumpbox.connected").replace("{name}", &inst.name);
+        let _ = client.line(&text).await;
+    }
+    let (input, mut output, control) = (
+        InputQueue::start(shell.input, INPUT_BACKLOG),
+        shell.output,
+        shell.control,
+    );
+    let mut counts = Outcome::default();
+    let typeahead = std::mem::take(&mut client.typeahead);
+    if !typeahead.is_empty() {
+        counts.bytes_in += typeahead.len() as i64;
+        input.send(Bytes::from(typeahead));
+    }
+    let (verdict, mut revoked) = tokio::sync::oneshot::channel();
+    tokio::spawn(ops::streams::watch(
+        Arc::clone(state),
+        login.holder.clone(),
+        inst.id,
+        RECHECK_EVERY,
+        verdict,
+    ));
+    let end = loop {
+        tokio::select! {
+            chunk = output.next_chunk() => match chunk {
+                Some(Ok(chunk)) => {
+                    let (stderr, bytes) = match chunk {
+                        Chunk::Out(b) => (false, b),
+                        Chunk::Err(b) => (true, b),
+                    };
+                    counts.bytes_out += bytes.len() as i64;
+                    client.touch();
+                    if client.write(stderr, bytes).await.is_err() {
+                        break End::Client;
+                    }
+                }
+                Some(Err(e)) => break End::Engine(e),
+                None => break End::Exited,
+            },
+            next = client.next() => match next {
+                Next::Event(Event::Data(bytes)) => {
+                    counts.bytes_in += bytes.len() as i64;
+                    if !input.send(bytes) {
+                        log::warn!(instance = inst.id; "jumpbox input dropped: the program is not reading");
+                    }
+                }
+                Next::Event(Event::Resize(size)) => {
+                    client.pty = client.pty.map(|_| size);
+                    if let Err(e) = control.resize(size).await {
+                        log::debug!(instance = inst.id; "jumpbox resize failed: {e}");
+                    }
+                }
+                Next::Event(Event::Eof) => input.finish(),
+                Next::Event(Event::Closed) => break End::Client,
+                Next::Event(_) => {}
+                Next::Idle => break End::Idle,
+            },
+            _ = &mut revoked => break End::Revoked,
+        }
+    };
+    drop(revoked);
+    if let End::Exited = end {
+        let code = match control.exit_code().await {
+            Ok(code) => code,
+            Err(e) => {
+                log::warn!(instance = inst.id; "jumpbox exit code unknown: {e}");
+                None
+            }
+        };
+        counts.exit_code = code.and_then(|c| i32::try_from(c).ok());
+        sessions::end(state, opened, counts, "exit").await;
+        return Bridged::Exited(code);
+    }
+    drop(output);
+    if let Err(e) = control.hang_up().await {
+        log::warn!(instance = inst.id; "jumpbox hang-up failed: {e}");
+    }
+    let (reason, bridged) = match end {
+        End::Client => ("client", Bridged::Ended(Ending::Gone)),
+        End::Idle => ("idle", Bridged::Ended(client.idle_out().await)),
+        End::Revoked => {
+            let _ = client
+                .line(&format!("\n{}", client.t("jumpbox.revoked")))
+                .await;
+            ("revoked", Bridged::Ended(Ending::Close))
+        }
+        End::Engine(e) => {
+            log::warn!(instance = inst.id; "jumpbox exec failed: {e}");
+            let text = explain(client, &inst.name, Some(inst), &OpsError::Docker(e));
+            ("error", Bridged::Refused(text))
+        }
+        End::Exited => ("exit", Bridged::Exited(None)),
+    };
+    sessions::end(state, opened, counts, reason).await;
+    bridged
+}
+
+enum End {
+    Exited,
+    Client,
+    Idle,
+    Revoked,
+    Engine(DockerError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_pty_sizes_fall_back_to_80x24() {
+        assert_eq!(size(0, 0), TermSize::default());
+        assert_eq!(
+            size(120, 40),
+            TermSize {
+                cols: 120,
+                rows: 40
+            }
+        );
+        assert_eq!(
+            size(100_000, 5),
+            TermSize {
+                cols: 1000,
+                rows: 5
+            }
+        );
+    }
+
+    #[test]
+    fn the_language_follows_lang() {
+        assert_eq!(lang_of("en_US.UTF-8"), Lang::En);
+        assert_eq!(lang_of("zh_CN.UTF-8"), Lang::Zh);
+        assert_eq!(lang_of("C.UTF-8"), Lang::Zh);
+    }
+}

@@ -1,0 +1,205 @@
+//! One SSH connection (russh `Handler`): password authentication against the panel's
+//! users, then session channels, each run by `channel::run` on its own task. Requests
+//! on a channel (pty, env, shell, exec, window-change) reach that task through the
+//! channel itself; here they are only acknowledged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use russh::server::{Auth, Handler, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+
+use super::limits::{Limits, Slot};
+use super::{TERMINAL_ROUTE, channel};
+use crate::domain::access::Actor;
+use crate::ops::accounts::LoginRefused;
+use crate::ops::audit::Origin;
+use crate::ops::streams::Holder;
+use crate::startup::AppState;
+
+/// Who is logged in on a connection, as the channels need it.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub actor: Actor,
+    pub username: String,
+    /// what `ops::streams::still_allowed` re-checks while a shell is open
+    pub holder: Holder,
+    /// who did it, for the audit and the sessions rows
+    pub origin: Origin,
+    /// the account still has its initial password: the web panel must change it first
+    pub must_change_password: bool,
+    /// the user already holds `jumpbox.max_sessions_per_user` connections
+    pub over_limit: bool,
+}
+
+/// What every channel of a connection shares.
+pub struct Shared {
+    pub state: Arc<AppState>,
+    pub login: Login,
+    pub max_per_user: usize,
+}
+
+pub struct Connection {
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    limits: Arc<Limits>,
+    shared: Option<Arc<Shared>>,
+    /// held while the connection lives
+    _slot: Slot,
+    _user_slot: Option<Slot>,
+}
+
+impl Connection {
+    pub fn new(state: Arc<AppState>, peer: SocketAddr, limits: Arc<Limits>, slot: Slot) -> Self {
+        Connection {
+            state,
+            peer,
+            limits,
+            shared: None,
+            _slot: slot,
+            _user_slot: None,
+        }
+    }
+}
+
+/// A refusal that lets the client ask for the password again.
+fn try_again() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
+        partial_success: false,
+    }
+}
+
+impl Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(try_again())
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let ip = self.peer.ip().to_string();
+        let u = match crate::ops::accounts::login(&self.state, user, password, &ip, "ssh").await {
+            Ok(Ok(u)) => u,
+            Ok(Err(why)) => {
+                let why = match why {
+                    LoginRefused::BadCredentials => "bad credentials",
+                    LoginRefused::Locked => "account locked",
+                    LoginRefused::Disabled => "account disabled",
+                };
+                log::info!(ip = ip.as_str(); "jumpbox login refused: {why}");
+                return Ok(try_again());
+            }
+            Err(e) => {
+                log::error!(ip = ip.as_str(); "jumpbox login failed: {e}");
+                return Ok(try_again());
+            }
+        };
+        let user_slot = self.limits.user(u.id);
+        let login = Login {
+            actor: Actor {
+                user_id: u.id,
+                role: u.role(),
+                company_id: u.company_id,
+            },
+            username: u.username.clone(),
+            holder: Holder {
+                user_id: u.id,
+                epoch: u.session_epoch,
+                login_at: Utc::now().timestamp(),
+                route: TERMINAL_ROUTE.to_string(),
+            },
+            origin: Origin {
+                user_id: Some(u.id),
+                username: u.username.clone(),
+                role: u.role.clone(),
+                ip,
+                door: "ssh",
+            },
+            must_change_password: u.must_change_password,
+            over_limit: user_slot.is_none(),
+        };
+        self._user_slot = user_slot;
+        self.shared = Some(Arc::new(Shared {
+            state: Arc::clone(&self.state),
+            login,
+            max_per_user: self.limits.max_per_user(),
+        }));
+        Ok(Auth::Accept)
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        _offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(try_again())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // russh opens channels only after authentication; dropping `reply` refuses
+        let Some(shared) = self.shared.clone() else {
+            return Ok(());
+        };
+        reply.accept().await;
+        tokio::spawn(channel::run(shared, channel));
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // no sftp: the jumpbox only opens shells and commands
+        session.channel_failure(channel)
+    }
+}

@@ -1,0 +1,130 @@
+//! The SSH jumpbox (跳板机): an SSH server (russh) inside the panel's process, on its own
+//! tasks. Users log in with their panel account (same bcrypt hashes and lockout counter
+//! as the web login), pick an instance from a numbered menu (or name it in the exec
+//! request) and land in a shell in its container: the same `docker exec` bridge as the
+//! web terminal (docker/exec.rs, ops/streams.rs), the same ownership rules (the
+//! instance is loaded with the user's scope) and the same permission record
+//! (`GET /instances/{id}/terminal`). Every shell or command is a row in `sessions`.
+//!
+//! - `hostkey`: the ed25519 host key in the data directory;
+//! - `limits`: concurrent connections overall and per user;
+//! - `conn`: one connection (russh `Handler`): authentication, channel set-up;
+//! - `channel`: one session channel: the menu, direct entry, the exec bridge.
+
+mod channel;
+mod conn;
+pub mod hostkey;
+mod limits;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::server::Config;
+use russh::{MethodKind, MethodSet};
+use tokio::net::TcpListener;
+
+use crate::config::JumpboxSettings;
+use crate::startup::AppState;
+use limits::Limits;
+
+/// The host key's file in the data directory.
+pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
+
+/// The permission record a jumpbox shell needs: the web terminal's (one rule, two doors).
+pub const TERMINAL_ROUTE: &str = "/instances/{id}/terminal";
+
+#[derive(Debug, thiserror::Error)]
+pub enum JumpboxError {
+    #[error(transparent)]
+    HostKey(#[from] hostkey::HostKeyError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// A running jumpbox.
+#[derive(Clone, Debug)]
+pub struct Jumpbox {
+    pub addr: SocketAddr,
+    /// the host key's SHA256 fingerprint
+    pub fingerprint: String,
+}
+
+/// Loads (or creates) the host key, binds `jumpbox.listen` (port 0 picks one) and
+/// accepts connections on a task of its own.
+pub async fn start(state: Arc<AppState>) -> Result<Jumpbox, JumpboxError> {
+    let settings = &state.settings;
+    let key = hostkey::load_or_create(&settings.server.data_dir.join(HOST_KEY_FILE))?;
+    let fingerprint = hostkey::fingerprint(&key);
+    let listen = settings.jumpbox.listen.clone();
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|e| JumpboxError::Bind(listen.clone(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| JumpboxError::Bind(listen, e))?;
+    let config = Arc::new(config(key, &settings.jumpbox));
+    let limits = Limits::new(
+        settings.jumpbox.max_sessions,
+        settings.jumpbox.max_sessions_per_user,
+    );
+    tokio::spawn(accept(listener, config, state, limits));
+    log::info!("jumpbox listening on ssh://{addr} (host key {fingerprint})");
+    Ok(Jumpbox { addr, fingerprint })
+}
+
+fn config(key: russh::keys::PrivateKey, s: &JumpboxSettings) -> Config {
+    Config {
+        server_id: russh::SshId::Standard("SSH-2.0-Suanli".into()),
+        methods: MethodSet::from(&[MethodKind::Password][..]),
+        // bcrypt takes ~0.3 s; every rejection takes at least this long
+        auth_rejection_time: Duration::from_millis(500),
+        // the client's first probe ("none") is answered at once
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![key],
+        // Idle connections are closed by the channel (with a message); this is the
+        // backstop for connections that never open one.
+        inactivity_timeout: Some(Duration::from_secs(s.idle_timeout_secs + 30)),
+        max_auth_attempts: 6,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+async fn accept(
+    listener: TcpListener,
+    config: Arc<Config>,
+    state: Arc<AppState>,
+    limits: Arc<Limits>,
+) {
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // out of file descriptors and the like: wait rather than spin
+                log::warn!("jumpbox accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let Some(slot) = limits.connection() else {
+            log::warn!(ip = peer.ip().to_string().as_str(); "jumpbox connection refused: jumpbox.max_sessions reached");
+            continue;
+        };
+        if let Err(e) = socket.set_nodelay(true) {
+            log::debug!("jumpbox set_nodelay: {e}");
+        }
+        let handler = conn::Connection::new(Arc::clone(&state), peer, Arc::clone(&limits), slot);
+        let config = Arc::clone(&config);
+        tokio::spawn(async move {
+            match russh::server::run_stream(config, socket, handler).await {
+                Ok(session) => {
+                    if let Err(e) = session.await {
+                        log::debug!("jumpbox connection from {peer} ended: {e}");
+                    }
+                }
+                Err(e) => log::debug!("jumpbox handshake with {peer} failed: {e}"),
+            }
+        });
+    }
+}

@@ -1,0 +1,372 @@
+//! The SSH jumpbox with Debian's OpenSSH client (tests/api/ssh.rs drives it) against the
+//! real Docker engine of this machine and the busybox test image (no bash: sh).
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::helpers::{PASSWORD, TestApp, test_settings};
+use crate::instances::{fake_ready, local_catalog, text_row};
+use crate::ssh::{Pty, ssh_command, ssh_run};
+use crate::streams::{Cleanup, running_instance};
+
+const PROMPT: &str = "输入序号（或实例名称）连接，q 退出：";
+const SIZE: (u16, u16) = (100, 30);
+
+/// The menu lines the user is shown after logging in (between the header and the
+/// prompt); quits with `q` and checks the client exits 0.
+fn menu_of(app: &TestApp, user: &str) -> Vec<String> {
+    let mut p = Pty::spawn(&app.data_dir, app.ssh_port, user, PASSWORD, &[], SIZE);
+    let screen = p.expect(PROMPT);
+    p.send("q\r");
+    let (code, rest) = p.wait_exit();
+    assert_eq!(code, 0, "{rest}");
+    assert!(rest.contains("再见"), "{rest}");
+    let lines: Vec<&str> = screen.split("\r\n").collect();
+    let header = lines
+        .iter()
+        .position(|l| l.contains("（序号 名称-容器ID-算力节点"))
+        .unwrap_or_else(|| panic!("no header in {screen:?}"));
+    lines[header + 1..]
+        .iter()
+        .filter(|l| !l.is_empty() && !l.contains(PROMPT))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_menu_lists_exactly_what_each_role_sees() {
+    let app = TestApp::spawn().await;
+    let acme = app.company("acme").await;
+    let mia = app.user("mia", "customer_member", None).await;
+    let olga = app.user("olga", "customer_owner", Some(acme)).await;
+    let cai = app.user("cai", "customer_member", Some(acme)).await;
+    app.admin().await;
+    let cat = local_catalog(
+        &app,
+        ("none", 0, 1, 1, 10, 0),
+        ("none", 0, 64, 256, 1000, 1000),
+    );
+    fake_ready(&app, "mia-box", cat, mia, None);
+    fake_ready(&app, "cai-box", cat, cai, Some(acme));
+    fake_ready(&app, "olga-box", cat, olga, Some(acme));
+    app.sql("UPDATE instances SET status = 'exited' WHERE name = 'olga-box'");
+
+    // fake_ready's container id is "not-a-real-container": its first 12 characters
+    assert_eq!(
+        menu_of(&app, "mia"),
+        ["1 mia-box-not-a-real-c-local  运行中"]
+    );
+    assert_eq!(
+        menu_of(&app, "cai"),
+        ["1 cai-box-not-a-real-c-local  运行中"]
+    );
+    assert_eq!(
+        menu_of(&app, "olga"),
+        [
+            "1 cai-box-not-a-real-c-local  运行中",
+            "2 olga-box-not-a-real-c-local  已停止"
+        ]
+    );
+    assert_eq!(
+        menu_of(&app, "admin"),
+        [
+            "1 mia-box-not-a-real-c-local  运行中  mia",
+            "2 cai-box-not-a-real-c-local  运行中  cai",
+            "3 olga-box-not-a-real-c-local  已停止  olga"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_opens_a_shell_with_the_clients_size_and_exit_returns_to_the_list() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let (id, cid) = running_instance(&app, &s, "jb").await;
+    let _cleanup = Cleanup(cid.clone());
+    let name = text_row(
+        &app,
+        &format!("SELECT name AS t FROM instances WHERE id = {id}"),
+    );
+
+    let mut p = Pty::spawn(&app.data_dir, app.ssh_port, "mia", PASSWORD, &[], SIZE);
+    let menu = p.expect(PROMPT);
+    assert!(
+        menu.contains(&format!("1 {name}-{}-", &cid[..12])),
+        "{menu}"
+    );
+    // bad input: a clear line, then the list again
+    p.send("7\r");
+    p.expect("序号 7 不在列表中");
+    p.expect(PROMPT);
+    p.send("hello world\r");
+    p.expect("无效输入「hello world」");
+    p.expect(PROMPT);
+
+    p.send("1\r");
+    p.expect(&format!("已连接实例 {name}"));
+    // the window size reaches the container, and so does a later resize
+    p.send("stty size\r");
+    p.expect("\r\n30 100\r\n");
+    p.resize(120, 40);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send("stty size\r");
+    p.expect("\r\n40 120\r\n");
+    // Ctrl-C reaches the foreground program in the container
+    p.send("sleep 60\r");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send("\x03");
+    p.send("echo $((6*7)); exit\r");
+    p.expect("\r\n42\r\n");
+    p.expect(&format!("已离开实例 {name}，退出码 0"));
+    let again = p.expect(PROMPT);
+    assert!(
+        again.contains(&format!("1 {name}-")),
+        "the list again: {again}"
+    );
+    p.send("q\r");
+    let (code, _) = p.wait_exit();
+    assert_eq!(code, 0);
+
+    let row = text_row(
+        &app,
+        &format!(
+            "SELECT concat_ws('|', username, source_ip, protocol, instance_name, end_reason, exit_code,
+                    bytes_in > 0, bytes_out > 0, ended_at IS NOT NULL) AS t
+             FROM sessions WHERE instance_id = {id}"
+        ),
+    );
+    assert_eq!(row, format!("mia|127.0.0.1|ssh|{name}|exit|0|t|t|t"));
+    for action in ["login_success", "connect", "disconnect"] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM audit_logs WHERE method = 'SSH' AND username = 'mia' AND action = '{action}'"
+            )),
+            1,
+            "{action}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_entry_and_one_shot_commands_return_the_exit_status() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let (id, cid) = running_instance(&app, &s, "direct").await;
+    let _cleanup = Cleanup(cid);
+    let name = text_row(
+        &app,
+        &format!("SELECT name AS t FROM instances WHERE id = {id}"),
+    );
+    let (dir, port) = (&app.data_dir, app.ssh_port);
+
+    // one command, no terminal: stdout and stderr apart, the exit status passed on
+    let (code, out, err) = ssh_run(
+        dir,
+        port,
+        "mia",
+        PASSWORD,
+        &[&name, "--", "echo out; echo err >&2; exit 3"],
+    );
+    assert_eq!((code, out.as_str()), (3, "out\n"), "stderr: {err}");
+    assert!(err.contains("err"), "{err}");
+    // input reaches the command, and its end (EOF) too
+    let mut child = ssh_command(dir, port, "mia", PASSWORD, &[&name, "--", "cat; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\ndone\n");
+    assert_eq!(out.status.code(), Some(0));
+
+    // straight into a shell on a terminal; its exit status is ssh's
+    let mut p = Pty::spawn(dir, port, "mia", PASSWORD, &["-tt", &name], SIZE);
+    p.send("echo $((40+2))\r");
+    p.expect("\r\n42\r\n");
+    p.send("exit 7\r");
+    let (code, rest) = p.wait_exit();
+    assert_eq!(code, 7, "{rest}");
+    assert!(
+        !rest.contains(PROMPT),
+        "direct entry never shows the menu: {rest}"
+    );
+
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM sessions WHERE instance_id = {id} AND protocol = 'ssh' AND end_reason = 'exit'"
+        )),
+        3
+    );
+    assert_eq!(
+        text_row(
+            &app,
+            &format!(
+                "SELECT string_agg(exit_code::text, ',' ORDER BY id) AS t FROM sessions WHERE instance_id = {id}"
+            )
+        ),
+        "3,0,7"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_reaches_another_members_instance_and_stopped_ones_say_so() {
+    let app = TestApp::spawn().await;
+    let mia = app.user("mia", "customer_member", None).await;
+    let max = app.user("max", "customer_member", None).await;
+    let cat = local_catalog(
+        &app,
+        ("none", 0, 1, 1, 10, 0),
+        ("none", 0, 64, 256, 1000, 1000),
+    );
+    fake_ready(&app, "mia-box", cat, mia, None);
+    fake_ready(&app, "max-box", cat, max, None);
+    let (dir, port) = (&app.data_dir, app.ssh_port);
+
+    // by name, directly
+    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["mia-box", "--", "id"]);
+    assert_eq!(code, 255);
+    assert!(
+        out.contains("没有名为 mia-box 的实例，或你无权访问该实例"),
+        "{out}"
+    );
+    // by name or number at the menu: only his own is listed
+    let mut p = Pty::spawn(dir, port, "max", PASSWORD, &[], SIZE);
+    let menu = p.expect(PROMPT);
+    assert!(
+        menu.contains("1 max-box-") && !menu.contains("mia-box"),
+        "{menu}"
+    );
+    p.send("mia-box\r");
+    p.expect("没有名为 mia-box 的实例");
+    p.expect(PROMPT);
+    p.send("2\r");
+    p.expect("序号 2 不在列表中");
+    p.send("q\r");
+    p.wait_exit();
+    assert_eq!(app.count("SELECT count(*) AS n FROM sessions"), 0);
+
+    // a stopped instance: a clear line, no session
+    app.sql("UPDATE instances SET status = 'exited' WHERE name = 'max-box'");
+    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["max-box", "--", "id"]);
+    assert_eq!(code, 255);
+    assert!(out.contains("实例 max-box 未运行（已停止）"), "{out}");
+    // a node that cannot be reached: its error, named
+    app.sql("UPDATE instances SET status = 'running' WHERE name = 'max-box'");
+    app.sql("UPDATE nodes SET docker_endpoint = 'tcp://127.0.0.1:1'");
+    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["max-box", "--", "id"]);
+    assert_eq!(code, 255);
+    assert!(
+        out.contains("无法连接实例 max-box 所在的算力节点 local"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_passwords_lock_the_account_for_ssh_and_web_alike() {
+    let app = TestApp::spawn().await;
+    app.user("lee", "customer_member", None).await;
+    let (dir, port) = (&app.data_dir, app.ssh_port);
+    for _ in 0..5 {
+        let (code, _, err) = ssh_run(dir, port, "lee", "Wrong!pass1", &[]);
+        assert_eq!(code, 255);
+        assert!(err.contains("Permission denied"), "{err}");
+    }
+    // the right password no longer opens either door
+    let (code, _, _) = ssh_run(dir, port, "lee", PASSWORD, &[]);
+    assert_eq!(code, 255);
+    let mut web = app.client();
+    let r = web.login("lee", PASSWORD).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("锁定"));
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_logs WHERE method = 'SSH' AND username = 'lee' AND action = 'login_failed'"),
+        5
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM users WHERE username = 'lee' AND locked_until > now()"
+        ),
+        1
+    );
+}
+
+/// `SHA256:…` of the host key the server presents, as the client computes it.
+fn scanned_fingerprint(port: u16) -> String {
+    let scan = std::process::Command::new("ssh-keyscan")
+        .args(["-t", "ed25519", "-p", &port.to_string(), "127.0.0.1"])
+        .output()
+        .unwrap();
+    let mut keygen = std::process::Command::new("ssh-keygen")
+        .args(["-l", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    keygen
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&scan.stdout)
+        .unwrap();
+    let out = String::from_utf8(keygen.wait_with_output().unwrap().stdout).unwrap();
+    out.split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no fingerprint in {out:?}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_key_survives_a_restart_and_the_settings_page_shows_it() {
+    let app = TestApp::spawn().await;
+    let first = scanned_fingerprint(app.ssh_port);
+    assert!(first.starts_with("SHA256:"), "{first}");
+    let key = app.data_dir.join("ssh_host_ed25519_key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let admin = app.admin().await;
+    let page = admin.text("/settings").await;
+    assert!(page.contains(&first), "{page}");
+
+    // a second server on the same data directory (the restart): the same key
+    let again = suanli::startup::Application::build(test_settings(&app.db.url, &app.data_dir))
+        .await
+        .unwrap();
+    let port = again.jumpbox_addr().unwrap().port();
+    assert_ne!(port, app.ssh_port);
+    assert_eq!(scanned_fingerprint(port), first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_idle_timeout_and_first_password_are_enforced_with_a_message() {
+    let app = TestApp::spawn_with(|s| {
+        s.jumpbox.idle_timeout_secs = 2;
+        s.jumpbox.max_sessions_per_user = 1;
+    })
+    .await;
+    let mia = app.user("mia", "customer_member", None).await;
+    let (dir, port) = (&app.data_dir, app.ssh_port);
+    let mut first = Pty::spawn(dir, port, "mia", PASSWORD, &[], SIZE);
+    first.expect(PROMPT);
+    let (code, out, _) = ssh_run(dir, port, "mia", PASSWORD, &[]);
+    assert_eq!(code, 255);
+    assert!(out.contains("你已打开 1 个跳板机会话，达到上限"), "{out}");
+    // nothing typed for 2 s: closed with a line
+    first.expect("空闲超过 2 秒，连接已关闭。");
+    first.wait_exit();
+    // the slot is free again
+    let (_, out, _) = ssh_run(dir, port, "mia", PASSWORD, &["no-such-box"]);
+    assert!(out.contains("没有名为 no-such-box 的实例"), "{out}");
+
+    app.sql(&format!(
+        "UPDATE users SET must_change_password = true WHERE id = {mia}"
+    ));
+    let (code, out, _) = ssh_run(dir, port, "mia", PASSWORD, &[]);
+    assert_eq!(code, 255);
+    assert!(out.contains("请先登录网页面板修改密码"), "{out}");
+}
