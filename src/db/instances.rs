@@ -76,38 +76,45 @@ impl InstanceView {
     }
 }
 
-/// Adds the scope's row filter to a boxed query over instances (alone or joined).
-macro_rules! in_scope {
-    ($query:expr, $scope:expr) => {{
-        let q = $query;
+/// Runs `$body` with `$q` bound to `$query` (over instances, alone or joined) limited to
+/// the scope's rows. Each scope gets its own static query rather than one boxed query,
+/// so Diesel keeps it as a prepared statement and Postgres does not plan the joins
+/// again on every request.
+macro_rules! for_scope {
+    ($scope:expr, $query:expr, |$q:ident| $body:expr) => {
         match $scope {
-            Scope::All => q,
-            Scope::Company(c) => q.filter(instances::company_id.eq(c)),
-            Scope::Owner(u) => q.filter(instances::owner_id.eq(u)),
+            Scope::All => {
+                let $q = $query;
+                $body
+            }
+            Scope::Company(c) => {
+                let $q = $query.filter(instances::company_id.eq(c));
+                $body
+            }
+            Scope::Owner(u) => {
+                let $q = $query.filter(instances::owner_id.eq(u));
+                $body
+            }
         }
-    }};
+    };
 }
 
-/// Instances joined with what they reference, limited to the scope.
-macro_rules! scoped {
-    ($scope:expr) => {
-        in_scope!(
-            instances::table
-                .inner_join(images::table)
-                .inner_join(specs::table)
-                .inner_join(nodes::table)
-                .inner_join(users::table)
-                .into_boxed(),
-            $scope
-        )
+/// Instances joined with what they reference (the columns of `InstanceView`).
+macro_rules! joined {
+    () => {
+        instances::table
+            .inner_join(images::table)
+            .inner_join(specs::table)
+            .inner_join(nodes::table)
+            .inner_join(users::table)
     };
 }
 
 /// How many instances the scope sees (an index-only count).
 pub fn count(conn: &mut PgConnection, scope: Scope) -> Result<i64, DbError> {
-    Ok(in_scope!(instances::table.into_boxed(), scope)
+    Ok(for_scope!(scope, instances::table, |q| q
         .count()
-        .get_result(conn)?)
+        .get_result(conn))?)
 }
 
 /// One page of the instances the scope may see, newest first (the filter is in the
@@ -119,28 +126,30 @@ pub fn page(
     page: i64,
     per_page: i64,
 ) -> Result<Vec<InstanceView>, DbError> {
-    let ids: Vec<i64> = in_scope!(instances::table.select(instances::id).into_boxed(), scope)
+    let offset = (page - 1) * per_page;
+    let ids: Vec<i64> = for_scope!(scope, instances::table, |q| q
+        .select(instances::id)
         .order(instances::id.desc())
         .limit(per_page)
-        .offset((page - 1) * per_page)
-        .load(conn)?;
+        .offset(offset)
+        .load(conn))?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(scoped!(scope)
-        .filter(instances::id.eq_any(ids))
+    Ok(for_scope!(scope, joined!(), |q| q
+        .filter(instances::id.eq_any(&ids))
         .order(instances::id.desc())
         .select(InstanceView::as_select())
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// One instance if the scope may see it; NotFound otherwise (the same answer as a
 /// missing id, so ids of others' instances reveal nothing).
 pub fn find(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<InstanceView, DbError> {
-    Ok(scoped!(scope)
+    Ok(for_scope!(scope, joined!(), |q| q
         .filter(instances::id.eq(id))
         .select(InstanceView::as_select())
-        .first(conn)?)
+        .first(conn))?)
 }
 
 /// The instances the scope may see, oldest first (the jumpbox menu: numbers stay put
@@ -150,11 +159,11 @@ pub fn menu(
     scope: Scope,
     limit: i64,
 ) -> Result<Vec<InstanceView>, DbError> {
-    Ok(scoped!(scope)
+    Ok(for_scope!(scope, joined!(), |q| q
         .order(instances::id.asc())
         .limit(limit)
         .select(InstanceView::as_select())
-        .load(conn)?)
+        .load(conn))?)
 }
 
 /// One instance by name if the scope may see it; NotFound otherwise.
@@ -163,10 +172,10 @@ pub fn find_by_name(
     scope: Scope,
     name: &str,
 ) -> Result<InstanceView, DbError> {
-    Ok(scoped!(scope)
+    Ok(for_scope!(scope, joined!(), |q| q
         .filter(instances::name.eq(name))
         .select(InstanceView::as_select())
-        .first(conn)?)
+        .first(conn))?)
 }
 
 /// A node the chosen spec fits on, with what is free on it.
