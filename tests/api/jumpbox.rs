@@ -262,6 +262,14 @@ async fn nobody_reaches_another_members_instance_and_stopped_ones_say_so() {
         out.contains("无法连接实例 max-box 所在的算力节点 local"),
         "{out}"
     );
+    // a role without the terminal's permission record gets no shell either
+    app.sql("UPDATE api_permissions SET allowed_roles = '{admin}' WHERE method = 'GET' AND path_pattern = '/instances/{id}/terminal'");
+    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["max-box", "--", "id"]);
+    assert_eq!(code, 255);
+    assert!(
+        out.contains("权限不足：你不能打开实例 max-box 的终端"),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
