@@ -627,15 +627,7 @@ async fn bridge(
     };
     drop(revoked);
     if let End::Exited = end {
-        let code = match control.exit_code().await {
-            Ok(code) => code,
-            Err(e) => {
-                log::warn!(instance = inst.id; "jumpbox exit code unknown: {e}");
-                None
-            }
-        };
-        counts.exit_code = code.and_then(|c| i32::try_from(c).ok());
-        sessions::end(state, opened, counts, "exit").await;
+        let code = sessions::end_exited(state, opened, &control, counts).await;
         return Bridged::Exited(code);
     }
     drop(output);

@@ -4,6 +4,7 @@
 use super::OpsError;
 use super::audit::{self, Origin};
 use crate::db::{self, instances::InstanceView, sessions::NewSession};
+use crate::docker::exec::ShellControl;
 use crate::startup::AppState;
 
 pub use crate::db::sessions::Outcome;
@@ -45,6 +46,26 @@ pub async fn begin(
         instance_id: inst.id,
         instance_name: inst.name.clone(),
     })
+}
+
+/// The program ended by itself: its exit code (when the engine recorded one) goes on
+/// the row with the counts, reason "exit". Returns the code.
+pub async fn end_exited(
+    state: &AppState,
+    s: Opened,
+    control: &ShellControl,
+    mut outcome: Outcome,
+) -> Option<i64> {
+    let code = match control.exit_code().await {
+        Ok(code) => code,
+        Err(e) => {
+            log::warn!(session = s.id; "exit code unknown: {e}");
+            None
+        }
+    };
+    outcome.exit_code = code.and_then(|c| i32::try_from(c).ok());
+    end(state, s, outcome, "exit").await;
+    code
 }
 
 /// Records the end: byte counts, exit code and why (exit, client, idle, revoked, error,

@@ -8,6 +8,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 use super::error::WebError;
 use crate::domain::access::{Actor, Role};
 use crate::i18n::{self, Lang};
+use crate::ops::audit::Origin;
 
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
@@ -29,6 +30,16 @@ impl CurrentUser {
     }
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+    /// Who did it, for events the ops record themselves.
+    pub fn origin(&self, ip: &str) -> Origin {
+        Origin {
+            user_id: Some(self.id),
+            username: self.username.clone(),
+            role: self.role.as_str().into(),
+            ip: ip.to_string(),
+            door: "web",
+        }
     }
 }
 

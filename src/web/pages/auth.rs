@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::domain::accounts::PasswordForm;
 use crate::domain::fields::FieldErrors;
 use crate::i18n::Lang;
-use crate::ops::{self, OpsError, accounts::LoginRefused, audit::Origin};
+use crate::ops::{self, OpsError, accounts::LoginRefused};
 use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
@@ -101,13 +101,7 @@ pub async fn logout(
     session: Session,
 ) -> Result<HttpResponse, WebError> {
     if let Some(u) = &ctx.user {
-        let origin = Origin {
-            user_id: Some(u.id),
-            username: u.username.clone(),
-            role: u.role.as_str().into(),
-            ip: ctx.ip.clone(),
-            door: "web",
-        };
+        let origin = u.origin(&ctx.ip);
         ops::accounts::logout(&st, origin).await;
     }
     session::end(&session);

@@ -50,13 +50,7 @@ pub async fn terminal_ws(
     // it is open; its end too.
     let me = ctx.me()?;
     log::info!(user = me.id, instance = r.id, ip = ctx.ip.as_str(); "terminal opened");
-    let origin = Origin {
-        user_id: Some(me.id),
-        username: me.username.clone(),
-        role: me.role.as_str().into(),
-        ip: ctx.ip.clone(),
-        door: "web",
-    };
+    let origin = me.origin(&ctx.ip);
     let stream = Stream {
         r,
         holder,
@@ -180,15 +174,7 @@ async fn pump_terminal(
         log::info!(instance = r.id; "terminal closed by the client");
         return;
     }
-    let code = match control.exit_code().await {
-        Ok(code) => code,
-        Err(e) => {
-            log::warn!(instance = r.id; "terminal exit code unknown: {e}");
-            None
-        }
-    };
-    counts.exit_code = code.and_then(|c| i32::try_from(c).ok());
-    ops::sessions::end(&st, recorded, counts, "exit").await;
+    let code = ops::sessions::end_exited(&st, recorded, &control, counts).await;
     let msg = serde_json::json!({"type": "exit", "code": code});
     let _ = session.text(msg.to_string()).await;
     let _ = session.close(Some(CloseCode::Normal.into())).await;
