@@ -77,22 +77,27 @@ async fn the_menu_lists_exactly_what_each_role_sees() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_number_opens_a_shell_with_the_clients_size_and_exit_returns_to_the_list() {
+/// An app where member mia has a running busybox instance: (app, id, name, cleanup).
+async fn mia_with_a_running_box(prefix: &str) -> (TestApp, i64, String, Cleanup) {
     let app = TestApp::spawn().await;
     app.user("mia", "customer_member", None).await;
     let s = app.logged_in("mia").await;
-    let (id, cid) = running_instance(&app, &s, "jb").await;
-    let _cleanup = Cleanup(cid.clone());
+    let (id, cid) = running_instance(&app, &s, prefix).await;
     let name = text_row(
         &app,
         &format!("SELECT name AS t FROM instances WHERE id = {id}"),
     );
+    (app, id, name, Cleanup(cid))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_opens_a_shell_with_the_clients_size_and_exit_returns_to_the_list() {
+    let (app, id, name, container) = mia_with_a_running_box("jb").await;
 
     let mut p = Pty::spawn(&app.data_dir, app.ssh_port, "mia", PASSWORD, &[], SIZE);
     let menu = p.expect(PROMPT);
     assert!(
-        menu.contains(&format!("1 {name}-{}-", &cid[..12])),
+        menu.contains(&format!("1 {name}-{}-", &container.0[..12])),
         "{menu}"
     );
     // bad input: a clear line, then the list again
@@ -150,15 +155,7 @@ async fn a_number_opens_a_shell_with_the_clients_size_and_exit_returns_to_the_li
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_entry_and_one_shot_commands_return_the_exit_status() {
-    let app = TestApp::spawn().await;
-    app.user("mia", "customer_member", None).await;
-    let s = app.logged_in("mia").await;
-    let (id, cid) = running_instance(&app, &s, "direct").await;
-    let _cleanup = Cleanup(cid);
-    let name = text_row(
-        &app,
-        &format!("SELECT name AS t FROM instances WHERE id = {id}"),
-    );
+    let (app, id, name, _cleanup) = mia_with_a_running_box("direct").await;
     let (dir, port) = (&app.data_dir, app.ssh_port);
 
     // one command, no terminal: stdout and stderr apart, the exit status passed on
