@@ -375,3 +375,32 @@ async fn limits_idle_timeout_and_first_password_are_enforced_with_a_message() {
     assert_eq!(code, 255);
     assert!(out.contains("请先登录网页面板修改密码"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_overall_limit_are_refused() {
+    let app = TestApp::spawn_with(|s| s.jumpbox.max_sessions = 1).await;
+    app.user("mia", "customer_member", None).await;
+    app.user("max", "customer_member", None).await;
+    let (dir, port) = (&app.data_dir, app.ssh_port);
+    let mut first = Pty::spawn(dir, port, "mia", PASSWORD, &[], SIZE);
+    first.expect(PROMPT);
+    // refused before the SSH handshake: OpenSSH reports the closed connection
+    let (code, _, err) = ssh_run(dir, port, "max", PASSWORD, &[]);
+    assert_eq!(code, 255);
+    assert!(
+        err.contains("Connection closed") || err.contains("Connection reset"),
+        "{err}"
+    );
+    first.send("q\r");
+    first.wait_exit();
+    // the slot is given back when the server has seen the connection end
+    let mut out = String::new();
+    for _ in 0..20 {
+        out = ssh_run(dir, port, "max", PASSWORD, &["no-such-box"]).1;
+        if !out.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(out.contains("没有名为 no-such-box 的实例"), "{out}");
+}
