@@ -23,6 +23,40 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub jumpbox: JumpboxSettings,
     pub docker: DockerSettings,
+    pub zjmf: ZjmfSettings,
+}
+
+/// The ZJMF (魔方财务) `lxdserver` plugin's backend under `/api/`, and the LXD host it drives.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ZjmfSettings {
+    /// the plugin's `apikey` tokens, comma-separated (several, so keys can rotate);
+    /// empty: every /api/ call is refused
+    pub api_tokens: Secret,
+    /// LXD's REST socket (Debian's lxd; /var/lib/incus/unix.socket for Incus)
+    pub lxd_socket: PathBuf,
+    /// image alias when a create or reinstall sends `system` empty
+    pub default_image: String,
+    pub bridge: String,
+    pub storage_pool: String,
+    /// the container user whose password create/password/reinstall set
+    pub container_user: String,
+    /// what `Bandwidth` says in getinfo for an unlimited flow limit (GB): the plugin
+    /// divides by it, so never 0
+    pub unlimited_bandwidth_gb: u64,
+    /// seconds to wait for LXD operations (the plugin gives up after 30 s)
+    pub operation_timeout_secs: u64,
+}
+
+impl ZjmfSettings {
+    /// The configured tokens, blanks dropped.
+    pub fn tokens(&self) -> Vec<&str> {
+        self.api_tokens
+            .expose()
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -153,6 +187,21 @@ impl Settings {
         }
         if !(1..=10_000).contains(&self.jumpbox.menu_limit) {
             return bad("jumpbox.menu_limit", "expected 1..=10000");
+        }
+        if self.zjmf.unlimited_bandwidth_gb == 0 {
+            return bad(
+                "zjmf.unlimited_bandwidth_gb",
+                "expected > 0 (the plugin divides by it)",
+            );
+        }
+        if !(1..=28).contains(&self.zjmf.operation_timeout_secs) {
+            return bad(
+                "zjmf.operation_timeout_secs",
+                "expected 1..=28 (the plugin waits 30 s)",
+            );
+        }
+        if self.zjmf.tokens().iter().any(|t| t.len() < 16) {
+            return bad("zjmf.api_tokens", "each token needs at least 16 characters");
         }
         if !self.database.url.expose().starts_with("postgres") {
             return bad("database.url", "expected a postgres:// URL");

@@ -9,3 +9,4 @@ pub mod fields;
 pub mod instances;
 pub mod jumpbox;
 pub mod listing;
+pub mod zjmf;

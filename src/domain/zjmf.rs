@@ -1,0 +1,382 @@
+//! The contract the ZJMF (魔方财务) `lxdserver` plugin speaks with its backend: how it
+//! names containers, how its numeric options arrive (numbers, strings or ""), what a
+//! create asks for, and the LXD config keys that follow. No IO.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Why a request is refused: the JSON `code` (the HTTP status is the same) and `msg`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: u16,
+    pub msg: String,
+}
+
+impl Refusal {
+    pub fn new(code: u16, msg: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            msg: msg.into(),
+        }
+    }
+    pub fn missing(field: &str) -> Self {
+        Refusal::new(400, format!("缺少参数 {field}"))
+    }
+    pub fn invalid(field: &str) -> Self {
+        Refusal::new(400, format!("参数 {field} 无效"))
+    }
+}
+
+pub const NAME_MAX: usize = 63;
+
+/// A container name as LXD accepts it: letters, digits and hyphens, at most 63, starting
+/// with a letter, not ending with a hyphen. The plugin sends it unencoded in query
+/// strings, so anything else is refused rather than guessed at.
+pub fn hostname(raw: Option<&str>) -> Result<String, Refusal> {
+    let Some(raw) = raw else {
+        return Err(Refusal::missing("hostname"));
+    };
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err(Refusal::missing("hostname"));
+    }
+    let ok = t.len() <= NAME_MAX
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && t.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !t.ends_with('-');
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(Refusal::invalid("hostname"))
+    }
+}
+
+/// A non-negative whole number sent as a JSON number, a numeric string or "" (ZJMF
+/// passes text options as strings). None when absent, null or "".
+pub fn count(body: &Value, field: &str) -> Result<Option<u64>, Refusal> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
+            .map(Some)
+            .ok_or_else(|| Refusal::invalid(field)),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| Refusal::invalid(field)),
+        Some(_) => Err(Refusal::invalid(field)),
+    }
+}
+
+/// A required positive count.
+fn positive(body: &Value, field: &str) -> Result<u64, Refusal> {
+    match count(body, field)? {
+        None => Err(Refusal::missing(field)),
+        Some(0) => Err(Refusal::invalid(field)),
+        Some(n) => Ok(n),
+    }
+}
+
+/// A string field; None when absent or blank.
+pub fn text(body: &Value, field: &str) -> Result<Option<String>, Refusal> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(Refusal::invalid(field)),
+    }
+}
+
+/// A password the container's `chpasswd` can take: one line, no colon-free surprises.
+pub fn password(body: &Value) -> Result<String, Refusal> {
+    let Some(p) = body.get("password").and_then(Value::as_str) else {
+        return Err(Refusal::missing("password"));
+    };
+    if p.is_empty() {
+        return Err(Refusal::missing("password"));
+    }
+    if p.len() > 128 || p.contains(['\n', '\r', '\0']) {
+        return Err(Refusal::invalid("password"));
+    }
+    Ok(p.to_string())
+}
+
+/// An image alias as given (`system`); None means the default image.
+pub fn image(body: &Value) -> Result<Option<String>, Refusal> {
+    let alias = text(body, "system")?;
+    if let Some(a) = &alias {
+        let ok = a.len() <= 255
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./:".contains(&b));
+        if !ok {
+            return Err(Refusal::invalid("system"));
+        }
+    }
+    Ok(alias)
+}
+
+/// What a create asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub cpu: u64,
+    pub disk_mb: u64,
+    pub ram_mb: u64,
+    /// Mbit/s; 0 = unlimited
+    pub up_mbit: u64,
+    pub down_mbit: u64,
+    /// NAT rules allowed (the automatic SSH rule included)
+    pub ports: u64,
+    /// flow limit in GB; 0 = unlimited
+    pub bandwidth_gb: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub hostname: String,
+    pub password: String,
+    /// None: the default image
+    pub image: Option<String>,
+    pub product: Product,
+}
+
+impl CreateRequest {
+    pub fn parse(body: &Value) -> Result<Self, Refusal> {
+        let hostname = hostname(body.get("hostname").and_then(Value::as_str))?;
+        let password = password(body)?;
+        let product = Product {
+            cpu: positive(body, "cpu")?,
+            disk_mb: positive(body, "disk")?,
+            ram_mb: positive(body, "ram")?,
+            up_mbit: count(body, "up")?.unwrap_or(0),
+            down_mbit: count(body, "down")?.unwrap_or(0),
+            ports: count(body, "ports")?.unwrap_or(0),
+            bandwidth_gb: count(body, "bandwidth")?.unwrap_or(0),
+        };
+        Ok(CreateRequest {
+            hostname,
+            password,
+            image: image(body)?,
+            product,
+        })
+    }
+}
+
+/// A rate limit as LXD reads it: `10Mbit` for 10 Mbit/s (a bare number would be bit/s);
+/// None for unlimited.
+pub fn rate(mbit: u64) -> Option<String> {
+    (mbit > 0).then(|| format!("{mbit}Mbit"))
+}
+
+/// The container's LXD config and devices for a product: CPU and memory limits, the
+/// root disk in `pool`, the NIC on `bridge` (with rate limits only when limited),
+/// nesting on, and the billing figures under `user.suanli.*`.
+pub fn lxd_config(
+    p: &Product,
+    pool: &str,
+    bridge: &str,
+) -> (
+    BTreeMap<String, String>,
+    BTreeMap<String, BTreeMap<String, String>>,
+) {
+    let config = BTreeMap::from([
+        ("limits.cpu".to_string(), p.cpu.to_string()),
+        ("limits.memory".to_string(), format!("{}MB", p.ram_mb)),
+        ("security.nesting".to_string(), "true".to_string()),
+        ("user.suanli.disk_mb".to_string(), p.disk_mb.to_string()),
+        ("user.suanli.up_mbit".to_string(), p.up_mbit.to_string()),
+        ("user.suanli.down_mbit".to_string(), p.down_mbit.to_string()),
+        ("user.suanli.ports".to_string(), p.ports.to_string()),
+        (
+            "user.suanli.bandwidth_gb".to_string(),
+            p.bandwidth_gb.to_string(),
+        ),
+    ]);
+    let root = BTreeMap::from([
+        ("type".to_string(), "disk".to_string()),
+        ("path".to_string(), "/".to_string()),
+        ("pool".to_string(), pool.to_string()),
+        ("size".to_string(), format!("{}MB", p.disk_mb)),
+    ]);
+    let mut nic = BTreeMap::from([
+        ("type".to_string(), "nic".to_string()),
+        ("nictype".to_string(), "bridged".to_string()),
+        ("parent".to_string(), bridge.to_string()),
+        ("name".to_string(), "eth0".to_string()),
+    ]);
+    // the host sends what the container receives: down is the host's egress
+    if let Some(r) = rate(p.down_mbit) {
+        nic.insert("limits.egress".to_string(), r);
+    }
+    if let Some(r) = rate(p.up_mbit) {
+        nic.insert("limits.ingress".to_string(), r);
+    }
+    let devices = BTreeMap::from([("root".to_string(), root), ("eth0".to_string(), nic)]);
+    (config, devices)
+}
+
+/// CPU use in percent of the container's cores between two samples of its cumulative
+/// CPU time (ns), rounded to 2 decimals; 0 without two samples.
+pub fn cpu_percent(prev_ns: i64, now_ns: i64, elapsed_ns: i64, cores: u64) -> f64 {
+    if elapsed_ns <= 0 || now_ns < prev_ns || cores == 0 {
+        return 0.0;
+    }
+    let pct = (now_ns - prev_ns) as f64 / elapsed_ns as f64 / cores as f64 * 100.0;
+    (pct.min(100.0) * 100.0).round() / 100.0
+}
+
+/// Bytes to whole MB (the plugin shows MB).
+pub fn mb(bytes: i64) -> i64 {
+    bytes.max(0) / (1024 * 1024)
+}
+
+/// Bytes to GB with 2 decimals.
+pub fn gb2(bytes: i64) -> f64 {
+    (bytes.max(0) as f64 / 1024f64.powi(3) * 100.0).round() / 100.0
+}
+
+/// `Status` as the plugin knows it: `running` and `stop`; `frozen`, else `unknown`.
+pub fn status(lxd_status: &str) -> &'static str {
+    match lxd_status {
+        "Running" => "running",
+        "Stopped" => "stop",
+        "Frozen" => "frozen",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hostnames_are_what_lxd_accepts() {
+        assert_eq!(hostname(Some("vm-1")), Ok("vm-1".into()));
+        assert_eq!(hostname(Some(&"a".repeat(63))), Ok("a".repeat(63)));
+        assert_eq!(hostname(None), Err(Refusal::missing("hostname")));
+        assert_eq!(hostname(Some(" ")), Err(Refusal::missing("hostname")));
+        for bad in [
+            "1vm",
+            "-vm",
+            "vm-",
+            "vm_1",
+            "vm.1",
+            "vm 1",
+            "../x",
+            "vm%201",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(
+                hostname(Some(bad)),
+                Err(Refusal::invalid("hostname")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_come_as_numbers_strings_or_empty() {
+        let b = json!({"a": 1, "b": "1", "c": "", "d": 0, "e": "0", "f": -1, "g": "x", "h": 1.5, "i": 2.0, "j": null, "k": [1]});
+        assert_eq!(count(&b, "a"), Ok(Some(1)));
+        assert_eq!(count(&b, "b"), Ok(Some(1)));
+        assert_eq!(count(&b, "c"), Ok(None));
+        assert_eq!(count(&b, "d"), Ok(Some(0)));
+        assert_eq!(count(&b, "e"), Ok(Some(0)));
+        assert_eq!(count(&b, "i"), Ok(Some(2)));
+        assert_eq!(count(&b, "j"), Ok(None));
+        assert_eq!(count(&b, "missing"), Ok(None));
+        for bad in ["f", "g", "h", "k"] {
+            assert_eq!(count(&b, bad), Err(Refusal::invalid(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_create_request_in_every_form_the_plugin_sends() {
+        let strings = json!({"hostname": "vm1", "password": "Pw1!x", "cpu": "2", "disk": "10240",
+            "ram": "1024", "system": "", "up": "", "down": "0", "ports": 5, "bandwidth": ""});
+        let numbers = json!({"hostname": "vm1", "password": "Pw1!x", "cpu": 2, "disk": 10240,
+            "ram": 1024, "up": 0, "down": 0, "ports": "5", "bandwidth": 0});
+        let a = CreateRequest::parse(&strings).unwrap();
+        assert_eq!(a, CreateRequest::parse(&numbers).unwrap());
+        assert_eq!(a.image, None);
+        assert_eq!(
+            (
+                a.product.up_mbit,
+                a.product.down_mbit,
+                a.product.bandwidth_gb
+            ),
+            (0, 0, 0)
+        );
+        let mut no_cpu = strings.clone();
+        no_cpu["cpu"] = json!("");
+        assert_eq!(CreateRequest::parse(&no_cpu), Err(Refusal::missing("cpu")));
+        let mut bad_ram = strings.clone();
+        bad_ram["ram"] = json!("1G");
+        assert_eq!(CreateRequest::parse(&bad_ram), Err(Refusal::invalid("ram")));
+        let mut no_pw = strings.clone();
+        no_pw["password"] = json!("");
+        assert_eq!(
+            CreateRequest::parse(&no_pw),
+            Err(Refusal::missing("password"))
+        );
+        let mut bad_image = strings;
+        bad_image["system"] = json!("debian; rm -rf /");
+        assert_eq!(
+            CreateRequest::parse(&bad_image),
+            Err(Refusal::invalid("system"))
+        );
+    }
+
+    #[test]
+    fn limits_are_written_with_their_unit_and_only_when_limited() {
+        assert_eq!(rate(10), Some("10Mbit".into()));
+        assert_eq!(rate(0), None);
+        let p = Product {
+            cpu: 2,
+            disk_mb: 10240,
+            ram_mb: 1024,
+            up_mbit: 10,
+            down_mbit: 100,
+            ports: 5,
+            bandwidth_gb: 0,
+        };
+        let (config, devices) = lxd_config(&p, "default", "lxdbr0");
+        assert_eq!(config["limits.cpu"], "2");
+        assert_eq!(config["limits.memory"], "1024MB");
+        assert_eq!(devices["root"]["size"], "10240MB");
+        assert_eq!(devices["eth0"]["limits.ingress"], "10Mbit");
+        assert_eq!(devices["eth0"]["limits.egress"], "100Mbit");
+        let unlimited = Product {
+            up_mbit: 0,
+            down_mbit: 0,
+            ..p
+        };
+        let (_, devices) = lxd_config(&unlimited, "default", "lxdbr0");
+        assert!(!devices["eth0"].contains_key("limits.ingress"));
+        assert!(!devices["eth0"].contains_key("limits.egress"));
+    }
+
+    #[test]
+    fn usage_figures() {
+        // 0.5 s of CPU over 1 s on 2 cores: 25 %
+        assert_eq!(cpu_percent(0, 500_000_000, 1_000_000_000, 2), 25.0);
+        assert_eq!(cpu_percent(0, 1, 3_000_000_000, 1), 0.0);
+        assert_eq!(cpu_percent(10, 5, 1, 1), 0.0, "counter reset (restart)");
+        assert_eq!(cpu_percent(0, 2_000_000_000, 1_000_000_000, 1), 100.0);
+        assert_eq!(mb(5 * 1024 * 1024 + 1), 5);
+        assert_eq!(gb2(1_610_612_736), 1.5);
+        assert_eq!(status("Running"), "running");
+        assert_eq!(status("Stopped"), "stop");
+        assert_eq!(status("Frozen"), "frozen");
+        assert_eq!(status("Error"), "unknown");
+    }
+}
