@@ -9,4 +9,5 @@ pub mod fields;
 pub mod instances;
 pub mod jumpbox;
 pub mod listing;
+pub mod nat;
 pub mod zjmf;
