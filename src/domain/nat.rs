@@ -1,5 +1,6 @@
 //! Port forwards to LXD containers as iptables rules. Suanli keeps its rules in chains
-//! of its own (`SUANLI-NAT` in the nat table, `SUANLI-FWD` in the filter table), jumped
+//! of its own (`<chain>-NAT` in the nat table, `<chain>-FWD` in the filter table, with
+//! `<chain>` = `zjmf.nat_chain`, SUANLI by default), jumped
 //! to from PREROUTING / OUTPUT and from FORWARD (through DOCKER-USER when Docker runs:
 //! dockerd sets FORWARD's policy to DROP). Each apply rewrites both chains in one
 //! `iptables-restore --noflush` transaction from the store, so concurrent applies never
@@ -9,8 +10,6 @@ use std::fmt::Write;
 
 /// The comment on every rule Suanli writes (iptables limits comments to 256 bytes).
 pub const COMMENT: &str = "suanli";
-pub const NAT_CHAIN: &str = "SUANLI-NAT";
-pub const FWD_CHAIN: &str = "SUANLI-FWD";
 
 /// The external ports random SSH forwards are drawn from (the plugin's range).
 pub const EXT_MIN: u16 = 10000;
@@ -52,6 +51,8 @@ pub struct Forward {
 /// Where forwards listen and how packets leave.
 #[derive(Clone, Debug, Default)]
 pub struct Host {
+    /// the prefix of Suanli's chain names
+    pub chain: String,
     /// the address forwards listen on; empty = every address of this host
     pub listen_ip: String,
     /// the interface containers reach the outside through (MASQUERADE); empty = none
@@ -64,10 +65,11 @@ pub struct Host {
 /// The `iptables-restore --noflush` input that makes Suanli's two chains hold exactly
 /// `forwards` (declaring a chain in restore input flushes it).
 pub fn restore_script(host: &Host, forwards: &[Forward]) -> String {
+    let (nat_chain, fwd_chain, post_chain) = host.chains();
     let mut nat = String::from("*nat\n");
-    let _ = writeln!(nat, ":{NAT_CHAIN} - [0:0]");
+    let _ = writeln!(nat, ":{nat_chain} - [0:0]");
     let mut fwd = String::from("*filter\n");
-    let _ = writeln!(fwd, ":{FWD_CHAIN} - [0:0]");
+    let _ = writeln!(fwd, ":{fwd_chain} - [0:0]");
     let dest = if host.listen_ip.is_empty() {
         // every local address: only packets for this host, not routed ones
         "-m addrtype --dst-type LOCAL".to_string()
@@ -79,60 +81,70 @@ pub fn restore_script(host: &Host, forwards: &[Forward]) -> String {
         let p = f.proto.as_str();
         let _ = writeln!(
             nat,
-            "-A {NAT_CHAIN} {dest} -p {p} -m {p} --dport {} -m comment --comment \"{comment}\" -j DNAT --to-destination {}:{}",
+            "-A {nat_chain} {dest} -p {p} -m {p} --dport {} -m comment --comment \"{comment}\" -j DNAT --to-destination {}:{}",
             f.ext_port, f.container_ip, f.int_port
         );
         let _ = writeln!(
             fwd,
-            "-A {FWD_CHAIN} -d {}/32 -p {p} -m {p} --dport {} -m comment --comment \"{comment}\" -j ACCEPT",
+            "-A {fwd_chain} -d {}/32 -p {p} -m {p} --dport {} -m comment --comment \"{comment}\" -j ACCEPT",
             f.container_ip, f.int_port
         );
     }
-    if !host.main_interface.is_empty() && !host.subnet.is_empty() {
+    if host.masquerades() {
         let _ = writeln!(
             nat,
-            "-A {NAT_CHAIN}-POST -s {} -o {} -m comment --comment \"{COMMENT}\" -j MASQUERADE",
+            "-A {post_chain} -s {} -o {} -m comment --comment \"{COMMENT}\" -j MASQUERADE",
             host.subnet, host.main_interface
         );
     }
     // replies to forwarded connections
     let _ = writeln!(
         fwd,
-        "-A {FWD_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"{COMMENT}\" -j ACCEPT"
+        "-A {fwd_chain} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"{COMMENT}\" -j ACCEPT"
     );
     nat.push_str("COMMIT\n");
     fwd.push_str("COMMIT\n");
-    if !host.main_interface.is_empty() && !host.subnet.is_empty() {
+    if host.masquerades() {
         // the POSTROUTING chain is declared (flushed) only when it is used
         nat = nat.replacen(
-            &format!(":{NAT_CHAIN} - [0:0]\n"),
-            &format!(":{NAT_CHAIN} - [0:0]\n:{NAT_CHAIN}-POST - [0:0]\n"),
+            &format!(":{nat_chain} - [0:0]\n"),
+            &format!(":{nat_chain} - [0:0]\n:{post_chain} - [0:0]\n"),
             1,
         );
     }
     nat + &fwd
 }
 
-/// The jumps into Suanli's chains: (table, parent chain, chain). FORWARD's jump goes
-/// into DOCKER-USER when Docker made it (Docker evaluates it before its DROP policy).
-pub fn jumps(docker_user: bool, masquerade: bool) -> Vec<(&'static str, &'static str, String)> {
-    let mut j = vec![
-        ("nat", "PREROUTING", NAT_CHAIN.to_string()),
-        ("nat", "OUTPUT", NAT_CHAIN.to_string()),
-        (
-            "filter",
-            if docker_user {
-                "DOCKER-USER"
-            } else {
-                "FORWARD"
-            },
-            FWD_CHAIN.to_string(),
-        ),
-    ];
-    if masquerade {
-        j.push(("nat", "POSTROUTING", format!("{NAT_CHAIN}-POST")));
+impl Host {
+    /// (nat chain, filter chain, POSTROUTING chain)
+    pub fn chains(&self) -> (String, String, String) {
+        let c = &self.chain;
+        (format!("{c}-NAT"), format!("{c}-FWD"), format!("{c}-POST"))
     }
-    j
+
+    pub fn masquerades(&self) -> bool {
+        !self.main_interface.is_empty() && !self.subnet.is_empty()
+    }
+
+    /// The jumps into Suanli's chains: (table, parent chain, chain). FORWARD's jump goes
+    /// into DOCKER-USER when Docker made it (Docker evaluates it before its DROP policy).
+    pub fn jumps(&self, docker_user: bool) -> Vec<(&'static str, &'static str, String)> {
+        let (nat_chain, fwd_chain, post_chain) = self.chains();
+        let parent = if docker_user {
+            "DOCKER-USER"
+        } else {
+            "FORWARD"
+        };
+        let mut j = vec![
+            ("nat", "PREROUTING", nat_chain.clone()),
+            ("nat", "OUTPUT", nat_chain),
+            ("filter", parent, fwd_chain),
+        ];
+        if self.masquerades() {
+            j.push(("nat", "POSTROUTING", post_chain));
+        }
+        j
+    }
 }
 
 /// A free external port: the first of `candidates` (random draws) not in `used`.
@@ -160,6 +172,7 @@ mod tests {
     #[test]
     fn the_restore_script_rewrites_only_suanlis_chains() {
         let host = Host {
+            chain: "SUANLI".into(),
             listen_ip: "192.0.2.10".into(),
             ..Host::default()
         };
@@ -178,6 +191,7 @@ mod tests {
     #[test]
     fn no_listen_ip_means_this_hosts_addresses_and_masquerade_is_optional() {
         let host = Host {
+            chain: "SUANLI".into(),
             main_interface: "eth0".into(),
             subnet: "10.99.0.0/24".into(),
             ..Host::default()
@@ -187,24 +201,34 @@ mod tests {
             s.contains("-A SUANLI-NAT -m addrtype --dst-type LOCAL -p tcp"),
             "{s}"
         );
-        assert!(s.contains(":SUANLI-NAT-POST - [0:0]\n"));
-        assert!(s.contains("-A SUANLI-NAT-POST -s 10.99.0.0/24 -o eth0 -m comment --comment \"suanli\" -j MASQUERADE"));
+        assert!(s.contains(":SUANLI-POST - [0:0]\n"));
+        assert!(s.contains(
+            "-A SUANLI-POST -s 10.99.0.0/24 -o eth0 -m comment --comment \"suanli\" -j MASQUERADE"
+        ));
         // an empty store still declares (flushes) the chains
-        let empty = restore_script(&Host::default(), &[]);
+        let empty = restore_script(
+            &Host {
+                chain: "SUANLI".into(),
+                ..Host::default()
+            },
+            &[],
+        );
         assert!(empty.contains(":SUANLI-NAT - [0:0]") && !empty.contains("DNAT"));
     }
 
     #[test]
     fn jumps_use_docker_user_when_docker_runs() {
-        assert_eq!(
-            jumps(true, false)[2],
-            ("filter", "DOCKER-USER", "SUANLI-FWD".into())
-        );
-        assert_eq!(
-            jumps(false, false)[2],
-            ("filter", "FORWARD", "SUANLI-FWD".into())
-        );
-        assert_eq!(jumps(false, true).len(), 4);
+        let mut host = Host {
+            chain: "SUANLI".into(),
+            ..Host::default()
+        };
+        let fwd = |parent: &'static str| ("filter", parent, "SUANLI-FWD".to_string());
+        assert_eq!(host.jumps(true)[2], fwd("DOCKER-USER"));
+        assert_eq!(host.jumps(false)[2], fwd("FORWARD"));
+        host.main_interface = "eth0".into();
+        host.subnet = "10.99.0.0/24".into();
+        let post = ("nat", "POSTROUTING", "SUANLI-POST".to_string());
+        assert_eq!(host.jumps(false)[3], post);
     }
 
     #[test]

@@ -170,6 +170,40 @@ impl CreateRequest {
     }
 }
 
+/// A port forward as addport/delport send it: `dtype` tcp|udp, `dport` the external port
+/// (10000–65535, the plugin's range), `sport` the container's port (1–65535).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortRule {
+    pub proto: crate::domain::nat::Proto,
+    pub ext_port: u16,
+    pub int_port: u16,
+}
+
+impl PortRule {
+    pub fn parse<'a>(field: impl Fn(&str) -> Option<&'a str>) -> Result<Self, Refusal> {
+        let required = |k: &str| {
+            field(k)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Refusal::missing(k))
+        };
+        let proto = crate::domain::nat::Proto::parse(required("dtype")?)
+            .ok_or_else(|| Refusal::invalid("dtype"))?;
+        let port = |k: &str, min: u16| -> Result<u16, Refusal> {
+            required(k)?
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p >= min)
+                .ok_or_else(|| Refusal::invalid(k))
+        };
+        Ok(PortRule {
+            proto,
+            ext_port: port("dport", crate::domain::nat::EXT_MIN)?,
+            int_port: port("sport", 1)?,
+        })
+    }
+}
+
 /// A rate limit as LXD reads it: `10Mbit` for 10 Mbit/s (a bare number would be bit/s);
 /// None for unlimited.
 pub fn rate(mbit: u64) -> Option<String> {
@@ -334,6 +368,55 @@ mod tests {
             CreateRequest::parse(&bad_image),
             Err(Refusal::invalid("system"))
         );
+    }
+
+    #[test]
+    fn port_rules_as_the_plugin_posts_them() {
+        use crate::domain::nat::Proto;
+        let form = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        };
+        assert_eq!(
+            PortRule::parse(form(&[
+                ("dtype", "TCP"),
+                ("dport", "10080"),
+                ("sport", "80")
+            ])),
+            Ok(PortRule {
+                proto: Proto::Tcp,
+                ext_port: 10080,
+                int_port: 80
+            })
+        );
+        for (pairs, want) in [
+            (
+                &[("dport", "10080"), ("sport", "80")][..],
+                Refusal::missing("dtype"),
+            ),
+            (
+                &[("dtype", "icmp"), ("dport", "10080"), ("sport", "80")][..],
+                Refusal::invalid("dtype"),
+            ),
+            (
+                &[("dtype", "udp"), ("dport", "9999"), ("sport", "80")][..],
+                Refusal::invalid("dport"),
+            ),
+            (
+                &[("dtype", "udp"), ("dport", "65536"), ("sport", "80")][..],
+                Refusal::invalid("dport"),
+            ),
+            (
+                &[("dtype", "udp"), ("dport", "10080"), ("sport", "0")][..],
+                Refusal::invalid("sport"),
+            ),
+            (
+                &[("dtype", "udp"), ("dport", "10080")][..],
+                Refusal::missing("sport"),
+            ),
+        ] {
+            let pairs: &'static [(&str, &str)] = Box::leak(pairs.to_vec().into_boxed_slice());
+            assert_eq!(PortRule::parse(form(pairs)), Err(want));
+        }
     }
 
     #[test]
