@@ -165,16 +165,19 @@ pub struct Imported {
 
 /// Reads the Flask backend's rule file: a JSON list of objects. Field names vary between
 /// its versions, so each value is looked up under its known names (case-insensitive);
-/// unknown fields are ignored. Returns the rules and, for each entry skipped, its
-/// position and why.
-pub fn parse_flask_rules(text: &str) -> Result<(Vec<Imported>, Vec<(usize, String)>), String> {
+/// unknown fields are ignored. Returns the rules and the entries skipped and why, each
+/// with its position in the list.
+#[allow(clippy::type_complexity)]
+pub fn parse_flask_rules(
+    text: &str,
+) -> Result<(Vec<(usize, Imported)>, Vec<(usize, String)>), String> {
     let list: Vec<serde_json::Value> =
         serde_json::from_str(text).map_err(|e| format!("not a JSON list of rules: {e}"))?;
     let mut rules = Vec::new();
     let mut skipped = Vec::new();
     for (i, entry) in list.iter().enumerate() {
         match flask_rule(entry) {
-            Ok(r) => rules.push(r),
+            Ok(r) => rules.push((i, r)),
             Err(why) => skipped.push((i, why)),
         }
     }
@@ -315,6 +318,7 @@ mod tests {
             "nonsense"
         ]"#;
         let (rules, skipped) = parse_flask_rules(text).unwrap();
+        let rules: Vec<Imported> = rules.into_iter().map(|(_, r)| r).collect();
         let r = |h: &str, p, e, i| Imported {
             hostname: h.into(),
             proto: p,
