@@ -204,6 +204,11 @@ impl PortRule {
     }
 }
 
+/// An LXD config key under Suanli's own `user.` namespace (billing figures, the image).
+pub fn meta(key: &str) -> String {
+    format!("user.suanli.{key}")
+}
+
 /// A rate limit as LXD reads it: `10Mbit` for 10 Mbit/s (a bare number would be bit/s);
 /// None for unlimited.
 pub fn rate(mbit: u64) -> Option<String> {
@@ -225,14 +230,11 @@ pub fn lxd_config(
         ("limits.cpu".to_string(), p.cpu.to_string()),
         ("limits.memory".to_string(), format!("{}MB", p.ram_mb)),
         ("security.nesting".to_string(), "true".to_string()),
-        ("user.suanli.disk_mb".to_string(), p.disk_mb.to_string()),
-        ("user.suanli.up_mbit".to_string(), p.up_mbit.to_string()),
-        ("user.suanli.down_mbit".to_string(), p.down_mbit.to_string()),
-        ("user.suanli.ports".to_string(), p.ports.to_string()),
-        (
-            "user.suanli.bandwidth_gb".to_string(),
-            p.bandwidth_gb.to_string(),
-        ),
+        (meta("disk_mb"), p.disk_mb.to_string()),
+        (meta("up_mbit"), p.up_mbit.to_string()),
+        (meta("down_mbit"), p.down_mbit.to_string()),
+        (meta("ports"), p.ports.to_string()),
+        (meta("bandwidth_gb"), p.bandwidth_gb.to_string()),
     ]);
     let root = BTreeMap::from([
         ("type".to_string(), "disk".to_string()),
@@ -246,12 +248,13 @@ pub fn lxd_config(
         ("parent".to_string(), bridge.to_string()),
         ("name".to_string(), "eth0".to_string()),
     ]);
-    // the host sends what the container receives: down is the host's egress
+    // LXD names directions from the container's side: what it receives (the customer's
+    // download) is ingress, what it sends (upload) egress
     if let Some(r) = rate(p.down_mbit) {
-        nic.insert("limits.egress".to_string(), r);
+        nic.insert("limits.ingress".to_string(), r);
     }
     if let Some(r) = rate(p.up_mbit) {
-        nic.insert("limits.ingress".to_string(), r);
+        nic.insert("limits.egress".to_string(), r);
     }
     let devices = BTreeMap::from([("root".to_string(), root), ("eth0".to_string(), nic)]);
     (config, devices)
@@ -436,8 +439,8 @@ mod tests {
         assert_eq!(config["limits.cpu"], "2");
         assert_eq!(config["limits.memory"], "1024MB");
         assert_eq!(devices["root"]["size"], "10240MB");
-        assert_eq!(devices["eth0"]["limits.ingress"], "10Mbit");
-        assert_eq!(devices["eth0"]["limits.egress"], "100Mbit");
+        assert_eq!(devices["eth0"]["limits.egress"], "10Mbit", "up");
+        assert_eq!(devices["eth0"]["limits.ingress"], "100Mbit", "down");
         let unlimited = Product {
             up_mbit: 0,
             down_mbit: 0,

@@ -102,11 +102,11 @@ mod tests {
         assert_eq!(t(Lang::En, "nav.images"), "Images");
     }
 
-    /// Every `t("…")` in templates and every i18n key literal in src/ exists.
+    /// Every `.t("…")` in templates and src and every i18n key literal in src/ exists.
     #[test]
     fn every_used_key_exists() {
         // (text before the key, the part of it that belongs to the key)
-        let template_calls = [("t(\"", "")];
+        let template_calls = [(".t(\"", "")];
         let src_literals = [
             "field.",
             "password.",
