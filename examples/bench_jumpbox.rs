@@ -1,0 +1,543 @@
+//! The SSH jumpbox against `docker exec` on the same container, run by
+//! scripts/bench_jumpbox.sh (which starts the release server with its jumpbox, creates a
+//! running instance and writes the blob into its container). Three modes, one per
+//! target of the jumpbox issue:
+//!
+//! - `throughput`: `cat` of the blob through `ssh … <instance> -- cat BLOB` (no pty)
+//!   and through `docker exec <container> cat BLOB`, alternating rounds; per run the time
+//!   to the first byte (connection, login, exec set-up) and the streaming rate from the
+//!   first byte to the end of output, which is what the ratio compares;
+//! - `echo`: keystroke echo round-trip, one key at a time, clock stopped at its TTY echo
+//!   (as examples/bench_terminal.rs): `ssh -tt … <instance>` and `docker exec -it
+//!   <container> sh`, both on a pty made by `script`, plus the Engine API exec the
+//!   server itself opens (the floor of the jumpbox path, no SSH hop); alternating rounds;
+//! - `idle`: opens BENCH_SESSIONS `ssh -tt … <instance>` shells through the jumpbox,
+//!   waits until each one's shell has answered, reads the server's VmRSS before and
+//!   after, then closes them (half by typing `exit`, half by killing the client).
+//!
+//! Input (environment): BENCH_SSH (the ssh command up to and including user@host, split
+//! on spaces; the password comes from its askpass environment), BENCH_INSTANCE_NAME,
+//! BENCH_CONTAINER; throughput: BENCH_BLOB (path in the container), BENCH_BYTES (its
+//! size), BENCH_ROUNDS (5); echo: BENCH_SAMPLES (per path and round, 300), BENCH_ROUNDS
+//! (4), BENCH_DOCKER (engine URL, default unix:///var/run/docker.sock); idle:
+//! BENCH_SESSIONS (100), BENCH_OPEN_PARALLEL (logins at a time, 10), BENCH_SERVER_PID.
+//! Prints `BENCH …` lines of key=value figures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use suanli::docker::exec::{self, ShellInput, ShellOutput, TermSize};
+use suanli::docker::{self, Endpoint};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Keys between two untimed Enter presses (keeps the line buffer short).
+const LINE: usize = 60;
+const WAIT: Duration = Duration::from_secs(30);
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The ssh command line up to the destination, as words.
+fn ssh_words() -> Vec<String> {
+    env("BENCH_SSH")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn percentile(sorted: &[f64], p: usize) -> f64 {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 50)
+}
+
+fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("throughput") => throughput(),
+        Some("echo") => runtime().block_on(echo()),
+        Some("idle") => runtime().block_on(idle()),
+        _ => panic!("usage: bench_jumpbox throughput|echo|idle"),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+// ------------------------------------------------------------------ throughput
+
+/// One `cat` of the blob, timed.
+#[derive(Clone, Copy)]
+struct Cat {
+    /// from the spawn to the first byte: connection, login, exec set-up
+    first_byte_ms: f64,
+    /// from the first byte to the end of output
+    stream_mb_s: f64,
+    /// from the spawn to the end of output
+    overall_mb_s: f64,
+}
+
+fn cat_once(mut cmd: Command, bytes: u64) -> Cat {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut got, mut first) = (0u64, None);
+    loop {
+        let n = out.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        first.get_or_insert_with(Instant::now);
+        got += n as u64;
+    }
+    let end = Instant::now();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{cmd:?}: {status}");
+    assert_eq!(got, bytes, "{cmd:?}: got {got} bytes, expected {bytes}");
+    let first = first.expect("no output");
+    let mb = bytes as f64 / 1e6;
+    Cat {
+        first_byte_ms: (first - start).as_secs_f64() * 1e3,
+        stream_mb_s: mb / (end - first).as_secs_f64(),
+        overall_mb_s: mb / (end - start).as_secs_f64(),
+    }
+}
+
+fn throughput() {
+    let (name, container, blob) = (
+        env("BENCH_INSTANCE_NAME"),
+        env("BENCH_CONTAINER"),
+        env("BENCH_BLOB"),
+    );
+    let bytes: u64 = env("BENCH_BYTES").parse().unwrap();
+    let rounds = env_or("BENCH_ROUNDS", 5);
+    let ssh = ssh_words();
+    let jumpbox = || {
+        let mut c = Command::new(&ssh[0]);
+        c.args(&ssh[1..]).args([&name, "--", "cat", &blob]);
+        c
+    };
+    let direct = || {
+        let mut c = Command::new("docker");
+        c.args(["exec", &container, "cat", &blob]);
+        c
+    };
+    // warm-up (page cache, connections), untimed
+    cat_once(direct(), bytes);
+    cat_once(jumpbox(), bytes);
+
+    let mut runs: [(&str, Vec<Cat>); 2] = [("jumpbox", Vec::new()), ("docker-exec", Vec::new())];
+    for round in 0..rounds {
+        // who goes first alternates, so that a drift in the machine's load hits both
+        for i in [round % 2, 1 - round % 2] {
+            let r = cat_once(if i == 0 { jumpbox() } else { direct() }, bytes);
+            println!(
+                "run path={} round={} first_byte_ms={:.0} stream_mb_s={:.0} overall_mb_s={:.0}",
+                runs[i].0,
+                round + 1,
+                r.first_byte_ms,
+                r.stream_mb_s,
+                r.overall_mb_s
+            );
+            runs[i].1.push(r);
+        }
+    }
+    let mut stream = Vec::new();
+    for (path, r) in &runs {
+        let pick = |f: fn(&Cat) -> f64| r.iter().map(f).collect::<Vec<_>>();
+        let s = median(&pick(|c| c.stream_mb_s));
+        stream.push(s);
+        println!(
+            "BENCH path={path} runs={} first_byte_ms={:.0} stream_mb_s={s:.0} overall_mb_s={:.0} min_stream_mb_s={:.0} max_stream_mb_s={:.0}",
+            r.len(),
+            median(&pick(|c| c.first_byte_ms)),
+            median(&pick(|c| c.overall_mb_s)),
+            pick(|c| c.stream_mb_s)
+                .into_iter()
+                .fold(f64::INFINITY, f64::min),
+            pick(|c| c.stream_mb_s).into_iter().fold(0.0, f64::max),
+        );
+    }
+    // the same round's two runs side by side: less sensitive to a drift in the load
+    let paired: Vec<f64> = runs[0]
+        .1
+        .iter()
+        .zip(&runs[1].1)
+        .map(|(j, d)| j.stream_mb_s / d.stream_mb_s)
+        .collect();
+    println!(
+        "BENCH ratio stream_ratio={:.2} paired_ratio_median={:.2}",
+        stream[0] / stream[1],
+        median(&paired)
+    );
+}
+
+// ------------------------------------------------------------------ echo
+
+/// One way to reach the container's TTY.
+trait Echo {
+    async fn send(&mut self, bytes: &[u8]);
+    /// Output that arrived next (waits for some).
+    async fn recv(&mut self) -> Vec<u8>;
+}
+
+/// A command on a pty made by `script` (its stdin and stdout are our pipes).
+struct Cli {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+}
+
+impl Cli {
+    fn spawn(command: &str) -> Cli {
+        let mut child = tokio::process::Command::new("script")
+            .args(["-q", "-f", "-E", "never", "-c", command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("script(1)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        Cli {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+}
+
+impl Cli {
+    /// Ctrl-C, then `exit` once the TTY has flushed its input (an interrupt discards
+    /// what follows it in the same write); waits for the end of output and the exit.
+    async fn quit(&mut self) {
+        self.send(b"\x03").await;
+        drain(self).await;
+        self.send(b"exit\r").await;
+        let mut buf = vec![0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Ok(1..) = self.stdout.read(&mut buf).await {}
+        })
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+impl Echo for Cli {
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+    async fn recv(&mut self) -> Vec<u8> {
+        let mut buf = vec![0u8; 4096];
+        let n = self.stdout.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the client ended");
+        buf.truncate(n);
+        buf
+    }
+}
+
+struct Api {
+    input: ShellInput,
+    output: ShellOutput,
+}
+
+impl Echo for Api {
+    async fn send(&mut self, bytes: &[u8]) {
+        self.input.write(bytes).await.unwrap();
+    }
+    async fn recv(&mut self) -> Vec<u8> {
+        self.output.next().await.unwrap().unwrap().to_vec()
+    }
+}
+
+/// Waits until `needle` shows up in the output.
+async fn expect(t: &mut impl Echo, needle: &[u8]) {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            seen.extend(t.recv().await);
+            if seen.windows(needle.len()).any(|w| w == needle) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        found.is_ok(),
+        "no {needle:?} in {:?}",
+        String::from_utf8_lossy(&seen)
+    );
+}
+
+/// Reads whatever arrives until the output is quiet for 300 ms.
+async fn drain(t: &mut impl Echo) {
+    while tokio::time::timeout(Duration::from_millis(300), t.recv())
+        .await
+        .is_ok()
+    {}
+}
+
+/// Waits for the shell, then starts `cat` on the TTY: from here on every key comes
+/// straight back as its echo (no prompt, no line editing).
+async fn prepare(t: &mut impl Echo) {
+    t.send(b"echo ready-$((6*7))\r").await;
+    expect(t, b"ready-42").await;
+    drain(t).await;
+    t.send(b"cat >/dev/null\r").await;
+    drain(t).await;
+}
+
+/// `n` timed keystrokes; returns the round-trips in microseconds.
+async fn measure(t: &mut impl Echo, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        if i % LINE == LINE - 1 {
+            t.send(b"\r").await;
+            expect(t, b"\n").await;
+        }
+        let key = b'a' + (i % 26) as u8;
+        let start = Instant::now();
+        t.send(&[key]).await;
+        expect(t, &[key]).await;
+        out.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    out
+}
+
+async fn echo() {
+    let (name, container) = (env("BENCH_INSTANCE_NAME"), env("BENCH_CONTAINER"));
+    let samples = env_or("BENCH_SAMPLES", 300);
+    let rounds = env_or("BENCH_ROUNDS", 4);
+
+    // the jumpbox, entered directly, with a terminal (as `ssh -t host name` from a user's)
+    let mut ssh = Cli::spawn(&format!("{} -tt {name}", ssh_words().join(" ")));
+    // docker exec -it on a pty, as a user at a terminal on the node would type
+    let mut cli = Cli::spawn(&format!("docker exec -it {container} sh"));
+    // the Engine API exec that the server opens for the jumpbox, without the SSH hop
+    let ep = Endpoint {
+        url: std::env::var("BENCH_DOCKER").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
+        tls: None,
+    };
+    let d = docker::connect(&ep).await.expect("engine");
+    let shell = exec::open(
+        &d,
+        &container,
+        exec::Program::Shell,
+        Some(TermSize::default()),
+    )
+    .await
+    .expect("exec");
+    let hang_up = shell.control.clone();
+    let mut api = Api {
+        input: shell.input,
+        output: shell.output,
+    };
+
+    prepare(&mut ssh).await;
+    prepare(&mut cli).await;
+    prepare(&mut api).await;
+    // warm-up, untimed
+    measure(&mut ssh, 100).await;
+    measure(&mut cli, 100).await;
+    measure(&mut api, 100).await;
+
+    let (mut j, mut c, mut a) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        j.extend(measure(&mut ssh, samples).await);
+        c.extend(measure(&mut cli, samples).await);
+        a.extend(measure(&mut api, samples).await);
+    }
+
+    let mut p50 = Vec::new();
+    for (path, v) in [
+        ("jumpbox", &mut j),
+        ("docker-cli", &mut c),
+        ("engine-api", &mut a),
+    ] {
+        v.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let m = percentile(v, 50) / 1000.0;
+        p50.push(m);
+        println!(
+            "BENCH path={path} n={} p50_ms={m:.3} p90_ms={:.3} p99_ms={:.3} mean_ms={:.3} max_ms={:.3}",
+            v.len(),
+            percentile(v, 90) / 1000.0,
+            percentile(v, 99) / 1000.0,
+            mean / 1000.0,
+            v[v.len() - 1] / 1000.0
+        );
+    }
+    println!(
+        "BENCH added added_p50_ms_vs_docker_cli={:.3} added_p50_ms_vs_engine_api={:.3}",
+        p50[0] - p50[1],
+        p50[0] - p50[2]
+    );
+
+    // leave nothing running: Ctrl-C, then (once the TTY has flushed its input) exit
+    ssh.quit().await;
+    cli.quit().await;
+    api.send(b"\x03").await;
+    drain(&mut api).await;
+    api.send(b"exit\r").await;
+    let _ = hang_up.hang_up().await;
+}
+
+// ------------------------------------------------------------------ idle
+
+/// VmRSS of the process in MB.
+fn rss_mb(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("server status");
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb / 1024.0
+}
+
+/// Shells (`sh` processes started by an exec) in the container, from the host's view.
+fn shells(container: &str) -> usize {
+    let out = Command::new("docker")
+        .args(["top", container, "-o", "pid,args"])
+        .output()
+        .expect("docker top");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split_whitespace().skip(1).eq(["sh"]))
+        .count()
+}
+
+/// One idle session: an ssh client whose shell answered.
+struct Idle {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    /// keeps the client's output drained (so its pipe never fills)
+    _reader: tokio::task::JoinHandle<()>,
+}
+
+/// Opens a shell through the jumpbox and waits until it has run a command.
+async fn open_idle(ssh: &[String], name: &str) -> Idle {
+    let mut child = tokio::process::Command::new(&ssh[0])
+        .args(&ssh[1..])
+        .args(["-tt", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ssh");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    stdin.write_all(b"echo ready-$((6*7))\r").await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::spawn(async move {
+        let mut tx = Some(tx);
+        let (mut seen, mut buf) = (Vec::new(), vec![0u8; 4096]);
+        while let Ok(n @ 1..) = stdout.read(&mut buf).await {
+            if tx.is_some() {
+                seen.extend_from_slice(&buf[..n]);
+                if seen.windows(8).any(|w| w == b"ready-42") {
+                    let _ = tx.take().unwrap().send(());
+                }
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(120), rx)
+        .await
+        .expect("a shell did not answer within 120 s")
+        .expect("a client ended before its shell answered");
+    Idle {
+        child,
+        stdin,
+        _reader: reader,
+    }
+}
+
+async fn idle() {
+    let (name, container, pid) = (
+        env("BENCH_INSTANCE_NAME"),
+        env("BENCH_CONTAINER"),
+        env("BENCH_SERVER_PID"),
+    );
+    let n = env_or("BENCH_SESSIONS", 100);
+    let parallel = env_or("BENCH_OPEN_PARALLEL", 10);
+    let ssh = Arc::new(ssh_words());
+    let name = Arc::new(name);
+    let shells_before = shells(&container);
+    let rss_before = rss_mb(&pid);
+
+    let start = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut opening = Vec::new();
+    for _ in 0..n {
+        let (ssh, name, gate) = (Arc::clone(&ssh), Arc::clone(&name), Arc::clone(&gate));
+        opening.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.unwrap();
+            open_idle(&ssh, &name).await
+        }));
+    }
+    let mut open = Vec::new();
+    for o in opening {
+        open.push(o.await.expect("open task"));
+    }
+    let open_s = start.elapsed().as_secs_f64();
+    // let the server settle (tasks parked, buffers returned) before reading its memory
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_open = rss_mb(&pid);
+    let shells_open = shells(&container);
+    println!(
+        "BENCH open sessions={n} open_s={open_s:.1} rss_before_mb={rss_before:.1} rss_open_mb={rss_open:.1} rss_growth_mb={:.1} per_session_kb={:.0} shells_before={shells_before} shells_open={shells_open}",
+        rss_open - rss_before,
+        (rss_open - rss_before) * 1024.0 / n as f64
+    );
+
+    // close: even ones type `exit` (the shell ends), odd ones drop the connection
+    let start = Instant::now();
+    let (mut typed, mut killed) = (0, 0);
+    for (i, s) in open.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            s.stdin.write_all(b"exit\r").await.unwrap();
+            typed += 1;
+        } else {
+            s.child.start_kill().unwrap();
+            killed += 1;
+        }
+    }
+    let mut exited = 0;
+    for s in &mut open {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(30), s.child.wait()).await {
+            exited += 1;
+        }
+    }
+    println!(
+        "BENCH close typed_exit={typed} killed={killed} clients_exited={exited} close_s={:.1}",
+        start.elapsed().as_secs_f64()
+    );
+}
