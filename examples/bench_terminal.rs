@@ -16,26 +16,14 @@
 //! BENCH_ROUNDS (4). Prints one `BENCH path=… p50_ms=… p99_ms=…` line per path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use futures_util::{SinkExt, StreamExt};
-use suanli::docker::exec::{self, ShellInput, ShellOutput, TermSize};
-use suanli::docker::{self, Endpoint};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-/// Keys between two untimed Enter presses (keeps the line buffer short).
-const LINE: usize = 60;
-const WAIT: Duration = Duration::from_secs(10);
+#[path = "shared/echo.rs"]
+mod echo;
 
-/// One way to reach the container's TTY.
-trait Echo {
-    async fn send(&mut self, bytes: &[u8]);
-    /// Output that arrived next (waits for some).
-    async fn recv(&mut self) -> Vec<u8>;
-}
+use echo::{Api, Cli, Echo, env, env_or};
 
 struct Ws(
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -57,113 +45,12 @@ impl Echo for Ws {
     }
 }
 
-struct Cli {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::process::ChildStdout,
-}
-
-impl Echo for Cli {
-    async fn send(&mut self, bytes: &[u8]) {
-        self.stdin.write_all(bytes).await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-    async fn recv(&mut self) -> Vec<u8> {
-        let mut buf = vec![0u8; 4096];
-        let n = self.stdout.read(&mut buf).await.unwrap();
-        assert!(n > 0, "docker exec ended");
-        buf.truncate(n);
-        buf
-    }
-}
-
-struct Api {
-    input: ShellInput,
-    output: ShellOutput,
-}
-
-impl Echo for Api {
-    async fn send(&mut self, bytes: &[u8]) {
-        self.input.write(bytes).await.unwrap();
-    }
-    async fn recv(&mut self) -> Vec<u8> {
-        self.output.next().await.unwrap().unwrap().to_vec()
-    }
-}
-
-/// Waits until `needle` shows up in the output.
-async fn expect(t: &mut impl Echo, needle: &[u8]) {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(WAIT, async {
-        loop {
-            seen.extend(t.recv().await);
-            if seen.windows(needle.len()).any(|w| w == needle) {
-                return;
-            }
-        }
-    })
-    .await;
-    assert!(
-        found.is_ok(),
-        "no {needle:?} in {:?}",
-        String::from_utf8_lossy(&seen)
-    );
-}
-
-/// Reads whatever arrives until the output is quiet for 300 ms.
-async fn drain(t: &mut impl Echo) {
-    while tokio::time::timeout(Duration::from_millis(300), t.recv())
-        .await
-        .is_ok()
-    {}
-}
-
-/// Starts `cat` on the TTY: from here on every key comes straight back as its echo.
-async fn prepare(t: &mut impl Echo) {
-    drain(t).await;
-    t.send(b"echo ready-$((6*7))\r").await;
-    expect(t, b"ready-42").await;
-    t.send(b"cat >/dev/null\r").await;
-    drain(t).await;
-}
-
-/// `n` timed keystrokes; returns the round-trips in microseconds.
-async fn measure(t: &mut impl Echo, n: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        if i % LINE == LINE - 1 {
-            t.send(b"\r").await;
-            expect(t, b"\n").await;
-        }
-        let key = b'a' + (i % 26) as u8;
-        let start = Instant::now();
-        t.send(&[key]).await;
-        expect(t, &[key]).await;
-        out.push(start.elapsed().as_secs_f64() * 1e6);
-    }
-    out
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
-}
-
-fn percentile(sorted: &[f64], p: usize) -> f64 {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let base = env("BENCH_BASE");
     let container = env("BENCH_CONTAINER");
-    let samples: usize = std::env::var("BENCH_SAMPLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(500);
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    let samples = env_or("BENCH_SAMPLES", 500);
+    let rounds = env_or("BENCH_ROUNDS", 4);
 
     // our WebSocket, as the page opens it (Nagle off, as browsers do)
     let url = format!(
@@ -182,94 +69,16 @@ async fn main() {
     let mut ws = Ws(ws);
 
     // docker exec -it on a pty
-    let mut child = tokio::process::Command::new("script")
-        .args([
-            "-q",
-            "-f",
-            "-E",
-            "never",
-            "-c",
-            &format!("docker exec -it {container} sh"),
-            "/dev/null",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("script(1)");
-    let stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut cli = Cli {
-        child,
-        stdin,
-        stdout,
-    };
-
+    let mut cli = Cli::spawn(&format!("docker exec -it {container} sh"));
     // the Engine API exec the server uses, without the WebSocket
-    let ep = Endpoint {
-        url: std::env::var("BENCH_DOCKER").unwrap_or_else(|_| "unix:///var/run/docker.sock".into()),
-        tls: None,
-    };
-    let d = docker::connect(&ep).await.expect("engine");
-    let shell = exec::open(
-        &d,
-        &container,
-        exec::Program::Shell,
-        Some(TermSize::default()),
-    )
-    .await
-    .expect("exec");
-    let hang_up = shell.control.clone();
-    let mut api = Api {
-        input: shell.input,
-        output: shell.output,
-    };
+    let mut api = Api::open(&container).await;
+    echo::compare("websocket", &mut ws, &mut cli, &mut api, samples, rounds).await;
 
-    prepare(&mut ws).await;
-    prepare(&mut cli).await;
-    prepare(&mut api).await;
-    // warm-up, untimed
-    measure(&mut ws, 100).await;
-    measure(&mut cli, 100).await;
-    measure(&mut api, 100).await;
-
-    let (mut w, mut c, mut a) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        w.extend(measure(&mut ws, samples).await);
-        c.extend(measure(&mut cli, samples).await);
-        a.extend(measure(&mut api, samples).await);
-    }
-
-    let mut p50 = Vec::new();
-    for (name, v) in [
-        ("websocket", &mut w),
-        ("docker-cli", &mut c),
-        ("engine-api", &mut a),
-    ] {
-        v.sort_by(f64::total_cmp);
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        let (m, n) = (percentile(v, 50) / 1000.0, percentile(v, 99) / 1000.0);
-        p50.push(m);
-        println!(
-            "BENCH path={name} n={} p50_ms={m:.3} p90_ms={:.3} p99_ms={n:.3} mean_ms={:.3} max_ms={:.3}",
-            v.len(),
-            percentile(v, 90) / 1000.0,
-            mean / 1000.0,
-            v[v.len() - 1] / 1000.0
-        );
-    }
-    println!(
-        "BENCH added_p50_ms_vs_docker_cli={:.3} added_p50_ms_vs_engine_api={:.3}",
-        p50[0] - p50[1],
-        p50[0] - p50[2]
-    );
-
-    // leave nothing running: Ctrl-C + exit on every path
-    ws.send(b"\x03exit\r").await;
+    // leave nothing running: Ctrl-C, then (once the TTY has flushed its input) exit
+    ws.send(b"\x03").await;
+    echo::drain(&mut ws).await;
+    ws.send(b"exit\r").await;
     let _ = ws.0.close(None).await;
-    cli.send(b"\x03exit\r").await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), cli.child.wait()).await;
-    api.send(b"\x03exit\r").await;
-    let _ = hang_up.hang_up().await;
+    cli.quit().await;
+    api.quit().await;
 }

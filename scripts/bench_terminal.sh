@@ -98,7 +98,7 @@ BENCH_BASE=$BASE_URL BENCH_COOKIE="suanli_session=$SESSION" BENCH_CSRF=$CSRF BEN
 # engine-api) = "n=.. p50_ms=.. ...", STATS[added] = "added_p50_ms_vs_docker_cli=.. ...".
 while read -r key rest; do
     STATS[${key#path=}]=$rest
-done < <(sed -n 's/^BENCH \(path=[^ ]*\) /\1 /p; s/^BENCH \(added_\)/added \1/p' "$WORK/client.out")
+done < <(sed -n 's/^BENCH \(path=[^ ]*\) /\1 /p; s/^BENCH added /added /p' "$WORK/client.out")
 added=$(figure added added_p50_ms_vs_docker_cli)
 floor=$(figure added added_p50_ms_vs_engine_api)
 if gt "$added" "$TARGET_ADDED_P50_MS"; then
