@@ -389,3 +389,33 @@ bench_explain() {
     echo "--- $label: $(printf '%s' "${*:+$* ; }$sql" | tr -s ' \n' ' ' | cut -c 1-400)"
     echo "$plan"
 }
+
+# bench_running_instance PREFIX - a busybox instance on the local engine, created through
+# the wizard's POST as the logged-in admin (ADMIN_JAR, CSRF): adds an image, a spec and a
+# node, waits until it runs. Sets NAME, ID and CONTAINER. Needs TEST_IMAGE, DB_URL, WORK.
+bench_running_instance() {
+    local prefix=$1 img spec node res i phase status
+    read -r img spec node < <(psql_q -d "$DB_URL" -tA -F ' ' -c "
+        WITH i AS (INSERT INTO images (name, address, listed) VALUES ('busybox', '$TEST_IMAGE', true) RETURNING id),
+             s AS (INSERT INTO specs (name, gpu_model, gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb,
+                                      price_per_hour_cents, listed)
+                   VALUES ('bench', 'none', 0, 1, 1, 10, 0, 100, true) RETURNING id),
+             n AS (INSERT INTO nodes (name, region, cpu_cores, memory_gb, system_disk_gb, data_disk_gb, public_ip,
+                                      private_ip, gpu_model, gpu_count, docker_endpoint, use_tls, listed)
+                   VALUES ('local', 'bench', 8, 16, 100, 100, '127.0.0.1', '127.0.0.1', 'none', 0,
+                           'unix:///var/run/docker.sock', false, true) RETURNING id)
+        SELECT i.id, s.id, n.id FROM i, s, n")
+    NAME="$prefix-$(date +%s)-$$"
+    res=$(curl -sS -b "$ADMIN_JAR" -o "$WORK/create.html" -w '%{http_code}' -H 'HX-Request: true' -H "X-CSRF-Token: $CSRF" \
+        --data "image_id=$img&spec_id=$spec&node_id=$node&node_spec_id=$spec&name=$NAME&remark=bench" \
+        "$BASE_URL/instances")
+    [[ $res == 204 ]] || die "POST /instances: $res $(head -c 300 "$WORK/create.html")"
+    for ((i = 0; i < 300; i++)); do
+        IFS='|' read -r ID phase CONTAINER status < <(psql_q -d "$DB_URL" -tA -c \
+            "SELECT id, phase, container_id, status FROM instances WHERE name = '$NAME'")
+        [[ $phase == creating ]] || break
+        sleep 0.1
+    done
+    [[ $phase == ready && $status == running ]] || die "instance not running: phase=$phase status=$status"
+    log "instance $ID ($NAME) running in container ${CONTAINER:0:12}"
+}

@@ -65,29 +65,7 @@ CSRF=$(csrf_from "$WORK/home.html")
 SESSION=$(session_from "$ADMIN_JAR")
 [[ -n $CSRF && -n $SESSION ]] || die "no session or CSRF token after login"
 
-read -r IMG SPEC NODE < <(psql_q -d "$DB_URL" -tA -F ' ' -c "
-    WITH i AS (INSERT INTO images (name, address, listed) VALUES ('busybox', '$TEST_IMAGE', true) RETURNING id),
-         s AS (INSERT INTO specs (name, gpu_model, gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb,
-                                  price_per_hour_cents, listed)
-               VALUES ('bench', 'none', 0, 1, 1, 10, 0, 100, true) RETURNING id),
-         n AS (INSERT INTO nodes (name, region, cpu_cores, memory_gb, system_disk_gb, data_disk_gb, public_ip,
-                                  private_ip, gpu_model, gpu_count, docker_endpoint, use_tls, listed)
-               VALUES ('local', 'bench', 8, 16, 100, 100, '127.0.0.1', '127.0.0.1', 'none', 0,
-                       'unix:///var/run/docker.sock', false, true) RETURNING id)
-    SELECT i.id, s.id, n.id FROM i, s, n")
-NAME="bench-term-$(date +%s)"
-res=$(curl -sS -b "$ADMIN_JAR" -o "$WORK/create.html" -w '%{http_code}' -H 'HX-Request: true' -H "X-CSRF-Token: $CSRF" \
-    --data "image_id=$IMG&spec_id=$SPEC&node_id=$NODE&node_spec_id=$SPEC&name=$NAME&remark=bench" \
-    "$BASE_URL/instances")
-[[ $res == 204 ]] || die "POST /instances: $res $(head -c 300 "$WORK/create.html")"
-for ((i = 0; i < 300; i++)); do
-    IFS='|' read -r ID PHASE CONTAINER STATUS < <(psql_q -d "$DB_URL" -tA -c \
-        "SELECT id, phase, container_id, status FROM instances WHERE name = '$NAME'")
-    [[ $PHASE == creating ]] || break
-    sleep 0.1
-done
-[[ $PHASE == ready && $STATUS == running ]] || die "instance not running: phase=$PHASE status=$STATUS"
-log "instance $ID running in container ${CONTAINER:0:12}"
+bench_running_instance bench-term
 
 # ---------------------------------------------------------------- 5. measure
 log "measuring ($(nproc) CPUs, load $(cut -d ' ' -f 1-3 /proc/loadavg))"
