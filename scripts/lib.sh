@@ -231,3 +231,210 @@ ensure_test_image() {
         -c 'ENV PATH=/bin' - "$name" >/dev/null
     rm -rf "$root"
 }
+
+# ensure_lxd - install Debian's lxd if needed, make sure its daemon answers (started in the
+# background: there is no systemd; log in $SUANLI_CACHE_DIR/lxd.log) and give it what
+# `lxd init` would, each piece only if missing: a dir storage pool `default`, a NAT bridge
+# lxdbr0 on 10.99.0.1/24 without IPv6, and the default profile's root disk and eth0 nic.
+# A daemon that is already configured keeps its config.
+ensure_lxd() {
+    # dnsmasq-base is only a Recommends of lxd, but a managed bridge needs it for DHCP.
+    ensure_apt lxd dnsmasq-base
+    mkdir -p "$SUANLI_CACHE_DIR"
+    (
+        flock 9 # clones on the same machine share one daemon
+        if ! lxc info >/dev/null 2>&1; then
+            local logfile="$SUANLI_CACHE_DIR/lxd.log"
+            log "starting lxd (log $logfile)"
+            # 9>&-: the daemon must not inherit (and hold forever) the lock.
+            setsid lxd --group root >"$logfile" 2>&1 </dev/null 9>&- &
+            if ! lxd waitready --timeout=60; then
+                tail -n 20 "$logfile" >&2
+                die "lxd did not answer within 60 s"
+            fi
+        fi
+        if ! lxc storage show default >/dev/null 2>&1; then
+            log "creating the LXD storage pool default (dir)"
+            _quiet lxd-setup lxc storage create default dir
+        fi
+        # `lxc network show` also answers for host interfaces: only a managed lxdbr0 counts.
+        if ! lxc network list --format csv | grep -q '^lxdbr0,bridge,YES,'; then
+            log "creating the LXD bridge lxdbr0 (10.99.0.1/24, NAT)"
+            _quiet lxd-setup lxc network create lxdbr0 \
+                ipv4.address=10.99.0.1/24 ipv4.nat=true ipv6.address=none
+        fi
+        local devices
+        devices=$(lxc profile device list default)
+        if ! grep -qx root <<<"$devices"; then
+            _quiet lxd-setup lxc profile device add default root disk path=/ pool=default
+        fi
+        if ! grep -qx eth0 <<<"$devices"; then
+            _quiet lxd-setup lxc profile device add default eth0 nic network=lxdbr0 name=eth0
+        fi
+    ) 9>"$SUANLI_CACHE_DIR/.lxd.lock"
+}
+
+# ensure_lxd_test_image ALIAS - an LXD container image built from Debian's busybox-static
+# (no image server is reachable): an init script that takes eth0 up by DHCP (udhcpc) and
+# stops cleanly on SIGPWR, and a chpasswd script (Debian's busybox has none).
+# The tarball is cached in $SUANLI_CACHE_DIR/lxd-images/, named after a hash of this recipe
+# and the busybox version: editing the recipe rebuilds it, and an imported image whose
+# fingerprint (the tarball's sha256) differs is replaced.
+ensure_lxd_test_image() {
+    local alias=$1
+    ensure_apt busybox-static
+    local dir="$SUANLI_CACHE_DIR/lxd-images" tag
+    tag=$({
+        declare -f ensure_lxd_test_image _lxd_test_rootfs
+        dpkg-query -W -f='${Version}' busybox-static
+    } | sha256sum | cut -c1-12)
+    local tarball="$dir/busybox-lxd-$tag.tar.gz"
+    mkdir -p "$dir"
+    (
+        flock 9
+        if [[ ! -f $tarball ]]; then
+            log "building the LXD test image tarball $tarball"
+            rm -f "$dir"/busybox-lxd-*.tar.gz
+            local build
+            build=$(mktemp -d)
+            _lxd_test_rootfs "$build/rootfs"
+            cat >"$build/metadata.yaml" <<META
+architecture: x86_64
+creation_date: $(date +%s)
+properties:
+  description: Suanli test image (busybox-static $(dpkg-query -W -f='${Version}' busybox-static))
+  os: busybox
+  release: "$tag"
+META
+            tar -C "$build" --numeric-owner -czf "$tarball.tmp" metadata.yaml rootfs
+            mv "$tarball.tmp" "$tarball"
+            rm -rf "$build"
+        fi
+        local want have
+        want=$(sha256sum "$tarball" | cut -d' ' -f1)
+        have=$({ lxc image info "$alias" 2>/dev/null || true; } | sed -n 's/^Fingerprint: //p')
+        [[ $have == "$want" ]] && exit 0
+        if [[ -n $have ]]; then
+            log "replacing the outdated LXD image $alias"
+            _quiet lxd-image lxc image delete "$alias"
+        fi
+        # The same tarball may still be imported without the alias (e.g. alias removed).
+        if lxc image info "$want" >/dev/null 2>&1; then
+            _quiet lxd-image lxc image alias create "$alias" "$want"
+        else
+            log "importing the LXD image $alias"
+            _quiet lxd-image lxc image import "$tarball" --alias "$alias"
+        fi
+    ) 9>"$dir/.lock"
+}
+
+# _lxd_test_rootfs DIR - the root file system of the LXD test image (see above).
+_lxd_test_rootfs() {
+    local root=$1 applet
+    mkdir -p "$root"/{bin,sbin,usr/sbin,usr/bin,usr/share/udhcpc,etc,root,tmp,run,var,dev,proc,sys}
+    chmod 1777 "$root/tmp"
+    chmod 700 "$root/root"
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in $("$root/bin/busybox" --list); do
+        [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
+    done
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+    echo 'root:x:0:' >"$root/etc/group"
+    echo 'root:*:19000:0:99999:7:::' >"$root/etc/shadow"
+    chmod 600 "$root/etc/shadow"
+    printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
+    : >"$root/etc/resolv.conf"
+
+    cat >"$root/sbin/init" <<'INIT'
+#!/bin/sh
+# PID 1 of the Suanli LXD test image. LXD asks for a clean stop with SIGPWR to PID 1;
+# PID 1 ignores every signal it has no handler for, so trap it (and TERM/INT alike).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+halt_now() {
+    kill -TERM -1 2>/dev/null
+    sync
+    poweroff -f
+    exit 0
+}
+trap halt_now PWR TERM INT
+# LXD mounts proc, sys and a /dev of its own; mount them only if missing.
+[ -e /proc/self ] || mount -t proc proc /proc
+[ -d /sys/class ] || mount -t sysfs sysfs /sys
+[ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+ip link set lo up
+if [ -e /sys/class/net/eth0 ]; then
+    ip link set eth0 up
+    # Foreground mode in a background job: init reaches its wait loop (and its traps) at
+    # once; udhcpc keeps running to renew the lease.
+    udhcpc -f -i eth0 -t 10 -T 1 -A 2 -s /usr/share/udhcpc/default.script \
+        -x hostname:"$(hostname)" &
+fi
+# `wait` returns on a trapped signal; a foreground sleep would delay the trap.
+while :; do
+    sleep 3600 &
+    wait $!
+done
+INIT
+
+    cat >"$root/usr/share/udhcpc/default.script" <<'DHCP'
+#!/bin/sh
+# udhcpc event script: applies the lease to $interface (address, default route, DNS).
+case $1 in
+deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+bound | renew)
+    if ! ip -4 addr show dev "$interface" | grep -q "inet $ip/"; then
+        ip -4 addr flush dev "$interface"
+        ifconfig "$interface" "$ip" ${subnet:+netmask "$subnet"} ${broadcast:+broadcast "$broadcast"}
+    fi
+    for r in $router; do
+        ip route replace default via "$r" dev "$interface" && break
+    done
+    {
+        [ -n "$domain" ] && echo "search $domain"
+        for d in $dns; do echo "nameserver $d"; done
+    } >/etc/resolv.conf.new
+    mv /etc/resolv.conf.new /etc/resolv.conf
+    ;;
+esac
+exit 0
+DHCP
+
+    cat >"$root/usr/sbin/chpasswd" <<'CHPASSWD'
+#!/bin/sh
+# chpasswd for the Suanli LXD test image (Debian's busybox has no such applet): reads
+# user:password lines on stdin and stores each password's SHA-512 crypt hash in /etc/shadow.
+umask 077
+status=0
+today=$(($(date +%s) / 86400))
+while IFS= read -r line || [ -n "$line" ]; do
+    user=${line%%:*}
+    pass=${line#*:}
+    if [ -z "$user" ] || [ "$user" = "$line" ]; then
+        echo "chpasswd: line without user:password" >&2
+        status=1
+        continue
+    fi
+    if ! awk -F: -v u="$user" '$1 == u { found = 1 } END { exit !found }' /etc/shadow; then
+        echo "chpasswd: user '$user' does not exist" >&2
+        status=1
+        continue
+    fi
+    # The password goes through stdin, not the command line (visible in ps).
+    if ! hash=$(printf '%s\n' "$pass" | mkpasswd -m sha512) || [ -z "$hash" ]; then
+        echo "chpasswd: cannot hash the password of '$user'" >&2
+        status=1
+        continue
+    fi
+    awk -F: -v OFS=: -v u="$user" -v h="$hash" -v d="$today" \
+        '$1 == u { $2 = h; $3 = d } { print }' /etc/shadow >/etc/shadow.new &&
+        mv /etc/shadow.new /etc/shadow || status=1
+done
+exit $status
+CHPASSWD
+    chmod 755 "$root/sbin/init" "$root/usr/share/udhcpc/default.script" "$root/usr/sbin/chpasswd"
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite: installs what is missing (Debian packages incl. headless
-# Chromium, browser assets, a throw-away Postgres cluster on port 55432, the Docker engine
-# and a tiny busybox test image), then cargo test.
-# The test Postgres keeps running afterwards; the next run reuses it.
+# Chromium, browser assets, a throw-away Postgres cluster on port 55432, the Docker engine,
+# LXD with a dir pool and the lxdbr0 bridge, and tiny busybox test images for both), then
+# cargo test.
+# The test Postgres, dockerd and lxd keep running afterwards; the next run reuses them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -14,6 +15,8 @@ ensure_assets
 ensure_postgres 55432 "$SUANLI_CACHE_DIR/test-pg" fast
 ensure_docker
 ensure_test_image suanli-test/busybox:1
+ensure_lxd
+ensure_lxd_test_image suanli-test/busybox-lxd
 ensure_cargo
 
 # The tests create (and drop) their own databases on this server.

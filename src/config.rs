@@ -45,6 +45,13 @@ pub struct ZjmfSettings {
     pub unlimited_bandwidth_gb: u64,
     /// seconds to wait for LXD operations (the plugin gives up after 30 s)
     pub operation_timeout_secs: u64,
+    /// the address port forwards listen on; empty = every address of this host
+    pub nat_listen_ip: String,
+    /// the prefix of Suanli's iptables chains (<prefix>-NAT, -FWD, -POST)
+    pub nat_chain: String,
+    /// with `container_subnet`: add a MASQUERADE rule for containers leaving through it
+    pub main_interface: String,
+    pub container_subnet: String,
 }
 
 impl ZjmfSettings {
@@ -199,6 +206,21 @@ impl Settings {
                 "zjmf.operation_timeout_secs",
                 "expected 1..=28 (the plugin waits 30 s)",
             );
+        }
+        if !self.zjmf.nat_listen_ip.is_empty()
+            && self
+                .zjmf
+                .nat_listen_ip
+                .parse::<std::net::Ipv4Addr>()
+                .is_err()
+        {
+            return bad("zjmf.nat_listen_ip", "expected an IPv4 address or empty");
+        }
+        let chain_ok = |c: &str| {
+            (1..=20).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        };
+        if !chain_ok(&self.zjmf.nat_chain) {
+            return bad("zjmf.nat_chain", "expected 1..=20 letters, digits or _");
         }
         if self.zjmf.tokens().iter().any(|t| t.len() < 16) {
             return bad("zjmf.api_tokens", "each token needs at least 16 characters");

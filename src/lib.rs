@@ -8,6 +8,7 @@ pub mod docker;
 pub mod domain;
 pub mod i18n;
 pub mod jumpbox;
+pub mod lxd;
 pub mod ops;
 pub mod startup;
 pub mod web;

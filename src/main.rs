@@ -1,4 +1,5 @@
-//! The `suanli` command: serve (default), migrate, admin create | reset-password.
+//! The `suanli` command: serve (default), migrate, admin create | reset-password,
+//! zjmf import.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -30,6 +31,18 @@ enum Command {
     /// Manage accounts from the shell
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The ZJMF (魔方财务) LXD backend
+    #[command(subcommand)]
+    Zjmf(ZjmfCommand),
+}
+
+#[derive(Subcommand)]
+enum ZjmfCommand {
+    /// Import the Flask backend's port forwards (its iptables_rules.json) and apply them
+    Import {
+        #[arg(long)]
+        rules: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +78,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate => {
             prepare(&settings).await.map_err(|e| e.to_string())?;
             println!("database is up to date");
+            Ok(())
+        }
+        Command::Zjmf(ZjmfCommand::Import { rules }) => {
+            let text =
+                std::fs::read_to_string(&rules).map_err(|e| format!("{}: {e}", rules.display()))?;
+            let (state, _) = prepare(&settings).await.map_err(|e| e.to_string())?;
+            let report = suanli::ops::nat::import(&state, &text).await?;
+            println!("imported {} rule(s), applied", report.imported);
+            for (i, why) in &report.skipped {
+                println!("skipped entry {i}: {why}");
+            }
             Ok(())
         }
         Command::Admin(cmd) => {

@@ -19,6 +19,9 @@ use crate::db::{self, Pool};
 use crate::domain::auth::LockoutPolicy;
 use crate::web::error::WebError;
 
+/// How often the CPU time of LXD containers is sampled (getinfo's `UsedCPU`).
+const CPU_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 /// What every handler and op shares.
 pub struct AppState {
     pub pool: Pool,
@@ -31,6 +34,10 @@ pub struct AppState {
     pub totals: crate::ops::instances::Totals,
     /// the SSH jumpbox, once started (address and host key fingerprint)
     pub jumpbox: std::sync::OnceLock<crate::jumpbox::Jumpbox>,
+    /// the LXD host the ZJMF API drives
+    pub lxd: crate::lxd::Lxd,
+    /// containers' CPU time samples for the ZJMF getinfo
+    pub cpu: crate::ops::zjmf::CpuSamples,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +116,8 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         dummy_hash,
         totals: Default::default(),
         jumpbox: Default::default(),
+        lxd: crate::lxd::Lxd::new(&settings.zjmf.lxd_socket),
+        cpu: Default::default(),
     };
     Ok((state, session_key))
 }
@@ -137,6 +146,14 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     }
     if state.settings.docker.status_worker {
         crate::workers::status::spawn(Arc::clone(&state));
+    }
+    if state.settings.zjmf.tokens().is_empty() {
+        log::warn!("zjmf.api_tokens is empty: every /api/ call is refused");
+    } else {
+        tokio::spawn(crate::ops::zjmf::sample_cpu(
+            Arc::clone(&state),
+            CPU_SAMPLE_EVERY,
+        ));
     }
     if state.settings.jumpbox.enabled {
         let jumpbox = crate::jumpbox::start(Arc::clone(&state)).await?;

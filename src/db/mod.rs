@@ -56,6 +56,7 @@ pub mod schema;
 pub mod sessions;
 pub mod specs;
 pub mod users;
+pub mod zjmf;
 
 use std::time::Duration;
 

@@ -118,6 +118,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// LXD containers created through the ZJMF API (product figures)
+    lxd_containers (hostname) {
+        hostname -> Text,
+        cpu -> Int4,
+        disk_mb -> Int8,
+        ram_mb -> Int8,
+        up_mbit -> Int4,
+        down_mbit -> Int4,
+        ports_limit -> Int4,
+        bandwidth_gb -> Int8,
+        image -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// port forwards to LXD containers (iptables DNAT), the source of truth
+    nat_rules (id) {
+        id -> Int8,
+        hostname -> Text,
+        proto -> Text,
+        ext_port -> Int4,
+        int_port -> Int4,
+        is_ssh -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     /// what the live instances on a node hold (kept by triggers on instances)
     node_usage (node_id) {
         node_id -> Int8,
@@ -216,6 +246,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     companies,
     images,
     instances,
+    lxd_containers,
+    nat_rules,
     node_usage,
     nodes,
     roles,

@@ -13,8 +13,17 @@ pub enum Role {
 /// The pseudo role of a request without a logged-in user, as stored in api_permissions.
 pub const ANONYMOUS: &str = "anonymous";
 
+/// The pseudo role of the ZJMF plugin's /api/ calls (authenticated by an apikey token).
+pub const API_KEY_ROLE: &str = "zjmf";
+
 /// Every role label an api_permissions record may carry, in display order.
-pub const ROLE_LABELS: [&str; 4] = [ANONYMOUS, "customer_member", "customer_owner", "admin"];
+pub const ROLE_LABELS: [&str; 5] = [
+    ANONYMOUS,
+    "customer_member",
+    "customer_owner",
+    "admin",
+    API_KEY_ROLE,
+];
 
 impl Role {
     pub const ALL: [Role; 3] = [Role::Admin, Role::CustomerOwner, Role::CustomerMember];

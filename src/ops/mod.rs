@@ -5,9 +5,11 @@ pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod instances;
+pub mod nat;
 pub mod permissions;
 pub mod sessions;
 pub mod streams;
+pub mod zjmf;
 
 use crate::crypto::CryptoError;
 use crate::db::DbError;

@@ -1,6 +1,7 @@
 //! The HTTP door. `routes` is the only place routes are mounted; every route here has
 //! an api_permissions record (migrations), enforced by `middleware::gate`.
 
+pub mod api;
 pub mod error;
 pub mod extract;
 pub mod middleware;
@@ -11,11 +12,12 @@ use actix_web::web::{self, ServiceConfig, get, post};
 
 use pages::catalog::{self, CatalogPage};
 use pages::{
-    audit, auth, companies, home, images::Images, instances, nodes::Nodes, permissions, settings,
-    specs::Specs, users,
+    audit, auth, companies, home, images::Images, instances, lxd, nodes::Nodes, permissions,
+    settings, specs::Specs, users,
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
+    api::routes(cfg);
     cfg.route("/healthz", get().to(home::healthz))
         .route("/readyz", get().to(home::readyz))
         .route("/static/{file:.*}", get().to(home::static_file))
@@ -49,6 +51,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         )
         .route("/audit", get().to(audit::index))
         .route("/settings", get().to(settings::index))
+        .route("/lxd", get().to(lxd::index))
+        .route("/lxd/{name}", get().to(lxd::detail))
+        .route("/lxd/{name}/power/{action}", post().to(lxd::power))
+        .route("/lxd/{name}/delete", post().to(lxd::delete))
+        .route("/lxd/{name}/ports", post().to(lxd::add_port))
+        .route("/lxd/{name}/ports/delete", post().to(lxd::remove_port))
         .route("/instances", get().to(instances::index))
         .route("/instances", post().to(instances::create))
         .route("/instances/new", get().to(instances::wizard))

@@ -116,6 +116,9 @@ pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     // production uses >= 12; tests hash a lot
     s.security.bcrypt_cost = 4;
     s.jumpbox.listen = "127.0.0.1:0".into();
+    s.zjmf.default_image = crate::zjmf::LXD_IMAGE.into();
+    // iptables is shared by all tests: each app gets chains of its own
+    s.zjmf.nat_chain = format!("T{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     s
 }
 
@@ -265,6 +268,50 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        remove_nat_chains(&self.state.settings.zjmf.nat_chain);
+    }
+}
+
+/// Removes a test app's iptables chains and the jumps into them, if it made any.
+fn remove_nat_chains(prefix: &str) {
+    let ipt = |args: &[&str]| {
+        std::process::Command::new("iptables")
+            .arg("-w")
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let (nat, fwd, post) = (
+        format!("{prefix}-NAT"),
+        format!("{prefix}-FWD"),
+        format!("{prefix}-POST"),
+    );
+    if !ipt(&["-t", "nat", "-S", &nat]) {
+        return;
+    }
+    for (table, parent, chain) in [
+        ("nat", "PREROUTING", &nat),
+        ("nat", "OUTPUT", &nat),
+        ("nat", "POSTROUTING", &post),
+        ("filter", "DOCKER-USER", &fwd),
+        ("filter", "FORWARD", &fwd),
+    ] {
+        while ipt(&[
+            "-t",
+            table,
+            "-D",
+            parent,
+            "-m",
+            "comment",
+            "--comment",
+            "suanli",
+            "-j",
+            chain,
+        ]) {}
+    }
+    for (table, chain) in [("nat", &nat), ("nat", &post), ("filter", &fwd)] {
+        ipt(&["-t", table, "-F", chain]);
+        ipt(&["-t", table, "-X", chain]);
     }
 }
 

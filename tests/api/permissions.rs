@@ -10,6 +10,8 @@ enum Access {
     Users,
     /// admins only
     Admin,
+    /// the ZJMF plugin with an apikey token (no session): 401 for every session
+    ApiKey,
 }
 use Access::*;
 
@@ -47,6 +49,38 @@ const ROUTES: &[(&str, &str, &str, Access)] = &[
     ("POST", "/specs/{id}/listed", "/specs/1/listed", Admin),
     ("POST", "/specs/{id}/delete", "/specs/999/delete", Admin),
     ("GET", "/settings", "/settings", Admin),
+    ("GET", "/lxd", "/lxd", Admin),
+    ("GET", "/lxd/{name}", "/lxd/no-such-box", Admin),
+    (
+        "POST",
+        "/lxd/{name}/power/{action}",
+        "/lxd/no-such-box/power/start",
+        Admin,
+    ),
+    (
+        "POST",
+        "/lxd/{name}/delete",
+        "/lxd/no-such-box/delete",
+        Admin,
+    ),
+    ("POST", "/lxd/{name}/ports", "/lxd/no-such-box/ports", Admin),
+    (
+        "POST",
+        "/lxd/{name}/ports/delete",
+        "/lxd/no-such-box/ports/delete",
+        Admin,
+    ),
+    ("GET", "/api/check", "/api/check", ApiKey),
+    ("GET", "/api/getinfo", "/api/getinfo?hostname=vm1", ApiKey),
+    ("POST", "/api/create", "/api/create", ApiKey),
+    ("GET", "/api/delete", "/api/delete?hostname=vm1", ApiKey),
+    ("GET", "/api/boot", "/api/boot?hostname=vm1", ApiKey),
+    ("GET", "/api/stop", "/api/stop?hostname=vm1", ApiKey),
+    ("GET", "/api/reboot", "/api/reboot?hostname=vm1", ApiKey),
+    ("POST", "/api/password", "/api/password", ApiKey),
+    ("GET", "/api/natlist", "/api/natlist?hostname=vm1", ApiKey),
+    ("POST", "/api/addport", "/api/addport", ApiKey),
+    ("POST", "/api/delport", "/api/delport", ApiKey),
     ("GET", "/users", "/users", Admin),
     ("GET", "/users/new", "/users/new", Admin),
     ("POST", "/users", "/users", Admin),
@@ -220,8 +254,11 @@ async fn every_route_for_every_role() {
                 (Public, _) => true,
                 (Users, r) => r != "anonymous",
                 (Admin, r) => r == "admin",
+                (ApiKey, _) => false,
             };
-            let ok = if allowed {
+            let ok = if matches!(access, ApiKey) {
+                status == 401
+            } else if allowed {
                 status != 403 && status != 401 && (!to_login || path == "/logout")
                     || (path == "/login" && *role == "anonymous")
             } else if *role == "anonymous" {

@@ -1,5 +1,6 @@
 //! The gate every request passes, in this order: resolve the user from the session
-//! (once per request), enforce the api_permissions record of the route (default deny),
+//! (once per request), enforce the api_permissions record of the route (default deny;
+//! /api/ routes go on to their apikey check without session or CSRF),
 //! send users who must change their password to /password, check CSRF on mutating
 //! requests, then audit them after the handler ran.
 
@@ -18,7 +19,7 @@ use super::error::WebError;
 use super::extract::{Ctx, CurrentUser, is_hx};
 use super::render::redirect;
 use crate::db;
-use crate::domain::access::route_allows;
+use crate::domain::access::{API_KEY_ROLE, route_allows};
 use crate::domain::auth::session_holds;
 use crate::i18n::Lang;
 use crate::startup::AppState;
@@ -97,7 +98,20 @@ pub async fn gate(
         _ => None,
     };
 
-    // 2. the route's permission record
+    // 2. the route's permission record. /api/ routes belong to the ZJMF plugin: no
+    // session and no CSRF token; their record must allow the pseudo role `zjmf` and the
+    // /api/ scope checks the apikey (web/api.rs).
+    if pattern.starts_with("/api/") {
+        if allowed
+            .as_deref()
+            .is_some_and(|a| a.iter().any(|r| r == API_KEY_ROLE))
+        {
+            return Ok(next.call(req).await?.map_into_boxed_body());
+        }
+        log::warn!(ip = ip.as_str(); "/api/ route refused by its permission record: {} {}", method, pattern);
+        let body = serde_json::json!({"code": 403, "msg": "该接口已被管理员关闭"});
+        return Ok(req.into_response(actix_web::HttpResponse::Forbidden().json(body)));
+    }
     let role = user.as_ref().map(|u| u.role);
     let permitted = allowed.as_deref().is_some_and(|a| route_allows(a, role));
     if !permitted {

@@ -7,6 +7,7 @@ pub mod companies;
 pub mod home;
 pub mod images;
 pub mod instances;
+pub mod lxd;
 pub mod nodes;
 pub mod permissions;
 pub mod settings;

@@ -16,14 +16,14 @@ use crate::web::render::render;
 struct PermissionsPage<'a> {
     l: &'a Ctx,
     rows: &'a [Permission],
-    roles: [&'static str; 4],
+    roles: [&'static str; 5],
 }
 
 #[derive(Template)]
 #[template(path = "permissions/_row.html")]
 struct PermissionRowPartial<'a> {
     p: &'a Permission,
-    roles: [&'static str; 4],
+    roles: [&'static str; 5],
 }
 
 pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {

@@ -1,0 +1,142 @@
+//! What the ZJMF API keeps about LXD containers: their product figures
+//! (`lxd_containers`) and NAT rules (`nat_rules`). LXD holds the live state.
+
+use diesel::prelude::*;
+
+use super::DbError;
+use super::schema::{lxd_containers as lc, nat_rules as nr};
+use crate::domain::zjmf::Product;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = lc)]
+pub struct LxdContainer {
+    pub hostname: String,
+    pub cpu: i32,
+    pub disk_mb: i64,
+    pub ram_mb: i64,
+    pub up_mbit: i32,
+    pub down_mbit: i32,
+    pub ports_limit: i32,
+    pub bandwidth_gb: i64,
+    pub image: String,
+}
+
+fn int(v: u64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn big(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub fn insert(
+    conn: &mut PgConnection,
+    hostname: &str,
+    p: &Product,
+    image: &str,
+) -> Result<(), DbError> {
+    diesel::insert_into(lc::table)
+        .values((
+            lc::hostname.eq(hostname),
+            lc::cpu.eq(int(p.cpu)),
+            lc::disk_mb.eq(big(p.disk_mb)),
+            lc::ram_mb.eq(big(p.ram_mb)),
+            lc::up_mbit.eq(int(p.up_mbit)),
+            lc::down_mbit.eq(int(p.down_mbit)),
+            lc::ports_limit.eq(int(p.ports)),
+            lc::bandwidth_gb.eq(big(p.bandwidth_gb)),
+            lc::image.eq(image),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut PgConnection, hostname: &str) -> Result<Option<LxdContainer>, DbError> {
+    Ok(lc::table
+        .find(hostname)
+        .select(LxdContainer::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The container's row and NAT rules go (the container itself is already gone).
+pub fn forget(conn: &mut PgConnection, hostname: &str) -> Result<(), DbError> {
+    diesel::delete(nr::table.filter(nr::hostname.eq(hostname))).execute(conn)?;
+    diesel::delete(lc::table.find(hostname)).execute(conn)?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = nr)]
+pub struct NatRule {
+    pub id: i64,
+    pub hostname: String,
+    pub proto: String,
+    pub ext_port: i32,
+    pub int_port: i32,
+    pub is_ssh: bool,
+}
+
+/// Every rule, by container and id (the order they are applied in).
+pub fn all_rules(conn: &mut PgConnection) -> Result<Vec<NatRule>, DbError> {
+    Ok(nr::table
+        .order((nr::hostname, nr::id))
+        .select(NatRule::as_select())
+        .load(conn)?)
+}
+
+pub fn rules_of(conn: &mut PgConnection, hostname: &str) -> Result<Vec<NatRule>, DbError> {
+    Ok(nr::table
+        .filter(nr::hostname.eq(hostname))
+        .order(nr::id)
+        .select(NatRule::as_select())
+        .load(conn)?)
+}
+
+/// Adds a rule; `DbError::Duplicate` when the external port is taken (any container).
+pub fn add_rule(
+    conn: &mut PgConnection,
+    hostname: &str,
+    proto: &str,
+    ext_port: i32,
+    int_port: i32,
+    is_ssh: bool,
+) -> Result<NatRule, DbError> {
+    Ok(diesel::insert_into(nr::table)
+        .values((
+            nr::hostname.eq(hostname),
+            nr::proto.eq(proto),
+            nr::ext_port.eq(ext_port),
+            nr::int_port.eq(int_port),
+            nr::is_ssh.eq(is_ssh),
+        ))
+        .returning(NatRule::as_returning())
+        .get_result(conn)?)
+}
+
+/// Removes the container's rule matching (proto, ext_port, int_port); false when none.
+pub fn remove_rule(
+    conn: &mut PgConnection,
+    hostname: &str,
+    proto: &str,
+    ext_port: i32,
+    int_port: i32,
+) -> Result<bool, DbError> {
+    let n = diesel::delete(
+        nr::table
+            .filter(nr::hostname.eq(hostname))
+            .filter(nr::proto.eq(proto))
+            .filter(nr::ext_port.eq(ext_port))
+            .filter(nr::int_port.eq(int_port)),
+    )
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// External ports in use for `proto`.
+pub fn used_ports(conn: &mut PgConnection, proto: &str) -> Result<Vec<i32>, DbError> {
+    Ok(nr::table
+        .filter(nr::proto.eq(proto))
+        .select(nr::ext_port)
+        .load(conn)?)
+}

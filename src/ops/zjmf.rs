@@ -1,0 +1,705 @@
+//! What the ZJMF plugin's calls do to LXD (lxd/) and the store (db/zjmf.rs). Every
+//! failure is a `Refusal`: a JSON code and a short Chinese message the plugin shows the
+//! customer. A create that fails halfway removes what it made.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::audit::{self, Origin};
+use super::nat;
+use crate::db;
+use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal};
+use crate::lxd::{Instance, LxdError, NewInstance, StateAction};
+use crate::startup::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Power {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// How long a clean stop may take before the container is stopped by force.
+const CLEAN_STOP: Duration = Duration::from_secs(10);
+/// How long a created container may take to get its IPv4 address.
+const ADDRESS_WAIT: Duration = Duration::from_secs(15);
+
+fn timeout(state: &AppState) -> Duration {
+    Duration::from_secs(state.settings.zjmf.operation_timeout_secs)
+}
+
+fn not_found() -> Refusal {
+    Refusal::new(404, "容器未找到")
+}
+
+fn lxd_failed(e: LxdError) -> Refusal {
+    log::warn!("lxd: {e}");
+    Refusal::new(500, format!("LXD 操作失败：{e}"))
+}
+
+fn store_failed(e: db::DbError) -> Refusal {
+    log::error!("zjmf store: {e}");
+    Refusal::new(500, "数据库错误，请稍后重试")
+}
+
+/// Who calls: the ZJMF plugin through /api/ (`api_origin`) or an admin on the LXD pages.
+pub fn api_origin(ip: &str) -> Origin {
+    Origin {
+        user_id: None,
+        username: "zjmf".into(),
+        role: "zjmf".into(),
+        ip: ip.to_string(),
+        door: "api",
+    }
+}
+
+async fn record(
+    state: &AppState,
+    origin: &Origin,
+    action: &str,
+    hostname: &str,
+    status: i32,
+    detail: String,
+) {
+    let mut event = origin.event(action, status, detail);
+    event.resource_type = "lxd_container".into();
+    event.resource_id = hostname.to_string();
+    audit::record(&state.pool, event).await;
+}
+
+async fn existing(state: &AppState, name: &str) -> Result<Instance, Refusal> {
+    state
+        .lxd
+        .instance(name)
+        .await
+        .map_err(lxd_failed)?
+        .ok_or_else(not_found)
+}
+
+/// A container's state, usage and limits, as getinfo and the admin pages show them.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    pub name: String,
+    /// running | stop | frozen | unknown
+    pub status: &'static str,
+    pub cpu_percent: f64,
+    pub cores: u64,
+    pub ram_total_mb: i64,
+    pub ram_used_mb: i64,
+    pub disk_total_mb: i64,
+    pub disk_used_mb: i64,
+    /// None while stopped
+    pub ip: Option<String>,
+    /// the flow limit in GB (the documented large value when unlimited)
+    pub flow_gb: u64,
+    pub flow_used_gb: f64,
+    pub image: String,
+}
+
+impl Usage {
+    /// The i18n key of the status.
+    pub fn status_key(&self) -> String {
+        format!("lxd.state_{}", self.status)
+    }
+}
+
+/// Usage of one container. Containers Suanli did not create (migrated from the Flask
+/// backend) get their limits from LXD's config.
+pub async fn usage(state: &AppState, inst: &Instance) -> Result<Usage, Refusal> {
+    let name = inst.name.as_str();
+    let live = state
+        .lxd
+        .state(name)
+        .await
+        .map_err(lxd_failed)?
+        .ok_or_else(not_found)?;
+    let owned = name.to_string();
+    let row = db::run(&state.pool, move |c| db::zjmf::find(c, &owned))
+        .await
+        .map_err(store_failed)?;
+    let cfg = &inst.expanded_config;
+    let cores = row
+        .as_ref()
+        .map(|r| u64::try_from(r.cpu).unwrap_or(1))
+        .or_else(|| cfg.get("limits.cpu").and_then(|v| v.parse().ok()))
+        .unwrap_or(1);
+    let ram_total_mb = row
+        .as_ref()
+        .map(|r| r.ram_mb)
+        .or_else(|| cfg.get("limits.memory").and_then(|v| megabytes(v)))
+        .unwrap_or(0);
+    let disk_total_mb = row
+        .as_ref()
+        .map(|r| r.disk_mb)
+        .or_else(|| {
+            inst.expanded_devices
+                .get("root")
+                .and_then(|d| d.get("size"))
+                .and_then(|v| megabytes(v))
+        })
+        .unwrap_or(0);
+    let flow_gb = row
+        .as_ref()
+        .and_then(|r| u64::try_from(r.bandwidth_gb).ok())
+        .filter(|gb| *gb > 0)
+        .unwrap_or(state.settings.zjmf.unlimited_bandwidth_gb);
+    let running = live.status == "Running";
+    Ok(Usage {
+        name: name.to_string(),
+        status: zjmf::status(&live.status),
+        cpu_percent: if running {
+            state.cpu.percent(name, cores)
+        } else {
+            0.0
+        },
+        cores,
+        ram_total_mb,
+        ram_used_mb: zjmf::mb(live.memory_usage),
+        disk_total_mb,
+        disk_used_mb: zjmf::mb(live.disk_usage_root),
+        ip: live.ipv4.clone().filter(|_| running),
+        flow_gb,
+        flow_used_gb: zjmf::gb2(live.network_bytes()),
+        image: row
+            .map(|r| r.image)
+            .or_else(|| cfg.get(&zjmf::meta("image")).cloned())
+            .or_else(|| cfg.get("image.description").cloned())
+            .unwrap_or_default(),
+    })
+}
+
+/// getinfo's `data`.
+pub async fn info(state: &AppState, name: &str) -> Result<Value, Refusal> {
+    let u = usage(state, &existing(state, name).await?).await?;
+    Ok(json!({
+        "Hostname": u.name,
+        "Status": u.status,
+        "UsedCPU": u.cpu_percent,
+        "CPUCores": u.cores,
+        // the plugin divides by these: never 0
+        "TotalRam": u.ram_total_mb.max(1),
+        "UsedRam": u.ram_used_mb,
+        "TotalDisk": u.disk_total_mb.max(1),
+        "UsedDisk": u.disk_used_mb,
+        "IP": u.ip.unwrap_or_else(|| "N/A".into()),
+        "Bandwidth": u.flow_gb,
+        "UseBandwidth": u.flow_used_gb,
+        "ImageSourceAlias": u.image,
+    }))
+}
+
+/// One container on the admin's LXD page.
+#[derive(Clone, Debug)]
+pub struct Overview {
+    pub usage: Usage,
+    pub ssh_port: Option<i32>,
+    pub rules: usize,
+}
+
+/// Every LXD container (created by Suanli or not) with its usage and NAT rules.
+pub async fn overview(state: &AppState) -> Result<Vec<Overview>, Refusal> {
+    let list = state.lxd.instances().await.map_err(lxd_failed)?;
+    let rules = db::run(&state.pool, db::zjmf::all_rules)
+        .await
+        .map_err(store_failed)?;
+    let mut out = Vec::with_capacity(list.len());
+    for inst in &list {
+        let mine: Vec<_> = rules.iter().filter(|r| r.hostname == inst.name).collect();
+        out.push(Overview {
+            usage: usage(state, inst).await?,
+            ssh_port: mine.iter().find(|r| r.is_ssh).map(|r| r.ext_port),
+            rules: mine.len(),
+        });
+    }
+    Ok(out)
+}
+
+/// One container and its rules (the admin's detail page).
+pub async fn detail(
+    state: &AppState,
+    name: &str,
+) -> Result<(Usage, Vec<db::zjmf::NatRule>), Refusal> {
+    let u = usage(state, &existing(state, name).await?).await?;
+    let owned = name.to_string();
+    let rules = db::run(&state.pool, move |c| db::zjmf::rules_of(c, &owned))
+        .await
+        .map_err(store_failed)?;
+    Ok((u, rules))
+}
+
+/// `512MB`, `1GB`, `1GiB`, `2048` (bytes) → MB.
+fn megabytes(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    Some(match unit.trim() {
+        "" | "B" => n / (1024 * 1024),
+        "kB" | "KB" | "KiB" => n / 1024,
+        "MB" | "MiB" => n,
+        "GB" | "GiB" => n * 1024,
+        "TB" | "TiB" => n * 1024 * 1024,
+        _ => return None,
+    })
+}
+
+/// Creates, starts, waits for the address and sets the password; the container is
+/// recorded only when all of that worked, and removed when any of it failed.
+pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Result<Value, Refusal> {
+    let s = &state.settings.zjmf;
+    let name = r.hostname.clone();
+    if state
+        .lxd
+        .instance(&name)
+        .await
+        .map_err(lxd_failed)?
+        .is_some()
+    {
+        return Err(Refusal::new(409, "容器已存在"));
+    }
+    let image = r.image.clone().unwrap_or_else(|| s.default_image.clone());
+    let (mut config, devices) = zjmf::lxd_config(&r.product, &s.storage_pool, &s.bridge);
+    config.insert(zjmf::meta("image"), image.clone());
+    let req = NewInstance {
+        name: name.clone(),
+        image_alias: image.clone(),
+        config,
+        devices,
+        profiles: Vec::new(),
+    };
+    let started = Instant::now();
+    let result = build(state, &req, &r.password).await;
+    let address = match result {
+        Ok(address) => address,
+        Err(refusal) => {
+            discard(state, &name).await;
+            record(
+                state,
+                origin,
+                "zjmf_create",
+                &name,
+                i32::from(refusal.code),
+                refusal.msg.clone(),
+            )
+            .await;
+            return Err(refusal);
+        }
+    };
+    let (n, p, img) = (name.clone(), r.product.clone(), image.clone());
+    if let Err(e) = db::run(&state.pool, move |c| db::zjmf::insert(c, &n, &p, &img)).await {
+        discard(state, &name).await;
+        return Err(store_failed(e));
+    }
+    let ssh_port = match nat::add_ssh(state, &name).await {
+        Ok(port) => port,
+        Err(refusal) => {
+            discard(state, &name).await;
+            forget(state, &name).await;
+            record(
+                state,
+                origin,
+                "zjmf_create",
+                &name,
+                i32::from(refusal.code),
+                refusal.msg.clone(),
+            )
+            .await;
+            return Err(refusal);
+        }
+    };
+    log::info!("zjmf: created {name} ({image}) in {:?}", started.elapsed());
+    record(
+        state,
+        origin,
+        "zjmf_create",
+        &name,
+        200,
+        format!("image {image}, ip {address}, ssh port {ssh_port}"),
+    )
+    .await;
+    Ok(json!({"hostname": name, "ip": address, "ssh_port": ssh_port}))
+}
+
+/// The LXD side of a create; returns the container's IPv4 address.
+async fn build(state: &AppState, req: &NewInstance, password: &str) -> Result<String, Refusal> {
+    let t = timeout(state);
+    state.lxd.create(req, t).await.map_err(lxd_failed)?;
+    state
+        .lxd
+        .set_state(&req.name, StateAction::Start, false, t)
+        .await
+        .map_err(lxd_failed)?;
+    let address = wait_for_address(state, &req.name).await?;
+    chpasswd(state, &req.name, password).await?;
+    Ok(address)
+}
+
+/// Polls the container's state until eth0 has an IPv4 address (DHCP), without sleeping
+/// longer than needed.
+async fn wait_for_address(state: &AppState, name: &str) -> Result<String, Refusal> {
+    let deadline = Instant::now() + ADDRESS_WAIT;
+    loop {
+        let live = state
+            .lxd
+            .state(name)
+            .await
+            .map_err(lxd_failed)?
+            .ok_or_else(not_found)?;
+        if let Some(ip) = live.ipv4 {
+            return Ok(ip);
+        }
+        if Instant::now() >= deadline {
+            return Err(Refusal::new(500, "容器未能获得 IP 地址"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sets the container user's password with `chpasswd` inside the container. The
+/// password travels in the exec's environment, never on a command line.
+async fn chpasswd(state: &AppState, name: &str, password: &str) -> Result<(), Refusal> {
+    let user = state.settings.zjmf.container_user.as_str();
+    let script = r#"printf '%s:%s\n' "$SUANLI_USER" "$SUANLI_PASSWORD" | chpasswd"#;
+    let out = state
+        .lxd
+        .exec(
+            name,
+            &["sh", "-c", script],
+            &[("SUANLI_USER", user), ("SUANLI_PASSWORD", password)],
+            timeout(state),
+        )
+        .await
+        .map_err(lxd_failed)?;
+    if out.code != 0 {
+        let why = out.stderr.trim();
+        return Err(Refusal::new(500, format!("密码设置失败：{why}")));
+    }
+    Ok(())
+}
+
+/// Removes a half-made container (best effort: logged when it fails).
+async fn discard(state: &AppState, name: &str) {
+    let t = timeout(state);
+    match state.lxd.instance(name).await {
+        Ok(Some(inst)) => {
+            if inst.status != "Stopped" {
+                let _ = state.lxd.set_state(name, StateAction::Stop, true, t).await;
+            }
+            if let Err(e) = state.lxd.delete(name, t).await {
+                log::error!("zjmf: could not remove the half-created container {name}: {e}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => log::error!("zjmf: could not check for a half-created container {name}: {e}"),
+    }
+}
+
+/// Stops (by force: it is going away) and deletes the container, then its row and rules.
+pub async fn delete(state: &AppState, origin: &Origin, name: &str) -> Result<(), Refusal> {
+    let inst = existing(state, name).await?;
+    let t = timeout(state);
+    if inst.status != "Stopped" {
+        state
+            .lxd
+            .set_state(name, StateAction::Stop, true, t)
+            .await
+            .map_err(lxd_failed)?;
+    }
+    state.lxd.delete(name, t).await.map_err(lxd_failed)?;
+    let owned = name.to_string();
+    db::run(&state.pool, move |c| db::zjmf::forget(c, &owned))
+        .await
+        .map_err(store_failed)?;
+    if let Err(e) = nat::apply(state).await {
+        log::error!("zjmf: rules of {name} removed from the store, iptables not yet: {e}");
+    }
+    record(state, origin, "zjmf_delete", name, 200, String::new()).await;
+    Ok(())
+}
+
+/// Drops the row and rules of a container that could not be made, and their iptables
+/// rules (best effort: logged).
+async fn forget(state: &AppState, name: &str) {
+    let owned = name.to_string();
+    if let Err(e) = db::run(&state.pool, move |c| db::zjmf::forget(c, &owned)).await {
+        log::error!("zjmf: could not forget {name}: {e}");
+    }
+    if let Err(e) = nat::apply(state).await {
+        log::error!("zjmf: could not re-apply the NAT rules: {e}");
+    }
+}
+
+/// natlist: the container's rules; an unknown container has none (the plugin expects []).
+pub async fn nat_list(state: &AppState, name: &str) -> Result<Value, Refusal> {
+    let owned = name.to_string();
+    let rules = db::run(&state.pool, move |c| db::zjmf::rules_of(c, &owned))
+        .await
+        .map_err(store_failed)?;
+    Ok(nat::listing(&rules))
+}
+
+/// addport: within the product's rule limit (the SSH rule counts), on a free external
+/// port.
+pub async fn add_port(
+    state: &AppState,
+    origin: &Origin,
+    name: &str,
+    rule: PortRule,
+) -> Result<(), Refusal> {
+    existing(state, name).await?;
+    let owned = name.to_string();
+    let (row, rules) = db::run(&state.pool, move |c| {
+        Ok((db::zjmf::find(c, &owned)?, db::zjmf::rules_of(c, &owned)?))
+    })
+    .await
+    .map_err(store_failed)?;
+    // containers Suanli did not create have no product limit
+    if let Some(row) = row
+        && rules.len() >= usize::try_from(row.ports_limit).unwrap_or(0)
+    {
+        return Err(Refusal::new(
+            403,
+            format!("端口转发数量已达上限（{}）", row.ports_limit),
+        ));
+    }
+    let (owned, proto) = (name.to_string(), rule.proto.as_str());
+    let (ext, int) = (i32::from(rule.ext_port), i32::from(rule.int_port));
+    match db::run(&state.pool, move |c| {
+        db::zjmf::add_rule(c, &owned, proto, ext, int, false)
+    })
+    .await
+    {
+        Ok(_) => {}
+        Err(db::DbError::Duplicate(_)) => return Err(Refusal::new(409, "外部端口已被占用")),
+        Err(e) => return Err(store_failed(e)),
+    }
+    nat::apply(state).await.map_err(nat::refusal)?;
+    let detail = format!("{proto} {} -> {}", rule.ext_port, rule.int_port);
+    record(state, origin, "zjmf_addport", name, 200, detail).await;
+    Ok(())
+}
+
+pub async fn remove_port(
+    state: &AppState,
+    origin: &Origin,
+    name: &str,
+    rule: PortRule,
+) -> Result<(), Refusal> {
+    let (owned, proto) = (name.to_string(), rule.proto.as_str());
+    let (ext, int) = (i32::from(rule.ext_port), i32::from(rule.int_port));
+    let removed = db::run(&state.pool, move |c| {
+        db::zjmf::remove_rule(c, &owned, proto, ext, int)
+    })
+    .await
+    .map_err(store_failed)?;
+    if !removed {
+        return Err(Refusal::new(404, "规则不存在"));
+    }
+    nat::apply(state).await.map_err(nat::refusal)?;
+    let detail = format!("{proto} {} -> {}", rule.ext_port, rule.int_port);
+    record(state, origin, "zjmf_delport", name, 200, detail).await;
+    Ok(())
+}
+
+/// Start, stop or restart; idempotent (starting a running container succeeds). Stop is
+/// clean first, forced after `CLEAN_STOP`.
+pub async fn power(
+    state: &AppState,
+    origin: &Origin,
+    name: &str,
+    action: Power,
+) -> Result<&'static str, Refusal> {
+    let inst = existing(state, name).await?;
+    let t = timeout(state);
+    let running = inst.status == "Running";
+    let lxd = &state.lxd;
+    let msg = match action {
+        Power::Start => {
+            if !running {
+                lxd.set_state(name, StateAction::Start, false, t)
+                    .await
+                    .map_err(lxd_failed)?;
+            }
+            "容器启动成功"
+        }
+        Power::Stop => {
+            if inst.status != "Stopped" {
+                stop(state, name).await?;
+            }
+            "容器关机成功"
+        }
+        Power::Restart => {
+            if running {
+                stop(state, name).await?;
+            }
+            lxd.set_state(name, StateAction::Start, false, t)
+                .await
+                .map_err(lxd_failed)?;
+            "容器重启成功"
+        }
+    };
+    let action = match action {
+        Power::Start => "zjmf_boot",
+        Power::Stop => "zjmf_stop",
+        Power::Restart => "zjmf_reboot",
+    };
+    record(state, origin, action, name, 200, String::new()).await;
+    Ok(msg)
+}
+
+async fn stop(state: &AppState, name: &str) -> Result<(), Refusal> {
+    let clean = state
+        .lxd
+        .set_state(name, StateAction::Stop, false, CLEAN_STOP)
+        .await;
+    if let Err(e) = clean {
+        log::info!("zjmf: clean stop of {name} failed ({e}), forcing");
+        state
+            .lxd
+            .set_state(name, StateAction::Stop, true, timeout(state))
+            .await
+            .map_err(lxd_failed)?;
+    }
+    Ok(())
+}
+
+pub async fn set_password(
+    state: &AppState,
+    origin: &Origin,
+    name: &str,
+    password: &str,
+) -> Result<(), Refusal> {
+    let inst = existing(state, name).await?;
+    if inst.status != "Running" {
+        return Err(Refusal::new(400, "容器未运行，无法修改密码"));
+    }
+    chpasswd(state, name, password).await?;
+    record(state, origin, "zjmf_password", name, 200, String::new()).await;
+    Ok(())
+}
+
+/// CPU time samples of running containers, taken by `sample_cpu` so that getinfo can
+/// answer CPU use at once (the Flask backend slept a second per call).
+#[derive(Debug, Default)]
+pub struct CpuSamples(Mutex<HashMap<String, Pair>>);
+
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    at: Instant,
+    cpu_ns: i64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pair {
+    prev: Option<Sample>,
+    last: Sample,
+}
+
+impl CpuSamples {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pair>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, name: &str, cpu_ns: i64, at: Instant) {
+        let mut map = self.map();
+        let sample = Sample { at, cpu_ns };
+        let pair = match map.get(name) {
+            Some(p) => Pair {
+                prev: Some(p.last),
+                last: sample,
+            },
+            None => Pair {
+                prev: None,
+                last: sample,
+            },
+        };
+        map.insert(name.to_string(), pair);
+    }
+
+    /// Forgets containers that are gone or stopped.
+    fn keep_only(&self, names: &[String]) {
+        self.map().retain(|k, _| names.contains(k));
+    }
+
+    /// CPU use between the last two samples, in percent of `cores`.
+    pub fn percent(&self, name: &str, cores: u64) -> f64 {
+        let Some(Pair {
+            prev: Some(prev),
+            last,
+        }) = self.map().get(name).copied()
+        else {
+            return 0.0;
+        };
+        let elapsed = i64::try_from(last.at.duration_since(prev.at).as_nanos()).unwrap_or(i64::MAX);
+        zjmf::cpu_percent(prev.cpu_ns, last.cpu_ns, elapsed, cores)
+    }
+}
+
+/// Samples the CPU time of every running container every `every`, for getinfo, and
+/// re-applies the NAT rules when a container's address changed.
+pub async fn sample_cpu(state: Arc<AppState>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut known: Option<HashMap<String, String>> = None;
+    loop {
+        ticks.tick().await;
+        let list = match state.lxd.instances().await {
+            Ok(list) => list,
+            Err(e) => {
+                log::debug!("cpu sampler: {e}");
+                continue;
+            }
+        };
+        let running: Vec<String> = list
+            .into_iter()
+            .filter(|i| i.status == "Running")
+            .map(|i| i.name)
+            .collect();
+        let mut addresses = HashMap::new();
+        for name in &running {
+            if let Ok(Some(s)) = state.lxd.state(name).await {
+                state.cpu.record(name, s.cpu_usage_ns, Instant::now());
+                if let Some(ip) = s.ipv4 {
+                    addresses.insert(name.clone(), ip);
+                }
+            }
+        }
+        state.cpu.keep_only(&running);
+        // a container that got another address (restart, reinstall): its forwards follow
+        if known.as_ref() != Some(&addresses) {
+            match nat::apply(&state).await {
+                Ok(()) => known = Some(addresses),
+                Err(e) => log::error!("nat: re-applying after an address change failed: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_lxd_units() {
+        assert_eq!(megabytes("512MB"), Some(512));
+        assert_eq!(megabytes("2GB"), Some(2048));
+        assert_eq!(megabytes("1GiB"), Some(1024));
+        assert_eq!(megabytes("1048576"), Some(1));
+        assert_eq!(megabytes("50%"), None);
+    }
+
+    #[test]
+    fn cpu_use_needs_two_samples() {
+        let s = CpuSamples::default();
+        let t0 = Instant::now();
+        s.record("vm1", 0, t0);
+        assert_eq!(s.percent("vm1", 1), 0.0);
+        s.record("vm1", 500_000_000, t0 + Duration::from_secs(1));
+        assert_eq!(s.percent("vm1", 1), 50.0);
+        s.keep_only(&[]);
+        assert_eq!(s.percent("vm1", 1), 0.0);
+    }
+}

@@ -1,0 +1,215 @@
+//! LXD containers (admin): the list with usage, SSH port and NAT rule count, with start,
+//! stop, restart and delete; a container's page with its NAT rules (add, remove); the
+//! ZJMF API tokens, masked, with a copy button. The work is ops/zjmf.rs, the same as the
+//! plugin's /api/ calls; the gate audits every POST.
+
+use actix_session::Session;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::zjmf::NatRule;
+use crate::domain::zjmf::{self, PortRule, Refusal};
+use crate::ops::zjmf::{self as ops, Overview, Power, Usage};
+use crate::startup::AppState;
+use crate::web::error::WebError;
+use crate::web::extract::Ctx;
+use crate::web::middleware::session;
+use crate::web::render::{redirect, render, render_422};
+
+#[derive(Template)]
+#[template(path = "lxd/index.html")]
+struct IndexPage<'a> {
+    l: &'a Ctx,
+    rows: &'a [Overview],
+    /// (masked, full) API tokens
+    tokens: Vec<(String, String)>,
+    /// why the list could not be loaded (LXD down)
+    problem: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "lxd/detail.html")]
+struct DetailPage<'a> {
+    l: &'a Ctx,
+    u: &'a Usage,
+    rules: &'a [NatRule],
+    error: Option<&'a str>,
+}
+
+/// `abcd…wxyz`: enough to tell tokens apart, not enough to use one.
+fn masked(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    if chars.len() <= 8 {
+        return "…".into();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+    ctx.me()?;
+    let (rows, problem) = match ops::overview(&st).await {
+        Ok(rows) => (rows, None),
+        Err(r) => (Vec::new(), Some(r.msg)),
+    };
+    let tokens = st
+        .settings
+        .zjmf
+        .tokens()
+        .into_iter()
+        .map(|t| (masked(t), t.to_string()))
+        .collect();
+    render(IndexPage {
+        l: &ctx,
+        rows: &rows,
+        tokens,
+        problem,
+    })
+}
+
+fn hostname(raw: &str) -> Result<String, WebError> {
+    zjmf::hostname(Some(raw)).map_err(|_| WebError::NotFound)
+}
+
+/// A refusal as the flash message of the page the admin returns to.
+fn flash_result(session: &Session, r: Result<(), Refusal>, done: &str) {
+    match r {
+        Ok(()) => session::set_flash(session, done),
+        Err(refusal) => session::set_flash(session, &refusal.msg),
+    }
+}
+
+pub async fn power(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, WebError> {
+    let me = ctx.me()?;
+    let (name, action) = path.into_inner();
+    let name = hostname(&name)?;
+    let action = match action.as_str() {
+        "start" => Power::Start,
+        "stop" => Power::Stop,
+        "restart" => Power::Restart,
+        _ => return Err(WebError::NotFound),
+    };
+    let r = ops::power(&st, &me.origin(&ctx.ip), &name, action).await;
+    let done = r.as_ref().map_or("", |m| *m).to_string();
+    flash_result(&session, r.map(|_| ()), &done);
+    Ok(redirect(ctx.hx, "/lxd"))
+}
+
+pub async fn delete(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let me = ctx.me()?;
+    let name = hostname(&path)?;
+    let r = ops::delete(&st, &me.origin(&ctx.ip), &name).await;
+    flash_result(&session, r, ctx.t("lxd.deleted"));
+    Ok(redirect(ctx.hx, "/lxd"))
+}
+
+pub async fn detail(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    ctx.me()?;
+    let name = hostname(&path)?;
+    let (u, rules) = ops::detail(&st, &name)
+        .await
+        .map_err(|_| WebError::NotFound)?;
+    render(DetailPage {
+        l: &ctx,
+        u: &u,
+        rules: &rules,
+        error: None,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PortForm {
+    dtype: String,
+    dport: String,
+    sport: String,
+}
+
+impl PortForm {
+    fn rule(&self) -> Result<PortRule, Refusal> {
+        PortRule::parse(|k| match k {
+            "dtype" => Some(self.dtype.as_str()),
+            "dport" => Some(self.dport.as_str()),
+            "sport" => Some(self.sport.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// Adds or removes a rule; a refusal re-renders the page with the message (422).
+async fn change_port(
+    st: &AppState,
+    ctx: &Ctx,
+    name: &str,
+    form: &PortForm,
+    add: bool,
+) -> Result<HttpResponse, WebError> {
+    let me = ctx.me()?;
+    let origin = me.origin(&ctx.ip);
+    let result = match form.rule() {
+        Ok(rule) if add => ops::add_port(st, &origin, name, rule).await,
+        Ok(rule) => ops::remove_port(st, &origin, name, rule).await,
+        Err(r) => Err(r),
+    };
+    match result {
+        Ok(()) => Ok(redirect(ctx.hx, &format!("/lxd/{name}"))),
+        Err(refusal) => {
+            let (u, rules) = ops::detail(st, name)
+                .await
+                .map_err(|_| WebError::NotFound)?;
+            render_422(DetailPage {
+                l: ctx,
+                u: &u,
+                rules: &rules,
+                error: Some(&refusal.msg),
+            })
+        }
+    }
+}
+
+pub async fn add_port(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    form: web::Form<PortForm>,
+) -> Result<HttpResponse, WebError> {
+    let name = hostname(&path)?;
+    change_port(&st, &ctx, &name, &form, true).await
+}
+
+pub async fn remove_port(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    path: web::Path<String>,
+    form: web::Form<PortForm>,
+) -> Result<HttpResponse, WebError> {
+    let name = hostname(&path)?;
+    change_port(&st, &ctx, &name, &form, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_masked() {
+        assert_eq!(masked("7215EE9C7D9DC229D2921A40E899EC5F"), "7215…EC5F");
+        assert_eq!(masked("short"), "…");
+    }
+}

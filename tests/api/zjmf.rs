@@ -1,0 +1,564 @@
+//! The ZJMF plugin's /api/ against the real LXD daemon of this machine (started by
+//! scripts/test.sh with a dir pool, the lxdbr0 bridge and the busybox test image). The
+//! calls are made as the PHP plugin makes them: `apikey` header, hostnames unencoded in
+//! query strings, JSON bodies whose numbers may be strings or "".
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+pub const SECOND_TOKEN: &str = "second-token-0123456789";
+pub const LXD_IMAGE: &str = "suanli-test/busybox-lxd";
+
+/// LXD tests run one at a time: the shared LXD 5.0 daemon of this machine stopped
+/// answering twice under several concurrent test apps (creates, execs, forced deletes and
+/// a CPU sampler per app).
+pub static LXD_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// An app with the ZJMF API on (the test tokens), holding the LXD test lock.
+async fn lxd_app(
+    tweak: impl FnOnce(&mut suanli::config::Settings),
+) -> (TestApp, tokio::sync::MutexGuard<'static, ()>) {
+    let serial = LXD_SERIAL.lock().await;
+    let app = TestApp::spawn_with(|s| {
+        s.zjmf.api_tokens = suanli::config::Secret::new(format!("{TOKEN},{SECOND_TOKEN}"));
+        tweak(s);
+    })
+    .await;
+    (app, serial)
+}
+
+/// A unique container name for this test run (LXD is shared by all tests).
+fn unique(prefix: &str) -> String {
+    crate::instances::unique(prefix)
+}
+
+/// (HTTP status, JSON body) of a call with the test token.
+async fn call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_with(app, Some(TOKEN), method, path, body).await
+}
+
+async fn call_with(
+    app: &TestApp,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let http = reqwest::Client::new();
+    let url = format!("{}{path}", app.base);
+    let mut req = if method == "GET" {
+        http.get(url)
+    } else {
+        http.post(url)
+    };
+    if let Some(key) = key {
+        req = req.header("apikey", key);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (status, json)
+}
+
+/// `lxc` for what the tests check behind the API's back.
+fn lxc(args: &[&str]) -> (bool, String) {
+    let out = Command::new("lxc").args(args).output().expect("lxc CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// Removes the test's container however the test ends.
+struct Gone(String);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        lxc(&["delete", "--force", &self.0]);
+    }
+}
+
+fn create_body(name: &str) -> Value {
+    // as ZJMF sends text options: strings, and "" for unlimited
+    json!({"hostname": name, "password": "Init!pass123", "cpu": "1", "disk": "512",
+           "ram": "256", "system": LXD_IMAGE, "up": "", "down": "0", "ports": "3", "bandwidth": ""})
+}
+
+#[tokio::test]
+async fn the_key_is_required_and_every_answer_is_json() {
+    let (app, _serial) = lxd_app(|_| {}).await;
+    let (status, body) = call(&app, "GET", "/api/check", None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"code": 200, "msg": "API连接正常"}))
+    );
+    let (status, _) = call_with(&app, Some(SECOND_TOKEN), "GET", "/api/check", None).await;
+    assert_eq!(status, 200, "a second token works (rotation)");
+    let refused = json!({"code": 401, "msg": "认证失败或API密钥无效"});
+    assert_eq!(
+        call_with(&app, None, "GET", "/api/check", None).await,
+        (401, refused.clone())
+    );
+    assert_eq!(
+        call_with(
+            &app,
+            Some("wrong-token-0123456789abcdef"),
+            "GET",
+            "/api/getinfo?hostname=vm1",
+            None
+        )
+        .await,
+        (401, refused)
+    );
+    // parameters
+    let (status, body) = call(&app, "GET", "/api/getinfo", None).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"code": 400, "msg": "缺少参数 hostname"}))
+    );
+    let (status, body) = call(&app, "GET", "/api/getinfo?hostname=1bad", None).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"code": 400, "msg": "参数 hostname 无效"}))
+    );
+    let (status, body) = call(&app, "GET", "/api/getinfo?hostname=no-such-box", None).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"code": 404, "msg": "容器未找到"}))
+    );
+    let (status, body) = call(&app, "GET", "/api/boot?hostname=no-such-box", None).await;
+    assert_eq!((status, body["msg"].as_str()), (404, Some("容器未找到")));
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/create",
+        Some(json!({"hostname": "vm1"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"code": 400, "msg": "缺少参数 password"}))
+    );
+    let mut bad = create_body("vm1");
+    bad["ram"] = json!("lots");
+    let (status, body) = call(&app, "POST", "/api/create", Some(bad)).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"code": 400, "msg": "参数 ram 无效"}))
+    );
+    let (status, body) = call(&app, "GET", "/api/nothing-here", None).await;
+    assert_eq!((status, body["code"].clone()), (404, json!(404)));
+    // not JSON at all
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/create", app.base))
+        .header("apikey", TOKEN)
+        .body("hostname=vm1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], 400);
+    // no session or CSRF token was needed, and the key never reaches the audit log
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_logs WHERE detail LIKE '%{TOKEN}%'"
+        )),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_getinfo_power_password_delete_on_real_lxd() {
+    let (app, _serial) = lxd_app(|_| {}).await;
+    let name = unique("zj");
+    let _gone = Gone(name.clone());
+
+    let (status, body) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], 200);
+    assert_eq!(body["msg"], "容器创建成功");
+    let ip = body["data"]["ip"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.99.0."), "{ip}");
+    // the limits as LXD holds them; no rate keys for an unlimited product
+    let (_, cpu) = lxc(&["config", "get", &name, "limits.cpu"]);
+    let (_, mem) = lxc(&["config", "get", &name, "limits.memory"]);
+    assert_eq!((cpu.as_str(), mem.as_str()), ("1", "256MB"));
+    let (_, devices) = lxc(&["config", "device", "show", &name]);
+    assert!(
+        !devices.contains("limits.ingress") && !devices.contains("limits.egress"),
+        "{devices}"
+    );
+    // the password was set with chpasswd
+    let (_, shadow) = lxc(&["exec", &name, "--", "grep", "^root:", "/etc/shadow"]);
+    assert!(shadow.starts_with("root:$6$"), "{shadow}");
+
+    let (status, body) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
+    assert_eq!(
+        (status, body),
+        (409, json!({"code": 409, "msg": "容器已存在"}))
+    );
+
+    let (status, info) = call(&app, "GET", &format!("/api/getinfo?hostname={name}"), None).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["msg"], "获取成功");
+    let d = &info["data"];
+    assert_eq!(d["Hostname"], name.as_str());
+    assert_eq!(d["Status"], "running");
+    assert_eq!(d["CPUCores"], 1);
+    assert_eq!(d["TotalRam"], 256);
+    assert_eq!(d["TotalDisk"], 512);
+    assert_eq!(d["IP"], ip.as_str());
+    assert_eq!(
+        d["Bandwidth"], 1_048_576,
+        "the documented value for unlimited"
+    );
+    assert_eq!(d["ImageSourceAlias"], LXD_IMAGE);
+    for key in ["UsedCPU", "UsedRam", "UsedDisk", "UseBandwidth"] {
+        assert!(d[key].is_number(), "{key}: {d}");
+    }
+
+    // stop is idempotent, and the state follows
+    for _ in 0..2 {
+        let (status, body) = call(&app, "GET", &format!("/api/stop?hostname={name}"), None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, info) = call(&app, "GET", &format!("/api/getinfo?hostname={name}"), None).await;
+    assert_eq!(
+        (info["data"]["Status"].as_str(), info["data"]["IP"].as_str()),
+        (Some("stop"), Some("N/A"))
+    );
+    let body = json!({"hostname": name, "password": "New!pass456"});
+    let (status, reply) = call(&app, "POST", "/api/password", Some(body.clone())).await;
+    assert_eq!(
+        (status, reply["msg"].as_str()),
+        (400, Some("容器未运行，无法修改密码"))
+    );
+    for _ in 0..2 {
+        let (status, body) = call(&app, "GET", &format!("/api/boot?hostname={name}"), None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = call(&app, "GET", &format!("/api/reboot?hostname={name}"), None).await;
+    assert_eq!(status, 200);
+    let (_, state) = lxc(&["list", &name, "-c", "s", "--format", "csv"]);
+    assert_eq!(state, "RUNNING");
+    // the admin's LXD page: the container with its usage, the keys masked; its actions
+    // are the same operations
+    let admin = app.admin().await;
+    let page = admin.text("/lxd").await;
+    assert!(
+        page.contains(&format!("id=\"lxd-{name}\" data-status=\"running\"")),
+        "{page}"
+    );
+    assert!(page.contains("test…cdef") && page.contains(&format!("data-copy=\"{TOKEN}\"")));
+    let r = admin
+        .post_form(&format!("/lxd/{name}/power/stop"), &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, state) = lxc(&["list", &name, "-c", "s", "--format", "csv"]);
+    assert_eq!(state, "STOPPED");
+    let r = admin
+        .post_form(&format!("/lxd/{name}/power/start"), &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    let detail = admin.text(&format!("/lxd/{name}")).await;
+    assert!(
+        detail.contains("id=\"nat-rules\"") && detail.contains("(SSH)"),
+        "{detail}"
+    );
+    let r = admin
+        .post_form(
+            &format!("/lxd/{name}/ports"),
+            &[("dtype", "tcp"), ("dport", "80"), ("sport", "80")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("参数 dport 无效"));
+
+    let (status, reply) = call(&app, "POST", "/api/password", Some(body)).await;
+    assert_eq!((status, reply["msg"].as_str()), (200, Some("密码修改成功")));
+    let (_, after) = lxc(&["exec", &name, "--", "grep", "^root:", "/etc/shadow"]);
+    assert_ne!(after, shadow, "the hash changed");
+
+    let (status, body) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"code": 200, "msg": "容器删除成功"}))
+    );
+    let (found, _) = lxc(&["info", &name]);
+    assert!(!found, "the container is gone from LXD");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM lxd_containers WHERE hostname = '{name}'"
+        )),
+        0
+    );
+    let (status, _) = call(&app, "GET", &format!("/api/getinfo?hostname={name}"), None).await;
+    assert_eq!(status, 404);
+    let actions = app.count(&format!(
+        "SELECT count(*) AS n FROM audit_logs WHERE resource_id = '{name}' AND method = 'API' AND action LIKE 'zjmf_%'"
+    ));
+    assert!(actions >= 8, "every action audited: {actions}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_fails_halfway_leaves_nothing_and_can_be_retried() {
+    let (app, _serial) = lxd_app(|_| {}).await;
+    let name = unique("zjfail");
+    let _gone = Gone(name.clone());
+    // an image LXD does not have
+    let mut body = create_body(&name);
+    body["system"] = json!("no-such-image");
+    let (status, reply) = call(&app, "POST", "/api/create", Some(body)).await;
+    assert_eq!(status, 500, "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().starts_with("LXD 操作失败"),
+        "{reply}"
+    );
+    // an upload limit (the container's egress) needs tc's police action, which this
+    // kernel lacks (no act_police): LXD refuses to start the container
+    let mut body = create_body(&name);
+    body["up"] = json!("10");
+    let (status, reply) = call(&app, "POST", "/api/create", Some(body)).await;
+    assert_eq!(status, 500, "{reply}");
+    let (found, _) = lxc(&["info", &name]);
+    assert!(!found, "nothing left in LXD");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM lxd_containers WHERE hostname = '{name}'"
+        )),
+        0
+    );
+    // the same name works afterwards
+    let (status, reply) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
+    assert_eq!(status, 200);
+}
+
+fn run(cmd: &[&str]) -> (bool, String) {
+    let out = Command::new(cmd[0]).args(&cmd[1..]).output().expect(cmd[0]);
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text.trim().to_string())
+}
+
+/// A client in a network namespace of its own that reaches this host over a veth pair
+/// (addresses on this machine only), as a customer on the internet would.
+struct ClientNet {
+    ns: String,
+    host_ip: String,
+}
+
+impl ClientNet {
+    fn new() -> ClientNet {
+        let n = std::process::id() % 250 + 1;
+        let ns = format!("suanli-nat-{n}");
+        let (veth_host, veth_ns) = (format!("sln{n}h"), format!("sln{n}c"));
+        let (host_ip, client_ip) = (format!("10.203.{n}.1"), format!("10.203.{n}.2"));
+        let _ = run(&["ip", "netns", "del", &ns]);
+        for cmd in [
+            vec!["ip", "netns", "add", &ns],
+            vec![
+                "ip", "link", "add", &veth_host, "type", "veth", "peer", "name", &veth_ns,
+            ],
+            vec!["ip", "link", "set", &veth_ns, "netns", &ns],
+            vec![
+                "ip",
+                "addr",
+                "add",
+                &format!("{host_ip}/30"),
+                "dev",
+                &veth_host,
+            ],
+            vec!["ip", "link", "set", &veth_host, "up"],
+            vec![
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{client_ip}/30"),
+                "dev",
+                &veth_ns,
+            ],
+            vec![
+                "ip", "netns", "exec", &ns, "ip", "link", "set", &veth_ns, "up",
+            ],
+            vec!["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"],
+            vec![
+                "ip", "netns", "exec", &ns, "ip", "route", "add", "default", "via", &host_ip,
+            ],
+        ] {
+            let (ok, out) = run(&cmd);
+            assert!(ok, "{cmd:?}: {out}");
+        }
+        ClientNet { ns, host_ip }
+    }
+
+    /// What a TCP connection to this host's `port` reads within 3 s.
+    fn read(&self, port: u16) -> String {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns,
+            "busybox",
+            "nc",
+            "-w",
+            "3",
+            &self.host_ip,
+            &port.to_string(),
+        ])
+        .1
+    }
+}
+
+impl Drop for ClientNet {
+    fn drop(&mut self) {
+        let _ = run(&["ip", "netns", "del", &self.ns]);
+    }
+}
+
+/// Serves "pong" on the container's `port`, over and over.
+fn pong_server(name: &str, port: u16) {
+    let script = format!(
+        "setsid sh -c 'while true; do echo pong | nc -l -p {port}; done' >/dev/null 2>&1 </dev/null &"
+    );
+    let (ok, out) = lxc(&["exec", name, "--", "sh", "-c", &script]);
+    assert!(ok, "{out}");
+}
+
+/// The container's reachable forwards can take a moment to answer: the first read
+/// retries while the listener starts.
+fn pong_through(net: &ClientNet, port: u16) -> String {
+    let mut got = String::new();
+    for _ in 0..10 {
+        got = net.read(port);
+        if got.contains("pong") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    got
+}
+
+/// addport/delport as the plugin posts them (a form body).
+async fn port(app: &TestApp, path: &str, name: &str, dport: u16, sport: u16) -> (u16, Value) {
+    let (dport, sport) = (dport.to_string(), sport.to_string());
+    let fields = [
+        ("hostname", name),
+        ("dtype", "tcp"),
+        ("dport", &dport),
+        ("sport", &sport),
+    ];
+    let res = reqwest::Client::new()
+        .post(format!("{}{path}", app.base))
+        .header("apikey", TOKEN)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forwards_reach_the_container_from_another_network_and_come_back_after_a_flush() {
+    let net = ClientNet::new();
+    let host_ip = net.host_ip.clone();
+    let (app, _serial) = lxd_app(move |s| s.zjmf.nat_listen_ip = host_ip).await;
+    let chain = app.state.settings.zjmf.nat_chain.clone();
+    let name = unique("zjnat");
+    let _gone = Gone(name.clone());
+    let (status, body) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
+    assert_eq!(status, 200, "{body}");
+    let ssh_port = body["data"]["ssh_port"].as_u64().unwrap();
+    assert!((10000..=65535).contains(&ssh_port), "{body}");
+
+    // the automatic SSH rule, listed as the plugin expects (all strings)
+    let (_, list) = call(&app, "GET", &format!("/api/natlist?hostname={name}"), None).await;
+    let rules = list["data"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{list}");
+    assert_eq!(rules[0]["Dtype"], "TCP");
+    assert_eq!(rules[0]["Dport"], ssh_port.to_string());
+    assert_eq!(rules[0]["Sport"], "22");
+    assert!(rules[0]["ID"].is_string());
+    let (status, list) = call(&app, "GET", "/api/natlist?hostname=no-such-box", None).await;
+    assert_eq!((status, list["data"].clone()), (200, json!([])));
+
+    // a forward of our own, end to end from the client network (Docker's FORWARD policy
+    // is DROP on this host: the accept rule must be there)
+    let ext = 20000 + (std::process::id() % 20000) as u16;
+    let (status, body) = port(&app, "/api/addport", &name, ext, 8080).await;
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (200, Some("端口转发添加成功")),
+        "{body}"
+    );
+    pong_server(&name, 8080);
+    assert_eq!(
+        pong_through(&net, ext),
+        "pong",
+        "{}",
+        run(&["iptables-save"]).1
+    );
+    let (_, filter) = run(&["iptables", "-w", "-S", "DOCKER-USER"]);
+    assert!(filter.contains(&format!("-j {chain}-FWD")), "{filter}");
+
+    // the same external port again: taken; the rule limit (3, SSH included)
+    let (status, body) = port(&app, "/api/addport", &name, ext, 9090).await;
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (409, Some("外部端口已被占用"))
+    );
+    let (status, _) = port(&app, "/api/addport", &name, ext + 1, 9091).await;
+    assert_eq!(status, 200);
+    let (status, body) = port(&app, "/api/addport", &name, ext + 2, 9092).await;
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (403, Some("端口转发数量已达上限（3）")),
+        "{body}"
+    );
+    let (status, _) = port(&app, "/api/delport", &name, ext + 1, 9091).await;
+    assert_eq!(status, 200);
+    let (status, body) = port(&app, "/api/delport", &name, ext + 1, 9091).await;
+    assert_eq!((status, body["msg"].as_str()), (404, Some("规则不存在")));
+    let (status, body) = port(&app, "/api/addport", &name, 80, 80).await;
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (400, Some("参数 dport 无效"))
+    );
+
+    // iptables forgets (a reboot): a restarted server puts the rules back
+    let (ok, out) = run(&["iptables", "-w", "-t", "nat", "-F", &format!("{chain}-NAT")]);
+    assert!(ok, "{out}");
+    assert_ne!(net.read(ext), "pong");
+    let mut settings = crate::helpers::test_settings(&app.db.url, &app.data_dir);
+    settings.zjmf.api_tokens = app.state.settings.zjmf.api_tokens.clone();
+    settings.zjmf.nat_listen_ip = net.host_ip.clone();
+    settings.zjmf.nat_chain = chain.clone();
+    let _restarted = suanli::startup::Application::build(settings).await.unwrap();
+    assert_eq!(pong_through(&net, ext), "pong", "restored at start-up");
+
+    // delete takes the rules with it
+    let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
+    assert_eq!(status, 200);
+    let (_, nat) = run(&["iptables", "-w", "-t", "nat", "-S", &format!("{chain}-NAT")]);
+    assert!(!nat.contains(&name), "{nat}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM nat_rules WHERE hostname = '{name}'"
+        )),
+        0
+    );
+}
