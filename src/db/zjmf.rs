@@ -59,6 +59,14 @@ pub fn find(conn: &mut PgConnection, hostname: &str) -> Result<Option<LxdContain
         .optional()?)
 }
 
+/// A reinstall's new image (no row for containers Suanli did not create: nothing to do).
+pub fn set_image(conn: &mut PgConnection, hostname: &str, image: &str) -> Result<(), DbError> {
+    diesel::update(lc::table.find(hostname))
+        .set(lc::image.eq(image))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The container's row and NAT rules go (the container itself is already gone).
 pub fn forget(conn: &mut PgConnection, hostname: &str) -> Result<(), DbError> {
     diesel::delete(nr::table.filter(nr::hostname.eq(hostname))).execute(conn)?;

@@ -170,6 +170,45 @@ impl CreateRequest {
     }
 }
 
+/// What a reinstall asks for: the same container rebuilt from `image` (None: the default
+/// image) with a new password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReinstallRequest {
+    pub hostname: String,
+    pub password: String,
+    pub image: Option<String>,
+}
+
+impl ReinstallRequest {
+    pub fn parse(body: &Value) -> Result<Self, Refusal> {
+        Ok(ReinstallRequest {
+            hostname: hostname(body.get("hostname").and_then(Value::as_str))?,
+            password: password(body)?,
+            image: image(body)?,
+        })
+    }
+}
+
+/// The config a rebuilt container keeps from the old one: limits, `security.*`, `user.*`
+/// (billing metadata)… but not what LXD derives from the image or the container's life
+/// (`image.*`, `volatile.*`); the image key names the new image.
+pub fn rebuilt_config(old: &BTreeMap<String, String>, image: &str) -> BTreeMap<String, String> {
+    let mut config: BTreeMap<String, String> = old
+        .iter()
+        .filter(|(k, _)| !k.starts_with("volatile.") && !k.starts_with("image."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    config.insert(meta("image"), image.to_string());
+    config
+}
+
+/// The name a reinstall builds the new root under before the old container goes: a valid
+/// LXD name (≤ 63) derived from the hostname, unique through `tag`.
+pub fn scratch_name(hostname: &str, tag: u32) -> String {
+    let stem: String = hostname.chars().take(48).collect();
+    format!("{}-new-{tag:08x}", stem.trim_end_matches('-'))
+}
+
 /// A port forward as addport/delport send it: `dtype` tcp|udp, `dport` the external port
 /// (10000–65535, the plugin's range), `sport` the container's port (1–65535).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,9 +331,6 @@ pub fn status(lxd_status: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
-
     #[test]
     fn hostnames_are_what_lxd_accepts() {
         assert_eq!(hostname(Some("vm-1")), Ok("vm-1".into()));
@@ -465,4 +501,75 @@ mod tests {
         assert_eq!(status("Frozen"), "frozen");
         assert_eq!(status("Error"), "unknown");
     }
+
+    #[test]
+    fn a_reinstall_reads_like_a_create_without_the_product() {
+        let r =
+            ReinstallRequest::parse(&json!({"hostname": "vm1", "password": "pw", "system": ""}))
+                .unwrap();
+        assert_eq!(
+            r,
+            ReinstallRequest {
+                hostname: "vm1".into(),
+                password: "pw".into(),
+                image: None
+            }
+        );
+        let r = ReinstallRequest::parse(
+            &json!({"hostname": "vm1", "password": "pw", "system": "debian12"}),
+        );
+        assert_eq!(r.unwrap().image.as_deref(), Some("debian12"));
+        assert_eq!(
+            ReinstallRequest::parse(&json!({"hostname": "vm1", "system": "x"})).unwrap_err(),
+            Refusal::missing("password")
+        );
+        assert_eq!(
+            ReinstallRequest::parse(&json!({"password": "pw"})).unwrap_err(),
+            Refusal::missing("hostname")
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_container_keeps_limits_and_metadata_but_not_volatile_keys() {
+        let old: BTreeMap<String, String> = [
+            ("limits.cpu", "2"),
+            ("limits.memory", "512MB"),
+            ("security.nesting", "true"),
+            ("user.suanli.bandwidth_gb", "100"),
+            ("user.suanli.image", "old-image"),
+            ("image.os", "Debian"),
+            ("volatile.eth0.hwaddr", "00:16:3e:00:00:01"),
+            ("volatile.base_image", "abc"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let new = rebuilt_config(&old, "new-image");
+        let keys: Vec<&str> = new.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "limits.cpu",
+                "limits.memory",
+                "security.nesting",
+                "user.suanli.bandwidth_gb",
+                "user.suanli.image"
+            ]
+        );
+        assert_eq!(new["user.suanli.image"], "new-image");
+        assert_eq!(new["limits.memory"], "512MB");
+    }
+
+    #[test]
+    fn scratch_names_are_valid_lxd_names() {
+        assert_eq!(scratch_name("vm1", 0xab), "vm1-new-000000ab");
+        let long = format!("a{}", "-b".repeat(31));
+        let name = scratch_name(&long, u32::MAX);
+        assert!(name.len() <= 63, "{name}");
+        assert!(hostname(Some(&name)).is_ok(), "{name}");
+        assert!(!name.contains("--new"), "{name}");
+    }
+
+    use super::*;
+    use serde_json::json;
 }

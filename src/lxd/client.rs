@@ -145,6 +145,20 @@ impl Lxd {
         self.wait(reply, timeout).await.map(drop)
     }
 
+    /// Renames a stopped instance (LXD refuses a running one) and waits for it.
+    pub async fn rename(
+        &self,
+        name: &str,
+        new_name: &str,
+        timeout: Duration,
+    ) -> Result<(), LxdError> {
+        let body = json!({ "name": new_name });
+        let reply = self
+            .call(Method::POST, &instance_path(name), Some(&body))
+            .await?;
+        self.wait(reply, timeout).await.map(drop)
+    }
+
     /// Runs `command` in a running container without a terminal or stdin and returns its
     /// exit code and output. LXD records the output to files, read here and then deleted.
     /// After `timeout` the call gives up with `Timeout`; the command may still be running.

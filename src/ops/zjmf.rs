@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::audit::{self, Origin};
 use super::nat;
 use crate::db;
-use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal};
+use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest};
 use crate::lxd::{Instance, LxdError, NewInstance, StateAction};
 use crate::startup::AppState;
 
@@ -335,6 +335,107 @@ async fn build(state: &AppState, req: &NewInstance, password: &str) -> Result<St
     let address = wait_for_address(state, &req.name).await?;
     chpasswd(state, &req.name, password).await?;
     Ok(address)
+}
+
+/// Rebuilds the container from `image` under the same name, keeping its limits, metadata,
+/// devices and NAT rules (re-pointed to its new address; the SSH rule keeps its external
+/// port, or gets one if it had none), and sets the new password.
+///
+/// The new root is made first under a scratch name, so a bad image or a full pool fails
+/// the call with the old container untouched; only then is the old one replaced. A start
+/// that fails after that leaves the rebuilt container stopped under its name, with its
+/// rules and row: a retry works.
+pub async fn reinstall(
+    state: &AppState,
+    origin: &Origin,
+    r: ReinstallRequest,
+) -> Result<Value, Refusal> {
+    let name = r.hostname.clone();
+    let image = r
+        .image
+        .clone()
+        .unwrap_or_else(|| state.settings.zjmf.default_image.clone());
+    let result = match existing(state, &name).await {
+        Ok(old) => rebuild(state, &old, &image, &r.password).await,
+        Err(refusal) => Err(refusal),
+    };
+    let address = match result {
+        Ok(address) => address,
+        Err(refusal) => {
+            let (code, msg) = (i32::from(refusal.code), refusal.msg.clone());
+            record(state, origin, "zjmf_reinstall", &name, code, msg).await;
+            return Err(refusal);
+        }
+    };
+    let (n, img) = (name.clone(), image.clone());
+    let rules = db::run(&state.pool, move |c| {
+        db::zjmf::set_image(c, &n, &img)?;
+        db::zjmf::rules_of(c, &n)
+    })
+    .await
+    .map_err(store_failed)?;
+    let ssh_port = match rules.iter().find(|r| r.is_ssh) {
+        Some(rule) => {
+            nat::apply(state).await.map_err(nat::refusal)?;
+            u16::try_from(rule.ext_port).unwrap_or_default()
+        }
+        None => nat::add_ssh(state, &name).await?,
+    };
+    let detail = format!("image {image}, ip {address}, ssh port {ssh_port}");
+    record(state, origin, "zjmf_reinstall", &name, 200, detail).await;
+    Ok(json!({"hostname": name, "ip": address, "ssh_port": ssh_port}))
+}
+
+/// The LXD side of a reinstall; returns the new IPv4 address.
+async fn rebuild(
+    state: &AppState,
+    old: &Instance,
+    image: &str,
+    password: &str,
+) -> Result<String, Refusal> {
+    let t = timeout(state);
+    let scratch = zjmf::scratch_name(&old.name, rand::random());
+    let req = NewInstance {
+        name: scratch.clone(),
+        image_alias: image.to_string(),
+        config: zjmf::rebuilt_config(&old.config, image),
+        devices: old.devices.clone(),
+        profiles: old.profiles.clone(),
+    };
+    // LXD reverts a create that fails: nothing to clean up then
+    state.lxd.create(&req, t).await.map_err(lxd_failed)?;
+    if let Err(refusal) = swap(state, &old.name, &scratch).await {
+        discard(state, &scratch).await;
+        return Err(refusal);
+    }
+    state
+        .lxd
+        .set_state(&old.name, StateAction::Start, false, t)
+        .await
+        .map_err(lxd_failed)?;
+    let address = wait_for_address(state, &old.name).await?;
+    chpasswd(state, &old.name, password).await?;
+    Ok(address)
+}
+
+/// The old container goes (stopped by force: its root is being replaced) and the scratch
+/// one takes its name.
+async fn swap(state: &AppState, name: &str, scratch: &str) -> Result<(), Refusal> {
+    let t = timeout(state);
+    let lxd = &state.lxd;
+    let old = existing(state, name).await?;
+    if old.status != "Stopped" {
+        lxd.set_state(name, StateAction::Stop, true, t)
+            .await
+            .map_err(lxd_failed)?;
+    }
+    lxd.delete(name, t).await.map_err(lxd_failed)?;
+    if let Err(e) = lxd.rename(scratch, name, t).await {
+        // the old root is already gone; the caller removes the scratch container
+        log::error!("zjmf: reinstall of {name}: renaming {scratch} failed: {e}");
+        return Err(lxd_failed(e));
+    }
+    Ok(())
 }
 
 /// Polls the container's state until eth0 has an IPv4 address (DHCP), without sleeping

@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route("/stop", get().to(stop))
             .route("/reboot", get().to(reboot))
             .route("/password", post().to(password))
+            .route("/reinstall", post().to(reinstall))
             .route("/natlist", get().to(natlist))
             .route("/addport", post().to(addport))
             .route("/delport", post().to(delport))
@@ -226,6 +227,17 @@ async fn password(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
             let password = zjmf::password(&body)?;
             ops::set_password(&st, &caller(&req), &name, &password).await?;
             Ok(Reply::ok("密码修改成功", None))
+        }
+        .await,
+    )
+}
+
+async fn reinstall(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Reply {
+    reply(
+        async {
+            let r = zjmf::ReinstallRequest::parse(&json_body(&body)?)?;
+            let data = ops::reinstall(&st, &caller(&req), r).await?;
+            Ok(Reply::ok("系统重装成功", Some(data)))
         }
         .await,
     )

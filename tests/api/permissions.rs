@@ -78,6 +78,7 @@ const ROUTES: &[(&str, &str, &str, Access)] = &[
     ("GET", "/api/stop", "/api/stop?hostname=vm1", ApiKey),
     ("GET", "/api/reboot", "/api/reboot?hostname=vm1", ApiKey),
     ("POST", "/api/password", "/api/password", ApiKey),
+    ("POST", "/api/reinstall", "/api/reinstall", ApiKey),
     ("GET", "/api/natlist", "/api/natlist?hostname=vm1", ApiKey),
     ("POST", "/api/addport", "/api/addport", ApiKey),
     ("POST", "/api/delport", "/api/delport", ApiKey),

@@ -550,6 +550,46 @@ async fn port_forwards_reach_the_container_from_another_network_and_come_back_af
     let _restarted = suanli::startup::Application::build(settings).await.unwrap();
     assert_eq!(pong_through(&net, ext), "pong", "restored at start-up");
 
+    // reinstall: a bad image fails with the old container untouched
+    let (ok, out) = lxc(&["exec", &name, "--", "touch", "/root/old-root"]);
+    assert!(ok, "{out}");
+    let (_, shadow) = lxc(&["exec", &name, "--", "grep", "^root:", "/etc/shadow"]);
+    let reinstall =
+        |system: &str| json!({"hostname": name, "system": system, "password": "Re!install789"});
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/reinstall",
+        Some(reinstall("no-such-image")),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(lxc(&["exec", &name, "--", "test", "-e", "/root/old-root"]).0);
+    let (_, all) = lxc(&["list", &format!("{name}-new"), "-c", "n", "--format", "csv"]);
+    assert_eq!(all, "", "no scratch container left");
+    // … and a good one rebuilds it: new root and password, same limits, same external
+    // ports, the rules following the new address
+    let (status, body) = call(&app, "POST", "/api/reinstall", Some(reinstall(""))).await;
+    assert_eq!(
+        (status, body["msg"].as_str()),
+        (200, Some("系统重装成功")),
+        "{body}"
+    );
+    assert_eq!(body["data"]["ssh_port"].as_u64(), Some(ssh_port));
+    assert!(!lxc(&["exec", &name, "--", "test", "-e", "/root/old-root"]).0);
+    let (_, after) = lxc(&["exec", &name, "--", "grep", "^root:", "/etc/shadow"]);
+    assert!(after.starts_with("root:$6$") && after != shadow, "{after}");
+    let (_, mem) = lxc(&["config", "get", &name, "limits.memory"]);
+    assert_eq!(mem, "256MB");
+    let (_, list) = call(&app, "GET", &format!("/api/natlist?hostname={name}"), None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+    pong_server(&name, 8080);
+    assert_eq!(
+        pong_through(&net, ext),
+        "pong",
+        "the forward follows the new address"
+    );
+
     // delete takes the rules with it
     let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
     assert_eq!(status, 200);
