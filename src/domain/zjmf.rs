@@ -531,12 +531,13 @@ mod tests {
 
     #[test]
     fn a_rebuilt_container_keeps_limits_and_metadata_but_not_volatile_keys() {
+        let (flow, image) = (meta("bandwidth_gb"), meta("image"));
         let old: BTreeMap<String, String> = [
             ("limits.cpu", "2"),
             ("limits.memory", "512MB"),
             ("security.nesting", "true"),
-            ("user.suanli.bandwidth_gb", "100"),
-            ("user.suanli.image", "old-image"),
+            (flow.as_str(), "100"),
+            (image.as_str(), "old-image"),
             ("image.os", "Debian"),
             ("volatile.eth0.hwaddr", "00:16:3e:00:00:01"),
             ("volatile.base_image", "abc"),
@@ -552,11 +553,11 @@ mod tests {
                 "limits.cpu",
                 "limits.memory",
                 "security.nesting",
-                "user.suanli.bandwidth_gb",
-                "user.suanli.image"
+                flow.as_str(),
+                image.as_str()
             ]
         );
-        assert_eq!(new["user.suanli.image"], "new-image");
+        assert_eq!(new[&image], "new-image");
         assert_eq!(new["limits.memory"], "512MB");
     }
 

@@ -330,12 +330,13 @@ async fn a_create_that_fails_halfway_leaves_nothing_and_can_be_retried() {
     assert_eq!(status, 500, "{reply}");
     let (found, _) = lxc(&["info", &name]);
     assert!(!found, "nothing left in LXD");
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) AS n FROM lxd_containers WHERE hostname = '{name}'"
-        )),
-        0
-    );
+    for table in ["lxd_containers", "nat_rules"] {
+        let sql = format!("SELECT count(*) AS n FROM {table} WHERE hostname = '{name}'");
+        assert_eq!(app.count(&sql), 0, "{table}");
+    }
+    let chain = &app.state.settings.zjmf.nat_chain;
+    let (_, nat) = run(&["iptables", "-w", "-t", "nat", "-S", &format!("{chain}-NAT")]);
+    assert!(!nat.contains(&name), "no rule left: {nat}");
     // the same name works afterwards
     let (status, reply) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
     assert_eq!(status, 200, "{reply}");
@@ -359,7 +360,10 @@ struct ClientNet {
 
 impl ClientNet {
     fn new() -> ClientNet {
-        let n = std::process::id() % 250 + 1;
+        // one client network per test: the process id plus a counter
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = (std::process::id() + k) % 250 + 1;
         let ns = format!("suanli-nat-{n}");
         let (veth_host, veth_ns) = (format!("sln{n}h"), format!("sln{n}c"));
         let (host_ip, client_ip) = (format!("10.203.{n}.1"), format!("10.203.{n}.2"));
@@ -601,4 +605,112 @@ async fn port_forwards_reach_the_container_from_another_network_and_come_back_af
         )),
         0
     );
+}
+
+/// A container the Flask backend made (plain `lxc launch`, limits in LXD's config, no row
+/// of ours) and the Flask backend's rule file: after `suanli zjmf import` every route
+/// serves the container and its forwards work end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_and_rules_from_the_flask_backend_are_served_after_import() {
+    let (app, _serial) = lxd_app(|_| {}).await;
+    let net = ClientNet::new();
+    let chain = app.state.settings.zjmf.nat_chain.clone();
+    let name = unique("zjold");
+    let _gone = Gone(name.clone());
+    let (ok, out) = lxc(&[
+        "launch",
+        LXD_IMAGE,
+        &name,
+        "-c",
+        "limits.cpu=1",
+        "-c",
+        "limits.memory=128MB",
+    ]);
+    assert!(ok, "{out}");
+    let mut info = Value::Null;
+    for _ in 0..50 {
+        info = call(&app, "GET", &format!("/api/getinfo?hostname={name}"), None)
+            .await
+            .1;
+        if info["data"]["IP"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.99."))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let d = &info["data"];
+    assert_eq!(d["Status"], "running", "{info}");
+    assert_eq!(
+        (d["CPUCores"].clone(), d["TotalRam"].clone()),
+        (json!(1), json!(128))
+    );
+    assert!(d["TotalDisk"].as_i64().unwrap() > 0, "never 0: {info}");
+    assert_eq!(d["Bandwidth"], 1_048_576);
+
+    // the Flask backend's rule file: its own field names, unknown fields, a bad entry
+    // and a port taken twice
+    let ext = 30000 + (std::process::id() % 20000) as u16;
+    let rules = json!([
+        {"container_name": name, "protocol": "tcp", "external_port": ext,
+         "internal_port": 8080, "created": "2025-01-01"},
+        {"hostname": "1bad", "dtype": "tcp", "dport": ext + 1, "sport": 80},
+        {"hostname": name, "dtype": "tcp", "dport": ext.to_string(), "sport": "9"}
+    ]);
+    let file = app.data_dir.join("iptables_rules.json");
+    std::fs::write(&file, rules.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_suanli"))
+        .args(["zjmf", "import", "--rules"])
+        .arg(&file)
+        .current_dir(&app.data_dir)
+        .env("SUANLI__DATABASE__URL", &app.db.url)
+        .env("SUANLI__SERVER__DATA_DIR", &app.data_dir)
+        .env("SUANLI__ZJMF__NAT_CHAIN", &chain)
+        .env("SUANLI__ZJMF__NAT_LISTEN_IP", &net.host_ip)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("imported 1 rule(s), applied"), "{stdout}");
+    assert!(
+        stdout.contains("skipped entry 1: bad container name"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "skipped entry 2: tcp port {ext} is already forwarded"
+        )),
+        "{stdout}"
+    );
+    pong_server(&name, 8080);
+    assert_eq!(
+        pong_through(&net, ext),
+        "pong",
+        "{}",
+        run(&["iptables-save"]).1
+    );
+
+    // the other routes: no product limit on rules, power, password, delete
+    let (_, list) = call(&app, "GET", &format!("/api/natlist?hostname={name}"), None).await;
+    assert_eq!(list["data"][0]["Dport"], ext.to_string(), "{list}");
+    let (status, _) = port(&app, "/api/addport", &name, ext + 2, 8081).await;
+    assert_eq!(status, 200);
+    for action in ["stop", "boot", "reboot"] {
+        let (status, body) =
+            call(&app, "GET", &format!("/api/{action}?hostname={name}"), None).await;
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    let body = json!({"hostname": name, "password": "Moved!pass123"});
+    let (status, reply) = call(&app, "POST", "/api/password", Some(body)).await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
+    assert_eq!(status, 200);
+    let (_, nat) = run(&["iptables", "-w", "-t", "nat", "-S", &format!("{chain}-NAT")]);
+    assert!(!nat.contains(&name), "{nat}");
+    assert!(!lxc(&["info", &name]).0);
 }
