@@ -154,6 +154,86 @@ async fn the_key_is_required_and_every_answer_is_json() {
         (status, body),
         (400, json!({"code": 400, "msg": "参数 ram 无效"}))
     );
+    // every route: the hostname missing, then unknown (natlist lists nothing, as the
+    // plugin expects; delport finds no such rule)
+    let form = |extra: &str| format!("dtype=tcp&dport=20001&sport=22{extra}");
+    for (method, path, body) in [
+        ("GET", "getinfo", None),
+        ("GET", "delete", None),
+        ("GET", "boot", None),
+        ("GET", "stop", None),
+        ("GET", "reboot", None),
+        ("GET", "natlist", None),
+        ("POST", "password", Some(json!({"password": "Pw!123456"}))),
+        (
+            "POST",
+            "reinstall",
+            Some(json!({"password": "Pw!123456", "system": ""})),
+        ),
+    ] {
+        let (status, reply) = call(&app, method, &format!("/api/{path}"), body.clone()).await;
+        assert_eq!(
+            (status, reply),
+            (400, json!({"code": 400, "msg": "缺少参数 hostname"})),
+            "{path}"
+        );
+        let (path, body) = match body {
+            None => (format!("/api/{path}?hostname=no-such-box"), None),
+            Some(mut b) => {
+                b["hostname"] = json!("no-such-box");
+                (format!("/api/{path}"), Some(b))
+            }
+        };
+        let (status, reply) = call(&app, method, &path, body).await;
+        if path.contains("natlist") {
+            assert_eq!((status, reply["data"].clone()), (200, json!([])));
+        } else {
+            assert_eq!(
+                (status, reply["msg"].as_str()),
+                (404, Some("容器未找到")),
+                "{path}"
+            );
+        }
+    }
+    for (path, body, expected) in [
+        ("addport", form(""), (400, "缺少参数 hostname")),
+        (
+            "addport",
+            form("&hostname=no-such-box"),
+            (404, "容器未找到"),
+        ),
+        (
+            "delport",
+            form("&hostname=no-such-box"),
+            (404, "规则不存在"),
+        ),
+        (
+            "addport",
+            "hostname=no-such-box&dtype=tcp".into(),
+            (400, "缺少参数 dport"),
+        ),
+        (
+            "addport",
+            form("&hostname=no-such-box").replace("tcp", "icmp"),
+            (400, "参数 dtype 无效"),
+        ),
+    ] {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/{path}", app.base))
+            .header("apikey", TOKEN)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let reply: Value = res.json().await.unwrap();
+        assert_eq!(
+            (status, reply["msg"].as_str()),
+            (expected.0, Some(expected.1)),
+            "{body}"
+        );
+    }
     let (status, body) = call(&app, "GET", "/api/nothing-here", None).await;
     assert_eq!((status, body["code"].clone()), (404, json!(404)));
     // not JSON at all
