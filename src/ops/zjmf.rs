@@ -70,6 +70,19 @@ async fn record(
     audit::record(&state.pool, event).await;
 }
 
+/// Records a refused action in the audit log and hands the refusal back.
+async fn refused(
+    state: &AppState,
+    origin: &Origin,
+    action: &str,
+    hostname: &str,
+    refusal: Refusal,
+) -> Refusal {
+    let (code, msg) = (i32::from(refusal.code), refusal.msg.clone());
+    record(state, origin, action, hostname, code, msg).await;
+    refusal
+}
+
 async fn existing(state: &AppState, name: &str) -> Result<Instance, Refusal> {
     state
         .lxd
@@ -276,16 +289,7 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
         Ok(address) => address,
         Err(refusal) => {
             discard(state, &name).await;
-            record(
-                state,
-                origin,
-                "zjmf_create",
-                &name,
-                i32::from(refusal.code),
-                refusal.msg.clone(),
-            )
-            .await;
-            return Err(refusal);
+            return Err(refused(state, origin, "zjmf_create", &name, refusal).await);
         }
     };
     let (n, p, img) = (name.clone(), r.product.clone(), image.clone());
@@ -298,16 +302,7 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
         Err(refusal) => {
             discard(state, &name).await;
             forget(state, &name).await;
-            record(
-                state,
-                origin,
-                "zjmf_create",
-                &name,
-                i32::from(refusal.code),
-                refusal.msg.clone(),
-            )
-            .await;
-            return Err(refusal);
+            return Err(refused(state, origin, "zjmf_create", &name, refusal).await);
         }
     };
     log::info!("zjmf: created {name} ({image}) in {:?}", started.elapsed());
@@ -362,9 +357,7 @@ pub async fn reinstall(
     let address = match result {
         Ok(address) => address,
         Err(refusal) => {
-            let (code, msg) = (i32::from(refusal.code), refusal.msg.clone());
-            record(state, origin, "zjmf_reinstall", &name, code, msg).await;
-            return Err(refusal);
+            return Err(refused(state, origin, "zjmf_reinstall", &name, refusal).await);
         }
     };
     let (n, img) = (name.clone(), image.clone());

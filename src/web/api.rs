@@ -272,14 +272,7 @@ async fn addport(
     q: web::Query<HashMap<String, String>>,
     form: web::Form<HashMap<String, String>>,
 ) -> Reply {
-    reply(
-        async {
-            let (name, rule) = port_form(&q, &form)?;
-            ops::add_port(&st, &caller(&req), &name, rule).await?;
-            Ok(Reply::ok("端口转发添加成功", None))
-        }
-        .await,
-    )
+    change_port(&st, &req, &q, &form, true).await
 }
 
 async fn delport(
@@ -288,11 +281,26 @@ async fn delport(
     q: web::Query<HashMap<String, String>>,
     form: web::Form<HashMap<String, String>>,
 ) -> Reply {
+    change_port(&st, &req, &q, &form, false).await
+}
+
+async fn change_port(
+    st: &AppState,
+    req: &HttpRequest,
+    q: &web::Query<HashMap<String, String>>,
+    form: &web::Form<HashMap<String, String>>,
+    add: bool,
+) -> Reply {
     reply(
         async {
-            let (name, rule) = port_form(&q, &form)?;
-            ops::remove_port(&st, &caller(&req), &name, rule).await?;
-            Ok(Reply::ok("端口转发删除成功", None))
+            let (name, rule) = port_form(q, form)?;
+            if add {
+                ops::add_port(st, &caller(req), &name, rule).await?;
+                Ok(Reply::ok("端口转发添加成功", None))
+            } else {
+                ops::remove_port(st, &caller(req), &name, rule).await?;
+                Ok(Reply::ok("端口转发删除成功", None))
+            }
         }
         .await,
     )

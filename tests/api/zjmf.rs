@@ -86,6 +86,18 @@ impl Drop for Gone {
     }
 }
 
+/// Nothing of the container is left: not in LXD, not in the store, not in iptables.
+fn assert_left_nothing(app: &TestApp, name: &str) {
+    assert!(!lxc(&["info", name]).0, "{name} is still in LXD");
+    for table in ["lxd_containers", "nat_rules"] {
+        let sql = format!("SELECT count(*) AS n FROM {table} WHERE hostname = '{name}'");
+        assert_eq!(app.count(&sql), 0, "{table}");
+    }
+    let chain = &app.state.settings.zjmf.nat_chain;
+    let (_, nat) = run(&["iptables", "-w", "-t", "nat", "-S", &format!("{chain}-NAT")]);
+    assert!(!nat.contains(name), "no rule left: {nat}");
+}
+
 fn create_body(name: &str) -> Value {
     // as ZJMF sends text options: strings, and "" for unlimited
     json!({"hostname": name, "password": "Init!pass123", "cpu": "1", "disk": "512",
@@ -372,14 +384,7 @@ async fn create_getinfo_power_password_delete_on_real_lxd() {
         (status, body),
         (200, json!({"code": 200, "msg": "容器删除成功"}))
     );
-    let (found, _) = lxc(&["info", &name]);
-    assert!(!found, "the container is gone from LXD");
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) AS n FROM lxd_containers WHERE hostname = '{name}'"
-        )),
-        0
-    );
+    assert_left_nothing(&app, &name);
     let (status, _) = call(&app, "GET", &format!("/api/getinfo?hostname={name}"), None).await;
     assert_eq!(status, 404);
     let actions = app.count(&format!(
@@ -408,15 +413,7 @@ async fn a_create_that_fails_halfway_leaves_nothing_and_can_be_retried() {
     body["up"] = json!("10");
     let (status, reply) = call(&app, "POST", "/api/create", Some(body)).await;
     assert_eq!(status, 500, "{reply}");
-    let (found, _) = lxc(&["info", &name]);
-    assert!(!found, "nothing left in LXD");
-    for table in ["lxd_containers", "nat_rules"] {
-        let sql = format!("SELECT count(*) AS n FROM {table} WHERE hostname = '{name}'");
-        assert_eq!(app.count(&sql), 0, "{table}");
-    }
-    let chain = &app.state.settings.zjmf.nat_chain;
-    let (_, nat) = run(&["iptables", "-w", "-t", "nat", "-S", &format!("{chain}-NAT")]);
-    assert!(!nat.contains(&name), "no rule left: {nat}");
+    assert_left_nothing(&app, &name);
     // the same name works afterwards
     let (status, reply) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
     assert_eq!(status, 200, "{reply}");
@@ -677,14 +674,7 @@ async fn port_forwards_reach_the_container_from_another_network_and_come_back_af
     // delete takes the rules with it
     let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
     assert_eq!(status, 200);
-    let (_, nat) = run(&["iptables", "-w", "-t", "nat", "-S", &format!("{chain}-NAT")]);
-    assert!(!nat.contains(&name), "{nat}");
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) AS n FROM nat_rules WHERE hostname = '{name}'"
-        )),
-        0
-    );
+    assert_left_nothing(&app, &name);
 }
 
 /// A container the Flask backend made (plain `lxc launch`, limits in LXD's config, no row
@@ -790,7 +780,5 @@ async fn containers_and_rules_from_the_flask_backend_are_served_after_import() {
     assert_eq!(status, 200, "{reply}");
     let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
     assert_eq!(status, 200);
-    let (_, nat) = run(&["iptables", "-w", "-t", "nat", "-S", &format!("{chain}-NAT")]);
-    assert!(!nat.contains(&name), "{nat}");
-    assert!(!lxc(&["info", &name]).0);
+    assert_left_nothing(&app, &name);
 }
