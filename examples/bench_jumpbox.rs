@@ -77,9 +77,98 @@ struct Cat {
     stream_mb_s: f64,
     /// from the spawn to the end of output
     overall_mb_s: f64,
+    /// CPU seconds per GB streamed: the whole machine, the Suanli server, dockerd and the
+    /// container's shim from the first byte on; the client process (ssh or docker, its key
+    /// exchange included) over its whole life
+    cpu: CpuPerGb,
+}
+
+#[derive(Clone, Copy, Default)]
+struct CpuPerGb {
+    machine: f64,
+    server: f64,
+    dockerd: f64,
+    shim: f64,
+    client: f64,
+}
+
+/// Clock ticks per second of /proc's CPU times.
+fn ticks_per_s() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
+}
+
+/// Busy ticks of all CPUs so far (/proc/stat: all but idle and iowait).
+fn machine_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    fields.iter().sum::<u64>() - fields.get(3).unwrap_or(&0) - fields.get(4).unwrap_or(&0)
+}
+
+/// User + system ticks of the processes whose command name starts with `comm`.
+fn process_ticks(comm: &str) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // "pid (comm) state …": comm may hold spaces, fields count after the ')'
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1;
+            if !name.starts_with(comm) {
+                return None;
+            }
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// CPU seconds used so far by the children this process has waited for.
+fn children_cpu_s() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// (machine, server, dockerd, shim) ticks.
+fn snapshot(server: &str) -> [u64; 4] {
+    let server_ticks = std::fs::read_to_string(format!("/proc/{server}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    [
+        machine_ticks(),
+        server_ticks,
+        process_ticks("dockerd"),
+        process_ticks("containerd-shim"),
+    ]
 }
 
 fn cat_once(mut cmd: Command, bytes: u64) -> Cat {
+    let server = env("BENCH_SERVER_PID");
+    let client_before = children_cpu_s();
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -89,17 +178,31 @@ fn cat_once(mut cmd: Command, bytes: u64) -> Cat {
         .expect("spawn");
     let mut out = child.stdout.take().unwrap();
     let mut buf = vec![0u8; 1 << 20];
-    let (mut got, mut first) = (0u64, None);
+    let (mut got, mut first, mut before) = (0u64, None, [0; 4]);
     loop {
         let n = out.read(&mut buf).expect("read");
         if n == 0 {
             break;
         }
-        first.get_or_insert_with(Instant::now);
+        // the processes' CPU from the first byte on: streaming, not the login
+        first.get_or_insert_with(|| {
+            before = snapshot(&server);
+            Instant::now()
+        });
         got += n as u64;
     }
     let end = Instant::now();
     let status = child.wait().expect("wait");
+    let after = snapshot(&server);
+    let gb = bytes as f64 / 1e9;
+    let per_gb = |i: usize| (after[i] - before[i]) as f64 / ticks_per_s() / gb;
+    let cpu = CpuPerGb {
+        machine: per_gb(0),
+        server: per_gb(1),
+        dockerd: per_gb(2),
+        shim: per_gb(3),
+        client: (children_cpu_s() - client_before) / gb,
+    };
     assert!(status.success(), "{cmd:?}: {status}");
     assert_eq!(got, bytes, "{cmd:?}: got {got} bytes, expected {bytes}");
     let first = first.expect("no output");
@@ -108,6 +211,7 @@ fn cat_once(mut cmd: Command, bytes: u64) -> Cat {
         first_byte_ms: (first - start).as_secs_f64() * 1e3,
         stream_mb_s: mb / (end - first).as_secs_f64(),
         overall_mb_s: mb / (end - start).as_secs_f64(),
+        cpu,
     }
 }
 
@@ -164,6 +268,16 @@ fn throughput() {
                 .into_iter()
                 .fold(f64::INFINITY, f64::min),
             pick(|c| c.stream_mb_s).into_iter().fold(0.0, f64::max),
+        );
+        // CPU seconds per GB while streaming, medians; the stage that needs the most bounds
+        // a path's rate on a host with a core per process
+        println!(
+            "BENCH cpu_{path} machine_s_per_gb={:.2} server_s_per_gb={:.2} dockerd_s_per_gb={:.2} shim_s_per_gb={:.2} client_s_per_gb={:.2}",
+            median(&pick(|c| c.cpu.machine)),
+            median(&pick(|c| c.cpu.server)),
+            median(&pick(|c| c.cpu.dockerd)),
+            median(&pick(|c| c.cpu.shim)),
+            median(&pick(|c| c.cpu.client)),
         );
     }
     // the same round's two runs side by side: less sensitive to a drift in the load

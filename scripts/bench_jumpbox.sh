@@ -205,6 +205,13 @@ for p in jumpbox docker-exec; do
         "$(figure "$k" first_byte_ms)" "$(figure "$k" overall_mb_s)"
 done
 cpu_line throughput
+echo "  CPU seconds per GB streamed (median run): machine | suanli | dockerd | containerd-shim | client"
+for p in jumpbox docker-exec; do
+    k=throughput.cpu_$p
+    printf '  %-13s %6s | %6s | %6s | %6s | %6s\n' "$p" "$(figure "$k" machine_s_per_gb)" \
+        "$(figure "$k" server_s_per_gb)" "$(figure "$k" dockerd_s_per_gb)" \
+        "$(figure "$k" shim_s_per_gb)" "$(figure "$k" client_s_per_gb)"
+done
 echo "  jumpbox / direct streaming rate: ${RATIO}x (target >= ${TARGET_RATIO}x): $THROUGHPUT_VERDICT" \
     "(median of the per-round ratios: $(figure throughput.ratio paired_ratio_median)x)"
 echo "  B. keystroke echo, one key at a time, clock stopped at its TTY echo:"
