@@ -38,6 +38,8 @@ pub struct AppState {
     pub lxd: crate::lxd::Lxd,
     /// containers' CPU time samples for the ZJMF getinfo
     pub cpu: crate::ops::zjmf::CpuSamples,
+    /// what LXD last said about each container (see lxd/cache.rs)
+    pub lxd_cache: crate::lxd::Cache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +120,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         jumpbox: Default::default(),
         lxd: crate::lxd::Lxd::new(&settings.zjmf.lxd_socket),
         cpu: Default::default(),
+        lxd_cache: Default::default(),
     };
     Ok((state, session_key))
 }
@@ -150,7 +153,7 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     if state.settings.zjmf.tokens().is_empty() {
         log::warn!("zjmf.api_tokens is empty: every /api/ call is refused");
     } else {
-        tokio::spawn(crate::ops::zjmf::sample_cpu(
+        tokio::spawn(crate::ops::zjmf::sample_lxd(
             Arc::clone(&state),
             CPU_SAMPLE_EVERY,
         ));

@@ -5,6 +5,7 @@
 //! It must not shell out to `lxc`, and it knows nothing about products, NAT or the store.
 //! Error texts reach customers (the ZJMF plugin shows `msg`): LXD's own message is kept.
 
+mod cache;
 mod client;
 mod wire;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+pub use cache::Cache;
 pub use client::Lxd;
 
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +94,7 @@ impl InstanceState {
     }
 
     /// Reads the `metadata` of a state reply; missing parts read as 0 / None.
-    fn parse(m: &Value) -> InstanceState {
+    pub(super) fn parse(m: &Value) -> InstanceState {
         let int = |v: &Value| v.as_i64().unwrap_or(0);
         let mut network = BTreeMap::new();
         let mut ipv4 = None;

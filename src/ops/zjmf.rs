@@ -12,7 +12,7 @@ use super::audit::{self, Origin};
 use super::nat;
 use crate::db;
 use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest};
-use crate::lxd::{Instance, LxdError, NewInstance, StateAction};
+use crate::lxd::{Instance, InstanceState, LxdError, NewInstance, StateAction};
 use crate::startup::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum Power {
 const CLEAN_STOP: Duration = Duration::from_secs(10);
 /// How long a created container may take to get its IPv4 address.
 const ADDRESS_WAIT: Duration = Duration::from_secs(15);
+/// How often its state is read meanwhile (one LXD call of a few ms).
+const ADDRESS_POLL: Duration = Duration::from_millis(50);
 
 fn timeout(state: &AppState) -> Duration {
     Duration::from_secs(state.settings.zjmf.operation_timeout_secs)
@@ -92,6 +94,37 @@ async fn existing(state: &AppState, name: &str) -> Result<Instance, Refusal> {
         .ok_or_else(not_found)
 }
 
+/// The container's config and state: what LXD said less than `lxd::cache::MAX_AGE` ago,
+/// else asked now (and kept).
+async fn seen(state: &AppState, name: &str) -> Result<(Instance, InstanceState), Refusal> {
+    if let Some(hit) = state.lxd_cache.fresh(name, Instant::now()) {
+        return Ok(hit);
+    }
+    let asked = Instant::now();
+    let inst = existing(state, name).await?;
+    let live = state
+        .lxd
+        .state(name)
+        .await
+        .map_err(lxd_failed)?
+        .ok_or_else(not_found)?;
+    state.lxd_cache.put(inst.clone(), live.clone(), asked);
+    Ok((inst, live))
+}
+
+/// Drops the container's cached view (lxd/cache.rs) when an action on it ends, however it
+/// ends: the next read asks LXD.
+struct Changes<'a> {
+    state: &'a AppState,
+    name: &'a str,
+}
+
+impl Drop for Changes<'_> {
+    fn drop(&mut self) {
+        self.state.lxd_cache.forget(self.name);
+    }
+}
+
 /// A container's state, usage and limits, as getinfo and the admin pages show them.
 #[derive(Clone, Debug)]
 pub struct Usage {
@@ -121,14 +154,12 @@ impl Usage {
 
 /// Usage of one container. Containers Suanli did not create (migrated from the Flask
 /// backend) get their limits from LXD's config.
-pub async fn usage(state: &AppState, inst: &Instance) -> Result<Usage, Refusal> {
+pub async fn usage(
+    state: &AppState,
+    inst: &Instance,
+    live: &InstanceState,
+) -> Result<Usage, Refusal> {
     let name = inst.name.as_str();
-    let live = state
-        .lxd
-        .state(name)
-        .await
-        .map_err(lxd_failed)?
-        .ok_or_else(not_found)?;
     let owned = name.to_string();
     let row = db::run(&state.pool, move |c| db::zjmf::find(c, &owned))
         .await
@@ -186,7 +217,8 @@ pub async fn usage(state: &AppState, inst: &Instance) -> Result<Usage, Refusal> 
 
 /// getinfo's `data`.
 pub async fn info(state: &AppState, name: &str) -> Result<Value, Refusal> {
-    let u = usage(state, &existing(state, name).await?).await?;
+    let (inst, live) = seen(state, name).await?;
+    let u = usage(state, &inst, &live).await?;
     Ok(json!({
         "Hostname": u.name,
         "Status": u.status,
@@ -214,15 +246,17 @@ pub struct Overview {
 
 /// Every LXD container (created by Suanli or not) with its usage and NAT rules.
 pub async fn overview(state: &AppState) -> Result<Vec<Overview>, Refusal> {
-    let list = state.lxd.instances().await.map_err(lxd_failed)?;
+    let asked = Instant::now();
+    let list = state.lxd.instances_with_state().await.map_err(lxd_failed)?;
+    state.lxd_cache.replace_all(list.clone(), asked);
     let rules = db::run(&state.pool, db::zjmf::all_rules)
         .await
         .map_err(store_failed)?;
     let mut out = Vec::with_capacity(list.len());
-    for inst in &list {
+    for (inst, live) in &list {
         let mine: Vec<_> = rules.iter().filter(|r| r.hostname == inst.name).collect();
         out.push(Overview {
-            usage: usage(state, inst).await?,
+            usage: usage(state, inst, live).await?,
             ssh_port: mine.iter().find(|r| r.is_ssh).map(|r| r.ext_port),
             rules: mine.len(),
         });
@@ -235,7 +269,8 @@ pub async fn detail(
     state: &AppState,
     name: &str,
 ) -> Result<(Usage, Vec<db::zjmf::NatRule>), Refusal> {
-    let u = usage(state, &existing(state, name).await?).await?;
+    let (inst, live) = seen(state, name).await?;
+    let u = usage(state, &inst, &live).await?;
     let owned = name.to_string();
     let rules = db::run(&state.pool, move |c| db::zjmf::rules_of(c, &owned))
         .await
@@ -264,6 +299,7 @@ fn megabytes(v: &str) -> Option<i64> {
 pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Result<Value, Refusal> {
     let s = &state.settings.zjmf;
     let name = r.hostname.clone();
+    let _changes = Changes { state, name: &name };
     if state
         .lxd
         .instance(&name)
@@ -327,9 +363,7 @@ async fn build(state: &AppState, req: &NewInstance, password: &str) -> Result<St
         .set_state(&req.name, StateAction::Start, false, t)
         .await
         .map_err(lxd_failed)?;
-    let address = wait_for_address(state, &req.name).await?;
-    chpasswd(state, &req.name, password).await?;
-    Ok(address)
+    address_and_password(state, &req.name, password).await
 }
 
 /// Rebuilds the container from `image` under the same name, keeping its limits, metadata,
@@ -346,6 +380,7 @@ pub async fn reinstall(
     r: ReinstallRequest,
 ) -> Result<Value, Refusal> {
     let name = r.hostname.clone();
+    let _changes = Changes { state, name: &name };
     let image = r
         .image
         .clone()
@@ -406,9 +441,7 @@ async fn rebuild(
         .set_state(&old.name, StateAction::Start, false, t)
         .await
         .map_err(lxd_failed)?;
-    let address = wait_for_address(state, &old.name).await?;
-    chpasswd(state, &old.name, password).await?;
-    Ok(address)
+    address_and_password(state, &old.name, password).await
 }
 
 /// The old container goes (stopped by force: its root is being replaced) and the scratch
@@ -431,6 +464,21 @@ async fn swap(state: &AppState, name: &str, scratch: &str) -> Result<(), Refusal
     Ok(())
 }
 
+/// A started container's address (DHCP) and its password (chpasswd needs no network):
+/// both at once, so the password costs no time of its own.
+async fn address_and_password(
+    state: &AppState,
+    name: &str,
+    password: &str,
+) -> Result<String, Refusal> {
+    let (address, set) = tokio::join!(
+        wait_for_address(state, name),
+        chpasswd(state, name, password)
+    );
+    set?;
+    address
+}
+
 /// Polls the container's state until eth0 has an IPv4 address (DHCP), without sleeping
 /// longer than needed.
 async fn wait_for_address(state: &AppState, name: &str) -> Result<String, Refusal> {
@@ -448,7 +496,7 @@ async fn wait_for_address(state: &AppState, name: &str) -> Result<String, Refusa
         if Instant::now() >= deadline {
             return Err(Refusal::new(500, "容器未能获得 IP 地址"));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(ADDRESS_POLL).await;
     }
 }
 
@@ -493,6 +541,7 @@ async fn discard(state: &AppState, name: &str) {
 
 /// Stops (by force: it is going away) and deletes the container, then its row and rules.
 pub async fn delete(state: &AppState, origin: &Origin, name: &str) -> Result<(), Refusal> {
+    let _changes = Changes { state, name };
     let inst = existing(state, name).await?;
     let t = timeout(state);
     if inst.status != "Stopped" {
@@ -606,6 +655,7 @@ pub async fn power(
     name: &str,
     action: Power,
 ) -> Result<&'static str, Refusal> {
+    let _changes = Changes { state, name };
     let inst = existing(state, name).await?;
     let t = timeout(state);
     let running = inst.status == "Running";
@@ -675,7 +725,7 @@ pub async fn set_password(
     Ok(())
 }
 
-/// CPU time samples of running containers, taken by `sample_cpu` so that getinfo can
+/// CPU time samples of running containers, taken by `sample_lxd` so that getinfo can
 /// answer CPU use at once (the Flask backend slept a second per call).
 #[derive(Debug, Default)]
 pub struct CpuSamples(Mutex<HashMap<String, Pair>>);
@@ -732,36 +782,37 @@ impl CpuSamples {
     }
 }
 
-/// Samples the CPU time of every running container every `every`, for getinfo, and
-/// re-applies the NAT rules when a container's address changed.
-pub async fn sample_cpu(state: Arc<AppState>, every: Duration) {
+/// Reads every container's state every `every` (one LXD call): CPU time samples and the
+/// cached views for getinfo and the admin pages; re-applies the NAT rules when a
+/// container's address changed.
+pub async fn sample_lxd(state: Arc<AppState>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut known: Option<HashMap<String, String>> = None;
     loop {
         ticks.tick().await;
-        let list = match state.lxd.instances().await {
+        let asked = Instant::now();
+        let list = match state.lxd.instances_with_state().await {
             Ok(list) => list,
             Err(e) => {
-                log::debug!("cpu sampler: {e}");
+                log::debug!("lxd sampler: {e}");
                 continue;
             }
         };
-        let running: Vec<String> = list
-            .into_iter()
-            .filter(|i| i.status == "Running")
-            .map(|i| i.name)
-            .collect();
+        let mut running = Vec::new();
         let mut addresses = HashMap::new();
-        for name in &running {
-            if let Ok(Some(s)) = state.lxd.state(name).await {
-                state.cpu.record(name, s.cpu_usage_ns, Instant::now());
-                if let Some(ip) = s.ipv4 {
-                    addresses.insert(name.clone(), ip);
-                }
+        for (inst, live) in &list {
+            if live.status != "Running" {
+                continue;
+            }
+            running.push(inst.name.clone());
+            state.cpu.record(&inst.name, live.cpu_usage_ns, asked);
+            if let Some(ip) = &live.ipv4 {
+                addresses.insert(inst.name.clone(), ip.clone());
             }
         }
         state.cpu.keep_only(&running);
+        state.lxd_cache.replace_all(list, asked);
         // a container that got another address (restart, reinstall): its forwards follow
         if known.as_ref() != Some(&addresses) {
             match nat::apply(&state).await {
