@@ -438,3 +438,67 @@ exit $status
 CHPASSWD
     chmod 755 "$root/sbin/init" "$root/usr/share/udhcpc/default.script" "$root/usr/sbin/chpasswd"
 }
+
+# ensure_lxd_debian_image ALIAS - a Debian 12 LXD image close to what operators run (for
+# the ZJMF benchmark, not the tests): `debootstrap --variant=minbase` with systemd,
+# openssh-server, chpasswd (passwd), ifupdown and isc-dhcp-client bringing eth0 up by DHCP
+# (no udev in a container: systemd-networkd would wait for it forever). Host keys are made
+# at the first boot of each container. The tarball is built once from the Debian mirror
+# apt uses and cached in $SUANLI_CACHE_DIR/lxd-images/ (named after a hash of this recipe);
+# imported under ALIAS when LXD lacks it.
+ensure_lxd_debian_image() {
+    local alias=$1
+    ensure_apt debootstrap
+    local dir="$SUANLI_CACHE_DIR/lxd-images" tag
+    tag=$(declare -f ensure_lxd_debian_image | sha256sum | cut -c1-12)
+    local tarball="$dir/debian12-lxd-$tag.tar.gz"
+    mkdir -p "$dir"
+    (
+        flock 9
+        if [[ ! -f $tarball ]]; then
+            rm -f "$dir"/debian12-lxd-*.tar.gz
+            local build mirror
+            build=$(mktemp -d)
+            mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+            mirror=${mirror:-http://deb.debian.org/debian}
+            log "building the Debian 12 LXD image $tarball (debootstrap from $mirror, a few minutes)"
+            _quiet lxd-image debootstrap --variant=minbase \
+                --include=systemd,systemd-sysv,dbus,openssh-server,passwd,iproute2,ifupdown,isc-dhcp-client \
+                bookworm "$build/rootfs" "$mirror"
+            local root=$build/rootfs
+            echo debian >"$root/etc/hostname"
+            printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' \
+                >"$root/etc/network/interfaces"
+            # no console getty in a container
+            chroot "$root" systemctl mask getty@tty1.service console-getty.service >/dev/null 2>&1 || true
+            rm -f "$root"/etc/ssh/ssh_host_*key* # made per container at first boot
+            mkdir -p "$root/etc/systemd/system/ssh.service.d"
+            printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+                >"$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
+            rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+            : >"$root/etc/machine-id"
+            cat >"$build/metadata.yaml" <<META
+architecture: x86_64
+creation_date: $(date +%s)
+properties:
+  description: Debian 12 minbase (systemd, openssh-server), Suanli bench image
+  os: debian
+  release: bookworm
+META
+            tar -C "$build" --numeric-owner -czf "$tarball.tmp" metadata.yaml rootfs
+            mv "$tarball.tmp" "$tarball"
+            rm -rf "$build"
+        fi
+        local want have
+        want=$(sha256sum "$tarball" | cut -d' ' -f1)
+        have=$({ lxc image info "$alias" 2>/dev/null || true; } | sed -n 's/^Fingerprint: //p')
+        [[ $have == "$want" ]] && exit 0
+        [[ -z $have ]] || _quiet lxd-image lxc image delete "$alias"
+        if lxc image info "$want" >/dev/null 2>&1; then
+            _quiet lxd-image lxc image alias create "$alias" "$want"
+        else
+            log "importing the LXD image $alias"
+            _quiet lxd-image lxc image import "$tarball" --alias "$alias"
+        fi
+    ) 9>"$dir/.lock"
+}

@@ -152,32 +152,24 @@ impl Usage {
     }
 }
 
-/// Usage of one container. Containers Suanli did not create (migrated from the Flask
-/// backend) get their limits from LXD's config.
-pub async fn usage(
-    state: &AppState,
-    inst: &Instance,
-    live: &InstanceState,
-) -> Result<Usage, Refusal> {
+/// Usage of one container, from what LXD says alone (no store read: getinfo is the
+/// plugin's most frequent call). Suanli writes every billing figure into the container's
+/// config (`user.suanli.*`, lxd_config); containers it did not create (migrated from the
+/// Flask backend) give their limits through LXD's own keys.
+pub fn usage(inst: &Instance, live: &InstanceState, cpu: &CpuSamples, unlimited_gb: u64) -> Usage {
     let name = inst.name.as_str();
-    let owned = name.to_string();
-    let row = db::run(&state.pool, move |c| db::zjmf::find(c, &owned))
-        .await
-        .map_err(store_failed)?;
     let cfg = &inst.expanded_config;
-    let cores = row
-        .as_ref()
-        .map(|r| u64::try_from(r.cpu).unwrap_or(1))
-        .or_else(|| cfg.get("limits.cpu").and_then(|v| v.parse().ok()))
+    let meta = |key: &str| cfg.get(&zjmf::meta(key));
+    let cores = cfg
+        .get("limits.cpu")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let ram_total_mb = row
-        .as_ref()
-        .map(|r| r.ram_mb)
-        .or_else(|| cfg.get("limits.memory").and_then(|v| megabytes(v)))
+    let ram_total_mb = cfg
+        .get("limits.memory")
+        .and_then(|v| megabytes(v))
         .unwrap_or(0);
-    let disk_total_mb = row
-        .as_ref()
-        .map(|r| r.disk_mb)
+    let disk_total_mb = meta("disk_mb")
+        .and_then(|v| v.parse().ok())
         .or_else(|| {
             inst.expanded_devices
                 .get("root")
@@ -185,17 +177,16 @@ pub async fn usage(
                 .and_then(|v| megabytes(v))
         })
         .unwrap_or(0);
-    let flow_gb = row
-        .as_ref()
-        .and_then(|r| u64::try_from(r.bandwidth_gb).ok())
+    let flow_gb = meta("bandwidth_gb")
+        .and_then(|v| v.parse().ok())
         .filter(|gb| *gb > 0)
-        .unwrap_or(state.settings.zjmf.unlimited_bandwidth_gb);
+        .unwrap_or(unlimited_gb);
     let running = live.status == "Running";
-    Ok(Usage {
+    Usage {
         name: name.to_string(),
         status: zjmf::status(&live.status),
         cpu_percent: if running {
-            state.cpu.percent(name, cores)
+            cpu.percent(name, cores)
         } else {
             0.0
         },
@@ -207,18 +198,26 @@ pub async fn usage(
         ip: live.ipv4.clone().filter(|_| running),
         flow_gb,
         flow_used_gb: zjmf::gb2(live.network_bytes()),
-        image: row
-            .map(|r| r.image)
-            .or_else(|| cfg.get(&zjmf::meta("image")).cloned())
-            .or_else(|| cfg.get("image.description").cloned())
+        image: meta("image")
+            .or_else(|| cfg.get("image.description"))
+            .cloned()
             .unwrap_or_default(),
-    })
+    }
+}
+
+fn usage_now(state: &AppState, inst: &Instance, live: &InstanceState) -> Usage {
+    usage(
+        inst,
+        live,
+        &state.cpu,
+        state.settings.zjmf.unlimited_bandwidth_gb,
+    )
 }
 
 /// getinfo's `data`.
 pub async fn info(state: &AppState, name: &str) -> Result<Value, Refusal> {
     let (inst, live) = seen(state, name).await?;
-    let u = usage(state, &inst, &live).await?;
+    let u = usage_now(state, &inst, &live);
     Ok(json!({
         "Hostname": u.name,
         "Status": u.status,
@@ -256,7 +255,7 @@ pub async fn overview(state: &AppState) -> Result<Vec<Overview>, Refusal> {
     for (inst, live) in &list {
         let mine: Vec<_> = rules.iter().filter(|r| r.hostname == inst.name).collect();
         out.push(Overview {
-            usage: usage(state, inst, live).await?,
+            usage: usage_now(state, inst, live),
             ssh_port: mine.iter().find(|r| r.is_ssh).map(|r| r.ext_port),
             rules: mine.len(),
         });
@@ -270,7 +269,7 @@ pub async fn detail(
     name: &str,
 ) -> Result<(Usage, Vec<db::zjmf::NatRule>), Refusal> {
     let (inst, live) = seen(state, name).await?;
-    let u = usage(state, &inst, &live).await?;
+    let u = usage_now(state, &inst, &live);
     let owned = name.to_string();
     let rules = db::run(&state.pool, move |c| db::zjmf::rules_of(c, &owned))
         .await
@@ -826,6 +825,78 @@ pub async fn sample_lxd(state: Arc<AppState>, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_comes_from_lxd_alone() {
+        let mut inst = Instance {
+            name: "vm1".into(),
+            status: "Running".into(),
+            ..Default::default()
+        };
+        let (config, devices) = zjmf::lxd_config(
+            &zjmf::Product {
+                cpu: 2,
+                disk_mb: 4096,
+                ram_mb: 512,
+                up_mbit: 0,
+                down_mbit: 0,
+                ports: 3,
+                bandwidth_gb: 100,
+            },
+            "default",
+            "lxdbr0",
+        );
+        inst.expanded_config = config;
+        inst.expanded_config
+            .insert(zjmf::meta("image"), "debian12".into());
+        inst.expanded_devices = devices;
+        let live = InstanceState {
+            status: "Running".into(),
+            memory_usage: 64 << 20,
+            network: [("eth0".to_string(), (1 << 30, 1 << 30))].into(),
+            ipv4: Some("10.0.0.2".into()),
+            ..Default::default()
+        };
+        let cpu = CpuSamples::default();
+        let u = usage(&inst, &live, &cpu, 1_048_576);
+        assert_eq!(
+            (u.status, u.cores, u.ram_total_mb, u.disk_total_mb),
+            ("running", 2, 512, 4096)
+        );
+        assert_eq!((u.ram_used_mb, u.flow_gb, u.flow_used_gb), (64, 100, 2.0));
+        assert_eq!(
+            (u.ip.as_deref(), u.image.as_str()),
+            (Some("10.0.0.2"), "debian12")
+        );
+
+        // a container of the Flask backend: LXD's own keys, unlimited flow
+        let foreign = Instance {
+            name: "old".into(),
+            status: "Stopped".into(),
+            expanded_config: [
+                ("limits.cpu".to_string(), "1".to_string()),
+                ("limits.memory".to_string(), "1GB".to_string()),
+            ]
+            .into(),
+            expanded_devices: [(
+                "root".to_string(),
+                [("size".to_string(), "10GB".to_string())].into(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let stopped = InstanceState {
+            status: "Stopped".into(),
+            ipv4: Some("10.0.0.3".into()),
+            ..Default::default()
+        };
+        let u = usage(&foreign, &stopped, &cpu, 1_048_576);
+        assert_eq!(
+            (u.status, u.cores, u.ram_total_mb, u.disk_total_mb),
+            ("stop", 1, 1024, 10240)
+        );
+        assert_eq!((u.flow_gb, u.ip), (1_048_576, None));
+    }
 
     #[test]
     fn sizes_in_lxd_units() {

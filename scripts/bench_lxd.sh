@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# The ZJMF /api/ backend on LXD (issue 6), against the release server, this machine's LXD
+# daemon and a Debian 12 image built here (scripts/lib.sh ensure_lxd_debian_image):
+#
+#   scripts/bench_lxd.sh
+#
+#   A. GET /api/getinfo?hostname=H on one running container, 20 concurrent clients (wrk
+#      -c20 with the apikey header); target p99 < 50 ms (the Flask backend sleeps 1 s per
+#      call to sample CPU, so it needs >= 1,020 ms);
+#   B. POST /api/create to its `code 200` (the container running, its DHCP address known,
+#      the password set with chpasswd, the SSH forward applied), Debian image; target
+#      < 5 s (the Flask backend: 14-19 s);
+#   C. create-to-running: the same create against `lxc launch` of the same image until
+#      eth0 has an IPv4 address (what our create waits for), alternating; target overhead
+#      <= 10 % (medians).
+#
+# What it does: starts LXD (dir pool, lxdbr0) and builds/imports the Debian image if
+# missing; (re)creates the database `suanli_bench_lxd` on $SUANLI_BENCH_PG (default the
+# test cluster); builds and starts the release server on 127.0.0.1:18186 with an API token
+# and its own iptables chains (SLBENCH-*); runs B and C alternately, then A on one
+# container; deletes every container it made (also on failure) and the chains, stops the
+# server, drops the database, prints a summary.
+#
+# Knobs (environment): SUANLI_BENCH_PG, SUANLI_BENCH_LXD_LISTEN (127.0.0.1:18186),
+# BENCH_CREATES (rounds of C, each one create and one lxc launch; 5), BENCH_DURATION
+# (wrk, 15s), BENCH_CONNECTIONS (20), BENCH_IMAGE (suanli-bench/debian12),
+# BENCH_SKIP_BUILD=1, BENCH_KEEP_DB=1.
+# Needs: lxc, wrk, curl, python3 (reads the JSON replies), iptables, psql/pg_isready, cargo.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+cd "$SUANLI_ROOT"
+
+PG_BASE=${SUANLI_BENCH_PG:-postgres://postgres@127.0.0.1:55432}
+PG_BASE=${PG_BASE%/}
+BENCH_DB=suanli_bench_lxd
+LISTEN=${SUANLI_BENCH_LXD_LISTEN:-127.0.0.1:18186}
+BASE_URL="http://$LISTEN"
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BIN="$TARGET_DIR/release/suanli"
+IMAGE=${BENCH_IMAGE:-suanli-bench/debian12}
+ROUNDS=${BENCH_CREATES:-5}
+CHAIN=SLBENCH
+TOKEN="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+TARGET_P99_MS=50
+TARGET_CREATE_S=5
+TARGET_OVERHEAD_PCT=10
+
+bench_require lxc wrk curl python3 psql pg_isready iptables
+WORK=$(mktemp -d -t suanli-bench-lxd.XXXXXX)
+DATA_DIR=$(mktemp -d -t suanli-bench-lxd-data.XXXXXX)
+SERVER_LOG="$WORK/server.log"
+LUA="$WORK/bench.lua"
+START=$SECONDS
+MADE=() # every container name this run may have made
+
+remove_everything() {
+    local n
+    for n in "${MADE[@]}"; do
+        lxc delete --force "$n" >/dev/null 2>&1 || true
+    done
+    bench_stop_server
+    # the server's chains and the jumps into them (as Suanli makes them: plain -j)
+    local spec table parent chain
+    for spec in nat:PREROUTING:NAT nat:OUTPUT:NAT nat:POSTROUTING:POST filter:DOCKER-USER:FWD filter:FORWARD:FWD; do
+        IFS=: read -r table parent chain <<<"$spec"
+        while iptables -w -t "$table" -D "$parent" -j "$CHAIN-$chain" 2>/dev/null; do :; done
+    done
+    for spec in nat:NAT nat:POST filter:FWD; do
+        IFS=: read -r table chain <<<"$spec"
+        iptables -w -t "$table" -F "$CHAIN-$chain" 2>/dev/null || true
+        iptables -w -t "$table" -X "$CHAIN-$chain" 2>/dev/null || true
+    done
+}
+bench_exit_trap remove_everything
+
+# ---------------------------------------------------------------- set-up
+ensure_lxd
+IMAGE_START=$SECONDS
+[[ $IMAGE != suanli-bench/debian12 ]] || ensure_lxd_debian_image "$IMAGE"
+IMAGE_S=$((SECONDS - IMAGE_START))
+lxc image info "$IMAGE" >/dev/null || die "LXD has no image $IMAGE"
+bench_create_db
+bench_build --bin suanli
+bench_start_server RUST_LOG=warn SUANLI__ZJMF__API_TOKENS="$TOKEN" \
+    SUANLI__ZJMF__DEFAULT_IMAGE="$IMAGE" SUANLI__ZJMF__NAT_CHAIN="$CHAIN" \
+    SUANLI__JUMPBOX__ENABLED=false
+
+# api METHOD PATH [JSON] - one call; prints "HTTP_STATUS SECONDS BODY".
+api() {
+    local args=(-sS -o "$WORK/reply.json" -w '%{http_code} %{time_total}' -H "apikey: $TOKEN" -X "$1")
+    [[ -z ${3:-} ]] || args+=(-H 'Content-Type: application/json' --data "$3")
+    local head
+    head=$(curl "${args[@]}" "$BASE_URL$2")
+    echo "$head $(cat "$WORK/reply.json")"
+}
+
+# json_field FIELD - a field of the JSON on stdin (dotted path), empty when missing.
+json_field() {
+    python3 -c 'import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+print("" if v is None else v)' "$1"
+}
+
+# create NAME - POST /api/create as the plugin sends it (strings, "" = unlimited); prints
+# the seconds to the code-200 reply; dies on anything else.
+create() {
+    local body reply
+    body=$(printf '{"hostname":"%s","password":"Bench!pass123","cpu":"1","disk":"2048","ram":"512","system":"%s","up":"","down":"","ports":"3","bandwidth":""}' "$1" "$IMAGE")
+    MADE+=("$1")
+    reply=$(api POST /api/create "$body")
+    local status=${reply%% *} rest=${reply#* }
+    local secs=${rest%% *} json=${rest#* }
+    [[ $status == 200 && $(json_field code <<<"$json") == 200 ]] || die "create $1: HTTP $status $json"
+    [[ -n $(json_field data.ssh_port <<<"$json") ]] || die "create $1: no data.ssh_port in $json"
+    echo "$secs"
+}
+
+# launch NAME - `lxc launch` of the same image with the same limits; prints the seconds
+# until eth0 has an IPv4 address.
+launch() {
+    MADE+=("$1")
+    local t0 ip
+    t0=$(date +%s.%N)
+    lxc launch "$IMAGE" "$1" -c limits.cpu=1 -c limits.memory=512MB -d root,size=2048MB >/dev/null
+    while :; do
+        ip=$(lxc list "$1" -c 4 --format csv | cut -d' ' -f1)
+        [[ -z $ip ]] || break
+        awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN { exit !(now - t0 > 60) }' && die "lxc launch $1: no address within 60 s"
+        sleep 0.05
+    done
+    awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", now - t0 }'
+}
+
+delete_api() {
+    local reply
+    reply=$(api GET "/api/delete?hostname=$1")
+    [[ ${reply%% *} == 200 ]] || die "delete $1: $reply"
+}
+
+# ---------------------------------------------------------------- B + C
+log "measuring on $(nproc) CPUs, image $IMAGE"
+MEASURE_START=$SECONDS
+# warm-up: the image's first unpack into the pool, untimed
+warm=bench-warm-$$
+create "$warm" >/dev/null
+delete_api "$warm"
+CREATES=()
+LAUNCHES=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    ours=bench-api-$$-$r theirs=bench-cli-$$-$r
+    bench_wait_idle 30 85
+    if ((r % 2)); then
+        c=$(create "$ours")
+        l=$(launch "$theirs")
+    else
+        l=$(launch "$theirs")
+        c=$(create "$ours")
+    fi
+    echo "round $r: api create ${c}s, lxc launch ${l}s"
+    CREATES+=("$c")
+    LAUNCHES+=("$l")
+    delete_api "$ours"
+    lxc delete --force "$theirs" >/dev/null
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minmax() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo " " hi }'; }
+CREATE_MED=$(median "${CREATES[@]}")
+LAUNCH_MED=$(median "${LAUNCHES[@]}")
+read -r CREATE_MIN CREATE_MAX < <(minmax "${CREATES[@]}")
+read -r LAUNCH_MIN LAUNCH_MAX < <(minmax "${LAUNCHES[@]}")
+OVERHEAD=$(awk -v c="$CREATE_MED" -v l="$LAUNCH_MED" 'BEGIN { printf "%.1f", 100 * (c - l) / l }')
+
+# ---------------------------------------------------------------- A
+box=bench-info-$$
+create "$box" >/dev/null
+bench_write_lua "$LUA"
+BENCH_LINE_WIDTH=30
+bench_wait_idle 30 85
+bench_run_wrk getinfo 2 "${BENCH_CONNECTIONS:-20}" "${BENCH_DURATION:-15s}" \
+    "$BASE_URL/api/getinfo?hostname=$box" -H "apikey: $TOKEN"
+reply=$(api GET "/api/getinfo?hostname=$box")
+INFO_JSON=${reply#* }
+INFO_JSON=${INFO_JSON#* }
+delete_api "$box"
+RSS=$(bench_rss)
+
+verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+
+# ---------------------------------------------------------------- summary
+echo
+echo "================================================================ ZJMF / LXD bench"
+echo "  release build, $(nproc) CPUs, LXD $(lxc version 2>/dev/null | sed -n 's/^Server version: //p'), image $IMAGE; took $((SECONDS - START)) s (image $IMAGE_S s, measuring $((SECONDS - MEASURE_START)) s)"
+echo "  A. getinfo, ${BENCH_CONNECTIONS:-20} concurrent clients:"
+bench_line getinfo "GET /api/getinfo"
+echo "     a reply: $(head -c 300 <<<"$INFO_JSON")"
+echo "     target p99 < $TARGET_P99_MS ms: $(verdict lt "$(figure getinfo p99_ms)" "$TARGET_P99_MS")"
+echo "  B. create to code 200 (running, address, password, SSH forward), $ROUNDS runs:"
+echo "     median ${CREATE_MED} s (min $CREATE_MIN, max $CREATE_MAX); target < $TARGET_CREATE_S s: $(verdict lt "$CREATE_MED" "$TARGET_CREATE_S")"
+echo "  C. create-to-running vs lxc launch (until eth0 has IPv4), alternating:"
+echo "     api ${CREATE_MED} s vs lxc launch ${LAUNCH_MED} s (min $LAUNCH_MIN, max $LAUNCH_MAX): overhead ${OVERHEAD} %; target <= $TARGET_OVERHEAD_PCT %: $(verdict le "$OVERHEAD" "$TARGET_OVERHEAD_PCT")"
+echo "  server RSS at the end: $RSS (MB, peak MB, threads)"
+if grep -qE '\b(WARN|ERROR)\b' "$SERVER_LOG"; then
+    echo "  server log lines at WARN/ERROR:"
+    grep -E '\b(WARN|ERROR)\b' "$SERVER_LOG" | head -n 10
+fi
+echo "================================================================"
