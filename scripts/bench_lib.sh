@@ -23,11 +23,22 @@ BENCH_EXIT_HOOK=
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-# bench_require TOOL... - die when a tool is missing.
+# bench_require TOOL... - installs the Debian package of each missing tool (the load
+# generator wrk, lxc, the ssh client, ...); dies when one is still missing.
 bench_require() {
-    local tool
+    local tool pkg
     for tool in "$@"; do
-        command -v "$tool" >/dev/null || die "$tool not found"
+        command -v "$tool" >/dev/null && continue
+        case $tool in
+            psql | pg_isready) pkg=postgresql-client ;;
+            ssh) pkg=openssh-client ;;
+            script) pkg=bsdutils ;;
+            lxc) pkg=lxd ;;
+            docker) pkg=docker.io ;;
+            *) pkg=$tool ;;
+        esac
+        ensure_apt "$pkg"
+        command -v "$tool" >/dev/null || die "$tool not found (package $pkg)"
     done
 }
 

@@ -34,6 +34,8 @@ pub struct AppState {
     pub totals: crate::ops::instances::Totals,
     /// the SSH jumpbox, once started (address and host key fingerprint)
     pub jumpbox: std::sync::OnceLock<crate::jumpbox::Jumpbox>,
+    /// the port the panel (and the `/api/`) listens on, once bound
+    pub http_port: std::sync::OnceLock<u16>,
     /// the LXD host the ZJMF API drives
     pub lxd: crate::lxd::Lxd,
     /// containers' CPU time samples for the ZJMF getinfo
@@ -118,6 +120,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         dummy_hash,
         totals: Default::default(),
         jumpbox: Default::default(),
+        http_port: Default::default(),
         lxd: crate::lxd::Lxd::new(&settings.zjmf.lxd_socket),
         cpu: Default::default(),
         lxd_cache: Default::default(),
@@ -187,6 +190,7 @@ impl Application {
         let http_addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
+        let _ = state.http_port.set(http_addr.port());
         let state = web::Data::new(state);
         start_workers(state.clone().into_inner()).await?;
         let key = Key::from(&session_key);

@@ -122,6 +122,46 @@ pub fn add_rule(
         .get_result(conn)?)
 }
 
+/// What `add_within_limit` did.
+#[derive(Debug)]
+pub enum Added {
+    Rule(NatRule),
+    /// the product's rule limit is reached
+    OverLimit(i32),
+}
+
+/// Adds a customer's rule (not the SSH one) within the container's product limit. The
+/// container's row is locked for the check, so two concurrent calls cannot both take the
+/// last place; the automatic SSH rule does not count. Containers without a row (made by
+/// the Flask backend) have no limit. `DbError::Duplicate` when the external port is taken.
+pub fn add_within_limit(
+    conn: &mut PgConnection,
+    hostname: &str,
+    proto: &str,
+    ext_port: i32,
+    int_port: i32,
+) -> Result<Added, DbError> {
+    conn.transaction(|c| {
+        let limit: Option<i32> = lc::table
+            .find(hostname)
+            .select(lc::ports_limit)
+            .for_update()
+            .first(c)
+            .optional()?;
+        if let Some(limit) = limit {
+            let taken: i64 = nr::table
+                .filter(nr::hostname.eq(hostname))
+                .filter(nr::is_ssh.eq(false))
+                .count()
+                .get_result(c)?;
+            if taken >= i64::from(limit) {
+                return Ok(Added::OverLimit(limit));
+            }
+        }
+        add_rule(c, hostname, proto, ext_port, int_port, false).map(Added::Rule)
+    })
+}
+
 /// Removes the container's rule matching (proto, ext_port, int_port); false when none.
 pub fn remove_rule(
     conn: &mut PgConnection,

@@ -154,6 +154,15 @@ pub fn pick_port(candidates: impl IntoIterator<Item = u16>, used: &[u16]) -> Opt
         .find(|p| (EXT_MIN..=EXT_MAX).contains(p) && !used.contains(p))
 }
 
+/// The TCP ports of this server's own listen addresses (`host:port`, `[v6]:port`): a
+/// forward on one of them would take the panel or the jumpbox away from its users.
+pub fn reserved_ports<'a>(listens: impl IntoIterator<Item = &'a str>) -> Vec<u16> {
+    listens
+        .into_iter()
+        .filter_map(|l| l.rsplit_once(':')?.1.parse().ok())
+        .collect()
+}
+
 /// A rule of the Flask backend's `iptables_rules.json` that can be imported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Imported {
@@ -345,5 +354,13 @@ mod tests {
         assert_eq!(pick_port([10000], &[10000]), None);
         assert_eq!(Proto::parse("TCP"), Some(Proto::Tcp));
         assert_eq!(Proto::parse("icmp"), None);
+    }
+
+    #[test]
+    fn the_servers_own_ports_are_reserved() {
+        assert_eq!(
+            reserved_ports(["0.0.0.0:8080", "[::]:2026", "no-port"]),
+            vec![8080, 2026]
+        );
     }
 }

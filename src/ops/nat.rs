@@ -154,6 +154,17 @@ pub fn refusal(e: NatError) -> Refusal {
     }
 }
 
+/// The TCP ports of the panel (and the `/api/`) and of the jumpbox when it runs: as
+/// configured and as bound (a configured port 0 binds a free one).
+pub fn reserved_ports(state: &AppState) -> Vec<u16> {
+    let s = &state.settings;
+    let jumpbox = s.jumpbox.enabled.then_some(s.jumpbox.listen.as_str());
+    let mut ports = nat::reserved_ports(std::iter::once(s.server.listen.as_str()).chain(jumpbox));
+    ports.extend(state.http_port.get().copied());
+    ports.extend(state.jumpbox.get().map(|j| j.addr.port()));
+    ports
+}
+
 /// Maps a random free external port to the container's port 22 (drawing again when
 /// another call took the port first) and applies. Returns the external port.
 pub async fn add_ssh(state: &AppState, hostname: &str) -> Result<u16, Refusal> {
@@ -165,6 +176,7 @@ pub async fn add_ssh(state: &AppState, hostname: &str) -> Result<u16, Refusal> {
         let used: Vec<u16> = used
             .into_iter()
             .filter_map(|p| u16::try_from(p).ok())
+            .chain(reserved_ports(state))
             .collect();
         let draws = (0..64).map(|_| rand::random_range(nat::EXT_MIN..=nat::EXT_MAX));
         let Some(port) = nat::pick_port(draws, &used) else {
@@ -215,7 +227,12 @@ pub struct ImportReport {
 pub async fn import(state: &AppState, text: &str) -> Result<ImportReport, String> {
     let (rules, mut skipped) = nat::parse_flask_rules(text)?;
     let mut imported = 0;
+    let reserved = reserved_ports(state);
     for (i, r) in rules {
+        if r.proto == Proto::Tcp && reserved.contains(&r.ext_port) {
+            skipped.push((i, format!("tcp port {} is this server's own", r.ext_port)));
+            continue;
+        }
         let (ext, int) = (i32::from(r.ext_port), i32::from(r.int_port));
         let is_ssh = r.int_port == 22;
         let (h, proto) = (r.hostname.clone(), r.proto.as_str());

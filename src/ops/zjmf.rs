@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::audit::{self, Origin};
 use super::nat;
 use crate::db;
+use crate::domain::nat::Proto;
 use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest};
 use crate::lxd::{Instance, InstanceState, LxdError, NewInstance, StateAction};
 use crate::startup::AppState;
@@ -583,8 +584,8 @@ pub async fn nat_list(state: &AppState, name: &str) -> Result<Value, Refusal> {
     Ok(nat::listing(&rules))
 }
 
-/// addport: within the product's rule limit (the SSH rule counts), on a free external
-/// port.
+/// addport: within the product's rule limit (the automatic SSH rule does not count), on
+/// a free external port that is not one of this server's own.
 pub async fn add_port(
     state: &AppState,
     origin: &Origin,
@@ -592,29 +593,23 @@ pub async fn add_port(
     rule: PortRule,
 ) -> Result<(), Refusal> {
     existing(state, name).await?;
-    let owned = name.to_string();
-    let (row, rules) = db::run(&state.pool, move |c| {
-        Ok((db::zjmf::find(c, &owned)?, db::zjmf::rules_of(c, &owned)?))
-    })
-    .await
-    .map_err(store_failed)?;
-    // containers Suanli did not create have no product limit
-    if let Some(row) = row
-        && rules.len() >= usize::try_from(row.ports_limit).unwrap_or(0)
-    {
-        return Err(Refusal::new(
-            403,
-            format!("端口转发数量已达上限（{}）", row.ports_limit),
-        ));
+    if rule.proto == Proto::Tcp && nat::reserved_ports(state).contains(&rule.ext_port) {
+        return Err(Refusal::new(409, "外部端口为本服务器保留"));
     }
     let (owned, proto) = (name.to_string(), rule.proto.as_str());
     let (ext, int) = (i32::from(rule.ext_port), i32::from(rule.int_port));
     match db::run(&state.pool, move |c| {
-        db::zjmf::add_rule(c, &owned, proto, ext, int, false)
+        db::zjmf::add_within_limit(c, &owned, proto, ext, int)
     })
     .await
     {
-        Ok(_) => {}
+        Ok(db::zjmf::Added::Rule(_)) => {}
+        Ok(db::zjmf::Added::OverLimit(limit)) => {
+            return Err(Refusal::new(
+                403,
+                format!("端口转发数量已达上限（{limit}）"),
+            ));
+        }
         Err(db::DbError::Duplicate(_)) => return Err(Refusal::new(409, "外部端口已被占用")),
         Err(e) => return Err(store_failed(e)),
     }

@@ -596,24 +596,47 @@ async fn port_forwards_reach_the_container_from_another_network_and_come_back_af
     let (_, filter) = run(&["iptables", "-w", "-S", "DOCKER-USER"]);
     assert!(filter.contains(&format!("-j {chain}-FWD")), "{filter}");
 
-    // the same external port again: taken; the rule limit (3, SSH included)
+    // the same external port again: taken; the panel's and the jumpbox's own ports:
+    // reserved; the rule limit (3, the automatic SSH rule not counted)
     let (status, body) = port(&app, "/api/addport", &name, ext, 9090).await;
     assert_eq!(
         (status, body["msg"].as_str()),
         (409, Some("外部端口已被占用"))
     );
-    let (status, _) = port(&app, "/api/addport", &name, ext + 1, 9091).await;
-    assert_eq!(status, 200);
-    let (status, body) = port(&app, "/api/addport", &name, ext + 2, 9092).await;
+    let panel_port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    for own in [panel_port, app.ssh_port] {
+        let (status, body) = port(&app, "/api/addport", &name, own, 22).await;
+        assert_eq!(
+            (status, body["msg"].as_str()),
+            (409, Some("外部端口为本服务器保留")),
+            "port {own}"
+        );
+    }
+    for (n, dport) in [ext + 1, ext + 2].into_iter().enumerate() {
+        let (status, body) = port(&app, "/api/addport", &name, dport, 9091 + n as u16).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = port(&app, "/api/addport", &name, ext + 3, 9093).await;
     assert_eq!(
         (status, body["msg"].as_str()),
         (403, Some("端口转发数量已达上限（3）")),
         "{body}"
     );
+    let (_, list) = call(&app, "GET", &format!("/api/natlist?hostname={name}"), None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 4, "SSH + 3: {list}");
     let (status, _) = port(&app, "/api/delport", &name, ext + 1, 9091).await;
     assert_eq!(status, 200);
     let (status, body) = port(&app, "/api/delport", &name, ext + 1, 9091).await;
     assert_eq!((status, body["msg"].as_str()), (404, Some("规则不存在")));
+    // one place left and five calls at once: exactly one gets it
+    let racers = (0..5u16).map(|i| port(&app, "/api/addport", &name, ext + 10 + i, 7000 + i));
+    let mut won: Vec<u16> = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    won.sort();
+    assert_eq!(won, [200, 403, 403, 403, 403]);
     let (status, body) = port(&app, "/api/addport", &name, 80, 80).await;
     assert_eq!(
         (status, body["msg"].as_str()),
@@ -663,7 +686,7 @@ async fn port_forwards_reach_the_container_from_another_network_and_come_back_af
     let (_, mem) = lxc(&["config", "get", &name, "limits.memory"]);
     assert_eq!(mem, "256MB");
     let (_, list) = call(&app, "GET", &format!("/api/natlist?hostname={name}"), None).await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list["data"].as_array().unwrap().len(), 4, "SSH + 3: {list}");
     pong_server(&name, 8080);
     assert_eq!(
         pong_through(&net, ext),
