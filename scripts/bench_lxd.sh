@@ -22,8 +22,8 @@
 # server, drops the database, prints a summary.
 #
 # Knobs (environment): SUANLI_BENCH_PG, SUANLI_BENCH_LXD_LISTEN (127.0.0.1:18186),
-# BENCH_CREATES (rounds of C, each one create and one lxc launch; 5), BENCH_DURATION
-# (wrk, 15s), BENCH_CONNECTIONS (20), BENCH_IMAGE (suanli-bench/debian12),
+# BENCH_CREATES (rounds of C, each one create and one lxc launch, in turn first; 6), BENCH_DURATION
+# (wrk, 15s), BENCH_CONNECTIONS (20), SUANLI_BENCH_LXD_SOCKET, BENCH_IMAGE (suanli-bench/debian12),
 # BENCH_SKIP_BUILD=1, BENCH_KEEP_DB=1.
 # Needs: lxc, wrk, curl, python3 (reads the JSON replies), iptables, psql/pg_isready, cargo.
 set -euo pipefail
@@ -42,7 +42,9 @@ BASE_URL="http://$LISTEN"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN="$TARGET_DIR/release/suanli"
 IMAGE=${BENCH_IMAGE:-suanli-bench/debian12}
-ROUNDS=${BENCH_CREATES:-5}
+ROUNDS=${BENCH_CREATES:-6}
+((ROUNDS % 2 == 0)) || ROUNDS=$((ROUNDS + 1)) # each order as often
+LXD_SOCKET=${SUANLI_BENCH_LXD_SOCKET:-/var/lib/lxd/unix.socket}
 CHAIN=SLBENCH
 TOKEN="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 TARGET_P99_MS=50
@@ -87,7 +89,7 @@ bench_create_db
 bench_build --bin suanli
 bench_start_server RUST_LOG=warn SUANLI__ZJMF__API_TOKENS="$TOKEN" \
     SUANLI__ZJMF__DEFAULT_IMAGE="$IMAGE" SUANLI__ZJMF__NAT_CHAIN="$CHAIN" \
-    SUANLI__JUMPBOX__ENABLED=false
+    SUANLI__JUMPBOX__ENABLED=false SUANLI__ZJMF__LXD_SOCKET="$LXD_SOCKET"
 
 # api METHOD PATH [JSON] - one call; prints "HTTP_STATUS SECONDS BODY".
 api() {
@@ -122,19 +124,29 @@ create() {
 }
 
 # launch NAME - `lxc launch` of the same image with the same limits; prints the seconds
-# until eth0 has an IPv4 address.
+# until eth0 has an IPv4 address, polled every 20 ms over LXD's socket (an `lxc list`
+# costs ~25 ms itself).
 launch() {
     MADE+=("$1")
-    local t0 ip
+    local t0
     t0=$(date +%s.%N)
     lxc launch "$IMAGE" "$1" -c limits.cpu=1 -c limits.memory=512MB -d root,size=2048MB >/dev/null
-    while :; do
-        ip=$(lxc list "$1" -c 4 --format csv | cut -d' ' -f1)
-        [[ -z $ip ]] || break
+    until curl -s --unix-socket "$LXD_SOCKET" "lxd/1.0/instances/$1/state" |
+        python3 -c 'import json, sys
+nets = (json.load(sys.stdin).get("metadata") or {}).get("network") or {}
+sys.exit(not any(a["family"] == "inet" for a in (nets.get("eth0") or {}).get("addresses", [])))'; do
         awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN { exit !(now - t0 > 60) }' && die "lxc launch $1: no address within 60 s"
-        sleep 0.05
+        sleep 0.02
     done
     awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN { printf "%.3f\n", now - t0 }'
+}
+
+# settle - before each timed create or launch: the previous one's writes reach the disk
+# (a dir pool unpacks ~200 MB per container; its writeback slowed whichever ran next by
+# 1-3 s) and the CPUs are idle again.
+settle() {
+    sync
+    bench_wait_idle 30 85
 }
 
 delete_api() {
@@ -154,13 +166,12 @@ CREATES=()
 LAUNCHES=()
 for ((r = 1; r <= ROUNDS; r++)); do
     ours=bench-api-$$-$r theirs=bench-cli-$$-$r
-    bench_wait_idle 30 85
     if ((r % 2)); then
-        c=$(create "$ours")
-        l=$(launch "$theirs")
+        settle; c=$(create "$ours")
+        settle; l=$(launch "$theirs")
     else
-        l=$(launch "$theirs")
-        c=$(create "$ours")
+        settle; l=$(launch "$theirs")
+        settle; c=$(create "$ours")
     fi
     echo "round $r: api create ${c}s, lxc launch ${l}s"
     CREATES+=("$c")

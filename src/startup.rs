@@ -34,6 +34,8 @@ pub struct AppState {
     pub totals: crate::ops::instances::Totals,
     /// the SSH jumpbox, once started (address and host key fingerprint)
     pub jumpbox: std::sync::OnceLock<crate::jumpbox::Jumpbox>,
+    /// the api_permissions records as the gate reads them
+    pub routes: crate::ops::permissions::Records,
     /// the port the panel (and the `/api/`) listens on, once bound
     pub http_port: std::sync::OnceLock<u16>,
     /// the LXD host the ZJMF API drives
@@ -121,6 +123,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         totals: Default::default(),
         jumpbox: Default::default(),
         http_port: Default::default(),
+        routes: Default::default(),
         lxd: crate::lxd::Lxd::new(&settings.zjmf.lxd_socket),
         cpu: Default::default(),
         lxd_cache: Default::default(),

@@ -1,5 +1,5 @@
 //! The api_permissions table: one record per (method, route pattern) with the roles
-//! allowed to call it. The gate middleware reads it on every request.
+//! allowed to call it. The gate reads it through ops::permissions::Records (in memory).
 
 use diesel::prelude::*;
 

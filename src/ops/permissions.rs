@@ -1,7 +1,12 @@
-//! The admin's API permission table: toggling one role on one route.
+//! The admin's API permission table: toggling one role on one route; and the records as
+//! the gate reads them on every request, held in memory (`Records`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::OpsError;
-use crate::db::{self, permissions::Permission};
+use crate::db::{self, DbError, permissions::Permission};
 use crate::domain::access::ROLE_LABELS;
 use crate::startup::AppState;
 
@@ -19,7 +24,7 @@ pub async fn toggle_role(state: &AppState, id: i64, role: &str) -> Result<Permis
         return Err(OpsError::NotFound);
     }
     let role = role.to_string();
-    db::transaction(&state.pool, move |c| {
+    let changed = db::transaction(&state.pool, move |c| {
         let p = db::permissions::find(c, id)?;
         let mut roles = p.allowed_roles.clone();
         if let Some(i) = roles.iter().position(|r| *r == role) {
@@ -33,9 +38,116 @@ pub async fn toggle_role(state: &AppState, id: i64, role: &str) -> Result<Permis
         Ok(Ok(db::permissions::set_roles(c, id, &roles)?))
     })
     .await
-    .map_err(|e| OpsError::from_write(e, "id"))?
+    .map_err(|e| OpsError::from_write(e, "id"))?;
+    state.routes.forget();
+    changed
 }
 
 pub async fn all(state: &AppState) -> Result<Vec<Permission>, OpsError> {
     Ok(db::run(&state.pool, db::permissions::all).await?)
+}
+
+/// How long the gate serves records read from the table. A change made on the admin page
+/// applies at once; one made another way (SQL by hand) within this time.
+const RECORDS_TTL: Duration = Duration::from_secs(2);
+
+type Table = HashMap<(String, String), Vec<String>>;
+
+/// The api_permissions records in memory, so that a request costs the gate no database
+/// round trip (an /api/ call or an anonymous page none at all). Read whole when missing or
+/// older than `RECORDS_TTL`; `forget` after every change.
+#[derive(Debug, Default)]
+pub struct Records(Mutex<RecordsInner>);
+
+#[derive(Debug, Default)]
+struct RecordsInner {
+    table: Option<(Instant, Arc<Table>)>,
+    /// bumped by `forget`: a read that began before it is not kept
+    generation: u64,
+}
+
+impl Records {
+    fn inner(&self) -> std::sync::MutexGuard<'_, RecordsInner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn forget(&self) {
+        let mut inner = self.inner();
+        inner.table = None;
+        inner.generation += 1;
+    }
+
+    fn fresh(&self, now: Instant) -> Result<Arc<Table>, u64> {
+        let inner = self.inner();
+        match &inner.table {
+            Some((read, table)) if now.saturating_duration_since(*read) < RECORDS_TTL => {
+                Ok(Arc::clone(table))
+            }
+            _ => Err(inner.generation),
+        }
+    }
+
+    fn keep(&self, table: Arc<Table>, read: Instant, generation: u64) {
+        let mut inner = self.inner();
+        if inner.generation == generation {
+            inner.table = Some((read, table));
+        }
+    }
+}
+
+/// The roles allowed on a route; None when the route has no record (deny).
+pub async fn allowed_roles(
+    state: &AppState,
+    method: &str,
+    pattern: &str,
+) -> Result<Option<Vec<String>>, DbError> {
+    let read = Instant::now();
+    let table = match state.routes.fresh(read) {
+        Ok(table) => table,
+        Err(generation) => {
+            let rows = db::run(&state.pool, db::permissions::all).await?;
+            let table: Arc<Table> = Arc::new(
+                rows.into_iter()
+                    .map(|p| ((p.method, p.path_pattern), p.allowed_roles))
+                    .collect(),
+            );
+            state.routes.keep(Arc::clone(&table), read, generation);
+            table
+        }
+    };
+    Ok(table
+        .get(&(method.to_string(), pattern.to_string()))
+        .cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(roles: &[&str]) -> Arc<Table> {
+        let roles = roles.iter().map(|r| r.to_string()).collect();
+        Arc::new([(("GET".to_string(), "/".to_string()), roles)].into())
+    }
+
+    #[test]
+    fn records_are_served_until_too_old_or_forgotten() {
+        let r = Records::default();
+        let t0 = Instant::now();
+        let generation = r.fresh(t0).unwrap_err();
+        r.keep(table(&["admin"]), t0, generation);
+        assert!(r.fresh(t0 + Duration::from_secs(1)).is_ok());
+        assert!(r.fresh(t0 + RECORDS_TTL).is_err(), "too old");
+        r.forget();
+        assert!(r.fresh(t0).is_err(), "forgotten");
+    }
+
+    #[test]
+    fn a_read_that_began_before_a_change_is_not_kept() {
+        let r = Records::default();
+        let t0 = Instant::now();
+        let generation = r.fresh(t0).unwrap_err();
+        r.forget(); // an admin's change lands while the read is under way
+        r.keep(table(&["admin"]), t0, generation);
+        assert!(r.fresh(t0).is_err());
+    }
 }

@@ -56,24 +56,22 @@ pub async fn gate(
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
 
-    // 1. who, and which roles the route allows: one pooled connection for both
+    // 1. which roles the route allows (records in memory), and who: a database read only
+    // when the request carries a login
+    let allowed =
+        match crate::ops::permissions::allowed_roles(&state, method.as_str(), &pattern).await {
+            Ok(v) => v,
+            Err(e) => return Ok(req.error_response(WebError::from(e))),
+        };
     let login = session::login_of(&session);
     let uid = login.as_ref().map(|l| l.user_id);
-    let (m, p) = (method.as_str().to_string(), pattern.clone());
-    let looked_up = db::run(&state.pool, move |c| {
-        let user = match uid {
-            Some(id) => db::users::find(c, id).map(Some).or_else(|e| match e {
-                db::DbError::NotFound => Ok(None),
-                other => Err(other),
-            })?,
-            None => None,
-        };
-        Ok((user, db::permissions::allowed_roles(c, &m, &p)?))
-    })
-    .await;
-    let (user, allowed) = match looked_up {
-        Ok(v) => v,
-        Err(e) => return Ok(req.error_response(WebError::from(e))),
+    let user = match uid {
+        Some(id) => match db::run(&state.pool, move |c| db::users::find(c, id)).await {
+            Ok(u) => Some(u),
+            Err(db::DbError::NotFound) => None,
+            Err(e) => return Ok(req.error_response(WebError::from(e))),
+        },
+        None => None,
     };
     let max_age = state.settings.security.session_hours * 3600;
     let user = match (user, login) {
