@@ -164,6 +164,7 @@ create "$warm" >/dev/null
 delete_api "$warm"
 CREATES=()
 LAUNCHES=()
+C_FIRST=() C_SECOND=() L_FIRST=() L_SECOND=() # by position in the round
 for ((r = 1; r <= ROUNDS; r++)); do
     ours=bench-api-$$-$r theirs=bench-cli-$$-$r
     if ((r % 2)); then
@@ -176,6 +177,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     echo "round $r: api create ${c}s, lxc launch ${l}s"
     CREATES+=("$c")
     LAUNCHES+=("$l")
+    if ((r % 2)); then C_FIRST+=("$c") L_SECOND+=("$l"); else L_FIRST+=("$l") C_SECOND+=("$c"); fi
     delete_api "$ours"
     lxc delete --force "$theirs" >/dev/null
 done
@@ -218,6 +220,9 @@ echo "  B. create to code 200 (running, address, password, SSH forward), $ROUNDS
 echo "     median ${CREATE_MED} s (min $CREATE_MIN, max $CREATE_MAX); target < $TARGET_CREATE_S s: $(verdict lt "$CREATE_MED" "$TARGET_CREATE_S")"
 echo "  C. create-to-running vs lxc launch (until eth0 has IPv4), alternating:"
 echo "     api ${CREATE_MED} s vs lxc launch ${LAUNCH_MED} s (min $LAUNCH_MIN, max $LAUNCH_MAX): overhead ${OVERHEAD} %; target <= $TARGET_OVERHEAD_PCT %: $(verdict le "$OVERHEAD" "$TARGET_OVERHEAD_PCT")"
+echo "     by position in the round (medians; the dir pool's unpack I/O makes whichever runs first slower):"
+echo "       first:  api $(median "${C_FIRST[@]}") s vs lxc launch $(median "${L_FIRST[@]}") s"
+echo "       second: api $(median "${C_SECOND[@]}") s vs lxc launch $(median "${L_SECOND[@]}") s"
 echo "  server RSS at the end: $RSS (MB, peak MB, threads)"
 if grep -qE '\b(WARN|ERROR)\b' "$SERVER_LOG"; then
     echo "  server log lines at WARN/ERROR:"
