@@ -195,7 +195,7 @@ box=bench-info-$$
 create "$box" >/dev/null
 bench_write_lua "$LUA"
 BENCH_LINE_WIDTH=30
-bench_wait_idle 30 85
+settle
 bench_run_wrk getinfo 2 "${BENCH_CONNECTIONS:-20}" "${BENCH_DURATION:-15s}" \
     "$BASE_URL/api/getinfo?hostname=$box" -H "apikey: $TOKEN"
 reply=$(api GET "/api/getinfo?hostname=$box")
