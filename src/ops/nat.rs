@@ -39,13 +39,23 @@ fn host(state: &AppState) -> Host {
 }
 
 /// The containers' current IPv4 addresses (containers without one are left out: their
-/// rules come back when they get one).
+/// rules come back when they get one). A container's view that the cache holds fresh is
+/// used as it is (the sampler refreshes every view every few seconds and re-applies when
+/// an address changes); only the others cost LXD a call. Callers that just changed a
+/// container drop its view first.
 pub async fn addresses(state: &AppState, hostnames: Vec<String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for h in hostnames {
-        if let Ok(Some(s)) = state.lxd.state(&h).await
-            && let Some(ip) = s.ipv4
-        {
+    let unique: std::collections::BTreeSet<String> = hostnames.into_iter().collect();
+    let now = std::time::Instant::now();
+    for h in unique {
+        let ipv4 = match state.lxd_cache.fresh(&h, now) {
+            Some((_, live)) => live.ipv4,
+            None => match state.lxd.state(&h).await {
+                Ok(Some(s)) => s.ipv4,
+                _ => None,
+            },
+        };
+        if let Some(ip) = ipv4 {
             out.insert(h, ip);
         }
     }

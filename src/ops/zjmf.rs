@@ -328,6 +328,8 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
             return Err(refused(state, origin, "zjmf_create", &name, refusal).await);
         }
     };
+    // the forwards are applied from LXD's view of the new container, not an older one
+    state.lxd_cache.forget(&name);
     let (n, p, img) = (name.clone(), r.product.clone(), image.clone());
     if let Err(e) = db::run(&state.pool, move |c| db::zjmf::insert(c, &n, &p, &img)).await {
         discard(state, &name).await;
@@ -395,6 +397,8 @@ pub async fn reinstall(
             return Err(refused(state, origin, "zjmf_reinstall", &name, refusal).await);
         }
     };
+    // the forwards follow the new address, not a view of the old container
+    state.lxd_cache.forget(&name);
     let (n, img) = (name.clone(), image.clone());
     let rules = db::run(&state.pool, move |c| {
         db::zjmf::set_image(c, &n, &img)?;
