@@ -336,9 +336,9 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    "BENCHSTAT p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f mean_ms=%.3f rps=%.1f requests=%d non2xx=%d non3xx=%d socket_errors=%d statuses=%s\n",
+    "BENCHSTAT p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f rps=%.1f requests=%d non2xx=%d non3xx=%d socket_errors=%d statuses=%s\n",
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency.max / 1000, latency.mean / 1000, summary.requests / (summary.duration / 1e6), summary.requests,
+    latency.max / 1000, summary.requests / (summary.duration / 1e6), summary.requests,
     non2xx, non3xx, e.connect + e.read + e.write + e.timeout, table.concat(parts, ",")))
 end
 LUA
@@ -359,21 +359,6 @@ bench_run_wrk() {
     echo "CPU during the run: $cpu (busy/steal: % of all $(nproc) CPUs; server/pg: % of one CPU)"
     STATS[$name]="$(sed -n 's/^BENCHSTAT //p' "$WORK/$name.out") $cpu"
     [[ ${STATS[$name]} == p50_ms=* ]] || die "wrk run $name printed no BENCHSTAT line"
-    bench_check_latencies "$name" "$c" "$d"
-}
-
-# bench_check_latencies NAME CONNECTIONS DURATION - a closed loop cannot hold more
-# latency than its connections were open (mean x requests <= connections x duration);
-# wrk sometimes reports far more (seen once: p99 1.08 s, mean 34 ms over 1M requests on
-# 20 connections in 15 s). Such a run's percentiles are marked as not to be trusted.
-bench_check_latencies() {
-    local name=$1 c=$2 secs=${3%s}
-    local held
-    held=$(awk -v m="$(figure "$name" mean_ms)" -v n="$(figure "$name" requests)" 'BEGIN { printf "%.1f", m * n / 1000 }')
-    if awk -v h="$held" -v c="$c" -v s="$secs" 'BEGIN { exit !(h > 1.1 * c * s) }'; then
-        echo "WARNING: wrk's latencies for $name add up to ${held} s on $c connections in ${secs} s: impossible for a closed loop, figures not trustworthy (rerun)"
-        STATS[$name]+=" untrustworthy=1"
-    fi
 }
 
 # bench_think_ms CONNS RATE LATENCY_MS - mean think time so that CONNS connections offer
@@ -392,8 +377,6 @@ bench_line() {
         "$(figure "$1" non2xx)" "$non3xx" "$(figure "$1" socket_errors)" "$(figure "$1" statuses)"
     printf '  %-*s CPU: busy %s of all, steal %s; server %s, Postgres %s of one CPU\n' "$w" "" \
         "$(figure "$1" cpu_busy)" "$(figure "$1" cpu_steal)" "$(figure "$1" cpu_server)" "$(figure "$1" cpu_pg)"
-    [[ $(figure "$1" untrustworthy) != 1 ]] ||
-        printf '  %-*s WARNING: these latencies exceed what the connections could hold: rerun\n' "$w" ""
 }
 
 # bench_rss - "RSS_MB HWM_MB THREADS" of the running server.
