@@ -132,8 +132,9 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
 }
 
 /// Background work of the process: instances a previous run left half-created are
-/// marked failed and its terminal sessions closed, then the Docker status worker and
-/// the SSH jumpbox start (unless disabled).
+/// marked failed (what they left on their node removed in the background), those it was
+/// deleting can be deleted again, its terminal sessions are closed; then the Docker
+/// status worker and the SSH jumpbox start (unless disabled).
 async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     let closed = crate::db::run(&state.pool, |c| {
         crate::db::sessions::close_unfinished(c, "server_stopped")
@@ -143,14 +144,32 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     if closed > 0 {
         log::warn!("{closed} terminal session(s) were open when the server stopped: closed");
     }
-    let failed = crate::db::run(&state.pool, |c| {
+    let interrupted = crate::db::run(&state.pool, |c| {
         crate::db::instances::fail_interrupted(c, "interrupted: the server stopped while creating")
     })
     .await
     .map_err(|e| StartError::Recovery(e.to_string()))?;
-    if failed > 0 {
+    let undeleted = crate::db::run(&state.pool, |c| {
+        crate::db::instances::reset_interrupted_deletes(
+            c,
+            "interrupted: the server stopped while deleting; delete again",
+        )
+    })
+    .await
+    .map_err(|e| StartError::Recovery(e.to_string()))?;
+    if undeleted > 0 {
         log::warn!(
-            "{failed} instance(s) were being created when the server stopped: marked failed"
+            "{undeleted} instance(s) were being deleted when the server stopped: delete them again"
+        );
+    }
+    if !interrupted.is_empty() {
+        log::warn!(
+            "{} instance(s) were being created when the server stopped: marked failed, their leftovers removed",
+            interrupted.len()
+        );
+        let state = Arc::clone(&state);
+        tokio::spawn(
+            async move { crate::ops::instances::clear_interrupted(&state, interrupted).await },
         );
     }
     if state.settings.docker.status_worker {

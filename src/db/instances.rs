@@ -504,13 +504,35 @@ pub fn nodes_with_containers(conn: &mut PgConnection) -> Result<Vec<(i64, String
 
 /// Instances left in "creating" by a previous run of the server (its provisioning task
 /// died with it): marked failed so their capacity is free and they can be deleted.
-pub fn fail_interrupted(conn: &mut PgConnection, message: &str) -> Result<usize, DbError> {
+/// Returns them as (id, name, node id): what they may have left on their node is removed
+/// by name (ops::instances::remove_leftovers).
+pub fn fail_interrupted(
+    conn: &mut PgConnection,
+    message: &str,
+) -> Result<Vec<(i64, String, i64)>, DbError> {
     Ok(
         diesel::update(instances::table.filter(instances::phase.eq("creating")))
             .set((
                 instances::phase.eq("failed"),
                 instances::message.eq(message),
                 instances::gpu_indices.eq(Vec::<i32>::new()),
+            ))
+            .returning((instances::id, instances::name, instances::node_id))
+            .get_results(conn)?,
+    )
+}
+
+/// Instances a previous run of the server was deleting when it stopped: back to what
+/// they were (ready with a container, else failed), so that delete can be tried again.
+pub fn reset_interrupted_deletes(conn: &mut PgConnection, message: &str) -> Result<usize, DbError> {
+    use diesel::dsl::sql;
+    Ok(
+        diesel::update(instances::table.filter(instances::phase.eq("deleting")))
+            .set((
+                instances::phase.eq(sql::<Text>(
+                    "CASE WHEN container_id = '' THEN 'failed' ELSE 'ready' END",
+                )),
+                instances::message.eq(message),
             ))
             .execute(conn)?,
     )

@@ -37,14 +37,24 @@ pub struct ContainerPlan {
     pub gpu_indices: Vec<i32>,
 }
 
+/// The container of instance `id` named `name`.
+pub fn container_name(id: i64, name: &str) -> String {
+    format!("suanli-{id}-{name}")
+}
+
+/// The data volume of instance `id` named `name` (when its spec has a data disk).
+pub fn volume_name(id: i64, name: &str) -> String {
+    format!("suanli-{id}-{name}-data")
+}
+
 impl ContainerPlan {
     pub fn container_name(&self) -> String {
-        format!("suanli-{}-{}", self.instance_id, self.name)
+        container_name(self.instance_id, &self.name)
     }
 
     /// The data volume, or None when the spec has no data disk.
     pub fn volume_name(&self) -> Option<String> {
-        (self.data_disk_gb > 0).then(|| format!("suanli-{}-{}-data", self.instance_id, self.name))
+        (self.data_disk_gb > 0).then(|| volume_name(self.instance_id, &self.name))
     }
 
     pub fn labels(&self) -> HashMap<String, String> {

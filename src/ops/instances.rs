@@ -271,8 +271,14 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsE
         return Err(OpsError::Refused("instance.busy"));
     }
     let removed = async {
-        if inst.container_id.is_empty() && inst.volume_name.is_empty() {
-            return Ok(());
+        if inst.container_id.is_empty() {
+            // never recorded (a failed creation, or one a stopped server cut off): what
+            // provisioning may have made, by name. A node no connection can even be
+            // configured for cannot hold anything made through one.
+            return match remove_leftovers(state, inst.node_id, id, &inst.name).await {
+                Err(OpsError::Docker(docker::DockerError::Config(_))) => Ok(()),
+                other => other,
+            };
         }
         let ep = endpoint(state, inst.node_id).await?;
         let d = docker::connect(&ep).await?;
@@ -293,6 +299,43 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsE
             })
             .await?;
             Err(e)
+        }
+    }
+}
+
+/// Removes what provisioning may have made for an instance whose container id was never
+/// recorded: the container and the data volume, by the names provisioning gives them
+/// (either being absent is fine).
+pub async fn remove_leftovers(
+    state: &AppState,
+    node_id: i64,
+    id: i64,
+    name: &str,
+) -> Result<(), OpsError> {
+    let ep = endpoint(state, node_id).await?;
+    let d = docker::connect(&ep).await?;
+    let volume = container::volume_name(id, name);
+    container::remove(&d, &container::container_name(id, name), Some(&volume)).await?;
+    Ok(())
+}
+
+/// Start-up: the leftovers of creations a stopped server cut off (a container may even be
+/// running on GPUs the panel has given back). A node that cannot be reached keeps them
+/// until the instance is deleted, which tries again.
+pub async fn clear_interrupted(state: &AppState, interrupted: Vec<(i64, String, i64)>) {
+    for (id, name, node_id) in interrupted {
+        match remove_leftovers(state, node_id, id, &name).await {
+            Ok(()) => log::info!(instance = id; "leftovers of the interrupted creation removed"),
+            Err(e) => {
+                log::warn!(instance = id; "leftovers of the interrupted creation not removed: {e}");
+                let line = format!(
+                    "interrupted: the server stopped while creating; leftovers not removed yet ({e})"
+                );
+                let _ = db::run(&state.pool, move |c| {
+                    db::instances::set_message(c, id, &line)
+                })
+                .await;
+            }
         }
     }
 }
