@@ -54,15 +54,17 @@ async fn main() {
 
     // our WebSocket, as the page opens it (Nagle off, as browsers do)
     let url = format!(
-        "{}/instances/{}/terminal/ws?cols=120&rows=40&csrf={}",
+        "{}/instances/{}/terminal/ws?cols=120&rows=40",
         base.replacen("http://", "ws://", 1),
         env("BENCH_INSTANCE"),
-        env("BENCH_CSRF")
     );
     let mut req = url.into_client_request().unwrap();
+    let protocols = format!("suanli, suanli-csrf.{}", env("BENCH_CSRF"));
     req.headers_mut()
         .insert("Cookie", env("BENCH_COOKIE").parse().unwrap());
     req.headers_mut().insert("Origin", base.parse().unwrap());
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
         .await
         .expect("terminal websocket");

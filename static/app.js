@@ -13,3 +13,10 @@ document.addEventListener("list-changed", () => {
   const f = document.getElementById("flash");
   if (f) f.innerHTML = "";
 });
+
+// A WebSocket to one of the panel's stream endpoints (path + query) on this origin. The
+// CSRF token travels as a subprotocol, not in the URL (URLs end up in proxy logs).
+function panelSocket(pathAndQuery, csrf) {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  return new WebSocket(`${proto}//${location.host}${pathAndQuery}`, ["suanli", "suanli-csrf." + csrf]);
+}

@@ -19,14 +19,12 @@
     state.classList.toggle("error", !!error);
   }
 
-  function url() {
+  function path() {
     const q = new URLSearchParams({
       tail: tailIn.value === "" ? "200" : tailIn.value,
       timestamps: tsIn.checked ? "1" : "0",
-      csrf: msg.csrf,
     });
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${proto}//${location.host}${msg.ws}?${q}`;
+    return `${msg.ws}?${q}`;
   }
 
   function append(text) {
@@ -61,7 +59,7 @@
     finished = false;
     decoder = new TextDecoder();
     setState(msg.msgConnecting);
-    ws = new WebSocket(url());
+    ws = panelSocket(path(), msg.csrf);
     ws.binaryType = "arraybuffer";
     ws.onopen = () => setState(paused ? msg.msgPaused : msg.msgFollowing);
     ws.onmessage = (e) => {

@@ -43,9 +43,8 @@
     reconnectBtn.hidden = true;
     closeBtn.hidden = false;
     setState(msg.msgConnecting);
-    const q = new URLSearchParams({ cols: term.cols, rows: term.rows, csrf: msg.csrf });
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    ws = new WebSocket(`${proto}//${location.host}${msg.ws}?${q}`);
+    const q = new URLSearchParams({ cols: term.cols, rows: term.rows });
+    ws = panelSocket(`${msg.ws}?${q}`, msg.csrf);
     ws.binaryType = "arraybuffer";
     ws.onopen = () => {
       setState(msg.msgConnected);

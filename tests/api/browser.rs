@@ -657,6 +657,31 @@ async fn member_creates_an_instance_through_the_wizard() {
         "no reload"
     );
     let id = crate::instances::instance_id(&app, &name);
+
+    // its browser terminal: a shell over the WebSocket (the CSRF token offered as a
+    // subprotocol, which Chromium only accepts when the server answers with one)
+    browser
+        .goto(&format!("{base}/instances/{id}/terminal"))
+        .await;
+    let rows = "((document.querySelector('.xterm-rows') || {}).textContent || '')";
+    browser
+        .wait_until("the shell's prompt", &format!("{rows}.includes('#')"))
+        .await;
+    browser
+        .type_into(".xterm-helper-textarea", "echo hi-$((6*7))\u{E007}")
+        .await;
+    browser
+        .wait_until("the command's output", &format!("{rows}.includes('hi-42')"))
+        .await;
+    // and its log page follows the log over the other socket
+    browser.goto(&format!("{base}/instances/{id}/logs")).await;
+    browser
+        .wait_until(
+            "the log socket to open",
+            "document.getElementById('log-state').textContent === document.getElementById('logs').dataset.msgFollowing",
+        )
+        .await;
+
     // clean up the container through the panel
     assert_eq!(
         s.post_hx(&format!("/instances/{id}/delete"), &[])

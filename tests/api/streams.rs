@@ -54,15 +54,20 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// The handshake as the page makes it: cookie, the panel's Origin, `?csrf=` appended.
+    /// The handshake as the page makes it: cookie, the panel's Origin, the CSRF token as
+    /// a subprotocol.
     async fn ws(&self, path: &str) -> Result<Ws, tungstenite::Error> {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let path = format!("{path}{sep}csrf={}", self.s.csrf);
-        self.ws_raw(&path, Some(&self.s.base.clone())).await
+        self.ws_raw(path, Some(&self.s.base.clone()), Some(&self.s.csrf))
+            .await
     }
 
-    async fn ws_raw(&self, path: &str, origin: Option<&str>) -> Result<Ws, tungstenite::Error> {
-        ws_with(&self.s.base, path, Some(&self.cookie()), origin).await
+    async fn ws_raw(
+        &self,
+        path: &str,
+        origin: Option<&str>,
+        csrf: Option<&str>,
+    ) -> Result<Ws, tungstenite::Error> {
+        ws_with(&self.s.base, path, Some(&self.cookie()), origin, csrf).await
     }
 }
 
@@ -71,6 +76,7 @@ async fn ws_with(
     path: &str,
     cookie: Option<&str>,
     origin: Option<&str>,
+    csrf: Option<&str>,
 ) -> Result<Ws, tungstenite::Error> {
     let url = format!("{}{path}", base.replacen("http://", "ws://", 1));
     let mut req = url.into_client_request().unwrap();
@@ -80,6 +86,12 @@ async fn ws_with(
     if let Some(o) = origin {
         req.headers_mut().insert("Origin", o.parse().unwrap());
     }
+    let protocols = match csrf {
+        Some(t) => format!("suanli, suanli-csrf.{t}"),
+        None => "suanli".to_string(),
+    };
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
     tokio_tungstenite::connect_async(req)
         .await
         .map(|(ws, _)| ws)
@@ -428,31 +440,35 @@ async fn nobody_streams_someone_elses_instance_and_handshakes_need_csrf_and_orig
     // A, own instance: the CSRF parameter and the Origin are checked
     let p = format!("/instances/{of_a}/terminal/ws");
     let origin = ma.s.base.clone();
-    assert_eq!(refused(ma.ws_raw(&p, Some(&origin)).await), 403, "no csrf");
     assert_eq!(
-        refused(ma.ws_raw(&format!("{p}?csrf=wrong"), Some(&origin)).await),
+        refused(ma.ws_raw(&p, Some(&origin), None).await),
+        403,
+        "no csrf"
+    );
+    assert_eq!(
+        refused(ma.ws_raw(&p, Some(&origin), Some("wrong")).await),
         403,
         "wrong csrf"
     );
     assert_eq!(
-        refused(
-            ma.ws_raw(&format!("{p}?csrf={}", mb.s.csrf), Some(&origin))
-                .await
-        ),
+        refused(ma.ws_raw(&p, Some(&origin), Some(&mb.s.csrf)).await),
         403,
         "another session's csrf"
     );
-    let with_csrf = format!("{p}?csrf={}", ma.s.csrf);
     assert_eq!(
-        refused(ma.ws_raw(&with_csrf, Some("http://evil.example")).await),
+        refused(
+            ma.ws_raw(&p, Some("http://evil.example"), Some(&ma.s.csrf))
+                .await
+        ),
         403,
         "foreign origin"
     );
     assert_eq!(
         refused(
             ma.ws_raw(
-                &format!("/instances/{of_a}/logs/ws?csrf={}", ma.s.csrf),
-                Some("https://evil.example")
+                &format!("/instances/{of_a}/logs/ws"),
+                Some("https://evil.example"),
+                Some(&ma.s.csrf)
             )
             .await
         ),
@@ -461,15 +477,28 @@ async fn nobody_streams_someone_elses_instance_and_handshakes_need_csrf_and_orig
     );
     // no session at all: the gate sends the handshake to the login page
     assert_eq!(
-        refused(ws_with(&ma.s.base, &with_csrf, None, Some(&origin)).await),
+        refused(ws_with(&ma.s.base, &p, None, Some(&origin), Some(&ma.s.csrf)).await),
         303
     );
 
-    // all checks passed: the socket opens and explains that the container is missing
-    let mut ws = ma
-        .ws_raw(&with_csrf, Some(&origin))
+    // all checks passed: the socket opens, speaking the page's subprotocol, and explains
+    // that the container is missing
+    let url = format!("{}{p}", ma.s.base.replacen("http://", "ws://", 1));
+    let mut req = url.into_client_request().unwrap();
+    for (k, v) in [
+        ("Cookie", ma.cookie()),
+        ("Origin", origin.clone()),
+        (
+            "Sec-WebSocket-Protocol",
+            format!("suanli, suanli-csrf.{}", ma.s.csrf),
+        ),
+    ] {
+        req.headers_mut().insert(k, v.parse().unwrap());
+    }
+    let (mut ws, res) = tokio_tungstenite::connect_async(req)
         .await
         .expect("handshake");
+    assert_eq!(res.headers()["Sec-WebSocket-Protocol"], "suanli");
     let mut got = Received::default();
     read_until(&mut ws, &mut got, |g| !g.json.is_empty()).await;
     assert_eq!(got.json[0]["type"], "error", "{:?}", got.json);

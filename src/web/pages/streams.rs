@@ -4,15 +4,18 @@
 //!
 //! Before upgrading, every WebSocket loads the instance with the actor (someone else's
 //! is 404), then checks what the gate does not check on a GET: the `Origin` header must
-//! be this host's (403) and `?csrf=` must be the session's CSRF token (403).
+//! be this host's (403) and the session's CSRF token must come as the subprotocol
+//! `suanli-csrf.<token>` beside `suanli` (403): `new WebSocket(url, ["suanli",
+//! "suanli-csrf." + token])`. The server answers with the subprotocol `suanli`. (A
+//! header, not a `?csrf=` parameter: query strings end up in proxy and access logs.)
 //!
-//! Logs socket `GET /instances/{id}/logs/ws?tail=N|all&timestamps=0|1&csrf=…`:
+//! Logs socket `GET /instances/{id}/logs/ws?tail=N|all&timestamps=0|1`:
 //! server → client binary frames carry raw log bytes (UTF-8 in practice, split anywhere);
 //! text frames are JSON: `{"type":"end"}` when the container stops (then close 1000),
 //! `{"type":"error","message":"…"}` (then close 1011). Messages from the client are
 //! ignored; closing the socket stops the stream.
 //!
-//! Terminal socket `GET /instances/{id}/terminal/ws?cols=C&rows=R&csrf=…`:
+//! Terminal socket `GET /instances/{id}/terminal/ws?cols=C&rows=R`:
 //! - client → server, binary frame: keystrokes, written to the shell's TTY as they are;
 //! - client → server, text frame: one JSON control message,
 //!   `{"type":"resize","cols":C,"rows":R}` or `{"type":"input","data":"…"}` (text input
@@ -197,14 +200,38 @@ pub async fn logs_download(
 
 // ------------------------------------------------------------------ WebSockets
 
-/// Loads the instance for the actor (404), then checks Origin and the CSRF parameter.
+/// The subprotocol both sockets speak, and the prefix of the one carrying the CSRF token.
+const WS_PROTOCOL: &str = "suanli";
+const WS_CSRF_PREFIX: &str = "suanli-csrf.";
+
+/// The CSRF token among the subprotocols a client offered (`Sec-WebSocket-Protocol`).
+fn offered_csrf(protocols: &str) -> Option<&str> {
+    protocols
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(WS_CSRF_PREFIX))
+}
+
+/// Upgrades to a WebSocket speaking `suanli` (the subprotocol the page asked for).
+fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<(HttpResponse, Session, MessageStream), actix_web::Error> {
+    let (mut res, session, msgs) = actix_ws::handle(req, body)?;
+    res.headers_mut().insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        header::HeaderValue::from_static(WS_PROTOCOL),
+    );
+    Ok((res, session, msgs))
+}
+
+/// Loads the instance for the actor (404), then checks Origin and the CSRF token.
 /// Returns the instance and who holds the socket (with the route it was opened on).
 async fn handshake(
     st: &AppState,
     ctx: &Ctx,
     req: &HttpRequest,
     id: i64,
-    token: &str,
 ) -> Result<(InstanceView, Holder), WebError> {
     let r = load(st, ctx, id).await?;
     // SECURITY: a WebSocket handshake is a GET that any site can make with the user's
@@ -214,7 +241,12 @@ async fn handshake(
         log::warn!(user = ctx.me()?.id, instance = id, ip = ctx.ip.as_str(); "websocket refused: foreign origin");
         return Err(WebError::Forbidden);
     }
-    if !csrf::matches(Some(token), &ctx.csrf) {
+    let token = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(offered_csrf);
+    if !csrf::matches(token, &ctx.csrf) {
         log::warn!(user = ctx.me()?.id, instance = id, ip = ctx.ip.as_str(); "websocket refused: csrf");
         return Err(WebError::Csrf);
     }
@@ -318,7 +350,6 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct LogsWsQuery {
-    csrf: String,
     tail: String,
     timestamps: String,
 }
@@ -331,13 +362,13 @@ pub async fn logs_ws(
     path: web::Path<i64>,
     q: web::Query<LogsWsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (r, holder) = handshake(&st, &ctx, &req, *path, &q.csrf).await?;
+    let (r, holder) = handshake(&st, &ctx, &req, *path).await?;
     let opts = LogOptions {
         follow: true,
         tail: Tail::parse(&q.tail),
         timestamps: flag(&q.timestamps),
     };
-    let (res, session, msgs) = actix_ws::handle(&req, body)?;
+    let (res, session, msgs) = upgrade(&req, body)?;
     actix_web::rt::spawn(pump_logs(st, r, holder, opts, session, msgs, ctx.lang));
     Ok(res)
 }
@@ -419,6 +450,14 @@ async fn close_with(mut session: Session, message: &str, code: CloseCode) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_csrf_token_comes_as_a_subprotocol() {
+        assert_eq!(offered_csrf("suanli, suanli-csrf.Ab-_9"), Some("Ab-_9"));
+        assert_eq!(offered_csrf("suanli-csrf.x,suanli"), Some("x"));
+        assert_eq!(offered_csrf("suanli"), None);
+        assert_eq!(offered_csrf(""), None);
+    }
 
     #[test]
     fn origins() {

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, Message, MessageStream, Session};
 use serde::Deserialize;
 
-use super::{Due, Upkeep, fail, handshake, revoked};
+use super::{Due, Upkeep, fail, handshake, revoked, upgrade};
 use crate::db::instances::InstanceView;
 use crate::docker::exec::{InputQueue, Program, TermSize};
 use crate::i18n::Lang;
@@ -26,7 +26,6 @@ const INPUT_BACKLOG: usize = 4 * 1024 * 1024;
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct TerminalWsQuery {
-    csrf: String,
     cols: String,
     rows: String,
 }
@@ -39,12 +38,12 @@ pub async fn terminal_ws(
     path: web::Path<i64>,
     q: web::Query<TerminalWsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (r, holder) = handshake(&st, &ctx, &req, *path, &q.csrf).await?;
+    let (r, holder) = handshake(&st, &ctx, &req, *path).await?;
     let size = match (q.cols.parse::<u16>(), q.rows.parse::<u16>()) {
         (Ok(c), Ok(rows)) => TermSize::clamped(c, rows),
         _ => TermSize::default(),
     };
-    let (res, session, msgs) = actix_ws::handle(&req, body)?;
+    let (res, session, msgs) = upgrade(&req, body)?;
     let msgs = msgs.max_frame_size(MAX_FRAME);
     // Opening the shell is recorded (a sessions row and a "connect" audit event) once
     // it is open; its end too.
