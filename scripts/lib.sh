@@ -285,7 +285,7 @@ ensure_lxd_test_image() {
     ensure_apt busybox-static
     local dir="$SUANLI_CACHE_DIR/lxd-images" tag
     tag=$({
-        declare -f ensure_lxd_test_image _lxd_test_rootfs
+        declare -f ensure_lxd_test_image _lxd_test_rootfs _lxd_image_pack
         dpkg-query -W -f='${Version}' busybox-static
     } | sha256sum | cut -c1-12)
     local tarball="$dir/busybox-lxd-$tag.tar.gz"
@@ -298,33 +298,10 @@ ensure_lxd_test_image() {
             local build
             build=$(mktemp -d)
             _lxd_test_rootfs "$build/rootfs"
-            cat >"$build/metadata.yaml" <<META
-architecture: x86_64
-creation_date: $(date +%s)
-properties:
-  description: Suanli test image (busybox-static $(dpkg-query -W -f='${Version}' busybox-static))
-  os: busybox
-  release: "$tag"
-META
-            tar -C "$build" --numeric-owner -czf "$tarball.tmp" metadata.yaml rootfs
-            mv "$tarball.tmp" "$tarball"
-            rm -rf "$build"
+            _lxd_image_pack "$build" "$tarball" busybox "$tag" \
+                "Suanli test image (busybox-static $(dpkg-query -W -f='${Version}' busybox-static))"
         fi
-        local want have
-        want=$(sha256sum "$tarball" | cut -d' ' -f1)
-        have=$({ lxc image info "$alias" 2>/dev/null || true; } | sed -n 's/^Fingerprint: //p')
-        [[ $have == "$want" ]] && exit 0
-        if [[ -n $have ]]; then
-            log "replacing the outdated LXD image $alias"
-            _quiet lxd-image lxc image delete "$alias"
-        fi
-        # The same tarball may still be imported without the alias (e.g. alias removed).
-        if lxc image info "$want" >/dev/null 2>&1; then
-            _quiet lxd-image lxc image alias create "$alias" "$want"
-        else
-            log "importing the LXD image $alias"
-            _quiet lxd-image lxc image import "$tarball" --alias "$alias"
-        fi
+        _lxd_image_import "$tarball" "$alias"
     ) 9>"$dir/.lock"
 }
 
@@ -450,7 +427,7 @@ ensure_lxd_debian_image() {
     local alias=$1
     ensure_apt debootstrap
     local dir="$SUANLI_CACHE_DIR/lxd-images" tag
-    tag=$(declare -f ensure_lxd_debian_image | sha256sum | cut -c1-12)
+    tag=$(declare -f ensure_lxd_debian_image _lxd_image_pack | sha256sum | cut -c1-12)
     local tarball="$dir/debian12-lxd-$tag.tar.gz"
     mkdir -p "$dir"
     (
@@ -477,28 +454,46 @@ ensure_lxd_debian_image() {
                 >"$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
             rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
             : >"$root/etc/machine-id"
-            cat >"$build/metadata.yaml" <<META
+            _lxd_image_pack "$build" "$tarball" debian bookworm \
+                "Debian 12 minbase (systemd, openssh-server), Suanli bench image"
+        fi
+        _lxd_image_import "$tarball" "$alias"
+    ) 9>"$dir/.lock"
+}
+
+# _lxd_image_pack BUILD TARBALL OS RELEASE DESCRIPTION - BUILD/rootfs and its metadata.yaml
+# into one unified image tarball (written under a temporary name, then moved); BUILD goes.
+_lxd_image_pack() {
+    local build=$1 tarball=$2
+    cat >"$build/metadata.yaml" <<META
 architecture: x86_64
 creation_date: $(date +%s)
 properties:
-  description: Debian 12 minbase (systemd, openssh-server), Suanli bench image
-  os: debian
-  release: bookworm
+  description: $5
+  os: $3
+  release: "$4"
 META
-            tar -C "$build" --numeric-owner -czf "$tarball.tmp" metadata.yaml rootfs
-            mv "$tarball.tmp" "$tarball"
-            rm -rf "$build"
-        fi
-        local want have
-        want=$(sha256sum "$tarball" | cut -d' ' -f1)
-        have=$({ lxc image info "$alias" 2>/dev/null || true; } | sed -n 's/^Fingerprint: //p')
-        [[ $have == "$want" ]] && exit 0
-        [[ -z $have ]] || _quiet lxd-image lxc image delete "$alias"
-        if lxc image info "$want" >/dev/null 2>&1; then
-            _quiet lxd-image lxc image alias create "$alias" "$want"
-        else
-            log "importing the LXD image $alias"
-            _quiet lxd-image lxc image import "$tarball" --alias "$alias"
-        fi
-    ) 9>"$dir/.lock"
+    tar -C "$build" --numeric-owner -czf "$tarball.tmp" metadata.yaml rootfs
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$build"
+}
+
+# _lxd_image_import TARBALL ALIAS - ALIAS names this tarball's image in LXD: nothing to do
+# when it does (the fingerprint is the tarball's sha256), an outdated image under ALIAS is
+# replaced, and a tarball imported before without the alias only gets it back.
+_lxd_image_import() {
+    local tarball=$1 alias=$2 want have
+    want=$(sha256sum "$tarball" | cut -d' ' -f1)
+    have=$({ lxc image info "$alias" 2>/dev/null || true; } | sed -n 's/^Fingerprint: //p')
+    [[ $have == "$want" ]] && return 0
+    if [[ -n $have ]]; then
+        log "replacing the outdated LXD image $alias"
+        _quiet lxd-image lxc image delete "$alias"
+    fi
+    if lxc image info "$want" >/dev/null 2>&1; then
+        _quiet lxd-image lxc image alias create "$alias" "$want"
+    else
+        log "importing the LXD image $alias"
+        _quiet lxd-image lxc image import "$tarball" --alias "$alias"
+    fi
 }
