@@ -142,6 +142,8 @@ pub struct Usage {
     pub ip: Option<String>,
     /// the flow limit in GB (the documented large value when unlimited)
     pub flow_gb: u64,
+    /// no flow limit (pages say so rather than show the large value)
+    pub flow_unlimited: bool,
     pub flow_used_gb: f64,
     pub image: String,
 }
@@ -178,10 +180,9 @@ pub fn usage(inst: &Instance, live: &InstanceState, cpu: &CpuSamples, unlimited_
                 .and_then(|v| megabytes(v))
         })
         .unwrap_or(0);
-    let flow_gb = meta("bandwidth_gb")
+    let flow_limit: Option<u64> = meta("bandwidth_gb")
         .and_then(|v| v.parse().ok())
-        .filter(|gb| *gb > 0)
-        .unwrap_or(unlimited_gb);
+        .filter(|gb| *gb > 0);
     let running = live.status == "Running";
     Usage {
         name: name.to_string(),
@@ -197,7 +198,8 @@ pub fn usage(inst: &Instance, live: &InstanceState, cpu: &CpuSamples, unlimited_
         disk_total_mb,
         disk_used_mb: zjmf::mb(live.disk_usage_root),
         ip: live.ipv4.clone().filter(|_| running),
-        flow_gb,
+        flow_gb: flow_limit.unwrap_or(unlimited_gb),
+        flow_unlimited: flow_limit.is_none(),
         flow_used_gb: zjmf::gb2(live.network_bytes()),
         image: meta("image")
             .or_else(|| cfg.get("image.description"))
@@ -863,6 +865,7 @@ mod tests {
             ("running", 2, 512, 4096)
         );
         assert_eq!((u.ram_used_mb, u.flow_gb, u.flow_used_gb), (64, 100, 2.0));
+        assert!(!u.flow_unlimited);
         assert_eq!(
             (u.ip.as_deref(), u.image.as_str()),
             (Some("10.0.0.2"), "debian12")
@@ -894,7 +897,7 @@ mod tests {
             (u.status, u.cores, u.ram_total_mb, u.disk_total_mb),
             ("stop", 1, 1024, 10240)
         );
-        assert_eq!((u.flow_gb, u.ip), (1_048_576, None));
+        assert_eq!((u.flow_gb, u.flow_unlimited, u.ip), (1_048_576, true, None));
     }
 
     #[test]
