@@ -350,6 +350,7 @@ async fn create_getinfo_power_password_delete_on_real_lxd() {
         "{page}"
     );
     assert!(page.contains("test…cdef") && page.contains(&format!("data-copy=\"{TOKEN}\"")));
+    assert!(page.contains("0 GB / 不限"), "an unlimited flow: {page}");
     let r = admin
         .post_form(&format!("/lxd/{name}/power/stop"), &[])
         .await;
