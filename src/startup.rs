@@ -178,10 +178,11 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     if state.settings.zjmf.tokens().is_empty() {
         log::warn!("zjmf.api_tokens is empty: every /api/ call is refused");
     } else {
-        tokio::spawn(crate::ops::zjmf::sample_lxd(
-            Arc::clone(&state),
-            CPU_SAMPLE_EVERY,
-        ));
+        let zjmf = Arc::clone(&state);
+        tokio::spawn(async move {
+            crate::ops::zjmf::clear_unfinished(&zjmf).await;
+            crate::ops::zjmf::sample_lxd(zjmf, CPU_SAMPLE_EVERY).await
+        });
     }
     if state.settings.jumpbox.enabled {
         let jumpbox = crate::jumpbox::start(Arc::clone(&state)).await?;

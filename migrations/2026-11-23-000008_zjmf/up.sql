@@ -9,7 +9,7 @@ CREATE TABLE lxd_containers (
     -- Mbit/s; 0 = unlimited
     up_mbit       INT NOT NULL DEFAULT 0 CHECK (up_mbit >= 0),
     down_mbit     INT NOT NULL DEFAULT 0 CHECK (down_mbit >= 0),
-    -- NAT rules allowed, the automatic SSH rule included; 0 = none besides SSH
+    -- NAT rules allowed besides the automatic SSH rule; 0 = none besides SSH
     ports_limit   INT NOT NULL DEFAULT 0 CHECK (ports_limit >= 0),
     -- flow limit in GB; 0 = unlimited
     bandwidth_gb  BIGINT NOT NULL DEFAULT 0 CHECK (bandwidth_gb >= 0),

@@ -131,6 +131,7 @@ diesel::table! {
         image -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        creating -> Bool,
     }
 }
 

@@ -19,6 +19,8 @@ pub struct LxdContainer {
     pub ports_limit: i32,
     pub bandwidth_gb: i64,
     pub image: String,
+    /// the create has not finished (see ops::zjmf::create)
+    pub creating: bool,
 }
 
 fn int(v: u64) -> i32 {
@@ -29,6 +31,8 @@ fn big(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A container about to be created (`creating` until `created`); `DbError::Duplicate`
+/// when the hostname has a row already.
 pub fn insert(
     conn: &mut PgConnection,
     hostname: &str,
@@ -38,6 +42,7 @@ pub fn insert(
     diesel::insert_into(lc::table)
         .values((
             lc::hostname.eq(hostname),
+            lc::creating.eq(true),
             lc::cpu.eq(int(p.cpu)),
             lc::disk_mb.eq(big(p.disk_mb)),
             lc::ram_mb.eq(big(p.ram_mb)),
@@ -49,6 +54,22 @@ pub fn insert(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The create finished: the container is the customer's.
+pub fn created(conn: &mut PgConnection, hostname: &str) -> Result<(), DbError> {
+    let n = diesel::update(lc::table.find(hostname))
+        .set(lc::creating.eq(false))
+        .execute(conn)?;
+    super::found(n)
+}
+
+/// Containers whose create never finished (the server stopped halfway).
+pub fn unfinished(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
+    Ok(lc::table
+        .filter(lc::creating)
+        .select(lc::hostname)
+        .load(conn)?)
 }
 
 pub fn find(conn: &mut PgConnection, hostname: &str) -> Result<Option<LxdContainer>, DbError> {

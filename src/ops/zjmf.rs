@@ -322,23 +322,43 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
         profiles: Vec::new(),
     };
     let started = Instant::now();
-    let result = build(state, &req, &r.password).await;
-    let address = match result {
-        Ok(address) => address,
-        Err(refusal) => {
-            discard(state, &name).await;
-            return Err(refused(state, origin, "zjmf_create", &name, refusal).await);
-        }
-    };
-    // the forwards are applied from LXD's view of the new container, not an older one
-    state.lxd_cache.forget(&name);
+    // The row first: a second create of the same name is refused at once, and a server
+    // that stops halfway finds what to remove at its next start (clear_unfinished).
+    // A row without its container (removed behind our back) is stale and goes; one still
+    // creating is another call's.
     let (n, p, img) = (name.clone(), r.product.clone(), image.clone());
-    if let Err(e) = db::run(&state.pool, move |c| db::zjmf::insert(c, &n, &p, &img)).await {
-        discard(state, &name).await;
-        return Err(store_failed(e));
+    let claimed = db::transaction(&state.pool, move |c| {
+        if let Some(row) = db::zjmf::find(c, &n)? {
+            if row.creating {
+                return Ok(false);
+            }
+            db::zjmf::forget(c, &n)?;
+        }
+        db::zjmf::insert(c, &n, &p, &img)?;
+        Ok(true)
+    })
+    .await;
+    match claimed {
+        Ok(true) => {}
+        Ok(false) | Err(db::DbError::Duplicate(_)) => {
+            return Err(Refusal::new(409, "容器已存在"));
+        }
+        Err(e) => return Err(store_failed(e)),
     }
-    let ssh_port = match nat::add_ssh(state, &name).await {
-        Ok(port) => port,
+    let made = async {
+        let address = build(state, &req, &r.password).await?;
+        // the forwards are applied from LXD's view of the new container, not an older one
+        state.lxd_cache.forget(&name);
+        let ssh_port = nat::add_ssh(state, &name).await?;
+        let n = name.clone();
+        db::run(&state.pool, move |c| db::zjmf::created(c, &n))
+            .await
+            .map_err(store_failed)?;
+        Ok::<_, Refusal>((address, ssh_port))
+    }
+    .await;
+    let (address, ssh_port) = match made {
+        Ok(made) => made,
         Err(refusal) => {
             discard(state, &name).await;
             forget(state, &name).await;
@@ -542,6 +562,23 @@ async fn discard(state: &AppState, name: &str) {
         }
         Ok(None) => {}
         Err(e) => log::error!("zjmf: could not check for a half-created container {name}: {e}"),
+    }
+}
+
+/// Start-up: creates a stopped server left halfway are undone (container, rules, row), so
+/// that the billing system's retry of the same hostname works.
+pub async fn clear_unfinished(state: &AppState) {
+    let names = match db::run(&state.pool, db::zjmf::unfinished).await {
+        Ok(names) => names,
+        Err(e) => {
+            log::error!("zjmf: cannot read unfinished creates: {e}");
+            return;
+        }
+    };
+    for name in names {
+        log::warn!("zjmf: the create of {name} was cut off by a stop of the server: removing it");
+        discard(state, &name).await;
+        forget(state, &name).await;
     }
 }
 

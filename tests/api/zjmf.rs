@@ -415,11 +415,43 @@ async fn a_create_that_fails_halfway_leaves_nothing_and_can_be_retried() {
     let (status, reply) = call(&app, "POST", "/api/create", Some(body)).await;
     assert_eq!(status, 500, "{reply}");
     assert_left_nothing(&app, &name);
-    // the same name works afterwards
+    // the same name works afterwards, even past a stale row (its container was removed
+    // behind the panel's back)
+    app.sql(&format!(
+        "INSERT INTO lxd_containers (hostname, cpu, disk_mb, ram_mb, image) VALUES ('{name}', 1, 512, 256, 'gone')"
+    ));
     let (status, reply) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
     assert_eq!(status, 200, "{reply}");
     let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
     assert_eq!(status, 200);
+
+    // a server that stops in the middle of a create: its row still says "creating", LXD
+    // has the container, a forward is stored. The next start removes all of it.
+    let cut = unique("zjcut");
+    let _cut_gone = Gone(cut.clone());
+    let (ok, out) = lxc(&["launch", LXD_IMAGE, &cut]);
+    assert!(ok, "{out}");
+    let ext = 40000 + (std::process::id() % 20000);
+    app.sql(&format!(
+        "INSERT INTO lxd_containers (hostname, cpu, disk_mb, ram_mb, image, creating) VALUES ('{cut}', 1, 512, 256, '{LXD_IMAGE}', true)"
+    ));
+    app.sql(&format!(
+        "INSERT INTO nat_rules (hostname, proto, ext_port, int_port, is_ssh) VALUES ('{cut}', 'tcp', {ext}, 22, true)"
+    ));
+    let mut settings = crate::helpers::test_settings(&app.db.url, &app.data_dir);
+    settings.zjmf.api_tokens = app.state.settings.zjmf.api_tokens.clone();
+    settings.zjmf.nat_chain = app.state.settings.zjmf.nat_chain.clone();
+    let _restarted = suanli::startup::Application::build(settings).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while lxc(&["info", &cut]).0
+        || app.count(&format!(
+            "SELECT count(*) AS n FROM lxd_containers WHERE hostname = '{cut}'"
+        )) > 0
+    {
+        assert!(std::time::Instant::now() < deadline, "{cut} is still there");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_left_nothing(&app, &cut);
 }
 
 fn run(cmd: &[&str]) -> (bool, String) {

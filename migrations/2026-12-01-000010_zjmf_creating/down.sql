@@ -1,0 +1,1 @@
+ALTER TABLE lxd_containers DROP COLUMN creating;
