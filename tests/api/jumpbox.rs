@@ -337,6 +337,13 @@ async fn the_host_key_survives_a_restart_and_the_settings_page_shows_it() {
     let admin = app.admin().await;
     let page = admin.text("/settings").await;
     assert!(page.contains(&first), "{page}");
+    // and the ports no forward may take: the panel's and the jumpbox's, as bound
+    let panel: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let (lo, hi) = (panel.min(app.ssh_port), panel.max(app.ssh_port));
+    assert!(
+        page.contains(&format!("<code id=\"reserved-ports\">{lo}, {hi}</code>")),
+        "{page}"
+    );
 
     // a second server on the same data directory (the restart): the same key
     let again = suanli::startup::Application::build(test_settings(&app.db.url, &app.data_dir))

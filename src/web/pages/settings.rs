@@ -1,6 +1,7 @@
 //! 系统设置 (admin): what this installation runs with, read-only — the SSH jumpbox's
 //! address and host key fingerprint (to compare with what clients are shown on their
-//! first connection), session and lockout rules, the Docker status worker.
+//! first connection), session and lockout rules, the Docker status worker, and what the
+//! ZJMF /api/ drives (LXD socket, bridge, pool, NAT chains, the ports it will not forward).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -19,6 +20,10 @@ struct SettingsPage<'a> {
     s: &'a Settings,
     /// None when the jumpbox is disabled
     jumpbox: Option<&'a Jumpbox>,
+    /// whether the ZJMF /api/ has tokens (is open at all)
+    zjmf_on: bool,
+    /// the TCP ports port forwards may not take (the panel's, the jumpbox's)
+    reserved: String,
 }
 
 pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
@@ -27,5 +32,30 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
         l: &ctx,
         s: &st.settings,
         jumpbox: st.jumpbox.get(),
+        zjmf_on: !st.settings.zjmf.tokens().is_empty(),
+        reserved: reserved_list(crate::ops::nat::reserved_ports(&st)),
     })
+}
+
+/// The reserved ports, once each, in order.
+fn reserved_list(mut ports: Vec<u16>) -> String {
+    ports.retain(|p| *p != 0);
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reserved_ports_are_listed_once_in_order() {
+        assert_eq!(
+            super::reserved_list(vec![8080, 0, 2026, 8080]),
+            "2026, 8080"
+        );
+    }
 }
