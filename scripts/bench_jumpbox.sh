@@ -33,7 +33,8 @@
 # Knobs (environment): SUANLI_BENCH_PG, SUANLI_BENCH_LISTEN (127.0.0.1:18184),
 # SUANLI_BENCH_SSH_LISTEN (127.0.0.1:22026), BENCH_MB (200), BENCH_CAT_ROUNDS (5 per path),
 # BENCH_SSH_CIPHER (force one: aes256-gcm@openssh.com, aes256-ctr …; default: what the
-# client and the server negotiate, chacha20-poly1305@openssh.com with OpenSSH), BENCH_SAMPLES (echo keys per path and round, 300), BENCH_ROUNDS (echo
+# client and the server negotiate, chacha20-poly1305@openssh.com with OpenSSH),
+# BENCH_SERVER_CIPHERS (the server's jumpbox.ciphers, e.g. aes256-gcm@openssh.com,aes128-gcm@openssh.com), BENCH_SAMPLES (echo keys per path and round, 300), BENCH_ROUNDS (echo
 # rounds, 4), BENCH_SESSIONS (100), BENCH_OPEN_PARALLEL (logins at a time, 10),
 # BENCH_WAIT_IDLE (60: seconds to wait for >= 85 % idle CPUs before each part),
 # BENCH_SKIP_BUILD=1, BENCH_KEEP_DB=1 (keep the database afterwards).
@@ -86,7 +87,7 @@ bench_build --bin suanli --example bench_jumpbox
 
 # ---------------------------------------------------------------- 4. server, login, instance
 bench_start_server RUST_LOG=warn SUANLI__JUMPBOX__ENABLED=true SUANLI__JUMPBOX__LISTEN="$SSH_LISTEN" \
-    SUANLI__JUMPBOX__MAX_SESSIONS_PER_USER=$((SESSIONS * 2))
+    SUANLI__JUMPBOX__MAX_SESSIONS_PER_USER=$((SESSIONS * 2)) SUANLI__JUMPBOX__CIPHERS="${BENCH_SERVER_CIPHERS:-}"
 bench_login_admin "$NEW_PASSWORD"
 curl -sS -c "$ADMIN_JAR" -b "$ADMIN_JAR" -o "$WORK/home.html" "$BASE_URL/"
 CSRF=$(csrf_from "$WORK/home.html")

@@ -116,6 +116,30 @@ pub struct JumpboxSettings {
     pub max_sessions: usize,
     /// instances listed in the menu at most (enter others by name)
     pub menu_limit: i64,
+    /// the ciphers offered, comma-separated, from `JUMPBOX_CIPHERS`; empty = all of them
+    pub ciphers: String,
+}
+
+/// The ciphers the jumpbox can offer (AEAD and CTR modes; russh has no others worth
+/// offering), in its default order.
+pub const JUMPBOX_CIPHERS: &[&str] = &[
+    "chacha20-poly1305@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+];
+
+impl JumpboxSettings {
+    /// The configured ciphers in order (blanks dropped); empty when all are offered.
+    pub fn cipher_list(&self) -> Vec<&str> {
+        self.ciphers
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect()
+    }
 }
 
 /// A string that never prints: `Debug` shows `***`.
@@ -195,6 +219,20 @@ impl Settings {
         if !(1..=10_000).contains(&self.jumpbox.menu_limit) {
             return bad("jumpbox.menu_limit", "expected 1..=10000");
         }
+        if let Some(c) = self
+            .jumpbox
+            .cipher_list()
+            .into_iter()
+            .find(|c| !JUMPBOX_CIPHERS.contains(c))
+        {
+            return bad(
+                "jumpbox.ciphers",
+                &format!(
+                    "unknown cipher {c}; expected some of {}",
+                    JUMPBOX_CIPHERS.join(", ")
+                ),
+            );
+        }
         if self.zjmf.unlimited_bandwidth_gb == 0 {
             return bad(
                 "zjmf.unlimited_bandwidth_gb",
@@ -270,6 +308,24 @@ mod tests {
         assert_eq!(s.jumpbox.listen, "0.0.0.0:2026");
         assert!(s.security.bcrypt_cost >= 12);
         assert_eq!(format!("{:?}", s.database.url), "***");
+    }
+
+    #[test]
+    fn jumpbox_ciphers_are_checked() {
+        let mut s = Settings::load(None).expect("defaults");
+        assert!(s.jumpbox.cipher_list().is_empty(), "all offered by default");
+        s.jumpbox.ciphers = " aes256-gcm@openssh.com, aes128-gcm@openssh.com ,".into();
+        assert_eq!(
+            s.jumpbox.cipher_list(),
+            ["aes256-gcm@openssh.com", "aes128-gcm@openssh.com"]
+        );
+        s.validate().expect("known ciphers");
+        s.jumpbox.ciphers = "aes256-gcm@openssh.com,3des-cbc".into();
+        let err = s.validate().expect_err("3des").to_string();
+        assert!(
+            err.contains("jumpbox.ciphers") && err.contains("3des-cbc"),
+            "{err}"
+        );
     }
 
     #[test]

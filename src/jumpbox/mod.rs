@@ -74,7 +74,17 @@ pub async fn start(state: Arc<AppState>) -> Result<Jumpbox, JumpboxError> {
 }
 
 fn config(key: russh::keys::PrivateKey, s: &JumpboxSettings) -> Config {
+    let mut preferred = russh::Preferred::default();
+    let ciphers: Vec<russh::cipher::Name> = s
+        .cipher_list()
+        .into_iter()
+        .filter_map(|c| russh::cipher::Name::try_from(c).ok())
+        .collect();
+    if !ciphers.is_empty() {
+        preferred.cipher = ciphers.into();
+    }
     Config {
+        preferred,
         server_id: russh::SshId::Standard("SSH-2.0-Suanli".into()),
         methods: MethodSet::from(&[MethodKind::Password][..]),
         // bcrypt takes ~0.3 s; every rejection takes at least this long

@@ -424,3 +424,29 @@ async fn connections_beyond_the_overall_limit_are_refused() {
     let out = once_a_slot_is_free(&app, "max");
     assert!(out.contains("没有名为 no-such-box 的实例"), "{out}");
 }
+
+/// `jumpbox.ciphers` is what the server offers: the client takes one of those or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_configured_ciphers_are_offered() {
+    let app = TestApp::spawn_with(|s| s.jumpbox.ciphers = "aes256-gcm@openssh.com".into()).await;
+    let port = app.ssh_port.to_string();
+    // the key exchange only: no password is given (BatchMode), so the login then fails
+    let negotiate = |extra: &[&str]| {
+        let out = std::process::Command::new("ssh")
+            .args(["-v", "-p", &port, "-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"])
+            .args(extra)
+            .args(["nobody@127.0.0.1", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let log = negotiate(&[]);
+    assert!(
+        log.contains("kex: server->client cipher: aes256-gcm@openssh.com"),
+        "{log}"
+    );
+    let log = negotiate(&["-c", "chacha20-poly1305@openssh.com"]);
+    assert!(log.contains("no matching cipher found"), "{log}");
+}
