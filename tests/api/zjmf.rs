@@ -357,10 +357,24 @@ async fn create_getinfo_power_password_delete_on_real_lxd() {
     assert_eq!(r.status(), 303);
     let (_, state) = lxc(&["list", &name, "-c", "s", "--format", "csv"]);
     assert_eq!(state, "STOPPED");
+    // from the page (HTMX): the action answers with the list and its notice; the list is
+    // polled as a partial
     let r = admin
-        .post_form(&format!("/lxd/{name}/power/start"), &[])
+        .post_hx(&format!("/lxd/{name}/power/start"), &[])
         .await;
-    assert_eq!(r.status(), 303);
+    assert_eq!(r.status(), 200);
+    let list = r.text().await.unwrap();
+    assert!(
+        list.trim_start().starts_with("<div id=\"lxd-list\"")
+            && list.contains("id=\"lxd-notice\"")
+            && list.contains(&format!("id=\"lxd-{name}\" data-status=\"running\"")),
+        "{list}"
+    );
+    let polled = admin.text_hx("/lxd").await;
+    assert!(
+        polled.trim_start().starts_with("<div id=\"lxd-list\"") && !polled.contains("lxd-notice"),
+        "{polled}"
+    );
     let detail = admin.text(&format!("/lxd/{name}")).await;
     assert!(
         detail.contains("id=\"nat-rules\"") && detail.contains("(SSH)"),

@@ -1,7 +1,8 @@
 //! LXD containers (admin): the list with usage, SSH port and NAT rule count, with start,
 //! stop, restart and delete; a container's page with its NAT rules (add, remove); the
 //! ZJMF API tokens, masked, with a copy button. The work is ops/zjmf.rs, the same as the
-//! plugin's /api/ calls; the gate audits every POST.
+//! plugin's /api/ calls; the gate audits every POST. The list is an HTMX partial
+//! (`lxd/_list.html`): polled, and the answer to the row actions, with a notice.
 
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
@@ -26,6 +27,55 @@ struct IndexPage<'a> {
     tokens: Vec<(String, String)>,
     /// why the list could not be loaded (LXD down)
     problem: Option<String>,
+    /// (succeeded, text) of the action just done
+    notice: Option<(bool, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "lxd/_list.html")]
+struct ListPartial<'a> {
+    l: &'a Ctx,
+    rows: &'a [Overview],
+    problem: Option<String>,
+    notice: Option<(bool, String)>,
+}
+
+/// The list partial as it is now, with the outcome of an action.
+async fn list(
+    st: &AppState,
+    ctx: &Ctx,
+    notice: Option<(bool, String)>,
+) -> Result<HttpResponse, WebError> {
+    let (rows, problem) = match ops::overview(st).await {
+        Ok(rows) => (rows, None),
+        Err(r) => (Vec::new(), Some(r.msg)),
+    };
+    render(ListPartial {
+        l: ctx,
+        rows: &rows,
+        problem,
+        notice,
+    })
+}
+
+/// After an action: the list partial with its outcome (HTMX), else a flash message and
+/// back to the page.
+async fn answer(
+    st: &AppState,
+    ctx: &Ctx,
+    session: &Session,
+    r: Result<(), Refusal>,
+    done: &str,
+) -> Result<HttpResponse, WebError> {
+    let notice = match r {
+        Ok(()) => (true, done.to_string()),
+        Err(refusal) => (false, refusal.msg),
+    };
+    if ctx.hx {
+        return list(st, ctx, Some(notice)).await;
+    }
+    session::set_flash(session, &notice.1);
+    Ok(redirect(false, "/lxd"))
 }
 
 #[derive(Template)]
@@ -50,6 +100,9 @@ fn masked(token: &str) -> String {
 
 pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     ctx.me()?;
+    if ctx.hx {
+        return list(&st, &ctx, None).await;
+    }
     let (rows, problem) = match ops::overview(&st).await {
         Ok(rows) => (rows, None),
         Err(r) => (Vec::new(), Some(r.msg)),
@@ -66,19 +119,12 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
         rows: &rows,
         tokens,
         problem,
+        notice: None,
     })
 }
 
 fn hostname(raw: &str) -> Result<String, WebError> {
     zjmf::hostname(Some(raw)).map_err(|_| WebError::NotFound)
-}
-
-/// A refusal as the flash message of the page the admin returns to.
-fn flash_result(session: &Session, r: Result<(), Refusal>, done: &str) {
-    match r {
-        Ok(()) => session::set_flash(session, done),
-        Err(refusal) => session::set_flash(session, &refusal.msg),
-    }
 }
 
 pub async fn power(
@@ -98,8 +144,7 @@ pub async fn power(
     };
     let r = ops::power(&st, &me.origin(&ctx.ip), &name, action).await;
     let done = r.as_ref().map_or("", |m| *m).to_string();
-    flash_result(&session, r.map(|_| ()), &done);
-    Ok(redirect(ctx.hx, "/lxd"))
+    answer(&st, &ctx, &session, r.map(|_| ()), &done).await
 }
 
 pub async fn delete(
@@ -111,8 +156,7 @@ pub async fn delete(
     let me = ctx.me()?;
     let name = hostname(&path)?;
     let r = ops::delete(&st, &me.origin(&ctx.ip), &name).await;
-    flash_result(&session, r, ctx.t("lxd.deleted"));
-    Ok(redirect(ctx.hx, "/lxd"))
+    answer(&st, &ctx, &session, r, ctx.t("lxd.deleted")).await
 }
 
 pub async fn detail(
