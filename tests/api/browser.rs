@@ -690,3 +690,46 @@ async fn member_creates_an_instance_through_the_wizard() {
         204
     );
 }
+
+/// The LXD list acts in place (HTMX): stopping a container from its row answers with the
+/// list, the row turns stopped and a notice says so, without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lxd_list_stops_a_container_in_place() {
+    use crate::zjmf::{Gone, call, create_body, lxc, lxd_app, unique};
+    let (app, _serial) = lxd_app(|_| {}).await;
+    let name = unique("zjweb");
+    let _gone = Gone(name.clone());
+    let (status, body) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
+    assert_eq!(status, 200, "{body}");
+    app.admin().await; // the first password change, done over HTTP
+    let browser = Browser::launch().await;
+    let base = &app.base;
+    browser.log_in(base, "admin", PASSWORD).await;
+    browser.wait_for_page("/").await;
+    browser.goto(&format!("{base}/lxd")).await;
+    let row = format!("document.getElementById('lxd-{name}')");
+    browser.wait_until("the container's row", &row).await;
+    browser.execute("window.__marker = 7; return true;").await;
+    browser
+        .click(&format!("form[action='/lxd/{name}/power/stop'] button"))
+        .await;
+    browser
+        .wait_until(
+            "the row to show the container stopped",
+            &format!("({row} || {{ dataset: {{}} }}).dataset.status === 'stop'"),
+        )
+        .await;
+    let notice = browser
+        .execute("return (document.getElementById('lxd-notice') || {}).textContent || null;")
+        .await;
+    assert_eq!(notice, json!("容器关机成功"));
+    assert_eq!(
+        browser.execute("return window.__marker ?? null;").await,
+        json!(7),
+        "no reload"
+    );
+    let (_, state) = lxc(&["list", &name, "-c", "s", "--format", "csv"]);
+    assert_eq!(state, "STOPPED");
+    let (status, _) = call(&app, "GET", &format!("/api/delete?hostname={name}"), None).await;
+    assert_eq!(status, 200);
+}

@@ -19,7 +19,7 @@ pub const LXD_IMAGE: &str = "suanli-test/busybox-lxd";
 pub static LXD_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// An app with the ZJMF API on (the test tokens), holding the LXD test lock.
-async fn lxd_app(
+pub async fn lxd_app(
     tweak: impl FnOnce(&mut suanli::config::Settings),
 ) -> (TestApp, tokio::sync::MutexGuard<'static, ()>) {
     let serial = LXD_SERIAL.lock().await;
@@ -32,12 +32,12 @@ async fn lxd_app(
 }
 
 /// A unique container name for this test run (LXD is shared by all tests).
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     crate::instances::unique(prefix)
 }
 
 /// (HTTP status, JSON body) of a call with the test token.
-async fn call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub async fn call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     call_with(app, Some(TOKEN), method, path, body).await
 }
 
@@ -69,7 +69,7 @@ async fn call_with(
 }
 
 /// `lxc` for what the tests check behind the API's back.
-fn lxc(args: &[&str]) -> (bool, String) {
+pub fn lxc(args: &[&str]) -> (bool, String) {
     let out = Command::new("lxc").args(args).output().expect("lxc CLI");
     (
         out.status.success(),
@@ -78,7 +78,7 @@ fn lxc(args: &[&str]) -> (bool, String) {
 }
 
 /// Removes the test's container however the test ends.
-struct Gone(String);
+pub struct Gone(pub String);
 
 impl Drop for Gone {
     fn drop(&mut self) {
@@ -98,7 +98,7 @@ fn assert_left_nothing(app: &TestApp, name: &str) {
     assert!(!nat.contains(name), "no rule left: {nat}");
 }
 
-fn create_body(name: &str) -> Value {
+pub fn create_body(name: &str) -> Value {
     // as ZJMF sends text options: strings, and "" for unlimited
     json!({"hostname": name, "password": "Init!pass123", "cpu": "1", "disk": "512",
            "ram": "256", "system": LXD_IMAGE, "up": "", "down": "0", "ports": "3", "bandwidth": ""})
