@@ -22,19 +22,6 @@ impl Permission {
     }
 }
 
-/// The roles allowed on a route; None when the route has no record (deny).
-pub fn allowed_roles(
-    conn: &mut PgConnection,
-    method: &str,
-    pattern: &str,
-) -> Result<Option<Vec<String>>, DbError> {
-    Ok(ap::table
-        .filter(ap::method.eq(method).and(ap::path_pattern.eq(pattern)))
-        .select(ap::allowed_roles)
-        .first(conn)
-        .optional()?)
-}
-
 pub fn all(conn: &mut PgConnection) -> Result<Vec<Permission>, DbError> {
     Ok(ap::table
         .order((ap::path_pattern, ap::method))
@@ -58,15 +45,4 @@ pub fn set_roles(
         .set(ap::allowed_roles.eq(roles))
         .returning(Permission::as_returning())
         .get_result(conn)?)
-}
-
-/// Every (method, pattern) a role may call, for hiding buttons it would be refused.
-pub fn routes_of_role(
-    conn: &mut PgConnection,
-    role: &str,
-) -> Result<Vec<(String, String)>, DbError> {
-    Ok(ap::table
-        .filter(ap::allowed_roles.contains(vec![role]))
-        .select((ap::method, ap::path_pattern))
-        .load(conn)?)
 }

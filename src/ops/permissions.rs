@@ -1,5 +1,6 @@
 //! The admin's API permission table: toggling one role on one route; and the records as
-//! the gate reads them on every request, held in memory (`Records`).
+//! the gate, the buttons of the instance pages and open terminals read them, held in
+//! memory (`Records`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::OpsError;
 use crate::db::{self, DbError, permissions::Permission};
-use crate::domain::access::ROLE_LABELS;
+use crate::domain::access::{ROLE_LABELS, Role, route_allows};
 use crate::startup::AppState;
 
 /// Routes that must stay open to admins, or nobody could undo a mistake.
@@ -95,15 +96,11 @@ impl Records {
     }
 }
 
-/// The roles allowed on a route; None when the route has no record (deny).
-pub async fn allowed_roles(
-    state: &AppState,
-    method: &str,
-    pattern: &str,
-) -> Result<Option<Vec<String>>, DbError> {
+/// The records, from memory unless missing or too old.
+async fn table(state: &AppState) -> Result<Arc<Table>, DbError> {
     let read = Instant::now();
-    let table = match state.routes.fresh(read) {
-        Ok(table) => table,
+    match state.routes.fresh(read) {
+        Ok(table) => Ok(table),
         Err(generation) => {
             let rows = db::run(&state.pool, db::permissions::all).await?;
             let table: Arc<Table> = Arc::new(
@@ -112,12 +109,35 @@ pub async fn allowed_roles(
                     .collect(),
             );
             state.routes.keep(Arc::clone(&table), read, generation);
-            table
+            Ok(table)
         }
-    };
-    Ok(table
+    }
+}
+
+/// The roles allowed on a route; None when the route has no record (deny).
+pub async fn allowed_roles(
+    state: &AppState,
+    method: &str,
+    pattern: &str,
+) -> Result<Option<Vec<String>>, DbError> {
+    Ok(table(state)
+        .await?
         .get(&(method.to_string(), pattern.to_string()))
         .cloned())
+}
+
+/// What `role` may call, decided as the gate decides it: a test of (method, pattern),
+/// for hiding the buttons of actions it would be refused.
+pub async fn permits(
+    state: &AppState,
+    role: Role,
+) -> Result<impl Fn(&str, &str) -> bool + use<>, DbError> {
+    let table = table(state).await?;
+    Ok(move |method: &str, pattern: &str| {
+        table
+            .get(&(method.to_string(), pattern.to_string()))
+            .is_some_and(|allowed| route_allows(allowed, Some(role)))
+    })
 }
 
 #[cfg(test)]

@@ -35,7 +35,8 @@ pub async fn still_allowed(
 ) -> Result<bool, OpsError> {
     // SECURITY: disabling a user or resetting a password ends their open terminals too.
     let max_age = state.settings.security.session_hours * 3600;
-    let (uid, epoch, login_at, route) = (h.user_id, h.epoch, h.login_at, h.route.clone());
+    let (uid, epoch, login_at) = (h.user_id, h.epoch, h.login_at);
+    let allowed = crate::ops::permissions::allowed_roles(state, "GET", &h.route).await?;
     Ok(db::run(&state.pool, move |c| {
         let u = match db::users::find(c, uid) {
             Ok(u) => u,
@@ -47,7 +48,6 @@ pub async fn still_allowed(
             return Ok(false);
         }
         let role = u.role();
-        let allowed = db::permissions::allowed_roles(c, "GET", &route)?;
         if !allowed.is_some_and(|a| route_allows(&a, Some(role))) {
             return Ok(false);
         }

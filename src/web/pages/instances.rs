@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
+use crate::db::{images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
 use crate::docker::container::Action;
 use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{InstanceForm, WizardStep, id};
@@ -29,9 +29,7 @@ pub struct Can {
 }
 
 async fn can(st: &AppState, ctx: &Ctx) -> Result<Can, WebError> {
-    let role = ctx.me()?.role.as_str();
-    let routes = db::run(&st.pool, move |c| db::permissions::routes_of_role(c, role)).await?;
-    let has = |m: &str, p: &str| routes.iter().any(|(rm, rp)| rm == m && rp == p);
+    let has = crate::ops::permissions::permits(st, ctx.me()?.role).await?;
     Ok(Can {
         create: has("POST", "/instances"),
         start: has("POST", "/instances/{id}/start"),
