@@ -40,16 +40,21 @@ struct ListPartial<'a> {
     notice: Option<(bool, String)>,
 }
 
+/// The containers as the list shows them, or why LXD could not say.
+async fn rows(st: &AppState) -> (Vec<Overview>, Option<String>) {
+    match ops::overview(st).await {
+        Ok(rows) => (rows, None),
+        Err(r) => (Vec::new(), Some(r.msg)),
+    }
+}
+
 /// The list partial as it is now, with the outcome of an action.
 async fn list(
     st: &AppState,
     ctx: &Ctx,
     notice: Option<(bool, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let (rows, problem) = match ops::overview(st).await {
-        Ok(rows) => (rows, None),
-        Err(r) => (Vec::new(), Some(r.msg)),
-    };
+    let (rows, problem) = rows(st).await;
     render(ListPartial {
         l: ctx,
         rows: &rows,
@@ -103,10 +108,7 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
     if ctx.hx {
         return list(&st, &ctx, None).await;
     }
-    let (rows, problem) = match ops::overview(&st).await {
-        Ok(rows) => (rows, None),
-        Err(r) => (Vec::new(), Some(r.msg)),
-    };
+    let (rows, problem) = rows(&st).await;
     let tokens = st
         .settings
         .zjmf
