@@ -281,28 +281,21 @@ ensure_lxd() {
 # and the busybox version: editing the recipe rebuilds it, and an imported image whose
 # fingerprint (the tarball's sha256) differs is replaced.
 ensure_lxd_test_image() {
-    local alias=$1
     ensure_apt busybox-static
-    local dir="$SUANLI_CACHE_DIR/lxd-images" tag
+    local tag
     tag=$({
-        declare -f ensure_lxd_test_image _lxd_test_rootfs _lxd_image_pack
+        declare -f _lxd_busybox_image _lxd_test_rootfs _lxd_image_pack
         dpkg-query -W -f='${Version}' busybox-static
     } | sha256sum | cut -c1-12)
-    local tarball="$dir/busybox-lxd-$tag.tar.gz"
-    mkdir -p "$dir"
-    (
-        flock 9
-        if [[ ! -f $tarball ]]; then
-            log "building the LXD test image tarball $tarball"
-            rm -f "$dir"/busybox-lxd-*.tar.gz
-            local build
-            build=$(mktemp -d)
-            _lxd_test_rootfs "$build/rootfs"
-            _lxd_image_pack "$build" "$tarball" busybox "$tag" \
-                "Suanli test image (busybox-static $(dpkg-query -W -f='${Version}' busybox-static))"
-        fi
-        _lxd_image_import "$tarball" "$alias"
-    ) 9>"$dir/.lock"
+    _lxd_cached_image "$1" busybox-lxd "$tag" _lxd_busybox_image
+}
+
+# _lxd_busybox_image BUILD TARBALL TAG - the test image (see above) into TARBALL.
+_lxd_busybox_image() {
+    log "building the LXD test image tarball $2"
+    _lxd_test_rootfs "$1/rootfs"
+    _lxd_image_pack "$1" "$2" busybox "$3" \
+        "Suanli test image (busybox-static $(dpkg-query -W -f='${Version}' busybox-static))"
 }
 
 # _lxd_test_rootfs DIR - the root file system of the LXD test image (see above).
@@ -424,38 +417,51 @@ CHPASSWD
 # apt uses and cached in $SUANLI_CACHE_DIR/lxd-images/ (named after a hash of this recipe);
 # imported under ALIAS when LXD lacks it.
 ensure_lxd_debian_image() {
-    local alias=$1
     ensure_apt debootstrap
-    local dir="$SUANLI_CACHE_DIR/lxd-images" tag
-    tag=$(declare -f ensure_lxd_debian_image _lxd_image_pack | sha256sum | cut -c1-12)
-    local tarball="$dir/debian12-lxd-$tag.tar.gz"
+    local tag
+    tag=$(declare -f _lxd_debian_image _lxd_image_pack | sha256sum | cut -c1-12)
+    _lxd_cached_image "$1" debian12-lxd "$tag" _lxd_debian_image
+}
+
+# _lxd_debian_image BUILD TARBALL TAG - the Debian image (see above) into TARBALL.
+_lxd_debian_image() {
+    local mirror
+    mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    log "building the Debian 12 LXD image $2 (debootstrap from $mirror, a few minutes)"
+    _quiet lxd-image debootstrap --variant=minbase \
+        --include=systemd,systemd-sysv,dbus,openssh-server,passwd,iproute2,ifupdown,isc-dhcp-client \
+        bookworm "$1/rootfs" "$mirror"
+    local root=$1/rootfs
+    echo debian >"$root/etc/hostname"
+    printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' \
+        >"$root/etc/network/interfaces"
+    # no console getty in a container
+    chroot "$root" systemctl mask getty@tty1.service console-getty.service >/dev/null 2>&1 || true
+    rm -f "$root"/etc/ssh/ssh_host_*key* # made per container at first boot
+    mkdir -p "$root/etc/systemd/system/ssh.service.d"
+    printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+        >"$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    : >"$root/etc/machine-id"
+    _lxd_image_pack "$1" "$2" debian bookworm \
+        "Debian 12 minbase (systemd, openssh-server), Suanli bench image"
+}
+
+# _lxd_cached_image ALIAS KIND TAG BUILDER - the image tarball KIND-TAG.tar.gz, cached in
+# $SUANLI_CACHE_DIR/lxd-images/ (TAG: a hash of its recipe, so editing the recipe builds it
+# again and older KIND tarballs go), built when missing by `BUILDER DIR TARBALL TAG` (DIR:
+# an empty directory for the rootfs), then imported under ALIAS; one caller at a time.
+_lxd_cached_image() {
+    local alias=$1 kind=$2 tag=$3 builder=$4
+    local dir="$SUANLI_CACHE_DIR/lxd-images"
+    local tarball="$dir/$kind-$tag.tar.gz"
     mkdir -p "$dir"
     (
         flock 9
         if [[ ! -f $tarball ]]; then
-            rm -f "$dir"/debian12-lxd-*.tar.gz
-            local build mirror
-            build=$(mktemp -d)
-            mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-            mirror=${mirror:-http://deb.debian.org/debian}
-            log "building the Debian 12 LXD image $tarball (debootstrap from $mirror, a few minutes)"
-            _quiet lxd-image debootstrap --variant=minbase \
-                --include=systemd,systemd-sysv,dbus,openssh-server,passwd,iproute2,ifupdown,isc-dhcp-client \
-                bookworm "$build/rootfs" "$mirror"
-            local root=$build/rootfs
-            echo debian >"$root/etc/hostname"
-            printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' \
-                >"$root/etc/network/interfaces"
-            # no console getty in a container
-            chroot "$root" systemctl mask getty@tty1.service console-getty.service >/dev/null 2>&1 || true
-            rm -f "$root"/etc/ssh/ssh_host_*key* # made per container at first boot
-            mkdir -p "$root/etc/systemd/system/ssh.service.d"
-            printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
-                >"$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
-            rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-            : >"$root/etc/machine-id"
-            _lxd_image_pack "$build" "$tarball" debian bookworm \
-                "Debian 12 minbase (systemd, openssh-server), Suanli bench image"
+            rm -f "$dir/$kind"-*.tar.gz
+            "$builder" "$(mktemp -d)" "$tarball" "$tag"
         fi
         _lxd_image_import "$tarball" "$alias"
     ) 9>"$dir/.lock"
