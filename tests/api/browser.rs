@@ -695,12 +695,9 @@ async fn member_creates_an_instance_through_the_wizard() {
 /// list, the row turns stopped and a notice says so, without a reload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lxd_list_stops_a_container_in_place() {
-    use crate::zjmf::{Gone, call, create_body, lxc, lxd_app, unique};
+    use crate::zjmf::{call, created, lxc, lxd_app};
     let (app, _serial) = lxd_app(|_| {}).await;
-    let name = unique("zjweb");
-    let _gone = Gone(name.clone());
-    let (status, body) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
-    assert_eq!(status, 200, "{body}");
+    let (name, _, _gone) = created(&app, "zjweb").await;
     app.admin().await; // the first password change, done over HTTP
     let browser = Browser::launch().await;
     let base = &app.base;

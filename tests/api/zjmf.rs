@@ -32,7 +32,7 @@ pub async fn lxd_app(
 }
 
 /// A unique container name for this test run (LXD is shared by all tests).
-pub fn unique(prefix: &str) -> String {
+fn unique(prefix: &str) -> String {
     crate::instances::unique(prefix)
 }
 
@@ -78,7 +78,7 @@ pub fn lxc(args: &[&str]) -> (bool, String) {
 }
 
 /// Removes the test's container however the test ends.
-pub struct Gone(pub String);
+pub struct Gone(String);
 
 impl Drop for Gone {
     fn drop(&mut self) {
@@ -98,10 +98,20 @@ fn assert_left_nothing(app: &TestApp, name: &str) {
     assert!(!nat.contains(name), "no rule left: {nat}");
 }
 
-pub fn create_body(name: &str) -> Value {
+fn create_body(name: &str) -> Value {
     // as ZJMF sends text options: strings, and "" for unlimited
     json!({"hostname": name, "password": "Init!pass123", "cpu": "1", "disk": "512",
            "ram": "256", "system": LXD_IMAGE, "up": "", "down": "0", "ports": "3", "bandwidth": ""})
+}
+
+/// A container created through the API as the plugin creates it (code 200 asserted),
+/// with its create reply; `Gone` removes it from LXD whatever the test did.
+pub async fn created(app: &TestApp, prefix: &str) -> (String, Value, Gone) {
+    let name = unique(prefix);
+    let gone = Gone(name.clone());
+    let (status, body) = call(app, "POST", "/api/create", Some(create_body(&name))).await;
+    assert_eq!(status, 200, "{body}");
+    (name, body, gone)
 }
 
 #[tokio::test]
@@ -270,11 +280,7 @@ async fn the_key_is_required_and_every_answer_is_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_getinfo_power_password_delete_on_real_lxd() {
     let (app, _serial) = lxd_app(|_| {}).await;
-    let name = unique("zj");
-    let _gone = Gone(name.clone());
-
-    let (status, body) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
-    assert_eq!(status, 200, "{body}");
+    let (name, body, _gone) = created(&app, "zj").await;
     assert_eq!(body["code"], 200);
     assert_eq!(body["msg"], "容器创建成功");
     let ip = body["data"]["ip"].as_str().unwrap().to_string();
@@ -606,10 +612,7 @@ async fn port_forwards_reach_the_container_from_another_network_and_come_back_af
     let host_ip = net.host_ip.clone();
     let (app, _serial) = lxd_app(move |s| s.zjmf.nat_listen_ip = host_ip).await;
     let chain = app.state.settings.zjmf.nat_chain.clone();
-    let name = unique("zjnat");
-    let _gone = Gone(name.clone());
-    let (status, body) = call(&app, "POST", "/api/create", Some(create_body(&name))).await;
-    assert_eq!(status, 200, "{body}");
+    let (name, body, _gone) = created(&app, "zjnat").await;
     let ssh_port = body["data"]["ssh_port"].as_u64().unwrap();
     assert!((10000..=65535).contains(&ssh_port), "{body}");
 
