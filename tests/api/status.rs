@@ -29,15 +29,26 @@ async fn row_shows(
     }
 }
 
+/// An instance submitted through the wizard's POST and provisioned (ready): its name and id.
+async fn ready_instance(
+    app: &TestApp,
+    s: &crate::helpers::Session,
+    (img, sp, nd): (i64, i64, i64),
+    prefix: &str,
+) -> (String, i64) {
+    let name = crate::instances::unique(prefix);
+    assert_eq!(submit(s, img, sp, nd, &name).await.status(), 204);
+    let id = instance_id(app, &name);
+    assert_eq!(settled(app, id).await.0, "ready");
+    (name, id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_behind_the_panels_back_show_within_five_seconds() {
     let app = TestApp::spawn().await;
     let (s, img, sp, nd) =
         mia_on_local(&app, ("none", 0, 1, 1, 0, 0), ("none", 0, 8, 16, 100, 100)).await;
-    let name = crate::instances::unique("watched");
-    assert_eq!(submit(&s, img, sp, nd, &name).await.status(), 204);
-    let id = instance_id(&app, &name);
-    assert_eq!(settled(&app, id).await.0, "ready");
+    let (name, id) = ready_instance(&app, &s, (img, sp, nd), "watched").await;
     let cid = text_row(
         &app,
         &format!("SELECT container_id AS t FROM instances WHERE id = {id}"),
@@ -128,17 +139,8 @@ async fn a_restart_clears_what_interrupted_creations_left_and_reopens_interrupte
     let app = TestApp::spawn_with(|s| s.docker.status_worker = false).await;
     let (s, img, sp, nd) =
         mia_on_local(&app, ("none", 0, 1, 1, 0, 5), ("none", 0, 8, 16, 100, 100)).await;
-    let (cut, stuck) = (
-        crate::instances::unique("cut"),
-        crate::instances::unique("stuck"),
-    );
-    for name in [&cut, &stuck] {
-        assert_eq!(submit(&s, img, sp, nd, name).await.status(), 204);
-    }
-    let (cut_id, stuck_id) = (instance_id(&app, &cut), instance_id(&app, &stuck));
-    for id in [cut_id, stuck_id] {
-        assert_eq!(settled(&app, id).await.0, "ready");
-    }
+    let (cut, cut_id) = ready_instance(&app, &s, (img, sp, nd), "cut").await;
+    let (stuck, stuck_id) = ready_instance(&app, &s, (img, sp, nd), "stuck").await;
     let (container, volume) = (
         format!("suanli-{cut_id}-{cut}"),
         format!("suanli-{cut_id}-{cut}-data"),
@@ -196,10 +198,7 @@ async fn deleting_a_failed_instance_removes_what_its_creation_may_have_left() {
     let app = TestApp::spawn_with(|s| s.docker.status_worker = false).await;
     let (s, img, sp, nd) =
         mia_on_local(&app, ("none", 0, 1, 1, 0, 5), ("none", 0, 8, 16, 100, 100)).await;
-    let name = crate::instances::unique("left");
-    assert_eq!(submit(&s, img, sp, nd, &name).await.status(), 204);
-    let id = instance_id(&app, &name);
-    assert_eq!(settled(&app, id).await.0, "ready");
+    let (name, id) = ready_instance(&app, &s, (img, sp, nd), "left").await;
     app.sql(&format!(
         "UPDATE instances SET phase = 'failed', container_id = '', volume_name = '' WHERE id = {id}"
     ));
