@@ -49,10 +49,7 @@ BENCH_LINE_NON3XX=1
 
 bench_require wrk curl psql pg_isready awk
 
-WORK=$(mktemp -d -t suanli-bench.XXXXXX) # scratch: cookie jars, wrk outputs, server log
-DATA_DIR=$(mktemp -d -t suanli-bench-data.XXXXXX)
-SERVER_LOG="$WORK/server.log"
-LUA="$WORK/bench.lua"
+bench_dirs main
 bench_exit_trap
 
 # ---------------------------------------------------------------- 1-3. Postgres, build, server

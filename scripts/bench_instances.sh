@@ -75,10 +75,7 @@ RUN_ID="b$$" # names of this run's containers: bsub-<run>-NN (panel), bcli-<run>
 
 bench_require wrk curl psql pg_isready awk python3 docker
 
-WORK=$(mktemp -d -t suanli-bench-inst.XXXXXX) # scratch: cookie jars, wrk outputs, server log
-DATA_DIR=$(mktemp -d -t suanli-bench-inst-data.XXXXXX)
-SERVER_LOG="$WORK/server.log"
-LUA="$WORK/bench.lua"
+bench_dirs inst
 
 # Whatever this run left on the engine (a failed or interrupted submit benchmark).
 docker_leftovers() {

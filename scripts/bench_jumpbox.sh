@@ -69,9 +69,7 @@ TARGET_RSS_GROWTH_MB=50
 
 bench_require docker ssh script curl psql pg_isready awk
 
-WORK=$(mktemp -d -t suanli-bench-jump.XXXXXX)
-DATA_DIR=$(mktemp -d -t suanli-bench-jump-data.XXXXXX)
-SERVER_LOG="$WORK/server.log"
+bench_dirs jump
 CONTAINER=
 START=$SECONDS
 

@@ -5,8 +5,8 @@
 #
 # The caller sets, before calling these functions:
 #   PG_BASE (postgres://user@host:port, no trailing slash), BENCH_DB, LISTEN,
-#   BASE_URL=http://$LISTEN, BIN (the server binary), WORK (a scratch dir),
-#   DATA_DIR (the server's data dir), SERVER_LOG.
+#   BASE_URL=http://$LISTEN, BIN (the server binary); and WORK, DATA_DIR, SERVER_LOG,
+#   LUA through `bench_dirs NAME`.
 # The functions set: DB_URL, ADMIN_DB_URL, DB_CREATED, SERVER_PID, INITIAL_PASSWORD,
 # SESSION and ADMIN_JAR (after bench_login_admin), STATS[run] (after bench_run_wrk).
 # bench_cleanup stops the server, drops the database (unless BENCH_KEEP_DB) and removes
@@ -40,6 +40,15 @@ bench_require() {
         ensure_apt "$pkg"
         command -v "$tool" >/dev/null || die "$tool not found (package $pkg)"
     done
+}
+
+# bench_dirs NAME - the run's scratch directories: WORK (cookie jars, wrk outputs, the
+# server log SERVER_LOG, the wrk script LUA) and the server's DATA_DIR.
+bench_dirs() {
+    WORK=$(mktemp -d -t "suanli-bench-$1.XXXXXX")
+    DATA_DIR=$(mktemp -d -t "suanli-bench-$1-data.XXXXXX")
+    SERVER_LOG="$WORK/server.log"
+    LUA="$WORK/bench.lua"
 }
 
 # bench_create_db - (re)create $BENCH_DB on $PG_BASE; starts the test cluster if it is

@@ -52,10 +52,7 @@ TARGET_CREATE_S=5
 TARGET_OVERHEAD_PCT=10
 
 bench_require lxc wrk curl python3 psql pg_isready iptables
-WORK=$(mktemp -d -t suanli-bench-lxd.XXXXXX)
-DATA_DIR=$(mktemp -d -t suanli-bench-lxd-data.XXXXXX)
-SERVER_LOG="$WORK/server.log"
-LUA="$WORK/bench.lua"
+bench_dirs lxd
 START=$SECONDS
 MADE=() # every container name this run may have made
 

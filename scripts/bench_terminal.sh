@@ -42,9 +42,7 @@ TARGET_ADDED_P50_MS=2
 
 bench_require docker script curl psql pg_isready awk
 
-WORK=$(mktemp -d -t suanli-bench-term.XXXXXX)
-DATA_DIR=$(mktemp -d -t suanli-bench-term-data.XXXXXX)
-SERVER_LOG="$WORK/server.log"
+bench_dirs term
 CONTAINER=
 
 remove_container() { [[ -z $CONTAINER ]] || docker rm -f "$CONTAINER" >/dev/null 2>&1 || true; }
