@@ -144,9 +144,9 @@ pub fn add_rule(
 }
 
 /// What `add_within_limit` did.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Added {
-    Rule(NatRule),
+    Rule,
     /// the product's rule limit is reached
     OverLimit(i32),
 }
@@ -179,7 +179,8 @@ pub fn add_within_limit(
                 return Ok(Added::OverLimit(limit));
             }
         }
-        add_rule(c, hostname, proto, ext_port, int_port, false).map(Added::Rule)
+        add_rule(c, hostname, proto, ext_port, int_port, false)?;
+        Ok(Added::Rule)
     })
 }
 

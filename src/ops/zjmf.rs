@@ -646,7 +646,7 @@ pub async fn add_port(
     })
     .await
     {
-        Ok(db::zjmf::Added::Rule(_)) => {}
+        Ok(db::zjmf::Added::Rule) => {}
         Ok(db::zjmf::Added::OverLimit(limit)) => {
             return Err(Refusal::new(
                 403,
