@@ -178,6 +178,7 @@ pub fn reserved_ports(state: &AppState) -> Vec<u16> {
 /// Maps a random free external port to the container's port 22 (drawing again when
 /// another call took the port first) and applies. Returns the external port.
 pub async fn add_ssh(state: &AppState, hostname: &str) -> Result<u16, Refusal> {
+    let reserved = reserved_ports(state);
     for _ in 0..20 {
         let h = hostname.to_string();
         let used = db::run(&state.pool, |c| db::zjmf::used_ports(c, "tcp"))
@@ -186,7 +187,7 @@ pub async fn add_ssh(state: &AppState, hostname: &str) -> Result<u16, Refusal> {
         let used: Vec<u16> = used
             .into_iter()
             .filter_map(|p| u16::try_from(p).ok())
-            .chain(reserved_ports(state))
+            .chain(reserved.iter().copied())
             .collect();
         let draws = (0..64).map(|_| rand::random_range(nat::EXT_MIN..=nat::EXT_MAX));
         let Some(port) = nat::pick_port(draws, &used) else {
