@@ -45,6 +45,8 @@ pub struct Connection {
     peer: SocketAddr,
     limits: Arc<Limits>,
     shared: Option<Arc<Shared>>,
+    /// beyond the overall limit: only there to be told so, never to log in
+    refusing: bool,
     /// held while the connection lives
     _slot: Slot,
     _user_slot: Option<Slot>,
@@ -57,8 +59,34 @@ impl Connection {
             peer,
             limits,
             shared: None,
+            refusing: false,
             _slot: slot,
             _user_slot: None,
+        }
+    }
+
+    /// A connection beyond the overall limit, holding a refusal slot: every login is
+    /// refused without looking at the password (no bcrypt, no lockout count).
+    pub fn refusing(
+        state: Arc<AppState>,
+        peer: SocketAddr,
+        limits: Arc<Limits>,
+        slot: Slot,
+    ) -> Self {
+        Connection {
+            refusing: true,
+            ..Connection::new(state, peer, limits, slot)
+        }
+    }
+
+    fn refuse(&self) -> Auth {
+        if self.refusing {
+            Auth::Reject {
+                proceed_with_methods: Some(MethodSet::from(&[][..])),
+                partial_success: false,
+            }
+        } else {
+            try_again()
         }
     }
 }
@@ -75,10 +103,13 @@ impl Handler for Connection {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
-        Ok(try_again())
+        Ok(self.refuse())
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.refusing {
+            return Ok(self.refuse());
+        }
         let ip = self.peer.ip().to_string();
         let u = match crate::ops::accounts::login(&self.state, user, password, &ip, "ssh").await {
             Ok(Ok(u)) => u,

@@ -1,8 +1,14 @@
 //! How many SSH connections may be open: overall (counted from accept) and per user
-//! (counted from login). A slot frees itself when dropped.
+//! (counted from login). A connection beyond the overall limit is told so over SSH
+//! (key exchange, then a disconnect message), and at most `MAX_REFUSALS` of those run at
+//! once; beyond that a connection is dropped unanswered. A slot frees itself when
+//! dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Connections being refused (key exchange and a disconnect message) at one time.
+const MAX_REFUSALS: usize = 32;
 
 #[derive(Debug)]
 pub struct Limits {
@@ -15,13 +21,21 @@ pub struct Limits {
 struct Open {
     total: usize,
     per_user: HashMap<i64, usize>,
+    refusing: usize,
 }
 
-/// One connection (`user` None) or one logged-in user's connection.
+/// One connection, one logged-in user's connection, or one connection being refused.
 #[derive(Debug)]
 pub struct Slot {
     limits: Arc<Limits>,
-    user: Option<i64>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Connection,
+    User(i64),
+    Refusal,
 }
 
 impl Limits {
@@ -45,10 +59,25 @@ impl Limits {
             return None;
         }
         open.total += 1;
-        Some(Slot {
+        Some(self.slot(Kind::Connection))
+    }
+
+    /// A connection beyond `max_total` that will be told so, or None when
+    /// `MAX_REFUSALS` are being told already.
+    pub fn refusal(self: &Arc<Self>) -> Option<Slot> {
+        let mut open = self.open();
+        if open.refusing >= MAX_REFUSALS {
+            return None;
+        }
+        open.refusing += 1;
+        Some(self.slot(Kind::Refusal))
+    }
+
+    fn slot(self: &Arc<Self>, kind: Kind) -> Slot {
+        Slot {
             limits: Arc::clone(self),
-            user: None,
-        })
+            kind,
+        }
     }
 
     /// The user's next connection, or None when they hold `max_per_user`.
@@ -59,10 +88,11 @@ impl Limits {
             return None;
         }
         *n += 1;
-        Some(Slot {
-            limits: Arc::clone(self),
-            user: Some(user_id),
-        })
+        Some(self.slot(Kind::User(user_id)))
+    }
+
+    pub fn max_total(&self) -> usize {
+        self.max_total
     }
 
     pub fn max_per_user(&self) -> usize {
@@ -80,9 +110,10 @@ impl Limits {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.limits.open();
-        match self.user {
-            None => open.total = open.total.saturating_sub(1),
-            Some(u) => {
+        match self.kind {
+            Kind::Connection => open.total = open.total.saturating_sub(1),
+            Kind::Refusal => open.refusing = open.refusing.saturating_sub(1),
+            Kind::User(u) => {
                 if let Some(n) = open.per_user.get_mut(&u) {
                     *n = n.saturating_sub(1);
                     if *n == 0 {
@@ -114,5 +145,17 @@ mod tests {
         drop(u);
         assert!(l.user(7).is_some());
         assert_eq!(l.counts(), (1, 1));
+    }
+
+    #[test]
+    fn refusals_have_a_cap_of_their_own() {
+        let l = Limits::new(1, 1);
+        let _open = l.connection().unwrap();
+        let refusing: Vec<Slot> = (0..MAX_REFUSALS).map(|_| l.refusal().unwrap()).collect();
+        assert!(l.refusal().is_none(), "refusal cap");
+        assert!(l.connection().is_none(), "refusals take no connection slot");
+        drop(refusing);
+        assert!(l.refusal().is_some());
+        assert_eq!(l.counts(), (1, 0));
     }
 }

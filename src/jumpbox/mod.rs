@@ -117,13 +117,33 @@ async fn accept(
                 continue;
             }
         };
-        let Some(slot) = limits.connection() else {
-            log::warn!(ip = peer.ip().to_string().as_str(); "jumpbox connection refused: jumpbox.max_sessions reached");
-            continue;
-        };
         if let Err(e) = socket.set_nodelay(true) {
             log::debug!("jumpbox set_nodelay: {e}");
         }
+        let ip = peer.ip().to_string();
+        let Some(slot) = limits.connection() else {
+            log::warn!(ip = ip.as_str(); "jumpbox connection refused: jumpbox.max_sessions reached");
+            match limits.refusal() {
+                Some(slot) => {
+                    let handler = conn::Connection::refusing(
+                        Arc::clone(&state),
+                        peer,
+                        Arc::clone(&limits),
+                        slot,
+                    );
+                    tokio::spawn(refuse(
+                        Arc::clone(&config),
+                        socket,
+                        handler,
+                        limits.max_total(),
+                    ));
+                }
+                None => {
+                    log::warn!(ip = ip.as_str(); "jumpbox connection dropped: too many refusals at once")
+                }
+            }
+            continue;
+        };
         let handler = conn::Connection::new(Arc::clone(&state), peer, Arc::clone(&limits), slot);
         let config = Arc::clone(&config);
         tokio::spawn(async move {
@@ -136,5 +156,40 @@ async fn accept(
                 Err(e) => log::debug!("jumpbox handshake with {peer} failed: {e}"),
             }
         });
+    }
+}
+
+/// How long a refused connection may take to read its refusal.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tells a connection beyond `jumpbox.max_sessions` so: key exchange, then an SSH
+/// disconnect "too many connections" with the message, which OpenSSH prints as
+/// `Received disconnect from …: <message>`. In English: OpenSSH escapes every non-ASCII
+/// byte of it (`\350\267\263…`), and the client's language is not known yet anyway.
+async fn refuse(
+    config: Arc<Config>,
+    socket: tokio::net::TcpStream,
+    handler: conn::Connection,
+    max_total: usize,
+) {
+    let message = crate::i18n::t(crate::i18n::Lang::En, "jumpbox.full")
+        .replace("{n}", &max_total.to_string());
+    let told = async {
+        let session = russh::server::run_stream(config, socket, handler).await?;
+        // queued now, sent once the key exchange is done
+        let _ = session
+            .handle()
+            .disconnect(
+                russh::Disconnect::TooManyConnections,
+                message,
+                String::new(),
+            )
+            .await;
+        session.await
+    };
+    match tokio::time::timeout(REFUSAL_TIMEOUT, told).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::debug!("jumpbox refusal: {e}"),
+        Err(_) => log::debug!("jumpbox refusal timed out"),
     }
 }

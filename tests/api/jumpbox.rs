@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use crate::helpers::{PASSWORD, TestApp, test_settings};
 use crate::instances::{fake_ready, local_catalog, text_row};
-use crate::ssh::{Pty, ssh_command, ssh_run};
+use crate::ssh::{Pty, ssh_command, ssh_command_logging, ssh_run};
 use crate::streams::{Cleanup, running_instance};
 
 const PROMPT: &str = "输入序号（或实例名称）连接，q 退出：";
@@ -412,12 +412,21 @@ async fn connections_beyond_the_overall_limit_are_refused() {
     let (dir, port) = (&app.data_dir, app.ssh_port);
     let mut first = Pty::spawn(dir, port, "mia", PASSWORD, &[], SIZE);
     first.expect(PROMPT);
-    // refused before the SSH handshake: OpenSSH reports the closed connection
-    let (code, _, err) = ssh_run(dir, port, "max", PASSWORD, &[]);
-    assert_eq!(code, 255);
+    // told so over SSH, as OpenSSH prints it at its default level
+    let out = ssh_command_logging("INFO", dir, port, "max", PASSWORD, &[])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
     assert!(
-        err.contains("Connection closed") || err.contains("Connection reset"),
+        err.contains("Received disconnect from 127.0.0.1")
+            && err.contains("The jumpbox already holds 1 connections, its limit: try again later."),
         "{err}"
+    );
+    // nothing was tried with the password: no failed login on max's account
+    assert_eq!(
+        app.count("SELECT failed_logins::bigint AS n FROM users WHERE username = 'max'"),
+        0
     );
     first.send("q\r");
     first.wait_exit();

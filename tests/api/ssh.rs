@@ -30,8 +30,21 @@ pub fn askpass(dir: &Path) -> PathBuf {
 }
 
 /// `ssh -p PORT user@127.0.0.1 ARGS…` with the password given, no host key checks and
-/// no other authentication method.
+/// no other authentication method; only errors logged.
 pub fn ssh_command(dir: &Path, port: u16, user: &str, password: &str, args: &[&str]) -> Command {
+    ssh_command_logging("ERROR", dir, port, user, password, args)
+}
+
+/// `ssh_command` at another log level (INFO, OpenSSH's default, shows what the server
+/// said when it disconnected).
+pub fn ssh_command_logging(
+    level: &str,
+    dir: &Path,
+    port: u16,
+    user: &str,
+    password: &str,
+    args: &[&str],
+) -> Command {
     let mut c = Command::new("ssh");
     c.args([
         "-p",
@@ -41,7 +54,7 @@ pub fn ssh_command(dir: &Path, port: u16, user: &str, password: &str, args: &[&s
         "-o",
         "UserKnownHostsFile=/dev/null",
         "-o",
-        "LogLevel=ERROR",
+        &format!("LogLevel={level}"),
         "-o",
         "PreferredAuthentications=password",
         "-o",
