@@ -3,10 +3,12 @@
 //! running instance and writes the blob into its container). Three modes, one per
 //! target of the jumpbox issue:
 //!
-//! - `throughput`: `cat` of the blob through `ssh … <instance> -- cat BLOB` (no pty)
-//!   and through `docker exec <container> cat BLOB`, alternating rounds; per run the time
-//!   to the first byte (connection, login, exec set-up) and the streaming rate from the
-//!   first byte to the end of output, which is what the ratio compares;
+//! - `throughput`: `cat` of the blob through `ssh … <instance> -- cat BLOB` (no pty),
+//!   through `docker exec <container> cat BLOB` and, when BENCH_REF_SSH is given, through
+//!   OpenSSH's sshd running `docker exec` (the same SSH hop without Suanli), each into a
+//!   pipe this process reads and into a file, the order rotating per round; per run the
+//!   time to the first byte (connection, login, exec set-up) and the streaming rate from
+//!   the first byte to the end of output, which is what the ratios compare;
 //! - `echo`: keystroke echo round-trip, one key at a time, clock stopped at its TTY echo
 //!   (as examples/bench_terminal.rs): `ssh -tt … <instance>` and `docker exec -it
 //!   <container> sh`, both on a pty made by `script`, plus the Engine API exec the
@@ -18,7 +20,8 @@
 //! Input (environment): BENCH_SSH (the ssh command up to and including user@host, split
 //! on spaces; the password comes from its askpass environment), BENCH_INSTANCE_NAME,
 //! BENCH_CONTAINER; throughput: BENCH_BLOB (path in the container), BENCH_BYTES (its
-//! size), BENCH_ROUNDS (5); echo: BENCH_SAMPLES (per path and round, 300), BENCH_ROUNDS
+//! size), BENCH_ROUNDS (5), BENCH_SINK_FILE (the file sink's path), BENCH_REF_SSH (the
+//! ssh command to the reference sshd up to user@host, optional); echo: BENCH_SAMPLES (per path and round, 300), BENCH_ROUNDS
 //! (4), BENCH_DOCKER (engine URL, default unix:///var/run/docker.sock); idle:
 //! BENCH_SESSIONS (100), BENCH_OPEN_PARALLEL (logins at a time, 10), BENCH_SERVER_PID.
 //! Prints `BENCH …` lines of key=value figures.
@@ -166,33 +169,70 @@ fn snapshot(server: &str) -> [u64; 4] {
     ]
 }
 
-fn cat_once(mut cmd: Command, bytes: u64) -> Cat {
+/// Where a `cat`'s output goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Sink {
+    /// a pipe that this process reads (64 KiB, Linux's default): as in `ssh … | tar x`
+    Pipe,
+    /// a file (BENCH_SINK_FILE, on tmpfs): as in `ssh … cat f > f`; the first byte is
+    /// seen by watching the file's size every millisecond
+    File,
+}
+
+impl Sink {
+    fn name(self) -> &'static str {
+        match self {
+            Sink::Pipe => "pipe",
+            Sink::File => "file",
+        }
+    }
+}
+
+fn cat_once(mut cmd: Command, bytes: u64, sink: Sink) -> Cat {
     let server = env("BENCH_SERVER_PID");
     let client_before = children_cpu_s();
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut buf = vec![0u8; 1 << 20];
     let (mut got, mut first, mut before) = (0u64, None, [0; 4]);
-    loop {
-        let n = out.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
+    // the processes' CPU from the first byte on: streaming, not the login
+    let mut first_byte = || {
+        before = snapshot(&server);
+        Instant::now()
+    };
+    cmd.stdin(Stdio::null()).stderr(Stdio::inherit());
+    let start = Instant::now();
+    let status = match sink {
+        Sink::Pipe => {
+            let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
+            let mut out = child.stdout.take().unwrap();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = out.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                first.get_or_insert_with(&mut first_byte);
+                got += n as u64;
+            }
+            child.wait().expect("wait")
         }
-        // the processes' CPU from the first byte on: streaming, not the login
-        first.get_or_insert_with(|| {
-            before = snapshot(&server);
-            Instant::now()
-        });
-        got += n as u64;
-    }
+        Sink::File => {
+            let path = env("BENCH_SINK_FILE");
+            let file = std::fs::File::create(&path).expect("sink file");
+            let mut child = cmd.stdout(file).spawn().expect("spawn");
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    break status;
+                }
+                if first.is_none() && std::fs::metadata(&path).map_or(0, |m| m.len()) > 0 {
+                    first = Some(first_byte());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            got = std::fs::metadata(&path).expect("sink file").len();
+            std::fs::remove_file(&path).expect("sink file");
+            status
+        }
+    };
     let end = Instant::now();
-    let status = child.wait().expect("wait");
     let after = snapshot(&server);
     let gb = bytes as f64 / 1e9;
     let per_gb = |i: usize| (after[i] - before[i]) as f64 / ticks_per_s() / gb;
@@ -215,6 +255,68 @@ fn cat_once(mut cmd: Command, bytes: u64) -> Cat {
     }
 }
 
+/// The runs of one path into one sink.
+struct Runs {
+    sink: Sink,
+    path: &'static str,
+    cats: Vec<Cat>,
+}
+
+impl Runs {
+    fn pick(&self, f: fn(&Cat) -> f64) -> Vec<f64> {
+        self.cats.iter().map(f).collect()
+    }
+
+    fn stream(&self) -> f64 {
+        median(&self.pick(|c| c.stream_mb_s))
+    }
+
+    /// `path=X` for the pipe (the target's figures), `path=file-X` for the file
+    fn key(&self) -> String {
+        match self.sink {
+            Sink::Pipe => self.path.to_string(),
+            Sink::File => format!("file-{}", self.path),
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "BENCH path={} runs={} first_byte_ms={:.0} stream_mb_s={:.0} overall_mb_s={:.0} min_stream_mb_s={:.0} max_stream_mb_s={:.0}",
+            self.key(),
+            self.cats.len(),
+            median(&self.pick(|c| c.first_byte_ms)),
+            self.stream(),
+            median(&self.pick(|c| c.overall_mb_s)),
+            self.pick(|c| c.stream_mb_s)
+                .into_iter()
+                .fold(f64::INFINITY, f64::min),
+            self.pick(|c| c.stream_mb_s).into_iter().fold(0.0, f64::max),
+        );
+        // CPU seconds per GB while streaming, medians; the stage that needs the most bounds
+        // a path's rate on a host with a core per process
+        println!(
+            "BENCH cpu_{} machine_s_per_gb={:.2} server_s_per_gb={:.2} dockerd_s_per_gb={:.2} shim_s_per_gb={:.2} client_s_per_gb={:.2}",
+            self.key(),
+            median(&self.pick(|c| c.cpu.machine)),
+            median(&self.pick(|c| c.cpu.server)),
+            median(&self.pick(|c| c.cpu.dockerd)),
+            median(&self.pick(|c| c.cpu.shim)),
+            median(&self.pick(|c| c.cpu.client)),
+        );
+    }
+
+    /// (ratio of the medians, median of the same round's ratios) of self to `other`
+    fn against(&self, other: &Runs) -> (f64, f64) {
+        let paired: Vec<f64> = self
+            .cats
+            .iter()
+            .zip(&other.cats)
+            .map(|(a, b)| a.stream_mb_s / b.stream_mb_s)
+            .collect();
+        (self.stream() / other.stream(), median(&paired))
+    }
+}
+
 fn throughput() {
     let (name, container, blob) = (
         env("BENCH_INSTANCE_NAME"),
@@ -224,74 +326,83 @@ fn throughput() {
     let bytes: u64 = env("BENCH_BYTES").parse().unwrap();
     let rounds = env_or("BENCH_ROUNDS", 5);
     let ssh = ssh_words();
-    let jumpbox = || {
-        let mut c = Command::new(&ssh[0]);
-        c.args(&ssh[1..]).args([&name, "--", "cat", &blob]);
+    // OpenSSH's sshd on this host running `docker exec`: the SSH hop without Suanli
+    let reference: Vec<String> = std::env::var("BENCH_REF_SSH")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let docker = vec!["docker".to_string()];
+    let command = |path: &str| {
+        let (words, tail): (&[String], Vec<&str>) = match path {
+            "jumpbox" => (&ssh, vec![&name, "--", "cat", &blob]),
+            "sshd" => (&reference, vec!["docker", "exec", &container, "cat", &blob]),
+            _ => (&docker, vec!["exec", &container, "cat", &blob]),
+        };
+        let mut c = Command::new(&words[0]);
+        c.args(&words[1..]).args(tail);
         c
     };
-    let direct = || {
-        let mut c = Command::new("docker");
-        c.args(["exec", &container, "cat", &blob]);
-        c
-    };
+    let mut paths = vec!["jumpbox", "docker-exec"];
+    if !reference.is_empty() {
+        paths.push("sshd");
+    }
     // warm-up (page cache, connections), untimed
-    cat_once(direct(), bytes);
-    cat_once(jumpbox(), bytes);
+    for path in &paths {
+        cat_once(command(path), bytes, Sink::Pipe);
+    }
 
-    let mut runs: [(&str, Vec<Cat>); 2] = [("jumpbox", Vec::new()), ("docker-exec", Vec::new())];
+    let mut runs: Vec<Runs> = [Sink::Pipe, Sink::File]
+        .into_iter()
+        .flat_map(|sink| paths.iter().map(move |&path| (sink, path)))
+        .map(|(sink, path)| Runs {
+            sink,
+            path,
+            cats: Vec::new(),
+        })
+        .collect();
     for round in 0..rounds {
-        // who goes first alternates, so that a drift in the machine's load hits both
-        for i in [round % 2, 1 - round % 2] {
-            let r = cat_once(if i == 0 { jumpbox() } else { direct() }, bytes);
-            println!(
-                "run path={} round={} first_byte_ms={:.0} stream_mb_s={:.0} overall_mb_s={:.0}",
-                runs[i].0,
-                round + 1,
-                r.first_byte_ms,
-                r.stream_mb_s,
-                r.overall_mb_s
-            );
-            runs[i].1.push(r);
+        // who goes first rotates, so that a drift in the machine's load hits every path
+        let n = paths.len();
+        for sink in [Sink::Pipe, Sink::File] {
+            for k in 0..n {
+                let path = paths[(round + k) % n];
+                let r = cat_once(command(path), bytes, sink);
+                println!(
+                    "run sink={} path={path} round={} first_byte_ms={:.0} stream_mb_s={:.0} overall_mb_s={:.0}",
+                    sink.name(),
+                    round + 1,
+                    r.first_byte_ms,
+                    r.stream_mb_s,
+                    r.overall_mb_s
+                );
+                let runs = runs.iter_mut().find(|r| r.sink == sink && r.path == path);
+                runs.unwrap().cats.push(r);
+            }
         }
     }
-    let mut stream = Vec::new();
-    for (path, r) in &runs {
-        let pick = |f: fn(&Cat) -> f64| r.iter().map(f).collect::<Vec<_>>();
-        let s = median(&pick(|c| c.stream_mb_s));
-        stream.push(s);
-        println!(
-            "BENCH path={path} runs={} first_byte_ms={:.0} stream_mb_s={s:.0} overall_mb_s={:.0} min_stream_mb_s={:.0} max_stream_mb_s={:.0}",
-            r.len(),
-            median(&pick(|c| c.first_byte_ms)),
-            median(&pick(|c| c.overall_mb_s)),
-            pick(|c| c.stream_mb_s)
-                .into_iter()
-                .fold(f64::INFINITY, f64::min),
-            pick(|c| c.stream_mb_s).into_iter().fold(0.0, f64::max),
-        );
-        // CPU seconds per GB while streaming, medians; the stage that needs the most bounds
-        // a path's rate on a host with a core per process
-        println!(
-            "BENCH cpu_{path} machine_s_per_gb={:.2} server_s_per_gb={:.2} dockerd_s_per_gb={:.2} shim_s_per_gb={:.2} client_s_per_gb={:.2}",
-            median(&pick(|c| c.cpu.machine)),
-            median(&pick(|c| c.cpu.server)),
-            median(&pick(|c| c.cpu.dockerd)),
-            median(&pick(|c| c.cpu.shim)),
-            median(&pick(|c| c.cpu.client)),
-        );
+    for r in &runs {
+        r.print();
     }
-    // the same round's two runs side by side: less sensitive to a drift in the load
-    let paired: Vec<f64> = runs[0]
-        .1
-        .iter()
-        .zip(&runs[1].1)
-        .map(|(j, d)| j.stream_mb_s / d.stream_mb_s)
-        .collect();
-    println!(
-        "BENCH ratio stream_ratio={:.2} paired_ratio_median={:.2}",
-        stream[0] / stream[1],
-        median(&paired)
-    );
+    let of = |sink: Sink, path: &str| runs.iter().find(|r| r.sink == sink && r.path == path);
+    for sink in [Sink::Pipe, Sink::File] {
+        let direct = of(sink, "docker-exec").unwrap();
+        let (ratio, paired) = of(sink, "jumpbox").unwrap().against(direct);
+        let key = if sink == Sink::Pipe {
+            "ratio"
+        } else {
+            "file_ratio"
+        };
+        println!("BENCH {key} stream_ratio={ratio:.2} paired_ratio_median={paired:.2}");
+        if let Some(sshd) = of(sink, "sshd") {
+            let (vs_direct, _) = sshd.against(direct);
+            let (jumpbox_vs, paired) = of(sink, "jumpbox").unwrap().against(sshd);
+            println!(
+                "BENCH {}_reference sshd_vs_direct={vs_direct:.2} jumpbox_vs_sshd={jumpbox_vs:.2} jumpbox_vs_sshd_paired={paired:.2}",
+                sink.name()
+            );
+        }
+    }
 }
 
 // ------------------------------------------------------------------ echo

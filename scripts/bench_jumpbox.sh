@@ -5,9 +5,13 @@
 #
 #   A. throughput: `cat` of a 200 MiB blob of random bytes through
 #      `ssh -p PORT admin@127.0.0.1 <instance> -- cat BLOB` (no pty) and through
-#      `docker exec <container> cat BLOB`, alternating rounds; the streaming rate from the
-#      first byte to the end (median per path) is compared: jumpbox >= 0.8x direct. The
-#      time to the first byte (TCP, key exchange, bcrypt login, exec set-up) is shown apart;
+#      `docker exec <container> cat BLOB`, the order rotating per round; the streaming
+#      rate from the first byte to the end (median per path) is compared: jumpbox >= 0.8x
+#      direct, into a pipe the client reads (the target) and into a file on tmpfs. The
+#      same runs go through a reference too: OpenSSH's own sshd on 127.0.0.1:22027
+#      running `docker exec` (the SSH hop without Suanli, as an operator without a
+#      jumpbox would give SSH access). The time to the first byte (TCP, key exchange,
+#      bcrypt login, exec set-up) is shown apart;
 #   B. keystroke echo round-trip: `ssh -tt … <instance>` (straight into the container's
 #      shell) and `docker exec -it <container> sh`, both on a pty made by `script`, one key
 #      at a time with `cat >/dev/null` running, alternating rounds; added p50 <= 1 ms. The
@@ -27,19 +31,22 @@
 #      change included: the new password is the jumpbox login), adds an image, a spec and
 #      a node on the local engine, creates an instance through the wizard's POST and
 #      writes the blob into its container;
-#   5. runs the client's three modes (A, B, C), waiting for idle CPUs before each;
-#   6. removes the container, stops the server, drops the database, prints a summary.
+#   5. starts the reference sshd (its own config, host key and client key in the
+#      scratch directory; openssh-server installed without starting its service);
+#   6. runs the client's three modes (A, B, C), waiting for idle CPUs before each;
+#   7. removes the container, stops both servers, drops the database, prints a summary.
 #
 # Knobs (environment): SUANLI_BENCH_PG, SUANLI_BENCH_LISTEN (127.0.0.1:18184),
-# SUANLI_BENCH_SSH_LISTEN (127.0.0.1:22026), BENCH_MB (200), BENCH_CAT_ROUNDS (5 per path),
+# SUANLI_BENCH_SSH_LISTEN (127.0.0.1:22026), BENCH_REF_LISTEN (127.0.0.1:22027; empty: no
+# reference sshd), BENCH_MB (200), BENCH_CAT_ROUNDS (5 per path),
 # BENCH_SSH_CIPHER (force one: aes256-gcm@openssh.com, aes256-ctr …; default: what the
 # client and the server negotiate, chacha20-poly1305@openssh.com with OpenSSH),
 # BENCH_SERVER_CIPHERS (the server's jumpbox.ciphers, e.g. aes256-gcm@openssh.com,aes128-gcm@openssh.com), BENCH_SAMPLES (echo keys per path and round, 300), BENCH_ROUNDS (echo
 # rounds, 4), BENCH_SESSIONS (100), BENCH_OPEN_PARALLEL (logins at a time, 10),
 # BENCH_WAIT_IDLE (60: seconds to wait for >= 85 % idle CPUs before each part),
 # BENCH_SKIP_BUILD=1, BENCH_KEEP_DB=1 (keep the database afterwards).
-# Needs: docker, ssh (OpenSSH client), script (util-linux), curl, psql/pg_isready, cargo
-# (unless BENCH_SKIP_BUILD).
+# Needs: docker, ssh (OpenSSH client), sshd (openssh-server, for the reference), script
+# (util-linux), curl, psql/pg_isready, cargo (unless BENCH_SKIP_BUILD).
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -53,6 +60,7 @@ PG_BASE=${PG_BASE%/}
 BENCH_DB=suanli_bench_jumpbox
 LISTEN=${SUANLI_BENCH_LISTEN:-127.0.0.1:18184}
 SSH_LISTEN=${SUANLI_BENCH_SSH_LISTEN:-127.0.0.1:22026}
+REF_LISTEN=${BENCH_REF_LISTEN-127.0.0.1:22027}
 BASE_URL="http://$LISTEN"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN="$TARGET_DIR/release/suanli"
@@ -67,14 +75,26 @@ TARGET_RATIO=0.8
 TARGET_ADDED_P50_MS=1
 TARGET_RSS_GROWTH_MB=50
 
-bench_require docker ssh script curl psql pg_isready awk
+bench_require docker ssh script curl psql pg_isready awk ssh-keygen
+if [[ -n $REF_LISTEN ]] && ! command -v sshd >/dev/null; then
+    # the package would start a system sshd on port 22: not wanted, only the binary is
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    bench_require sshd
+    rm -f /usr/sbin/policy-rc.d
+fi
 
 bench_dirs jump
 CONTAINER=
+REF_PID=
+SINK_FILE=
 START=$SECONDS
 
-remove_container() { [[ -z $CONTAINER ]] || docker rm -f "$CONTAINER" >/dev/null 2>&1 || true; }
-bench_exit_trap remove_container
+clean_up() {
+    [[ -z $CONTAINER ]] || docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+    [[ -z $REF_PID ]] || kill "$REF_PID" 2>/dev/null || true
+    [[ -z $SINK_FILE ]] || rm -f "$SINK_FILE"
+}
+bench_exit_trap clean_up
 
 # ---------------------------------------------------------------- 1-3. engine, database, build
 ensure_docker
@@ -115,6 +135,43 @@ CIPHER=$(sed -n 's/.*kex: server->client cipher: \([^ ]*\) MAC: \([^ ]*\).*/\1 (
 KEX=$(sed -n 's/.*kex: algorithm: \([^ ]*\).*/\1/p' "$WORK/ssh-v.log" | head -n 1)
 log "jumpbox on $SSH_LISTEN answers; negotiated cipher ${CIPHER:-?}, kex ${KEX:-?}"
 
+# ---------------------------------------------------------------- 5. the reference sshd
+# The file sink: tmpfs when there is one (the disk's writeback would be noise).
+SINK_DIR=/dev/shm
+[[ -d $SINK_DIR && -w $SINK_DIR ]] || SINK_DIR=$WORK
+SINK_FILE="$SINK_DIR/suanli-bench-jump.$$.out"
+REF_SSH=()
+if [[ -n $REF_LISTEN ]]; then
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ref_host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ref_client_key"
+    cp "$WORK/ref_client_key.pub" "$WORK/ref_authorized_keys"
+    cat >"$WORK/sshd_config" <<EOF
+ListenAddress $REF_LISTEN
+HostKey $WORK/ref_host_key
+PidFile none
+AuthorizedKeysFile $WORK/ref_authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+EOF
+    [[ -z ${BENCH_SERVER_CIPHERS:-} ]] || echo "Ciphers ${BENCH_SERVER_CIPHERS}" >>"$WORK/sshd_config"
+    mkdir -p /run/sshd # its privilege separation directory
+    "$(command -v sshd)" -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" &
+    REF_PID=$!
+    REF_SSH=(ssh -p "${REF_LISTEN##*:}" -i "$WORK/ref_client_key" -o StrictHostKeyChecking=no
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=10)
+    [[ -z ${BENCH_SSH_CIPHER:-} ]] || REF_SSH+=(-c "$BENCH_SSH_CIPHER")
+    REF_SSH+=("root@${REF_LISTEN%:*}")
+    for _ in $(seq 50); do
+        out=$("${REF_SSH[@]}" docker exec "$CONTAINER" echo ready 2>&1) && break
+        sleep 0.1
+    done
+    [[ $out == ready ]] || die "the reference sshd on $REF_LISTEN does not answer: $out ($(tail -n 3 "$WORK/sshd.log"))"
+    log "reference: OpenSSH sshd on $REF_LISTEN running docker exec"
+fi
+
 # client MODE - one mode of the client, its output in $WORK/MODE.out, figures in
 # STATS[MODE.KEY] (one per BENCH line: "path=X …" → KEY X, "WORD …" → KEY WORD); CPU use
 # during the run in STATS[MODE.cpu].
@@ -144,13 +201,14 @@ cpu_line() {
 verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
 le() { ! gt "$1" "$2"; } # A <= B (floats)
 
-# ---------------------------------------------------------------- 5. measure
+# ---------------------------------------------------------------- 6. measure
 log "measuring ($(nproc) CPUs, load $(cut -d ' ' -f 1-3 /proc/loadavg))"
 MEASURE_START=$SECONDS
 RSS_START=$(bench_rss)
 
 # A. throughput
-BENCH_BLOB=$BLOB BENCH_BYTES=$BYTES BENCH_ROUNDS=${BENCH_CAT_ROUNDS:-5} client throughput
+BENCH_BLOB=$BLOB BENCH_BYTES=$BYTES BENCH_ROUNDS=${BENCH_CAT_ROUNDS:-5} BENCH_SINK_FILE=$SINK_FILE \
+    BENCH_REF_SSH="${REF_SSH[*]}" client throughput
 RATIO=$(figure throughput.ratio stream_ratio)
 THROUGHPUT_VERDICT=$(verdict le "$TARGET_RATIO" "$RATIO")
 
@@ -191,28 +249,43 @@ if ((WARNINGS > 0)); then
     grep -E '\b(WARN|ERROR)\b' "$SERVER_LOG" | head -n 10
 fi
 
-# ---------------------------------------------------------------- 6. summary
+# ---------------------------------------------------------------- 7. summary
 echo
 echo "================================================================ jumpbox bench"
 echo "  loopback, release build, $(nproc) CPUs; cipher ${CIPHER:-?}, kex ${KEX:-?}"
 echo "  took $((SECONDS - START)) s, of which measuring $((SECONDS - MEASURE_START)) s"
-echo "  A. cat of $((BYTES / 1024 / 1024)) MiB (random), median of $(figure throughput.jumpbox runs) runs per path, alternating:"
-for p in jumpbox docker-exec; do
-    k=throughput.$p
-    printf '  %-13s stream %6s MB/s (min %s, max %s)  first byte after %5s ms  overall %6s MB/s\n' "$p" \
-        "$(figure "$k" stream_mb_s)" "$(figure "$k" min_stream_mb_s)" "$(figure "$k" max_stream_mb_s)" \
-        "$(figure "$k" first_byte_ms)" "$(figure "$k" overall_mb_s)"
+PATHS=(jumpbox docker-exec)
+[[ -z $REF_LISTEN ]] || PATHS+=(sshd)
+echo "  A. cat of $((BYTES / 1024 / 1024)) MiB (random), median of $(figure throughput.jumpbox runs) runs per path and sink, order rotating"
+echo "     (sshd: OpenSSH's sshd running docker exec, the reference):"
+for sink in pipe file; do
+    if [[ $sink == pipe ]]; then echo "   into a pipe the client reads (the target):"; else echo "   into a file on $SINK_DIR:"; fi
+    for p in "${PATHS[@]}"; do
+        k=throughput.$([[ $sink == pipe ]] || echo file-)$p
+        printf '  %-13s stream %6s MB/s (min %s, max %s)  first byte after %5s ms  overall %6s MB/s\n' "$p" \
+            "$(figure "$k" stream_mb_s)" "$(figure "$k" min_stream_mb_s)" "$(figure "$k" max_stream_mb_s)" \
+            "$(figure "$k" first_byte_ms)" "$(figure "$k" overall_mb_s)"
+    done
 done
 cpu_line throughput
-echo "  CPU seconds per GB streamed (median run): machine | suanli | dockerd | containerd-shim | client"
-for p in jumpbox docker-exec; do
+echo "  CPU seconds per GB streamed into the pipe (median run): machine | suanli | dockerd | containerd-shim | client"
+for p in "${PATHS[@]}"; do
     k=throughput.cpu_$p
     printf '  %-13s %6s | %6s | %6s | %6s | %6s\n' "$p" "$(figure "$k" machine_s_per_gb)" \
         "$(figure "$k" server_s_per_gb)" "$(figure "$k" dockerd_s_per_gb)" \
         "$(figure "$k" shim_s_per_gb)" "$(figure "$k" client_s_per_gb)"
 done
-echo "  jumpbox / direct streaming rate: ${RATIO}x (target >= ${TARGET_RATIO}x): $THROUGHPUT_VERDICT" \
+echo "  jumpbox / direct streaming rate into the pipe: ${RATIO}x (target >= ${TARGET_RATIO}x): $THROUGHPUT_VERDICT" \
     "(median of the per-round ratios: $(figure throughput.ratio paired_ratio_median)x)"
+echo "  jumpbox / direct into the file: $(figure throughput.file_ratio stream_ratio)x" \
+    "(per-round median $(figure throughput.file_ratio paired_ratio_median)x)"
+if [[ -n $REF_LISTEN ]]; then
+    for sink in pipe file; do
+        k=throughput.${sink}_reference
+        echo "  reference, into the $sink: sshd / direct $(figure "$k" sshd_vs_direct)x;" \
+            "jumpbox / sshd $(figure "$k" jumpbox_vs_sshd)x (per-round median $(figure "$k" jumpbox_vs_sshd_paired)x)"
+    done
+fi
 echo "  B. keystroke echo, one key at a time, clock stopped at its TTY echo:"
 for p in jumpbox docker-cli engine-api; do
     k=echo.$p

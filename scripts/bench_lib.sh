@@ -31,7 +31,8 @@ bench_require() {
         command -v "$tool" >/dev/null && continue
         case $tool in
             psql | pg_isready) pkg=postgresql-client ;;
-            ssh) pkg=openssh-client ;;
+            ssh | ssh-keygen) pkg=openssh-client ;;
+            sshd) pkg=openssh-server ;;
             script) pkg=bsdutils ;;
             lxc) pkg=lxd ;;
             docker) pkg=docker.io ;;
