@@ -703,6 +703,59 @@ async fn the_lxd_list_stops_a_container_in_place() {
     let base = &app.base;
     browser.log_in(base, "admin", PASSWORD).await;
     browser.wait_for_page("/").await;
+
+    // its page: a forwarding rule added and a bad one refused, in place
+    browser.goto(&format!("{base}/lxd/{name}")).await;
+    browser
+        .wait_until("the rules", "document.getElementById('nat-rules')")
+        .await;
+    browser.execute("window.__marker = 5; return true;").await;
+    browser
+        .type_into("#rule-add input[name=dport]", "41235")
+        .await;
+    browser
+        .type_into("#rule-add input[name=sport]", "8080")
+        .await;
+    browser.click("#rule-add button").await;
+    browser
+        .wait_until(
+            "the new rule's row",
+            "document.getElementById('rule-tcp-41235')",
+        )
+        .await;
+    let notice = "return (document.getElementById('lxd-rules-notice') || {}).textContent || null;";
+    assert_eq!(browser.execute(notice).await, json!("转发规则已添加"));
+    browser.type_into("#rule-add input[name=dport]", "80").await;
+    browser.type_into("#rule-add input[name=sport]", "80").await;
+    browser.click("#rule-add button").await;
+    browser
+        .wait_until(
+            "the refusal",
+            "(document.getElementById('lxd-rules-notice') || {}).textContent !== '转发规则已添加'",
+        )
+        .await;
+    assert!(
+        browser
+            .execute(notice)
+            .await
+            .as_str()
+            .is_some_and(|t| t.contains("参数 dport 无效")),
+        "{}",
+        browser.execute(notice).await
+    );
+    assert_eq!(
+        browser
+            .execute("return document.querySelector('#rule-add input[name=dport]').value;")
+            .await,
+        json!("80"),
+        "what was typed is kept"
+    );
+    assert_eq!(
+        browser.execute("return window.__marker ?? null;").await,
+        json!(5),
+        "no reload"
+    );
+
     browser.goto(&format!("{base}/lxd")).await;
     let row = format!("document.getElementById('lxd-{name}')");
     browser.wait_until("the container's row", &row).await;

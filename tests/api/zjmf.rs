@@ -394,6 +394,46 @@ async fn create_getinfo_power_password_delete_on_real_lxd() {
         .await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("参数 dport 无效"));
+    // from the page (HTMX): adding and removing answer with the rules part and a notice;
+    // a refusal is a 422 part that keeps what was typed
+    let rule = [("dtype", "tcp"), ("dport", "41234"), ("sport", "8080")];
+    let r = admin.post_hx(&format!("/lxd/{name}/ports"), &rule).await;
+    assert_eq!(r.status(), 200);
+    let part = r.text().await.unwrap();
+    assert!(
+        part.trim_start().starts_with("<div id=\"lxd-rules\">"),
+        "{part}"
+    );
+    assert!(
+        !part.contains("<html")
+            && part.contains("id=\"rule-tcp-41234\"")
+            && part.contains("转发规则已添加"),
+        "{part}"
+    );
+    let r = admin
+        .post_hx(
+            &format!("/lxd/{name}/ports"),
+            &[("dtype", "udp"), ("dport", "80"), ("sport", "53")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let part = r.text().await.unwrap();
+    assert!(
+        part.contains("参数 dport 无效")
+            && part.contains("name=\"dport\" value=\"80\"")
+            && part.contains("<option value=\"udp\" selected>")
+            && part.contains("id=\"rule-tcp-41234\""),
+        "{part}"
+    );
+    let r = admin
+        .post_hx(&format!("/lxd/{name}/ports/delete"), &rule)
+        .await;
+    assert_eq!(r.status(), 200);
+    let part = r.text().await.unwrap();
+    assert!(
+        !part.contains("rule-tcp-41234") && part.contains("转发规则已删除"),
+        "{part}"
+    );
 
     let (status, reply) = call(&app, "POST", "/api/password", Some(body)).await;
     assert_eq!((status, reply["msg"].as_str()), (200, Some("密码修改成功")));

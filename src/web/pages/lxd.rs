@@ -89,7 +89,20 @@ struct DetailPage<'a> {
     l: &'a Ctx,
     u: &'a Usage,
     rules: &'a [NatRule],
-    error: Option<&'a str>,
+    /// (succeeded, text) of the rule change just done
+    notice: Option<(bool, String)>,
+    /// what the add form shows: empty, or what was refused
+    entered: &'a PortForm,
+}
+
+#[derive(Template)]
+#[template(path = "lxd/_rules.html")]
+struct RulesPartial<'a> {
+    l: &'a Ctx,
+    u: &'a Usage,
+    rules: &'a [NatRule],
+    notice: Option<(bool, String)>,
+    entered: &'a PortForm,
 }
 
 /// `abcd…wxyz`: enough to tell tokens apart, not enough to use one.
@@ -175,7 +188,8 @@ pub async fn detail(
         l: &ctx,
         u: &u,
         rules: &rules,
-        error: None,
+        notice: None,
+        entered: &PortForm::default(),
     })
 }
 
@@ -198,7 +212,9 @@ impl PortForm {
     }
 }
 
-/// Adds or removes a rule; a refusal re-renders the page with the message (422).
+/// Adds or removes a rule. HTMX gets the rules part again with the outcome (422 and the
+/// entered values on a refusal); a plain form post goes back to the page, or gets the
+/// page again with the message (422).
 async fn change_port(
     st: &AppState,
     ctx: &Ctx,
@@ -213,20 +229,45 @@ async fn change_port(
         Ok(rule) => ops::remove_port(st, &origin, name, rule).await,
         Err(r) => Err(r),
     };
-    match result {
-        Ok(()) => Ok(redirect(ctx.hx, &format!("/lxd/{name}"))),
-        Err(refusal) => {
-            let (u, rules) = ops::detail(st, name)
-                .await
-                .map_err(|_| WebError::NotFound)?;
-            render_422(DetailPage {
-                l: ctx,
-                u: &u,
-                rules: &rules,
-                error: Some(&refusal.msg),
-            })
-        }
+    if result.is_ok() && !ctx.hx {
+        return Ok(redirect(false, &format!("/lxd/{name}")));
     }
+    let (u, rules) = ops::detail(st, name)
+        .await
+        .map_err(|_| WebError::NotFound)?;
+    let blank = PortForm::default();
+    let ok = result.is_ok();
+    let (notice, entered) = match result {
+        Ok(()) => {
+            let done = if add {
+                "lxd.rule_added"
+            } else {
+                "lxd.rule_removed"
+            };
+            ((true, ctx.t(done).to_string()), &blank)
+        }
+        // a refused removal leaves the add form empty
+        Err(refusal) => ((false, refusal.msg), if add { form } else { &blank }),
+    };
+    let (notice, rules) = (Some(notice), rules.as_slice());
+    if !ctx.hx {
+        let page = DetailPage {
+            l: ctx,
+            u: &u,
+            rules,
+            notice,
+            entered,
+        };
+        return render_422(page);
+    }
+    let part = RulesPartial {
+        l: ctx,
+        u: &u,
+        rules,
+        notice,
+        entered,
+    };
+    if ok { render(part) } else { render_422(part) }
 }
 
 pub async fn add_port(
