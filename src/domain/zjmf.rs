@@ -6,25 +6,47 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// Why a request is refused: the JSON `code` (the HTTP status is the same) and `msg`.
+use crate::i18n::{self, Lang};
+
+/// Why a request is refused: the JSON `code` (the HTTP status is the same) and what to
+/// say, as an i18n key (`lxdapi.*`) with its `{name}` arguments. The API answers in
+/// Chinese, the text the plugin shows (`msg`); the admin pages in the user's language.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     pub code: u16,
-    pub msg: String,
+    pub key: &'static str,
+    pub args: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
-    pub fn new(code: u16, msg: impl Into<String>) -> Self {
+    pub fn new(code: u16, key: &'static str) -> Self {
         Refusal {
             code,
-            msg: msg.into(),
+            key,
+            args: Vec::new(),
         }
     }
+    /// With the argument `{name}` of the message.
+    pub fn with(mut self, name: &'static str, value: impl std::fmt::Display) -> Self {
+        self.args.push((name, value.to_string()));
+        self
+    }
     pub fn missing(field: &str) -> Self {
-        Refusal::new(400, format!("缺少参数 {field}"))
+        Refusal::new(400, "lxdapi.missing").with("field", field)
     }
     pub fn invalid(field: &str) -> Self {
-        Refusal::new(400, format!("参数 {field} 无效"))
+        Refusal::new(400, "lxdapi.invalid").with("field", field)
+    }
+    /// The message in `lang`.
+    pub fn text(&self, lang: Lang) -> String {
+        self.args.iter().fold(
+            i18n::t(lang, self.key).to_string(),
+            |text, (name, value)| text.replace(&format!("{{{name}}}"), value),
+        )
+    }
+    /// The message the API answers with (Chinese, as the plugin expects).
+    pub fn msg(&self) -> String {
+        self.text(Lang::Zh)
     }
 }
 
@@ -331,6 +353,16 @@ pub fn status(lxd_status: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refusals_speak_chinese_to_the_api_and_the_user_s_language_on_pages() {
+        let r = Refusal::invalid("dport");
+        assert_eq!((r.code, r.msg().as_str()), (400, "参数 dport 无效"));
+        assert_eq!(r.text(Lang::En), "Invalid parameter dport");
+        let r = Refusal::new(403, "lxdapi.rule_limit").with("limit", 3);
+        assert_eq!(r.msg(), "端口转发数量已达上限（3）");
+        assert_eq!(r.text(Lang::En), "The port forward limit is reached (3)");
+    }
+
     #[test]
     fn hostnames_are_what_lxd_accepts() {
         assert_eq!(hostname(Some("vm-1")), Ok("vm-1".into()));

@@ -114,6 +114,7 @@ mod tests {
             "catalog.",
             "permissions.",
             "login.",
+            "lxdapi.",
         ]
         .map(|p| (p, p));
         let mut missing = Vec::new();

@@ -159,8 +159,8 @@ async fn restore(script: &str) -> Result<(), NatError> {
 pub fn refusal(e: NatError) -> Refusal {
     log::error!("nat: {e}");
     match e {
-        NatError::Db(_) => Refusal::new(500, "数据库错误，请稍后重试"),
-        NatError::Iptables(m) => Refusal::new(500, format!("端口转发规则应用失败：{m}")),
+        NatError::Db(_) => Refusal::new(500, "lxdapi.store_failed"),
+        NatError::Iptables(m) => Refusal::new(500, "lxdapi.nat_failed").with("m", m),
     }
 }
 
@@ -207,7 +207,7 @@ pub async fn add_ssh(state: &AppState, hostname: &str) -> Result<u16, Refusal> {
             Err(e) => return Err(refusal(e.into())),
         }
     }
-    Err(Refusal::new(500, "没有可用的外部端口"))
+    Err(Refusal::new(500, "lxdapi.no_free_port"))
 }
 
 /// The container's rules as the plugin lists them: all values strings, Dtype upper-case.

@@ -35,17 +35,17 @@ fn timeout(state: &AppState) -> Duration {
 }
 
 fn not_found() -> Refusal {
-    Refusal::new(404, "容器未找到")
+    Refusal::new(404, "lxdapi.not_found")
 }
 
 fn lxd_failed(e: LxdError) -> Refusal {
     log::warn!("lxd: {e}");
-    Refusal::new(500, format!("LXD 操作失败：{e}"))
+    Refusal::new(500, "lxdapi.lxd_failed").with("e", e)
 }
 
 fn store_failed(e: db::DbError) -> Refusal {
     log::error!("zjmf store: {e}");
-    Refusal::new(500, "数据库错误，请稍后重试")
+    Refusal::new(500, "lxdapi.store_failed")
 }
 
 /// Who calls: the ZJMF plugin through /api/ (`api_origin`) or an admin on the LXD pages.
@@ -81,7 +81,7 @@ async fn refused(
     hostname: &str,
     refusal: Refusal,
 ) -> Refusal {
-    let (code, msg) = (i32::from(refusal.code), refusal.msg.clone());
+    let (code, msg) = (i32::from(refusal.code), refusal.msg());
     record(state, origin, action, hostname, code, msg).await;
     refusal
 }
@@ -309,7 +309,7 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
         .map_err(lxd_failed)?
         .is_some()
     {
-        return Err(Refusal::new(409, "容器已存在"));
+        return Err(Refusal::new(409, "lxdapi.exists"));
     }
     let image = r.image.clone().unwrap_or_else(|| s.default_image.clone());
     let (mut config, devices) = zjmf::lxd_config(&r.product, &s.storage_pool, &s.bridge);
@@ -341,7 +341,7 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
     match claimed {
         Ok(true) => {}
         Ok(false) | Err(db::DbError::Duplicate(_)) => {
-            return Err(Refusal::new(409, "容器已存在"));
+            return Err(Refusal::new(409, "lxdapi.exists"));
         }
         Err(e) => return Err(store_failed(e)),
     }
@@ -520,7 +520,7 @@ async fn wait_for_address(state: &AppState, name: &str) -> Result<String, Refusa
             return Ok(ip);
         }
         if Instant::now() >= deadline {
-            return Err(Refusal::new(500, "容器未能获得 IP 地址"));
+            return Err(Refusal::new(500, "lxdapi.no_address"));
         }
         tokio::time::sleep(ADDRESS_POLL).await;
     }
@@ -543,7 +543,7 @@ async fn chpasswd(state: &AppState, name: &str, password: &str) -> Result<(), Re
         .map_err(lxd_failed)?;
     if out.code != 0 {
         let why = out.stderr.trim();
-        return Err(Refusal::new(500, format!("密码设置失败：{why}")));
+        return Err(Refusal::new(500, "lxdapi.password_failed").with("why", why));
     }
     Ok(())
 }
@@ -637,7 +637,7 @@ pub async fn add_port(
 ) -> Result<(), Refusal> {
     existing(state, name).await?;
     if rule.proto == Proto::Tcp && nat::reserved_ports(state).contains(&rule.ext_port) {
-        return Err(Refusal::new(409, "外部端口为本服务器保留"));
+        return Err(Refusal::new(409, "lxdapi.reserved_port"));
     }
     let (owned, proto) = (name.to_string(), rule.proto.as_str());
     let (ext, int) = (i32::from(rule.ext_port), i32::from(rule.int_port));
@@ -648,12 +648,9 @@ pub async fn add_port(
     {
         Ok(db::zjmf::Added::Rule) => {}
         Ok(db::zjmf::Added::OverLimit(limit)) => {
-            return Err(Refusal::new(
-                403,
-                format!("端口转发数量已达上限（{limit}）"),
-            ));
+            return Err(Refusal::new(403, "lxdapi.rule_limit").with("limit", limit));
         }
-        Err(db::DbError::Duplicate(_)) => return Err(Refusal::new(409, "外部端口已被占用")),
+        Err(db::DbError::Duplicate(_)) => return Err(Refusal::new(409, "lxdapi.port_taken")),
         Err(e) => return Err(store_failed(e)),
     }
     nat::apply(state).await.map_err(nat::refusal)?;
@@ -676,7 +673,7 @@ pub async fn remove_port(
     .await
     .map_err(store_failed)?;
     if !removed {
-        return Err(Refusal::new(404, "规则不存在"));
+        return Err(Refusal::new(404, "lxdapi.no_rule"));
     }
     nat::apply(state).await.map_err(nat::refusal)?;
     let detail = format!("{proto} {} -> {}", rule.ext_port, rule.int_port);
@@ -685,7 +682,7 @@ pub async fn remove_port(
 }
 
 /// Start, stop or restart; idempotent (starting a running container succeeds). Stop is
-/// clean first, forced after `CLEAN_STOP`.
+/// clean first, forced after `CLEAN_STOP`. Gives the i18n key of what was done.
 pub async fn power(
     state: &AppState,
     origin: &Origin,
@@ -704,13 +701,13 @@ pub async fn power(
                     .await
                     .map_err(lxd_failed)?;
             }
-            "容器启动成功"
+            "lxdapi.started"
         }
         Power::Stop => {
             if inst.status != "Stopped" {
                 stop(state, name).await?;
             }
-            "容器关机成功"
+            "lxdapi.stopped"
         }
         Power::Restart => {
             if running {
@@ -719,7 +716,7 @@ pub async fn power(
             lxd.set_state(name, StateAction::Start, false, t)
                 .await
                 .map_err(lxd_failed)?;
-            "容器重启成功"
+            "lxdapi.restarted"
         }
     };
     let action = match action {
@@ -755,7 +752,7 @@ pub async fn set_password(
 ) -> Result<(), Refusal> {
     let inst = existing(state, name).await?;
     if inst.status != "Running" {
-        return Err(Refusal::new(400, "容器未运行，无法修改密码"));
+        return Err(Refusal::new(400, "lxdapi.not_running"));
     }
     chpasswd(state, name, password).await?;
     record(state, origin, "zjmf_password", name, 200, String::new()).await;

@@ -45,7 +45,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .route("/addport", post().to(addport))
             .route("/delport", post().to(delport))
             .default_service(web::to(|| async {
-                Reply::refused(Refusal::new(404, "接口不存在"))
+                Reply::refused(Refusal::new(404, "lxdapi.no_route"))
             })),
     );
 }
@@ -73,7 +73,7 @@ impl Reply {
     pub fn refused(r: Refusal) -> Self {
         Reply {
             code: r.code,
-            msg: r.msg,
+            msg: r.msg(),
             data: None,
         }
     }
@@ -127,7 +127,7 @@ async fn require_key(
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
         log::warn!(ip = ip.as_str(); "/api/ refused: missing or wrong apikey");
-        let res = Reply::refused(Refusal::new(401, "认证失败或API密钥无效")).into_response();
+        let res = Reply::refused(Refusal::new(401, "lxdapi.bad_key")).into_response();
         return Ok(req.into_response(res));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
@@ -148,7 +148,7 @@ impl Host {
 fn json_body(body: &web::Bytes) -> Result<Value, Refusal> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(Refusal::new(400, "请求体不是有效的 JSON 对象")),
+        _ => Err(Refusal::new(400, "lxdapi.bad_json")),
     }
 }
 
@@ -200,8 +200,8 @@ async fn delete(st: web::Data<AppState>, req: HttpRequest, q: web::Query<Host>) 
 async fn power(st: &AppState, req: &HttpRequest, q: &Host, action: Power) -> Reply {
     reply(
         async {
-            let msg = ops::power(st, &caller(req), &q.name()?, action).await?;
-            Ok(Reply::ok(msg, None))
+            let done = ops::power(st, &caller(req), &q.name()?, action).await?;
+            Ok(Reply::ok(crate::i18n::t(crate::i18n::Lang::Zh, done), None))
         }
         .await,
     )

@@ -434,6 +434,18 @@ async fn create_getinfo_power_password_delete_on_real_lxd() {
         !part.contains("rule-tcp-41234") && part.contains("转发规则已删除"),
         "{part}"
     );
+    // in English, the refusal is in English too (the API's answers stay Chinese)
+    admin.get("/lang/en").await;
+    let r = admin
+        .post_hx(
+            &format!("/lxd/{name}/ports"),
+            &[("dtype", "tcp"), ("dport", "80"), ("sport", "80")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let part = r.text().await.unwrap();
+    assert!(part.contains("Invalid parameter dport"), "{part}");
+    admin.get("/lang/zh-CN").await;
 
     let (status, reply) = call(&app, "POST", "/api/password", Some(body)).await;
     assert_eq!((status, reply["msg"].as_str()), (200, Some("密码修改成功")));

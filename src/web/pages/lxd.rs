@@ -41,10 +41,10 @@ struct ListPartial<'a> {
 }
 
 /// The containers as the list shows them, or why LXD could not say.
-async fn rows(st: &AppState) -> (Vec<Overview>, Option<String>) {
+async fn rows(st: &AppState, ctx: &Ctx) -> (Vec<Overview>, Option<String>) {
     match ops::overview(st).await {
         Ok(rows) => (rows, None),
-        Err(r) => (Vec::new(), Some(r.msg)),
+        Err(r) => (Vec::new(), Some(r.text(ctx.lang))),
     }
 }
 
@@ -54,7 +54,7 @@ async fn list(
     ctx: &Ctx,
     notice: Option<(bool, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let (rows, problem) = rows(st).await;
+    let (rows, problem) = rows(st, ctx).await;
     render(ListPartial {
         l: ctx,
         rows: &rows,
@@ -74,7 +74,7 @@ async fn answer(
 ) -> Result<HttpResponse, WebError> {
     let notice = match r {
         Ok(()) => (true, done.to_string()),
-        Err(refusal) => (false, refusal.msg),
+        Err(refusal) => (false, refusal.text(ctx.lang)),
     };
     if ctx.hx {
         return list(st, ctx, Some(notice)).await;
@@ -121,7 +121,7 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
     if ctx.hx {
         return list(&st, &ctx, None).await;
     }
-    let (rows, problem) = rows(&st).await;
+    let (rows, problem) = rows(&st, &ctx).await;
     let tokens = st
         .settings
         .zjmf
@@ -158,7 +158,7 @@ pub async fn power(
         _ => return Err(WebError::NotFound),
     };
     let r = ops::power(&st, &me.origin(&ctx.ip), &name, action).await;
-    let done = r.as_ref().map_or("", |m| *m).to_string();
+    let done = r.as_ref().map_or("", |key| ctx.t(key)).to_string();
     answer(&st, &ctx, &session, r.map(|_| ()), &done).await
 }
 
@@ -247,7 +247,10 @@ async fn change_port(
             ((true, ctx.t(done).to_string()), &blank)
         }
         // a refused removal leaves the add form empty
-        Err(refusal) => ((false, refusal.msg), if add { form } else { &blank }),
+        Err(refusal) => (
+            (false, refusal.text(ctx.lang)),
+            if add { form } else { &blank },
+        ),
     };
     let (notice, rules) = (Some(notice), rules.as_slice());
     if !ctx.hx {
