@@ -17,6 +17,7 @@ ensure_docker
 ensure_test_image suanli-test/busybox:1
 ensure_lxd
 ensure_lxd_test_image suanli-test/busybox-lxd
+clear_test_chains
 ensure_cargo
 
 # The tests create (and drop) their own databases on this server.
