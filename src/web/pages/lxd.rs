@@ -83,25 +83,25 @@ async fn answer(
     Ok(redirect(false, "/lxd"))
 }
 
+/// A container's page: its usage and its rules part.
 #[derive(Template)]
 #[template(path = "lxd/detail.html")]
 struct DetailPage<'a> {
     l: &'a Ctx,
     u: &'a Usage,
-    rules: &'a [NatRule],
-    /// (succeeded, text) of the rule change just done
-    notice: Option<(bool, String)>,
-    /// what the add form shows: empty, or what was refused
-    entered: &'a PortForm,
+    part: RulesPartial<'a>,
 }
 
+/// A container's NAT rules and the add form: on its page, and the answer to a change.
 #[derive(Template)]
 #[template(path = "lxd/_rules.html")]
 struct RulesPartial<'a> {
     l: &'a Ctx,
     u: &'a Usage,
     rules: &'a [NatRule],
+    /// (succeeded, text) of the rule change just done
     notice: Option<(bool, String)>,
+    /// what the add form shows: empty, or what was refused
     entered: &'a PortForm,
 }
 
@@ -184,12 +184,18 @@ pub async fn detail(
     let (u, rules) = ops::detail(&st, &name)
         .await
         .map_err(|_| WebError::NotFound)?;
-    render(DetailPage {
+    let entered = PortForm::default();
+    let part = RulesPartial {
         l: &ctx,
         u: &u,
         rules: &rules,
         notice: None,
-        entered: &PortForm::default(),
+        entered: &entered,
+    };
+    render(DetailPage {
+        l: &ctx,
+        u: &u,
+        part,
     })
 }
 
@@ -252,25 +258,22 @@ async fn change_port(
             if add { form } else { &blank },
         ),
     };
-    let (notice, rules) = (Some(notice), rules.as_slice());
-    if !ctx.hx {
-        let page = DetailPage {
-            l: ctx,
-            u: &u,
-            rules,
-            notice,
-            entered,
-        };
-        return render_422(page);
-    }
     let part = RulesPartial {
         l: ctx,
         u: &u,
-        rules,
-        notice,
+        rules: &rules,
+        notice: Some(notice),
         entered,
     };
-    if ok { render(part) } else { render_422(part) }
+    match (ctx.hx, ok) {
+        (true, true) => render(part),
+        (true, false) => render_422(part),
+        (false, _) => render_422(DetailPage {
+            l: ctx,
+            u: &u,
+            part,
+        }),
+    }
 }
 
 pub async fn add_port(
