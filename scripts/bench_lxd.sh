@@ -62,17 +62,7 @@ remove_everything() {
         lxc delete --force "$n" >/dev/null 2>&1 || true
     done
     bench_stop_server
-    # the server's chains and the jumps into them (as Suanli makes them: with its comment)
-    local spec table parent chain
-    for spec in nat:PREROUTING:NAT nat:OUTPUT:NAT nat:POSTROUTING:POST filter:DOCKER-USER:FWD filter:FORWARD:FWD; do
-        IFS=: read -r table parent chain <<<"$spec"
-        while iptables -w -t "$table" -D "$parent" -m comment --comment suanli -j "$CHAIN-$chain" 2>/dev/null; do :; done
-    done
-    for spec in nat:NAT nat:POST filter:FWD; do
-        IFS=: read -r table chain <<<"$spec"
-        iptables -w -t "$table" -F "$CHAIN-$chain" 2>/dev/null || true
-        iptables -w -t "$table" -X "$CHAIN-$chain" 2>/dev/null || true
-    done
+    remove_nat_chains "$CHAIN"
 }
 bench_exit_trap remove_everything
 

@@ -232,22 +232,30 @@ ensure_test_image() {
     rm -rf "$root"
 }
 
-# clear_test_chains - the iptables chains of earlier test runs and the jumps into them:
-# each test app has chains of its own (T<10 hex>-NAT/-FWD/-POST) and removes them when it
-# ends, but a killed run cannot, and a background re-apply can race an app's end.
-clear_test_chains() {
-    local table line chain n=0
+# remove_nat_chains PREFIX [WHAT] - Suanli's iptables chains whose prefix matches PREFIX
+# (an ERE: one name, or a pattern) and the jumps into them, as Suanli writes them
+# (PREFIX-NAT/-FWD/-POST, jumped to with its `suanli` comment); says how many it removed
+# of WHAT when it removed any.
+remove_nat_chains() {
+    local prefix="$1" what=${2:-} table line chain n=0
     local -a rule
     for table in nat filter; do
         while read -r line; do
             read -ra rule <<<"${line/#-A /-D }"
             iptables -w -t "$table" "${rule[@]}" && n=$((n + 1))
-        done < <(iptables-save -t "$table" | grep -E '^-A [A-Z-]+ -m comment --comment suanli -j T[0-9a-f]{10}-(NAT|FWD|POST)$' || true)
-        for chain in $(iptables-save -t "$table" | sed -n -E 's/^:(T[0-9a-f]{10}-(NAT|FWD|POST)) .*/\1/p'); do
+        done < <(iptables-save -t "$table" | grep -E "^-A [A-Z-]+ -m comment --comment suanli -j ($prefix)-(NAT|FWD|POST)\$" || true)
+        for chain in $(iptables-save -t "$table" | sed -n -E "s/^:(($prefix)-(NAT|FWD|POST)) .*/\1/p"); do
             iptables -w -t "$table" -F "$chain" && iptables -w -t "$table" -X "$chain" && n=$((n + 1))
         done
     done
-    ((n == 0)) || log "removed $n iptables jumps and chains left by earlier test runs"
+    ((n == 0)) || [[ -z $what ]] || log "removed $n iptables jumps and chains $what"
+}
+
+# clear_test_chains - the chains of earlier test runs: each test app has its own
+# (T<10 hex>-…) and removes them when it ends, but a killed run cannot, and a background
+# re-apply can race an app's end.
+clear_test_chains() {
+    remove_nat_chains 'T[0-9a-f]{10}' "left by earlier test runs"
 }
 
 # ensure_lxd - install Debian's lxd if needed, make sure its daemon answers (started in the
