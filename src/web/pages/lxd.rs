@@ -22,45 +22,36 @@ use crate::web::render::{redirect, render, render_422};
 #[template(path = "lxd/index.html")]
 struct IndexPage<'a> {
     l: &'a Ctx,
-    rows: &'a [Overview],
+    list: ListPartial<'a>,
     /// (masked, full) API tokens
     tokens: Vec<(String, String)>,
+}
+
+/// The container list: on the page, polled, and the answer to the row actions.
+#[derive(Template)]
+#[template(path = "lxd/_list.html")]
+struct ListPartial<'a> {
+    l: &'a Ctx,
+    rows: Vec<Overview>,
     /// why the list could not be loaded (LXD down)
     problem: Option<String>,
     /// (succeeded, text) of the action just done
     notice: Option<(bool, String)>,
 }
 
-#[derive(Template)]
-#[template(path = "lxd/_list.html")]
-struct ListPartial<'a> {
-    l: &'a Ctx,
-    rows: &'a [Overview],
-    problem: Option<String>,
-    notice: Option<(bool, String)>,
-}
-
-/// The containers as the list shows them, or why LXD could not say.
-async fn rows(st: &AppState, ctx: &Ctx) -> (Vec<Overview>, Option<String>) {
-    match ops::overview(st).await {
+/// The containers as they are now (or why LXD could not say), with the outcome of an
+/// action.
+async fn list<'a>(st: &AppState, ctx: &'a Ctx, notice: Option<(bool, String)>) -> ListPartial<'a> {
+    let (rows, problem) = match ops::overview(st).await {
         Ok(rows) => (rows, None),
         Err(r) => (Vec::new(), Some(r.text(ctx.lang))),
-    }
-}
-
-/// The list partial as it is now, with the outcome of an action.
-async fn list(
-    st: &AppState,
-    ctx: &Ctx,
-    notice: Option<(bool, String)>,
-) -> Result<HttpResponse, WebError> {
-    let (rows, problem) = rows(st, ctx).await;
-    render(ListPartial {
+    };
+    ListPartial {
         l: ctx,
-        rows: &rows,
+        rows,
         problem,
         notice,
-    })
+    }
 }
 
 /// After an action: the list partial with its outcome (HTMX), else a flash message and
@@ -77,7 +68,7 @@ async fn answer(
         Err(refusal) => (false, refusal.text(ctx.lang)),
     };
     if ctx.hx {
-        return list(st, ctx, Some(notice)).await;
+        return render(list(st, ctx, Some(notice)).await);
     }
     session::set_flash(session, &notice.1);
     Ok(redirect(false, "/lxd"))
@@ -118,10 +109,10 @@ fn masked(token: &str) -> String {
 
 pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     ctx.me()?;
+    let list = list(&st, &ctx, None).await;
     if ctx.hx {
-        return list(&st, &ctx, None).await;
+        return render(list);
     }
-    let (rows, problem) = rows(&st, &ctx).await;
     let tokens = st
         .settings
         .zjmf
@@ -131,10 +122,8 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
         .collect();
     render(IndexPage {
         l: &ctx,
-        rows: &rows,
+        list,
         tokens,
-        problem,
-        notice: None,
     })
 }
 
