@@ -52,7 +52,28 @@ pub async fn all(state: &AppState) -> Result<Vec<Permission>, OpsError> {
 /// applies at once; one made another way (SQL by hand) within this time.
 const RECORDS_TTL: Duration = Duration::from_secs(2);
 
-type Table = HashMap<(String, String), Vec<String>>;
+/// The allowed roles by method, then route pattern: looked up with the request's `&str`s,
+/// so the gate allocates nothing for it.
+#[derive(Debug, Default)]
+struct Table(HashMap<String, HashMap<String, Vec<String>>>);
+
+impl Table {
+    fn get(&self, method: &str, pattern: &str) -> Option<&Vec<String>> {
+        self.0.get(method)?.get(pattern)
+    }
+}
+
+impl FromIterator<Permission> for Table {
+    fn from_iter<I: IntoIterator<Item = Permission>>(rows: I) -> Self {
+        let mut t = Table::default();
+        for p in rows {
+            t.0.entry(p.method)
+                .or_default()
+                .insert(p.path_pattern, p.allowed_roles);
+        }
+        t
+    }
+}
 
 /// The api_permissions records in memory, so that a request costs the gate no database
 /// round trip (an /api/ call or an anonymous page none at all). Read whole when missing or
@@ -103,11 +124,7 @@ async fn table(state: &AppState) -> Result<Arc<Table>, DbError> {
         Ok(table) => Ok(table),
         Err(generation) => {
             let rows = db::run(&state.pool, db::permissions::all).await?;
-            let table: Arc<Table> = Arc::new(
-                rows.into_iter()
-                    .map(|p| ((p.method, p.path_pattern), p.allowed_roles))
-                    .collect(),
-            );
+            let table: Arc<Table> = Arc::new(rows.into_iter().collect());
             state.routes.keep(Arc::clone(&table), read, generation);
             Ok(table)
         }
@@ -120,10 +137,7 @@ pub async fn allowed_roles(
     method: &str,
     pattern: &str,
 ) -> Result<Option<Vec<String>>, DbError> {
-    Ok(table(state)
-        .await?
-        .get(&(method.to_string(), pattern.to_string()))
-        .cloned())
+    Ok(table(state).await?.get(method, pattern).cloned())
 }
 
 /// What `role` may call, decided as the gate decides it: a test of (method, pattern),
@@ -135,7 +149,7 @@ pub async fn permits(
     let table = table(state).await?;
     Ok(move |method: &str, pattern: &str| {
         table
-            .get(&(method.to_string(), pattern.to_string()))
+            .get(method, pattern)
             .is_some_and(|allowed| route_allows(allowed, Some(role)))
     })
 }
@@ -146,7 +160,7 @@ mod tests {
 
     fn table(roles: &[&str]) -> Arc<Table> {
         let roles = roles.iter().map(|r| r.to_string()).collect();
-        Arc::new([(("GET".to_string(), "/".to_string()), roles)].into())
+        Arc::new(Table([("GET".into(), [("/".into(), roles)].into())].into()))
     }
 
     #[test]
