@@ -120,8 +120,8 @@ async fn accept(
         if let Err(e) = socket.set_nodelay(true) {
             log::debug!("jumpbox set_nodelay: {e}");
         }
-        let ip = peer.ip().to_string();
         let Some(slot) = limits.connection() else {
+            let ip = peer.ip().to_string();
             log::warn!(ip = ip.as_str(); "jumpbox connection refused: jumpbox.max_sessions reached");
             match limits.refusal() {
                 Some(slot) => {
