@@ -78,9 +78,14 @@ TARGET_RSS_GROWTH_MB=50
 bench_require docker ssh script curl psql pg_isready awk ssh-keygen
 if [[ -n $REF_LISTEN ]] && ! command -v sshd >/dev/null; then
     # the package would start a system sshd on port 22: not wanted, only the binary is
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-    bench_require sshd
-    rm -f /usr/sbin/policy-rc.d
+    # (a policy-rc.d the host already has is left as it is)
+    if [[ -e /usr/sbin/policy-rc.d ]]; then
+        bench_require sshd
+    else
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        bench_require sshd
+        rm -f /usr/sbin/policy-rc.d
+    fi
 fi
 
 bench_dirs jump
