@@ -100,6 +100,8 @@ pub struct SecuritySettings {
     pub bcrypt_cost: u32,
     pub lockout_threshold: i32,
     pub lockout_minutes: i64,
+    /// failed logins per source address and minute, both doors together
+    pub login_failures_per_ip: usize,
     pub session_hours: i64,
 }
 
@@ -286,6 +288,9 @@ impl Settings {
         }
         if self.security.lockout_minutes < 1 {
             return bad("security.lockout_minutes", "expected >= 1");
+        }
+        if self.security.login_failures_per_ip < 1 {
+            return bad("security.login_failures_per_ip", "expected >= 1");
         }
         if self.security.session_hours < 1 {
             return bad("security.session_hours", "expected >= 1");

@@ -28,8 +28,13 @@ pub struct AppState {
     pub master: MasterKey,
     pub settings: Arc<Settings>,
     pub lockout: LockoutPolicy,
-    /// a bcrypt hash to verify against for unknown usernames (equal timing)
+    /// a bcrypt hash to verify against for unknown usernames and locked accounts (equal
+    /// timing)
     pub dummy_hash: String,
+    /// bcrypt checks run so far, real and dummy: the CPU the login doors spend
+    pub password_checks: std::sync::atomic::AtomicU64,
+    /// failed logins per source address (web and jumpbox)
+    pub throttle: crate::ops::accounts::LoginThrottle,
     /// instance counts per scope for list pagers (short-lived)
     pub totals: crate::ops::instances::Totals,
     /// the SSH jumpbox, once started (address and host key fingerprint)
@@ -120,6 +125,8 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
             window: chrono::Duration::minutes(settings.security.lockout_minutes),
         },
         dummy_hash,
+        password_checks: Default::default(),
+        throttle: crate::ops::accounts::LoginThrottle::new(settings.security.login_failures_per_ip),
         totals: Default::default(),
         jumpbox: Default::default(),
         http_port: Default::default(),

@@ -31,6 +31,11 @@ impl User {
     pub fn role(&self) -> Role {
         Role::parse(&self.role).unwrap_or(Role::CustomerMember)
     }
+
+    /// Minutes until the login lock lifts, None when not locked.
+    pub fn lock_minutes_left(&self) -> Option<i64> {
+        crate::domain::auth::lock_minutes_left(self.locked_until, Utc::now())
+    }
 }
 
 #[derive(Insertable)]
@@ -78,15 +83,6 @@ pub fn find_by_username(conn: &mut PgConnection, name: &str) -> Result<Option<Us
         .optional()?)
 }
 
-/// Locks the row for the rest of the transaction (login counters are read-modify-write).
-pub fn find_for_update(conn: &mut PgConnection, id: i64) -> Result<User, DbError> {
-    Ok(users::table
-        .find(id)
-        .select(User::as_select())
-        .for_update()
-        .first(conn)?)
-}
-
 pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, DbError> {
     Ok(diesel::insert_into(users::table)
         .values(new)
@@ -130,30 +126,64 @@ pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<
     found(n)
 }
 
-pub fn record_failure(
-    conn: &mut PgConnection,
-    id: i64,
-    failed_logins: i32,
-    locked_until: Option<DateTime<Utc>>,
-) -> Result<(), DbError> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::failed_logins.eq(failed_logins),
-            users::locked_until.eq(locked_until),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Claims one password check of the account, in one statement: counted as a failure up
+/// front (a success takes it back), and refused when the account is locked or
+/// `threshold` checks are already counted (failed, or still running). An expired lock
+/// starts a fresh count. False: refused, check no password.
+pub fn claim_attempt(conn: &mut PgConnection, id: i64, threshold: i32) -> Result<bool, DbError> {
+    let claimed = diesel::sql_query(
+        "UPDATE users SET \
+           failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END, \
+           locked_until = NULL \
+         WHERE id = $1 \
+           AND ((locked_until IS NULL AND failed_logins < $2) OR locked_until <= now())",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(id)
+    .bind::<diesel::sql_types::Integer, _>(threshold)
+    .execute(conn)?;
+    Ok(claimed == 1)
 }
 
-pub fn record_success(conn: &mut PgConnection, id: i64, now: DateTime<Utc>) -> Result<(), DbError> {
-    diesel::update(users::table.find(id))
+/// A claimed check failed: once `threshold` are counted the account locks for
+/// `window_secs`. True when this failure locked it.
+pub fn fail_attempt(
+    conn: &mut PgConnection,
+    id: i64,
+    threshold: i32,
+    window_secs: i64,
+) -> Result<bool, DbError> {
+    let locked = diesel::sql_query(
+        "UPDATE users SET locked_until = now() + make_interval(secs => $3) \
+         WHERE id = $1 AND failed_logins >= $2 AND locked_until IS NULL",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(id)
+    .bind::<diesel::sql_types::Integer, _>(threshold)
+    .bind::<diesel::sql_types::Double, _>(window_secs as f64)
+    .execute(conn)?;
+    Ok(locked == 1)
+}
+
+/// A claimed check succeeded: the count starts again, unless the account locked
+/// meanwhile (a success never lifts a lock). False: locked, refuse the login.
+pub fn succeed_attempt(conn: &mut PgConnection, id: i64) -> Result<bool, DbError> {
+    let n = diesel::update(users::table.find(id).filter(users::locked_until.is_null()))
+        .set((
+            users::failed_logins.eq(0),
+            users::last_login_at.eq(Some(Utc::now())),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// An admin lifts a lock (and the failure count).
+pub fn unlock(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+    let n = diesel::update(users::table.find(id))
         .set((
             users::failed_logins.eq(0),
             users::locked_until.eq(None::<DateTime<Utc>>),
-            users::last_login_at.eq(Some(now)),
         ))
         .execute(conn)?;
-    Ok(())
+    found(n)
 }
 
 /// Admin list: search in username and display name, newest first.

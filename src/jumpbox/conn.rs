@@ -113,11 +113,21 @@ impl Handler for Connection {
         let ip = self.peer.ip().to_string();
         let u = match crate::ops::accounts::login(&self.state, user, password, &ip, "ssh").await {
             Ok(Ok(u)) => u,
+            Ok(Err(LoginRefused::Throttled(_))) => {
+                // the address spent its budget during this connection: no more tries
+                // here; its next connection is told why (see `accept`)
+                log::info!(ip = ip.as_str(); "jumpbox login refused: too many failures from this address");
+                return Ok(Auth::Reject {
+                    proceed_with_methods: Some(MethodSet::from(&[][..])),
+                    partial_success: false,
+                });
+            }
             Ok(Err(why)) => {
                 let why = match why {
                     LoginRefused::BadCredentials => "bad credentials",
                     LoginRefused::Locked => "account locked",
                     LoginRefused::Disabled => "account disabled",
+                    LoginRefused::Throttled(_) => "throttled",
                 };
                 log::info!(ip = ip.as_str(); "jumpbox login refused: {why}");
                 return Ok(try_again());

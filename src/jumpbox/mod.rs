@@ -120,9 +120,25 @@ async fn accept(
         if let Err(e) = socket.set_nodelay(true) {
             log::debug!("jumpbox set_nodelay: {e}");
         }
-        let Some(slot) = limits.connection() else {
-            let ip = peer.ip().to_string();
-            log::warn!(ip = ip.as_str(); "jumpbox connection refused: jumpbox.max_sessions reached");
+        let ip = peer.ip().to_string();
+        // English: OpenSSH escapes every non-ASCII byte of a disconnect message, and the
+        // client's language is not known before login anyway
+        let en = |key| crate::i18n::t(crate::i18n::Lang::En, key);
+        let refusal = if let Some(secs) = state.throttle.retry_after(&ip) {
+            log::info!(ip = ip.as_str(); "jumpbox connection refused: too many failed logins from this address");
+            Some(en("login.throttled").replace("{n}", &secs.to_string()))
+        } else {
+            None
+        };
+        let slot = match refusal {
+            Some(_) => None,
+            None => limits.connection(),
+        };
+        let Some(slot) = slot else {
+            let message = refusal.unwrap_or_else(|| {
+                log::warn!(ip = ip.as_str(); "jumpbox connection refused: jumpbox.max_sessions reached");
+                en("jumpbox.full").replace("{n}", &limits.max_total().to_string())
+            });
             match limits.refusal() {
                 Some(slot) => {
                     let handler = conn::Connection::refusing(
@@ -131,12 +147,7 @@ async fn accept(
                         Arc::clone(&limits),
                         slot,
                     );
-                    tokio::spawn(refuse(
-                        Arc::clone(&config),
-                        socket,
-                        handler,
-                        limits.max_total(),
-                    ));
+                    tokio::spawn(refuse(Arc::clone(&config), socket, handler, message));
                 }
                 None => {
                     log::warn!(ip = ip.as_str(); "jumpbox connection dropped: too many refusals at once")
@@ -162,18 +173,16 @@ async fn accept(
 /// How long a refused connection may take to read its refusal.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Tells a connection beyond `jumpbox.max_sessions` so: key exchange, then an SSH
-/// disconnect "too many connections" with the message, which OpenSSH prints as
-/// `Received disconnect from …: <message>`. In English: OpenSSH escapes every non-ASCII
-/// byte of it (`\350\267\263…`), and the client's language is not known yet anyway.
+/// Tells a connection why it is refused (beyond `jumpbox.max_sessions`, or from an
+/// address out of failed logins): key exchange, then an SSH disconnect "too many
+/// connections" with the message, which OpenSSH prints as `Received disconnect from …:
+/// <message>`.
 async fn refuse(
     config: Arc<Config>,
     socket: tokio::net::TcpStream,
     handler: conn::Connection,
-    max_total: usize,
+    message: String,
 ) {
-    let message = crate::i18n::t(crate::i18n::Lang::En, "jumpbox.full")
-        .replace("{n}", &max_total.to_string());
     let told = async {
         let session = russh::server::run_stream(config, socket, handler).await?;
         // queued now, sent once the key exchange is done

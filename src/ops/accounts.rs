@@ -1,7 +1,10 @@
 //! Logging in and out, password changes, the first admin, and the admin's user and
 //! company management.
 
-use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use super::OpsError;
 use super::audit::{self, Origin};
@@ -9,15 +12,89 @@ use crate::crypto::random_token;
 use crate::db::{self, users::User};
 use crate::domain::access::Role;
 use crate::domain::accounts::{CompanyFields, PasswordForm, UserFields};
+use crate::domain::auth::{FailureWindow, Throttled};
 use crate::domain::fields::FieldErrors;
 use crate::startup::AppState;
 
-/// Why a login was refused. Bad user and bad password look the same to the caller.
+/// Why a login was refused. Unknown users, wrong passwords and locked accounts are told
+/// the same (and take the same time: one bcrypt check each); only the right password of
+/// a disabled account learns that it is disabled.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoginRefused {
     BadCredentials,
     Locked,
     Disabled,
+    /// too many failed logins from this source address: try again in so many seconds
+    Throttled(u64),
+}
+
+/// Failed logins per source address, shared by every door: at most
+/// `security.login_failures_per_ip` per minute, counted as they start (see
+/// `domain::auth::FailureWindow`), so that one address can neither burn the server's CPU
+/// on bcrypt nor lock every account.
+pub struct LoginThrottle {
+    windows: Mutex<HashMap<String, FailureWindow>>,
+    started: Instant,
+    /// failed logins per address and minute
+    max: usize,
+}
+
+/// One counted attempt, to be taken back when it succeeds.
+pub struct Attempt {
+    source: String,
+    at: i64,
+}
+
+/// Windows kept before the idle ones are swept.
+const THROTTLE_SWEEP_AT: usize = 4096;
+const THROTTLE_WINDOW_MS: i64 = 60_000;
+
+impl LoginThrottle {
+    pub fn new(max_per_minute: usize) -> Self {
+        LoginThrottle {
+            windows: Mutex::default(),
+            started: Instant::now(),
+            max: max_per_minute,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailureWindow>> {
+        self.windows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn claim(&self, source: &str) -> Result<Attempt, Throttled> {
+        let now = self.now();
+        let mut windows = self.windows();
+        if windows.len() >= THROTTLE_SWEEP_AT {
+            windows.retain(|_, w| !w.is_idle(now, THROTTLE_WINDOW_MS));
+        }
+        windows
+            .entry(source.to_string())
+            .or_default()
+            .claim(now, self.max, THROTTLE_WINDOW_MS)?;
+        Ok(Attempt {
+            source: source.to_string(),
+            at: now,
+        })
+    }
+
+    /// Seconds until `source` may try again, None when it may now (nothing is counted).
+    pub fn retry_after(&self, source: &str) -> Option<u64> {
+        let now = self.now();
+        self.windows()
+            .get_mut(source)?
+            .retry_after(now, self.max, THROTTLE_WINDOW_MS)
+    }
+
+    pub fn release(&self, attempt: Attempt) {
+        if let Some(w) = self.windows().get_mut(&attempt.source) {
+            w.release(attempt.at);
+        }
+    }
 }
 
 pub async fn hash_password(state: &AppState, password: &str) -> Result<String, OpsError> {
@@ -28,16 +105,20 @@ pub async fn hash_password(state: &AppState, password: &str) -> Result<String, O
         .map_err(|e| OpsError::Hash(e.to_string()))
 }
 
-async fn verify_password(password: &str, hash: &str) -> bool {
+/// One bcrypt check (counted in `AppState::password_checks`).
+async fn verify_password(state: &AppState, password: &str, hash: &str) -> bool {
+    state.password_checks.fetch_add(1, Ordering::Relaxed);
     let (pw, hash) = (password.to_string(), hash.to_string());
     tokio::task::spawn_blocking(move || bcrypt::verify(pw, &hash).unwrap_or(false))
         .await
         .unwrap_or(false)
 }
 
-/// Checks a password against the account, counting failures and locking the account
-/// after the configured number in a row (one counter for every door: the web login and
-/// the SSH jumpbox). Every outcome is audited with the door ("web" or "ssh").
+/// Checks a password against the account, for every door ("web" or "ssh"): first the
+/// source address's failure budget, then one claimed check of the account (its failure
+/// count and lock change atomically in Postgres, so that parallel attempts check at most
+/// `security.lockout_threshold` passwords before the account locks). Every outcome is
+/// audited with the door.
 pub async fn login(
     state: &AppState,
     username: &str,
@@ -45,80 +126,106 @@ pub async fn login(
     ip: &str,
     door: &'static str,
 ) -> Result<Result<User, LoginRefused>, OpsError> {
-    let name = username.trim().to_string();
-    let lookup = name.clone();
+    let origin = Origin {
+        user_id: None,
+        username: username.trim().to_string(),
+        role: String::new(),
+        ip: ip.to_string(),
+        door,
+    };
+    let attempt = match state.throttle.claim(ip) {
+        Ok(a) => a,
+        Err(t) => {
+            if t.first {
+                log::warn!(ip = ip; "login refused: too many failed logins from this address");
+                audit::record(
+                    &state.pool,
+                    origin.event(
+                        "login_throttled",
+                        429,
+                        "too many failures from this address",
+                    ),
+                )
+                .await;
+            }
+            return Ok(Err(LoginRefused::Throttled(t.retry_after_secs)));
+        }
+    };
+    let outcome = check_password(state, origin, password).await;
+    if !matches!(outcome, Ok(Err(_))) {
+        // a success, or a failure of ours (database down): not the client's failure
+        state.throttle.release(attempt);
+    }
+    outcome
+}
+
+async fn check_password(
+    state: &AppState,
+    mut origin: Origin,
+    password: &str,
+) -> Result<Result<User, LoginRefused>, OpsError> {
+    let lookup = origin.username.clone();
     let found = db::run(&state.pool, move |c| {
         db::users::find_by_username(c, &lookup)
     })
     .await?;
-    let origin = |u: Option<&User>| Origin {
-        user_id: u.map(|u| u.id),
-        username: name.clone(),
-        role: u.map(|u| u.role.clone()).unwrap_or_default(),
-        ip: ip.to_string(),
-        door,
-    };
     let Some(user) = found else {
-        // SECURITY: same bcrypt work for unknown names, so timing does not reveal accounts.
-        verify_password(password, &state.dummy_hash).await;
-        audit::record(
-            &state.pool,
-            origin(None).event("login_failed", 401, "unknown user"),
-        )
-        .await;
+        // SECURITY: the same bcrypt work for unknown names, so timing does not reveal accounts.
+        verify_password(state, password, &state.dummy_hash).await;
+        let event = origin.event("login_failed", 401, "unknown user");
+        audit::record(&state.pool, event).await;
         return Ok(Err(LoginRefused::BadCredentials));
     };
-    let now = Utc::now();
-    if state.lockout.is_locked(user.locked_until, now) {
-        audit::record(
-            &state.pool,
-            origin(Some(&user)).event("login_locked", 423, "account locked"),
-        )
-        .await;
+    origin.user_id = Some(user.id);
+    origin.role = user.role.clone();
+    let (id, threshold) = (user.id, state.lockout.threshold);
+    if !db::run(&state.pool, move |c| {
+        db::users::claim_attempt(c, id, threshold)
+    })
+    .await?
+    {
+        // SECURITY: locked (or every allowed check already running): the account's
+        // password is not looked at, but the time spent is the same.
+        verify_password(state, password, &state.dummy_hash).await;
+        let event = origin.event("login_locked", 423, "account locked");
+        audit::record(&state.pool, event).await;
         return Ok(Err(LoginRefused::Locked));
     }
-    if !verify_password(password, &user.password_hash).await {
-        let (id, policy) = (user.id, state.lockout);
-        // Read-modify-write under a row lock so parallel failures all count.
-        let after = db::transaction(&state.pool, move |c| {
-            let row = db::users::find_for_update(c, id)?;
-            let after = policy.after_failure(row.failed_logins, Utc::now());
-            db::users::record_failure(c, id, after.failed_logins, after.locked_until)?;
-            Ok(after)
+    if !verify_password(state, password, &user.password_hash).await {
+        let window = state.lockout.window.num_seconds();
+        let locked_now = db::run(&state.pool, move |c| {
+            db::users::fail_attempt(c, id, threshold, window)
         })
         .await?;
-        audit::record(
-            &state.pool,
-            origin(Some(&user)).event("login_failed", 401, "bad password"),
-        )
-        .await;
-        if after.locked_until.is_some() {
-            log::warn!(user = user.id; "account locked after repeated login failures");
-            audit::record(
-                &state.pool,
-                origin(Some(&user)).event("account_locked", 423, "too many failures"),
-            )
-            .await;
-            return Ok(Err(LoginRefused::Locked));
+        let event = origin.event("login_failed", 401, "bad password");
+        audit::record(&state.pool, event).await;
+        if locked_now {
+            log::warn!(user = id; "account locked after repeated login failures");
+            let event = origin.event("account_locked", 423, "too many failures");
+            audit::record(&state.pool, event).await;
         }
         return Ok(Err(LoginRefused::BadCredentials));
     }
     if user.disabled {
-        audit::record(
-            &state.pool,
-            origin(Some(&user)).event("login_failed", 403, "account disabled"),
-        )
-        .await;
+        let event = origin.event("login_failed", 403, "account disabled");
+        audit::record(&state.pool, event).await;
         return Ok(Err(LoginRefused::Disabled));
     }
-    let id = user.id;
-    db::run(&state.pool, move |c| db::users::record_success(c, id, now)).await?;
-    audit::record(
-        &state.pool,
-        origin(Some(&user)).event("login_success", 200, ""),
-    )
-    .await;
+    if !db::run(&state.pool, move |c| db::users::succeed_attempt(c, id)).await? {
+        // SECURITY: the account locked while this check ran; a success never lifts a lock
+        let event = origin.event("login_locked", 423, "account locked");
+        audit::record(&state.pool, event).await;
+        return Ok(Err(LoginRefused::Locked));
+    }
+    audit::record(&state.pool, origin.event("login_success", 200, "")).await;
     Ok(Ok(user))
+}
+
+/// An admin lifts an account's lock.
+pub async fn unlock(state: &AppState, id: i64) -> Result<(), OpsError> {
+    db::run(&state.pool, move |c| db::users::unlock(c, id))
+        .await
+        .map_err(|e| OpsError::from_write(e, "id"))
 }
 
 pub async fn logout(state: &AppState, origin: Origin) {
@@ -133,7 +240,7 @@ pub async fn change_password(
 ) -> Result<User, OpsError> {
     form.check()?;
     let user = db::run(&state.pool, move |c| db::users::find(c, user_id)).await?;
-    if !verify_password(&form.current, &user.password_hash).await {
+    if !verify_password(state, &form.current, &user.password_hash).await {
         let mut e = FieldErrors::default();
         e.add("current", "password.wrong_current");
         return Err(OpsError::Invalid(e));

@@ -38,6 +38,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/users/{id}", post().to(users::update))
         .route("/users/{id}/disabled", post().to(users::set_disabled))
         .route("/users/{id}/password", post().to(users::reset_password))
+        .route("/users/{id}/unlock", post().to(users::unlock))
         .route("/companies", get().to(companies::index))
         .route("/companies/new", get().to(companies::new))
         .route("/companies", post().to(companies::create))

@@ -163,9 +163,20 @@ impl TestApp {
     }
 
     pub fn client(&self) -> Session {
+        self.client_at(None)
+    }
+
+    /// A client whose connections come from `source` (another loopback address, such
+    /// as 127.0.0.2: what the server sees as a second client machine).
+    pub fn client_from(&self, source: std::net::IpAddr) -> Session {
+        self.client_at(Some(source))
+    }
+
+    fn client_at(&self, source: Option<std::net::IpAddr>) -> Session {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(Policy::none())
+            .local_address(source)
             .build()
             .expect("client");
         Session {

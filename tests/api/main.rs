@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod instances;
 mod jumpbox;
+mod login_security;
 mod lxd_client;
 mod permissions;
 mod ssh;

@@ -2,6 +2,7 @@
 
 use actix_session::Session;
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -22,7 +23,8 @@ struct LoginPage<'a> {
     l: &'a Ctx,
     username: &'a str,
     next: &'a str,
-    error: Option<&'a str>,
+    /// the refusal, in the page's language
+    error: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -79,18 +81,32 @@ pub async fn login(
             Ok(redirect(false, to))
         }
         Err(why) => {
-            let key = match why {
-                LoginRefused::BadCredentials => "login.bad_credentials",
-                LoginRefused::Locked => "login.locked",
-                LoginRefused::Disabled => "login.disabled",
+            let (status, error) = match why {
+                // SECURITY: one message for unknown users, wrong passwords and locks
+                LoginRefused::BadCredentials | LoginRefused::Locked => (
+                    StatusCode::UNAUTHORIZED,
+                    ctx.t("login.bad_credentials").into(),
+                ),
+                LoginRefused::Disabled => {
+                    (StatusCode::UNAUTHORIZED, ctx.t("login.disabled").into())
+                }
+                LoginRefused::Throttled(secs) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ctx.t("login.throttled").replace("{n}", &secs.to_string()),
+                ),
             };
             let page = LoginPage {
                 l: &ctx,
                 username: form.username.trim(),
                 next: safe_next(&form.next),
-                error: Some(key),
+                error: Some(error),
             };
-            render_status(actix_web::http::StatusCode::UNAUTHORIZED, page)
+            let mut res = render_status(status, page)?;
+            if let LoginRefused::Throttled(secs) = why {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            }
+            Ok(res)
         }
     }
 }

@@ -175,6 +175,15 @@ pub async fn set_disabled(
     Ok(changed(ctx.hx, "/users"))
 }
 
+pub async fn unlock(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    ops::accounts::unlock(&st, *id).await?;
+    Ok(changed(ctx.hx, "/users"))
+}
+
 #[derive(Template)]
 #[template(path = "users/_password.html")]
 struct ResetDonePartial<'a> {

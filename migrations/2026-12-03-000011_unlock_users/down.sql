@@ -1,0 +1,1 @@
+DELETE FROM api_permissions WHERE method = 'POST' AND path_pattern = '/users/{id}/unlock';
