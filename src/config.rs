@@ -73,6 +73,10 @@ pub struct DockerSettings {
     pub status_worker: bool,
     /// seconds between full listings per node (and between reconnect attempts)
     pub reconcile_secs: u64,
+    /// `--pids-limit` of every instance container
+    pub pids_limit: i64,
+    /// tenant networks are named `<prefix>c<company id>` / `<prefix>u<user id>`
+    pub tenant_network_prefix: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -273,6 +277,15 @@ impl Settings {
         }
         if self.docker.reconcile_secs == 0 || self.docker.reconcile_secs > 3600 {
             return bad("docker.reconcile_secs", "expected 1..=3600");
+        }
+        if !(16..=4_194_304).contains(&self.docker.pids_limit) {
+            return bad("docker.pids_limit", "expected 16..=4194304");
+        }
+        if !crate::domain::tenancy::is_network_prefix(&self.docker.tenant_network_prefix) {
+            return bad(
+                "docker.tenant_network_prefix",
+                "expected 1..=40 letters, digits, _ . or -, starting with a letter or digit",
+            );
         }
         if self.database.connect_timeout_secs == 0 {
             return bad("database.connect_timeout_secs", "expected > 0");

@@ -49,6 +49,8 @@ pub struct AppState {
     pub cpu: crate::ops::zjmf::CpuSamples,
     /// what LXD last said about each container (see lxd/cache.rs)
     pub lxd_cache: crate::lxd::Cache,
+    /// one lock per tenant network and node (see ops/tenancy.rs)
+    pub tenant_locks: crate::ops::tenancy::Locks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +136,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         lxd: crate::lxd::Lxd::new(&settings.zjmf.lxd_socket),
         cpu: Default::default(),
         lxd_cache: Default::default(),
+        tenant_locks: Default::default(),
     };
     Ok((state, session_key))
 }

@@ -9,6 +9,7 @@ use super::schema::{images, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
 use crate::domain::instances::{NewInstance, PlacementError, Resources, pick_gpus};
+use crate::domain::tenancy::Tenant;
 
 /// One instance as lists, rows and actions show it (names of what it references joined in).
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -31,6 +32,8 @@ pub struct InstanceView {
     pub data_disk_gb: i32,
     pub created_at: DateTime<Utc>,
     pub node_id: i64,
+    pub owner_id: i64,
+    pub company_id: Option<i64>,
     #[diesel(select_expression = images::name)]
     pub image_name: String,
     #[diesel(select_expression = images::address)]
@@ -46,6 +49,10 @@ pub struct InstanceView {
 }
 
 impl InstanceView {
+    pub fn tenant(&self) -> Tenant {
+        Tenant::of(self.owner_id, self.company_id)
+    }
+
     /// The first 12 characters of the container id, as `docker ps` shows it.
     pub fn short_container_id(&self) -> &str {
         self.container_id.get(..12).unwrap_or(&self.container_id)
@@ -454,13 +461,51 @@ pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
 pub fn containers_of_node(
     conn: &mut PgConnection,
     node_id: i64,
-) -> Result<Vec<(i64, String, String)>, DbError> {
+) -> Result<Vec<NodeContainer>, DbError> {
     Ok(instances::table
         .filter(instances::node_id.eq(node_id))
         .filter(instances::phase.eq("ready"))
         .filter(instances::container_id.ne(""))
-        .select((instances::id, instances::container_id, instances::status))
+        .select(NodeContainer::as_select())
         .load(conn)?)
+}
+
+/// A ready instance's container as the status worker compares it with the engine.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = instances)]
+pub struct NodeContainer {
+    pub id: i64,
+    pub container_id: String,
+    pub status: String,
+    pub owner_id: i64,
+    pub company_id: Option<i64>,
+}
+
+impl NodeContainer {
+    pub fn tenant(&self) -> Tenant {
+        Tenant::of(self.owner_id, self.company_id)
+    }
+}
+
+/// Does the tenant have an instance on the node other than `except` (in any phase: a
+/// stopped or half-deleted one may still have a container that needs the network)?
+pub fn tenant_has_others(
+    conn: &mut PgConnection,
+    node_id: i64,
+    tenant: Tenant,
+    except: i64,
+) -> Result<bool, DbError> {
+    let on_node = instances::table
+        .filter(instances::node_id.eq(node_id))
+        .filter(instances::id.ne(except))
+        .into_boxed();
+    let of_tenant = match tenant {
+        Tenant::Company(c) => on_node.filter(instances::company_id.eq(c)),
+        Tenant::User(u) => on_node
+            .filter(instances::owner_id.eq(u))
+            .filter(instances::company_id.is_null()),
+    };
+    Ok(diesel::select(diesel::dsl::exists(of_tenant)).get_result(conn)?)
 }
 
 /// An engine event about a container: store its state on the ready instance that owns
@@ -551,6 +596,14 @@ pub struct PlanRow {
     pub gpu_indices: Vec<i32>,
     pub image: String,
     pub node_id: i64,
+    pub owner_id: i64,
+    pub company_id: Option<i64>,
+}
+
+impl PlanRow {
+    pub fn tenant(&self) -> Tenant {
+        Tenant::of(self.owner_id, self.company_id)
+    }
 }
 
 pub fn plan(conn: &mut PgConnection, id: i64) -> Result<PlanRow, DbError> {
@@ -567,6 +620,8 @@ pub fn plan(conn: &mut PgConnection, id: i64) -> Result<PlanRow, DbError> {
             instances::gpu_indices,
             images::address,
             instances::node_id,
+            instances::owner_id,
+            instances::company_id,
         ))
         .first(conn)?)
 }

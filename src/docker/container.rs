@@ -1,12 +1,14 @@
 //! The container of an instance: the exact Engine API body its spec maps to, creation
-//! with the system-disk fallback and clean-up, and the lifecycle actions.
+//! with the system-disk fallback and clean-up, and the lifecycle actions. Every container
+//! is hardened the same way (PIDs limit, no NET_RAW, no-new-privileges) and sits on its
+//! tenant's network only, never on the default bridge.
 
 use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, DeviceRequest, HostConfig, Mount, MountType, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, DeviceRequest, EndpointSettings, HostConfig, Mount, MountType,
+    NetworkingConfig, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -22,6 +24,12 @@ pub const LABEL_NAME: &str = "suanli.name";
 const GIB: i64 = 1024 * 1024 * 1024;
 /// Seconds `stop`/`restart` wait for the container before killing it.
 const STOP_TIMEOUT_SECS: i32 = 10;
+/// Capabilities no instance gets: NET_RAW would let a tenant forge packets (ARP/IP
+/// spoofing on its bridge, raw sniffing). Plain ping still works through ICMP datagram
+/// sockets where the image's ping uses them (Docker opens net.ipv4.ping_group_range).
+pub const CAP_DROP: &[&str] = &["NET_RAW"];
+/// setuid binaries and file capabilities grant nothing inside an instance
+pub const SECURITY_OPT: &[&str] = &["no-new-privileges"];
 
 /// Everything the container of one instance is made from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +43,10 @@ pub struct ContainerPlan {
     pub system_disk_gb: i32,
     pub data_disk_gb: i32,
     pub gpu_indices: Vec<i32>,
+    /// the tenant's network (id or name): the container's only network
+    pub network: String,
+    /// `--pids-limit` (docker.pids_limit)
+    pub pids_limit: i64,
 }
 
 /// The container of instance `id` named `name`.
@@ -65,8 +77,9 @@ impl ContainerPlan {
     }
 
     /// The create body: `--cpus`, `--memory`, `--storage-opt size=` (when `disk_quota`),
-    /// the data volume at /data, `--gpus` with the assigned indices, labels, host name
-    /// and restart policy unless-stopped.
+    /// the data volume at /data, `--gpus` with the assigned indices, labels, host name,
+    /// restart policy unless-stopped, `--network` = the tenant's network only,
+    /// `--pids-limit`, `--cap-drop NET_RAW` and `--security-opt no-new-privileges`.
     pub fn create_body(&self, disk_quota: bool) -> ContainerCreateBody {
         let gpus: Vec<String> = self.gpu_indices.iter().map(|i| i.to_string()).collect();
         let host = HostConfig {
@@ -95,6 +108,12 @@ impl ContainerPlan {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
             }),
+            // SECURITY: the tenant's own bridge, never Docker's shared default one
+            network_mode: Some(self.network.clone()),
+            // SECURITY: a fork bomb stops here instead of exhausting the node's PIDs
+            pids_limit: (self.pids_limit > 0).then_some(self.pids_limit),
+            cap_drop: Some(CAP_DROP.iter().map(|c| c.to_string()).collect()),
+            security_opt: Some(SECURITY_OPT.iter().map(|o| o.to_string()).collect()),
             ..Default::default()
         };
         ContainerCreateBody {
@@ -103,6 +122,12 @@ impl ContainerPlan {
             labels: Some(self.labels()),
             tty: Some(false),
             host_config: Some(host),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings::default(),
+                )])),
+            }),
             ..Default::default()
         }
     }
@@ -124,8 +149,8 @@ pub struct Created {
     pub disk_quota: bool,
 }
 
-/// Pulls the image when the node lacks it, creates the data volume and the container,
-/// starts it. On any failure whatever was created is removed before the error returns.
+/// Pulls the image when the node lacks it, creates the data volume and the container
+/// (on `plan.network`, which must exist), starts it. On any failure whatever was created is removed before the error returns.
 /// `progress` receives short lines while pulling.
 pub async fn provision(
     docker: &Docker,
@@ -205,7 +230,8 @@ async fn create_and_start(
     Ok((id, disk_quota))
 }
 
-async fn ensure_image(
+/// Pulls `image` unless the node has it.
+pub async fn ensure_image(
     docker: &Docker,
     image: &str,
     progress: &(dyn Fn(String) + Send + Sync),
@@ -359,6 +385,8 @@ mod tests {
             system_disk_gb: 20,
             data_disk_gb: 50,
             gpu_indices: gpus,
+            network: "suanli-tenant-c3".into(),
+            pids_limit: 4096,
         }
     }
 
@@ -384,6 +412,29 @@ mod tests {
         );
         assert_eq!(b.hostname.as_deref(), Some("train-a"));
         assert_eq!(b.labels.unwrap()[LABEL_INSTANCE], "7");
+    }
+
+    #[test]
+    fn every_container_is_hardened_and_on_its_tenant_network_only() {
+        let b = plan(vec![]).create_body(false);
+        let h = b.host_config.unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some("suanli-tenant-c3"));
+        let endpoints = b.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(
+            endpoints.keys().collect::<Vec<_>>(),
+            vec!["suanli-tenant-c3"],
+            "one network, not the default bridge"
+        );
+        assert_eq!(h.pids_limit, Some(4096));
+        assert_eq!(h.cap_drop, Some(vec!["NET_RAW".to_string()]));
+        assert_eq!(h.security_opt, Some(vec!["no-new-privileges".to_string()]));
+        let mut p = plan(vec![]);
+        p.pids_limit = 0;
+        assert_eq!(
+            p.create_body(false).host_config.unwrap().pids_limit,
+            None,
+            "0: the engine's default"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The Docker Engine API of the compute nodes (bollard): connecting with the node's
-//! endpoint and TLS material, the container an instance maps to, and its lifecycle.
+//! endpoint and TLS material, the container an instance maps to, its lifecycle, and the
+//! tenant networks it sits on.
 
 pub mod connect;
 pub mod container;
 pub mod exec;
 pub mod logs;
+pub mod network;
 
 pub use connect::{Endpoint, TlsMaterial, connect};
 

@@ -10,4 +10,5 @@ pub mod instances;
 pub mod jumpbox;
 pub mod listing;
 pub mod nat;
+pub mod tenancy;
 pub mod zjmf;

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::OpsError;
+use super::{OpsError, tenancy};
 use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
 use crate::docker::{self, Endpoint, TlsMaterial, container};
 use crate::domain::access::{Actor, Scope, scope};
 use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{InstanceForm, NewInstance, PlacementError};
 use crate::domain::listing::{ListQuery, Page};
+use crate::domain::tenancy::Tenant;
 use crate::startup::AppState;
 
 /// How many nodes the node step offers at most.
@@ -154,11 +155,13 @@ pub async fn create(
 
 /// Creates the container of a placed instance and records the outcome: ready with the
 /// container id, or failed with the engine's message (capacity and GPUs given back,
-/// nothing left on the node).
+/// nothing left on the node: no container, no volume, and no tenant network that no
+/// other instance of the tenant uses).
 pub async fn provision(state: &AppState, id: i64) -> Result<(), OpsError> {
     let row = db::run(&state.pool, move |c| db::instances::plan(c, id)).await?;
     let node_id = row.node_id;
-    let plan = container::ContainerPlan {
+    let tenant = row.tenant();
+    let mut plan = container::ContainerPlan {
         instance_id: row.id,
         name: row.name,
         image: row.image,
@@ -167,6 +170,8 @@ pub async fn provision(state: &AppState, id: i64) -> Result<(), OpsError> {
         system_disk_gb: row.system_disk_gb,
         data_disk_gb: row.data_disk_gb,
         gpu_indices: row.gpu_indices,
+        network: String::new(),
+        pids_limit: state.settings.docker.pids_limit,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let pool = state.pool.clone();
@@ -182,7 +187,16 @@ pub async fn provision(state: &AppState, id: i64) -> Result<(), OpsError> {
     let outcome = async {
         let ep = endpoint(state, node_id).await?;
         let d = docker::connect(&ep).await?;
-        Ok::<_, OpsError>(container::provision(&d, &plan, &progress).await?)
+        // pulled before the network's lock is taken: a pull may take minutes
+        container::ensure_image(&d, &plan.image, &progress).await?;
+        let (guard, network) = tenancy::network(state, &d, node_id, tenant).await?;
+        plan.network = network;
+        let created = container::provision(&d, &plan, &progress).await;
+        if created.is_err() {
+            tenancy::prune_held(state, &d, node_id, tenant, id).await;
+        }
+        drop(guard);
+        Ok::<_, OpsError>(created?)
     }
     .await;
     drop(progress);
@@ -252,6 +266,17 @@ pub async fn act(
     }
     let ep = endpoint(state, inst.node_id).await?;
     let d = docker::connect(&ep).await?;
+    if matches!(
+        action,
+        container::Action::Start | container::Action::Restart
+    ) {
+        // SECURITY: a container made before tenant networks (on the default bridge)
+        // starts on its tenant's network only
+        match tenancy::settle(state, &d, inst.node_id, inst.tenant(), &inst.container_id).await {
+            Ok(_) | Err(OpsError::Docker(docker::DockerError::NotFound(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let status = match container::act(&d, &inst.container_id, action).await {
         Err(docker::DockerError::NotFound(_)) => "missing".to_string(),
         other => other?,
@@ -290,6 +315,7 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsE
         Ok(()) => {
             db::run(&state.pool, move |c| db::instances::delete(c, id)).await?;
             state.totals.forget();
+            prune_network(state, inst.node_id, inst.tenant(), id).await;
             Ok(())
         }
         Err(e) => {
@@ -300,6 +326,17 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsE
             .await?;
             Err(e)
         }
+    }
+}
+
+/// The tenant's network on the node once instance `id` is gone, if nothing else uses it.
+async fn prune_network(state: &AppState, node_id: i64, tenant: Tenant, id: i64) {
+    let Ok(ep) = endpoint(state, node_id).await else {
+        return;
+    };
+    match docker::connect(&ep).await {
+        Ok(d) => tenancy::prune(state, &d, node_id, tenant, id).await,
+        Err(e) => log::warn!(node = node_id; "tenant network not pruned: {e}"),
     }
 }
 

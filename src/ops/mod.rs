@@ -9,6 +9,7 @@ pub mod nat;
 pub mod permissions;
 pub mod sessions;
 pub mod streams;
+pub mod tenancy;
 pub mod zjmf;
 
 use crate::crypto::CryptoError;

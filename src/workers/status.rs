@@ -1,7 +1,8 @@
 //! Keeps instance states current (自动更新容器状态). One follower task per node that has
 //! containers: it subscribes to the engine's container events (labelled by us), then
 //! compares every ready instance with a full container listing, and again every
-//! `docker.reconcile_secs`. A node that cannot be reached is marked unreachable (its
+//! `docker.reconcile_secs` (moving containers that are not on their tenant's network
+//! only onto it). A node that cannot be reached is marked unreachable (its
 //! instances show it); its instances are left alone. A supervisor starts followers for
 //! new nodes and restarts them when a node's endpoint or TLS material changes.
 
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::db;
 use crate::docker::{self, DockerError, container};
+use crate::domain::tenancy;
 use crate::ops::{self, OpsError};
 use crate::startup::AppState;
 
@@ -113,7 +115,9 @@ async fn watch(state: &AppState, node_id: i64, every: Duration) -> Result<(), Op
     }
 }
 
-/// Compares every ready instance of the node with the engine's container listing.
+/// Compares every ready instance of the node with the engine's container listing, and
+/// moves a container that is not on exactly its tenant's network (one made before tenant
+/// networks sits on the default bridge) onto it.
 async fn reconcile(state: &AppState, node_id: i64, d: &Docker) -> Result<(), OpsError> {
     let filters = HashMap::from([("label", vec![container::LABEL_INSTANCE])]);
     let listing = d
@@ -125,20 +129,44 @@ async fn reconcile(state: &AppState, node_id: i64, d: &Docker) -> Result<(), Ops
         ))
         .await
         .map_err(|e| DockerError::from_bollard(e, ""))?;
-    let actual: HashMap<String, String> = listing
-        .into_iter()
-        .filter_map(|c| Some((c.id?, c.state.map(|s| s.to_string()).unwrap_or_default())))
-        .collect();
-    db::run(&state.pool, move |c| {
+    let mut states: HashMap<String, String> = HashMap::new();
+    let mut networks: HashMap<String, Vec<String>> = HashMap::new();
+    for c in listing {
+        let Some(id) = c.id else { continue };
+        let names = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .map(|n| n.into_keys().collect())
+            .unwrap_or_default();
+        networks.insert(id.clone(), names);
+        states.insert(id, c.state.map(|s| s.to_string()).unwrap_or_default());
+    }
+    let rows = db::run(&state.pool, move |c| {
         db::nodes::set_docker_state(c, node_id, "ok", "")?;
-        for (_, container_id, status) in db::instances::containers_of_node(c, node_id)? {
-            let now = actual.get(&container_id).map_or("missing", String::as_str);
-            if now != status {
-                db::instances::set_status_of_container(c, node_id, &container_id, now)?;
+        let rows = db::instances::containers_of_node(c, node_id)?;
+        for r in &rows {
+            let now = states
+                .get(&r.container_id)
+                .map_or("missing", String::as_str);
+            if now != r.status {
+                db::instances::set_status_of_container(c, node_id, &r.container_id, now)?;
             }
         }
-        Ok(())
+        Ok(rows)
     })
     .await?;
+    for r in rows {
+        let Some(names) = networks.get(&r.container_id) else {
+            continue;
+        };
+        // SECURITY: tenants share no network; the cheap check first, by name
+        let want = ops::tenancy::network_name(state, r.tenant());
+        if tenancy::is_placed(names, &want) {
+            continue;
+        }
+        if let Err(e) = ops::tenancy::settle(state, d, node_id, r.tenant(), &r.container_id).await {
+            log::warn!(node = node_id, instance = r.id; "container not moved to its tenant network: {e}");
+        }
+    }
     Ok(())
 }

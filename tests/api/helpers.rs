@@ -119,6 +119,10 @@ pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     s.zjmf.default_image = crate::zjmf::LXD_IMAGE.into();
     // iptables is shared by all tests: each app gets chains of its own
     s.zjmf.nat_chain = format!("T{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    // the engine is shared by all tests, and tenant ids repeat across test databases:
+    // each app names its tenant networks apart
+    s.docker.tenant_network_prefix =
+        format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     s
 }
 
@@ -284,6 +288,27 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.data_dir);
         remove_nat_chains(&self.state.settings.zjmf.nat_chain);
+        remove_tenant_networks(&self.state.settings.docker.tenant_network_prefix);
+    }
+}
+
+/// Removes a test app's tenant networks on the local engine and what is still attached
+/// to them (Docker's address pools hold only a few dozen networks).
+fn remove_tenant_networks(prefix: &str) {
+    let docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    };
+    let names = docker(&["network", "ls", "-q", "--filter", &format!("name={prefix}")]);
+    for net in names.split_whitespace() {
+        let attached = docker(&["ps", "-aq", "--filter", &format!("network={net}")]);
+        for c in attached.split_whitespace() {
+            docker(&["rm", "-f", "-v", c]);
+        }
+        docker(&["network", "rm", net]);
     }
 }
 

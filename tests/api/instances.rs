@@ -470,6 +470,8 @@ async fn the_engine_stores_the_gpu_request_with_the_assigned_indices() {
         system_disk_gb: 0,
         data_disk_gb: 0,
         gpu_indices: vec![1, 3],
+        network: "bridge".into(),
+        pids_limit: 4096,
     };
     let docker = suanli::docker::connect(&suanli::docker::Endpoint {
         url: LOCAL_DOCKER.into(),

@@ -13,6 +13,7 @@ mod jumpbox;
 mod login_security;
 mod lxd_client;
 mod permissions;
+mod security;
 mod ssh;
 mod status;
 mod streams;
