@@ -10,7 +10,6 @@ mod health;
 mod helpers;
 mod instances;
 mod jumpbox;
-mod login_security;
 mod lxd_client;
 mod permissions;
 mod security;
