@@ -50,6 +50,7 @@ pub mod audit;
 pub mod companies;
 pub mod images;
 pub mod instances;
+pub mod login_sessions;
 pub mod nodes;
 pub mod permissions;
 pub mod schema;

@@ -118,6 +118,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// browser login sessions: only the hash of the cookie's random id
+    login_sessions (id) {
+        id -> Int8,
+        token_hash -> Text,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        ip -> Text,
+        user_agent -> Text,
+        ended_at -> Nullable<Timestamptz>,
+        end_reason -> Text,
+    }
+}
+
+diesel::table! {
     /// LXD containers created through the ZJMF API (product figures)
     lxd_containers (hostname) {
         hostname -> Text,
@@ -235,6 +250,7 @@ diesel::joinable!(instances -> images (image_id));
 diesel::joinable!(instances -> nodes (node_id));
 diesel::joinable!(instances -> specs (spec_id));
 diesel::joinable!(instances -> users (owner_id));
+diesel::joinable!(login_sessions -> users (user_id));
 diesel::joinable!(node_usage -> nodes (node_id));
 diesel::joinable!(sessions -> instances (instance_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -247,6 +263,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     companies,
     images,
     instances,
+    login_sessions,
     lxd_containers,
     nat_rules,
     node_usage,

@@ -116,6 +116,14 @@ pub fn set_password(
     found(n)
 }
 
+/// Every live stream of the user (terminals, jumpbox shells) ends at its next re-check.
+pub fn bump_epoch(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+    let n = diesel::update(users::table.find(id))
+        .set(users::session_epoch.eq(users::session_epoch + 1))
+        .execute(conn)?;
+    found(n)
+}
+
 pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<(), DbError> {
     let n = diesel::update(users::table.find(id))
         .set((

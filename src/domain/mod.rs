@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod auth;
 pub mod catalog;
+pub mod device;
 pub mod fields;
 pub mod instances;
 pub mod jumpbox;

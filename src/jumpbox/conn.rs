@@ -149,6 +149,7 @@ impl Handler for Connection {
                 user_id: u.id,
                 epoch: u.session_epoch,
                 login_at: Utc::now().timestamp(),
+                login_session: None,
                 route: TERMINAL_ROUTE.to_string(),
             },
             origin: Origin {

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use super::OpsError;
 use super::audit::{self, Origin};
+use super::{OpsError, logins};
 use crate::crypto::random_token;
 use crate::db::{self, users::User};
 use crate::domain::access::Role;
@@ -228,14 +228,23 @@ pub async fn unlock(state: &AppState, id: i64) -> Result<(), OpsError> {
         .map_err(|e| OpsError::from_write(e, "id"))
 }
 
-pub async fn logout(state: &AppState, origin: Origin) {
+/// Ends the login session `session_id` (its cookie no longer works anywhere).
+pub async fn logout(state: &AppState, session_id: i64, origin: Origin) -> Result<(), OpsError> {
+    let user_id = origin.user_id.unwrap_or_default();
+    match logins::end(state, user_id, session_id, logins::reason::LOGOUT).await {
+        Ok(()) | Err(OpsError::NotFound) => {}
+        Err(e) => return Err(e),
+    }
     audit::record(&state.pool, origin.event("logout", 200, "")).await;
+    Ok(())
 }
 
-/// The user changes their own password (also the forced first-login change).
+/// The user changes their own password (also the forced first-login change); every
+/// other login session of theirs ends, `keep` (the one they did it from) stays.
 pub async fn change_password(
     state: &AppState,
     user_id: i64,
+    keep: i64,
     form: &PasswordForm,
 ) -> Result<User, OpsError> {
     form.check()?;
@@ -246,8 +255,10 @@ pub async fn change_password(
         return Err(OpsError::Invalid(e));
     }
     let hash = hash_password(state, &form.new).await?;
-    db::run(&state.pool, move |c| {
+    db::transaction(&state.pool, move |c| {
         db::users::set_password(c, user_id, &hash, false)?;
+        let why = logins::reason::PASSWORD_CHANGED;
+        db::login_sessions::end_all(c, user_id, Some(keep), why)?;
         db::users::find(c, user_id)
     })
     .await
@@ -351,8 +362,12 @@ pub async fn set_disabled(
     if id == me && disabled {
         return Err(OpsError::Refused("user.cannot_disable_self"));
     }
-    db::run(&state.pool, move |c| {
-        db::users::set_disabled(c, id, disabled)
+    db::transaction(&state.pool, move |c| {
+        db::users::set_disabled(c, id, disabled)?;
+        if disabled {
+            db::login_sessions::end_all(c, id, None, logins::reason::DISABLED)?;
+        }
+        Ok(())
     })
     .await
     .map_err(|e| OpsError::from_write(e, "id"))
@@ -363,8 +378,9 @@ pub async fn set_disabled(
 pub async fn reset_password(state: &AppState, id: i64) -> Result<(User, String), OpsError> {
     let password = initial_password();
     let hash = hash_password(state, &password).await?;
-    let user = db::run(&state.pool, move |c| {
+    let user = db::transaction(&state.pool, move |c| {
         db::users::set_password(c, id, &hash, true)?;
+        db::login_sessions::end_all(c, id, None, logins::reason::PASSWORD_RESET)?;
         db::users::find(c, id)
     })
     .await

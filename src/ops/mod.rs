@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod catalog;
 pub mod instances;
+pub mod logins;
 pub mod nat;
 pub mod permissions;
 pub mod sessions;

@@ -20,6 +20,8 @@ pub struct Holder {
     pub epoch: i32,
     /// login time, unix seconds
     pub login_at: i64,
+    /// the browser login session (None for the jumpbox: its connection is the session)
+    pub login_session: Option<i64>,
     /// the route pattern the stream was opened on (its api_permissions record)
     pub route: String,
 }
@@ -36,6 +38,12 @@ pub async fn still_allowed(
     // SECURITY: disabling a user or resetting a password ends their open terminals too.
     let max_age = state.settings.security.session_hours * 3600;
     let (uid, epoch, login_at) = (h.user_id, h.epoch, h.login_at);
+    if let Some(id) = h.login_session
+        && !crate::ops::logins::is_live(state, id).await?
+    {
+        // SECURITY: a logged-out or ended browser session closes its sockets too
+        return Ok(false);
+    }
     let allowed = crate::ops::permissions::allowed_roles(state, "GET", &h.route).await?;
     Ok(db::run(&state.pool, move |c| {
         let u = match db::users::find(c, uid) {

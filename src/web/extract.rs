@@ -18,6 +18,12 @@ pub struct CurrentUser {
     pub role: Role,
     pub company_id: Option<i64>,
     pub must_change_password: bool,
+    /// the login session (login_sessions row) of this request
+    pub session_id: i64,
+    /// the user's session epoch now, and when this login started (unix seconds): what
+    /// a socket that outlives its handshake re-checks
+    pub epoch: i32,
+    pub login_at: i64,
 }
 
 impl CurrentUser {

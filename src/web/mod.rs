@@ -12,8 +12,8 @@ use actix_web::web::{self, ServiceConfig, get, post};
 
 use pages::catalog::{self, CatalogPage};
 use pages::{
-    audit, auth, companies, home, images::Images, instances, lxd, nodes::Nodes, permissions,
-    settings, specs::Specs, users,
+    account, audit, auth, companies, home, images::Images, instances, lxd, nodes::Nodes,
+    permissions, settings, specs::Specs, users,
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -27,7 +27,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/lang/{code}", get().to(auth::set_lang))
         .route("/", get().to(home::home))
         .route("/password", get().to(auth::password_page))
-        .route("/password", post().to(auth::change_password));
+        .route("/password", post().to(auth::change_password))
+        .route("/account/sessions", get().to(account::sessions))
+        .route(
+            "/account/sessions/{id}/end",
+            post().to(account::end_session),
+        );
     catalog_routes::<Images>(cfg);
     catalog_routes::<Nodes>(cfg);
     catalog_routes::<Specs>(cfg);
@@ -39,6 +44,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .route("/users/{id}/disabled", post().to(users::set_disabled))
         .route("/users/{id}/password", post().to(users::reset_password))
         .route("/users/{id}/unlock", post().to(users::unlock))
+        .route("/users/{id}/sessions/end", post().to(users::end_sessions))
         .route("/companies", get().to(companies::index))
         .route("/companies/new", get().to(companies::new))
         .route("/companies", post().to(companies::create))

@@ -4,3 +4,4 @@
 
 mod login;
 mod network;
+mod sessions;

@@ -584,3 +584,63 @@ async fn open_sockets_close_when_the_user_is_disabled() {
     }
     assert!(gone, "the shell of a disabled user ends");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_cookie_and_the_sockets_of_its_session() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let mia = Browser::login(&app, "mia").await;
+    let other = Browser::login(&app, "mia").await;
+    let (id, cid) = running_instance(&app, &mia.s, "logout").await;
+    let _cleanup = Cleanup(cid.clone());
+    let path = format!("/instances/{id}/terminal/ws");
+    let mut term = mia.ws(&path).await.expect("terminal handshake");
+    let mut kept = other
+        .ws(&path)
+        .await
+        .expect("terminal of the other session");
+    let mut got = Received::default();
+    send_text(&mut term, "echo ready\r").await;
+    read_until(&mut term, &mut got, |g| g.text.contains("ready\r\n")).await;
+
+    let old_cookie = mia.cookie();
+    let res = mia.s.post_form("/logout", &[]).await;
+    assert_eq!(res.status(), 303);
+
+    // the old cookie, replayed: no page, no socket
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/instances/{id}/terminal", app.base))
+        .header("Cookie", &old_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303);
+    assert!(
+        replay.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    let handshake = ws_with(
+        &app.base,
+        &path,
+        Some(&old_cookie),
+        Some(&app.base),
+        Some(&mia.s.csrf),
+    )
+    .await;
+    assert!(matches!(refused(handshake), 303 | 401 | 403));
+
+    // the open socket of the ended session closes within the re-check interval (10 s)
+    let mut got = Received::default();
+    read_until(&mut term, &mut got, |g| g.closed.is_some()).await;
+    assert_eq!(got.closed, Some(1008), "{:?}", got.json);
+    // the same user's other browser keeps its terminal
+    let mut got = Received::default();
+    send_text(&mut kept, "echo still-here\r").await;
+    read_until(&mut kept, &mut got, |g| g.text.contains("still-here\r\n")).await;
+    assert!(got.closed.is_none());
+}

@@ -13,14 +13,11 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
-use chrono::Utc;
 
 use super::error::WebError;
 use super::extract::{Ctx, CurrentUser, is_hx};
 use super::render::redirect;
-use crate::db;
 use crate::domain::access::{API_KEY_ROLE, route_allows};
-use crate::domain::auth::session_holds;
 use crate::i18n::Lang;
 use crate::startup::AppState;
 
@@ -63,38 +60,31 @@ pub async fn gate(
             Ok(v) => v,
             Err(e) => return Ok(req.error_response(WebError::from(e))),
         };
-    let login = session::login_of(&session);
-    let uid = login.as_ref().map(|l| l.user_id);
-    let user = match uid {
-        Some(id) => match db::run(&state.pool, move |c| db::users::find(c, id)).await {
-            Ok(u) => Some(u),
-            Err(db::DbError::NotFound) => None,
+    // SECURITY: the login session lives in Postgres; logout, a password change or
+    // reset, disabling and an admin end it there, and the cookie stops working at once.
+    let token = session::token_of(&session);
+    let login = match &token {
+        Some(t) => match crate::ops::logins::resolve(&state, t, &ip).await {
+            Ok(l) => l,
             Err(e) => return Ok(req.error_response(WebError::from(e))),
         },
         None => None,
     };
-    let max_age = state.settings.security.session_hours * 3600;
-    let user = match (user, login) {
-        (Some(u), Some(l))
-            // SECURITY: disabled users and sessions from before a password change/reset
-            // or disable stop working at once; sessions also expire server-side.
-            if session_holds(u.disabled, u.session_epoch, l.epoch, l.at, Utc::now().timestamp(), max_age) =>
-        {
-            Some(CurrentUser {
-                id: u.id,
-                role: u.role(),
-                username: u.username,
-                display_name: u.display_name,
-                company_id: u.company_id,
-                must_change_password: u.must_change_password,
-            })
-        }
-        (_, Some(_)) => {
-            session::end(&session);
-            None
-        }
-        _ => None,
-    };
+    if token.is_some() && login.is_none() {
+        session::end(&session);
+    }
+    let user = login.map(|(s, u)| CurrentUser {
+        id: u.id,
+        role: u.role(),
+        username: u.username,
+        display_name: u.display_name,
+        company_id: u.company_id,
+        must_change_password: u.must_change_password,
+        session_id: s.id,
+        epoch: u.session_epoch,
+        login_at: s.created_at.timestamp(),
+    });
+    let uid = user.as_ref().map(|u| u.id);
 
     // 2. the route's permission record. /api/ routes belong to the ZJMF plugin: no
     // session and no CSRF token; their record must allow the pseudo role `zjmf` and the

@@ -1,46 +1,27 @@
-//! What the encrypted session cookie holds (user id, the user's session epoch at
-//! login, login time, CSRF token, a one-shot flash message) and its lifecycle.
+//! What the encrypted session cookie holds: the random id of the login session (its hash
+//! is the `login_sessions` row, see ops/logins.rs), the CSRF token and a one-shot flash
+//! message. Anonymous visitors get a cookie too (the login form's CSRF token).
 
 use actix_session::Session;
-use chrono::Utc;
 
 use crate::crypto::random_token;
-use crate::db::users::User;
 
-const UID: &str = "uid";
-const EPOCH: &str = "epoch";
-const AT: &str = "at";
+const SID: &str = "sid";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 
-pub struct Login {
-    pub user_id: i64,
-    pub epoch: i32,
-    pub at: i64,
+/// The login session's random id, if the cookie carries one.
+pub fn token_of(session: &Session) -> Option<String> {
+    session.get::<String>(SID).ok().flatten()
 }
 
-pub fn login_of(session: &Session) -> Option<Login> {
-    let get = |k| session.get::<i64>(k).ok().flatten();
-    Some(Login {
-        user_id: get(UID)?,
-        epoch: i32::try_from(get(EPOCH)?).ok()?,
-        at: get(AT)?,
-    })
-}
-
-/// Starts a fresh session (new cookie, new CSRF token: no session fixation).
-pub fn start(session: &Session, user: &User) {
+/// Starts a fresh cookie for login session `token` (new cookie, new CSRF token: no
+/// session fixation).
+pub fn start(session: &Session, token: &str) {
     session.renew();
     session.clear();
-    let _ = session.insert(UID, user.id);
-    let _ = session.insert(EPOCH, i64::from(user.session_epoch));
-    let _ = session.insert(AT, Utc::now().timestamp());
+    let _ = session.insert(SID, token);
     let _ = session.insert(CSRF, random_token(24));
-}
-
-/// The user's epoch moved (password changed here): keep this session alive.
-pub fn refresh_epoch(session: &Session, user: &User) {
-    let _ = session.insert(EPOCH, i64::from(user.session_epoch));
 }
 
 pub fn end(session: &Session) {

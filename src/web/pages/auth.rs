@@ -3,7 +3,7 @@
 use actix_session::Session;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -68,11 +68,18 @@ pub async fn login(
     st: web::Data<AppState>,
     ctx: Ctx,
     session: Session,
+    req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     match ops::accounts::login(&st, &form.username, &form.password, &ctx.ip, "web").await? {
         Ok(user) => {
-            session::start(&session, &user);
+            let agent = req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let token = ops::logins::start(&st, user.id, &ctx.ip, agent).await?;
+            session::start(&session, &token);
             let to = if user.must_change_password {
                 "/password"
             } else {
@@ -117,8 +124,7 @@ pub async fn logout(
     session: Session,
 ) -> Result<HttpResponse, WebError> {
     if let Some(u) = &ctx.user {
-        let origin = u.origin(&ctx.ip);
-        ops::accounts::logout(&st, origin).await;
+        ops::accounts::logout(&st, u.session_id, u.origin(&ctx.ip)).await?;
     }
     session::end(&session);
     Ok(redirect(ctx.hx, "/login"))
@@ -148,10 +154,9 @@ pub async fn change_password(
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, WebError> {
     let me = ctx.me()?;
-    match ops::accounts::change_password(&st, me.id, &form).await {
-        Ok(user) => {
+    match ops::accounts::change_password(&st, me.id, me.session_id, &form).await {
+        Ok(_) => {
             // this session stays valid; every other session of the user ends
-            session::refresh_epoch(&session, &user);
             session::set_flash(&session, ctx.t("password.changed"));
             Ok(redirect(ctx.hx, "/"))
         }

@@ -1,5 +1,6 @@
 //! HTML handlers, one module per capability. Each handler extracts, calls ops/, renders.
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod catalog;

@@ -34,7 +34,6 @@
 
 use std::time::Duration;
 
-use actix_session::SessionExt;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
@@ -50,7 +49,7 @@ use crate::ops::{self, OpsError};
 use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
-use crate::web::middleware::{csrf, session};
+use crate::web::middleware::csrf;
 use crate::web::render::render_status;
 
 mod terminal;
@@ -250,11 +249,12 @@ async fn handshake(
         log::warn!(user = ctx.me()?.id, instance = id, ip = ctx.ip.as_str(); "websocket refused: csrf");
         return Err(WebError::Csrf);
     }
-    let login = session::login_of(&req.get_session()).ok_or(WebError::Unauthorized)?;
+    let me = ctx.me()?;
     let holder = Holder {
-        user_id: login.user_id,
-        epoch: login.epoch,
-        login_at: login.at,
+        user_id: me.id,
+        epoch: me.epoch,
+        login_at: me.login_at,
+        login_session: Some(me.session_id),
         // the record the gate checked for this request, re-checked while the socket lives
         route: req.match_pattern().ok_or(WebError::NotFound)?,
     };

@@ -184,6 +184,16 @@ pub async fn unlock(
     Ok(changed(ctx.hx, "/users"))
 }
 
+/// Ends every login session of the user, their open terminals and jumpbox shells.
+pub async fn end_sessions(
+    st: web::Data<AppState>,
+    ctx: Ctx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    ops::logins::end_all_of(&st, *id).await?;
+    Ok(changed(ctx.hx, "/users"))
+}
+
 #[derive(Template)]
 #[template(path = "users/_password.html")]
 struct ResetDonePartial<'a> {
