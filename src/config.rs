@@ -120,6 +120,11 @@ pub struct JumpboxSettings {
     pub max_sessions_per_user: usize,
     /// concurrent SSH connections overall (logged in or not)
     pub max_sessions: usize,
+    /// seconds a connection may take to log in (OpenSSH's LoginGraceTime)
+    pub login_grace_secs: u64,
+    /// connections not logged in yet, overall and from one source address
+    pub max_unauthenticated: usize,
+    pub max_unauthenticated_per_ip: usize,
     /// instances listed in the menu at most (enter others by name)
     pub menu_limit: i64,
     /// the ciphers offered, comma-separated, from `JUMPBOX_CIPHERS`; empty = all of them
@@ -215,6 +220,15 @@ impl Settings {
         }
         if self.jumpbox.idle_timeout_secs == 0 {
             return bad("jumpbox.idle_timeout_secs", "expected > 0");
+        }
+        if self.jumpbox.login_grace_secs == 0
+            || self.jumpbox.max_unauthenticated == 0
+            || self.jumpbox.max_unauthenticated_per_ip == 0
+        {
+            return bad(
+                "jumpbox.login_grace_secs",
+                "expected > 0 (also max_unauthenticated and max_unauthenticated_per_ip)",
+            );
         }
         if self.jumpbox.max_sessions_per_user == 0 || self.jumpbox.max_sessions == 0 {
             return bad(

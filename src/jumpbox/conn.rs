@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
 use russh::server::{Auth, Handler, Msg, Session};
@@ -47,19 +48,31 @@ pub struct Connection {
     shared: Option<Arc<Shared>>,
     /// beyond the overall limit: only there to be told so, never to log in
     refusing: bool,
+    /// set at login (the login grace time no longer applies)
+    logged_in: Arc<AtomicBool>,
+    /// held from accept until login
+    pending: Option<Slot>,
     /// held while the connection lives
     _slot: Slot,
     _user_slot: Option<Slot>,
 }
 
 impl Connection {
-    pub fn new(state: Arc<AppState>, peer: SocketAddr, limits: Arc<Limits>, slot: Slot) -> Self {
+    pub fn new(
+        state: Arc<AppState>,
+        peer: SocketAddr,
+        limits: Arc<Limits>,
+        slot: Slot,
+        pending: Option<Slot>,
+    ) -> Self {
         Connection {
             state,
             peer,
             limits,
             shared: None,
             refusing: false,
+            logged_in: Arc::default(),
+            pending,
             _slot: slot,
             _user_slot: None,
         }
@@ -75,8 +88,13 @@ impl Connection {
     ) -> Self {
         Connection {
             refusing: true,
-            ..Connection::new(state, peer, limits, slot)
+            ..Connection::new(state, peer, limits, slot, None)
         }
+    }
+
+    /// Whether the connection has logged in (read by the login grace timer).
+    pub fn logged_in(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.logged_in)
     }
 
     fn refuse(&self) -> Auth {
@@ -163,6 +181,8 @@ impl Handler for Connection {
             over_limit: user_slot.is_none(),
         };
         self._user_slot = user_slot;
+        self.pending = None;
+        self.logged_in.store(true, Ordering::Release);
         self.shared = Some(Arc::new(Shared {
             state: Arc::clone(&self.state),
             login,

@@ -1,10 +1,13 @@
-//! How many SSH connections may be open: overall (counted from accept) and per user
-//! (counted from login). A connection beyond the overall limit is told so over SSH
+//! How many SSH connections may be open: overall (counted from accept), per user
+//! (counted from login), and not logged in yet (from accept to login: overall and per
+//! source address; beyond those a connection is closed at once, as OpenSSH's
+//! MaxStartups does, so that silent connections cannot keep real users out). A connection beyond the overall limit is told so over SSH
 //! (key exchange, then a disconnect message), and at most `MAX_REFUSALS` of those run at
 //! once; beyond that a connection is dropped unanswered. A slot frees itself when
 //! dropped.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Connections being refused (key exchange and a disconnect message) at one time.
@@ -14,6 +17,9 @@ const MAX_REFUSALS: usize = 32;
 pub struct Limits {
     max_total: usize,
     max_per_user: usize,
+    /// connections not logged in yet: overall and per source address
+    max_pending: usize,
+    max_pending_per_ip: usize,
     open: Mutex<Open>,
 }
 
@@ -22,6 +28,8 @@ struct Open {
     total: usize,
     per_user: HashMap<i64, usize>,
     refusing: usize,
+    pending: usize,
+    pending_per_ip: HashMap<IpAddr, usize>,
 }
 
 /// One connection, one logged-in user's connection, or one connection being refused.
@@ -36,15 +44,39 @@ enum Kind {
     Connection,
     User(i64),
     Refusal,
+    Pending(IpAddr),
 }
 
 impl Limits {
-    pub fn new(max_total: usize, max_per_user: usize) -> Arc<Self> {
+    /// `max_pending` (overall) and `max_pending_per_ip` limit connections that have not
+    /// logged in yet (the login grace time ends them; these caps keep a flood of silent
+    /// connections from filling `max_total`).
+    pub fn new(
+        max_total: usize,
+        max_per_user: usize,
+        max_pending: usize,
+        max_pending_per_ip: usize,
+    ) -> Arc<Self> {
         Arc::new(Limits {
             max_total,
             max_per_user,
+            max_pending,
+            max_pending_per_ip,
             open: Mutex::default(),
         })
+    }
+
+    /// A connection from `ip` that has not logged in yet, or None when `ip` or everybody
+    /// holds as many as allowed. Dropped at login (or with the connection).
+    pub fn pending(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open();
+        let from_ip = open.pending_per_ip.get(&ip).copied().unwrap_or(0);
+        if open.pending >= self.max_pending || from_ip >= self.max_pending_per_ip {
+            return None;
+        }
+        open.pending += 1;
+        open.pending_per_ip.insert(ip, from_ip + 1);
+        Some(self.slot(Kind::Pending(ip)))
     }
 
     fn open(&self) -> std::sync::MutexGuard<'_, Open> {
@@ -113,6 +145,15 @@ impl Drop for Slot {
         match self.kind {
             Kind::Connection => open.total = open.total.saturating_sub(1),
             Kind::Refusal => open.refusing = open.refusing.saturating_sub(1),
+            Kind::Pending(ip) => {
+                open.pending = open.pending.saturating_sub(1);
+                if let Some(n) = open.pending_per_ip.get_mut(&ip) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        open.pending_per_ip.remove(&ip);
+                    }
+                }
+            }
             Kind::User(u) => {
                 if let Some(n) = open.per_user.get_mut(&u) {
                     *n = n.saturating_sub(1);
@@ -131,7 +172,7 @@ mod tests {
 
     #[test]
     fn slots_are_counted_and_given_back() {
-        let l = Limits::new(2, 1);
+        let l = Limits::new(2, 1, 10, 10);
         let a = l.connection().unwrap();
         let b = l.connection().unwrap();
         assert!(l.connection().is_none(), "overall limit");
@@ -148,8 +189,31 @@ mod tests {
     }
 
     #[test]
+    fn connections_not_logged_in_have_caps_per_address_and_overall() {
+        let l = Limits::new(100, 1, 3, 2);
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) = (
+            [127, 0, 0, 1].into(),
+            [127, 0, 0, 2].into(),
+            [127, 0, 0, 3].into(),
+        );
+        let a1 = l.pending(a).unwrap();
+        let _a2 = l.pending(a).unwrap();
+        assert!(l.pending(a).is_none(), "per address");
+        let _b1 = l.pending(b).unwrap();
+        assert!(l.pending(c).is_none(), "overall");
+        drop(a1);
+        let _c1 = l.pending(c).unwrap();
+        assert!(l.pending(a).is_none(), "the overall cap still holds");
+        assert_eq!(
+            l.counts(),
+            (0, 0),
+            "pending slots are apart from connections"
+        );
+    }
+
+    #[test]
     fn refusals_have_a_cap_of_their_own() {
-        let l = Limits::new(1, 1);
+        let l = Limits::new(1, 1, 10, 10);
         let _open = l.connection().unwrap();
         let refusing: Vec<Slot> = (0..MAX_REFUSALS).map(|_| l.refusal().unwrap()).collect();
         assert!(l.refusal().is_none(), "refusal cap");

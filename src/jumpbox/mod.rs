@@ -18,6 +18,7 @@ mod limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use russh::server::Config;
@@ -67,6 +68,8 @@ pub async fn start(state: Arc<AppState>) -> Result<Jumpbox, JumpboxError> {
     let limits = Limits::new(
         settings.jumpbox.max_sessions,
         settings.jumpbox.max_sessions_per_user,
+        settings.jumpbox.max_unauthenticated,
+        settings.jumpbox.max_unauthenticated_per_ip,
     );
     tokio::spawn(accept(listener, config, state, limits));
     log::info!("jumpbox listening on ssh://{addr} (host key {fingerprint})");
@@ -155,18 +158,88 @@ async fn accept(
             }
             continue;
         };
-        let handler = conn::Connection::new(Arc::clone(&state), peer, Arc::clone(&limits), slot);
+        let Some(pending) = limits.pending(peer.ip()) else {
+            // SECURITY: a flood of connections that do not log in (from one address, or
+            // from everywhere) is closed at once, before it fills `max_sessions`
+            log::debug!(ip = ip.as_str(); "jumpbox connection closed: too many not logged in yet");
+            continue;
+        };
+        let handler = conn::Connection::new(
+            Arc::clone(&state),
+            peer,
+            Arc::clone(&limits),
+            slot,
+            Some(pending),
+        );
+        let logged_in = handler.logged_in();
         let config = Arc::clone(&config);
-        tokio::spawn(async move {
-            match russh::server::run_stream(config, socket, handler).await {
-                Ok(session) => {
-                    if let Err(e) = session.await {
-                        log::debug!("jumpbox connection from {peer} ended: {e}");
-                    }
-                }
-                Err(e) => log::debug!("jumpbox handshake with {peer} failed: {e}"),
+        let grace = Duration::from_secs(state.settings.jumpbox.login_grace_secs);
+        tokio::spawn(serve(config, socket, handler, logged_in, grace, peer));
+    }
+}
+
+/// How long a connection past its login grace time may take to leave by itself.
+const GRACE_GOODBYE: Duration = Duration::from_secs(1);
+
+fn duplicate(
+    socket: tokio::net::TcpStream,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
+    let socket = socket.into_std()?;
+    let cut = socket.try_clone()?;
+    Ok((tokio::net::TcpStream::from_std(socket)?, cut))
+}
+
+/// Runs one connection; one that has not logged in within `grace` (from accept,
+/// including a client that never sends its version line) is closed.
+async fn serve(
+    config: Arc<Config>,
+    socket: tokio::net::TcpStream,
+    handler: conn::Connection,
+    logged_in: Arc<AtomicBool>,
+    grace: Duration,
+    peer: SocketAddr,
+) {
+    // a second handle on the socket, to cut it off when russh cannot be stopped otherwise
+    let (socket, cut) = match duplicate(socket) {
+        Ok(pair) => pair,
+        Err(e) => return log::warn!("jumpbox connection from {peer}: {e}"),
+    };
+    let deadline = tokio::time::Instant::now() + grace;
+    let started =
+        tokio::time::timeout_at(deadline, russh::server::run_stream(config, socket, handler)).await;
+    let session = match started {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => return log::debug!("jumpbox handshake with {peer} failed: {e}"),
+        Err(_) => return log::debug!("jumpbox connection from {peer}: no version line in time"),
+    };
+    let handle = session.handle();
+    let mut session = std::pin::pin!(session);
+    tokio::select! {
+        ended = &mut session => {
+            if let Err(e) = ended {
+                log::debug!("jumpbox connection from {peer} ended: {e}");
             }
-        });
+            return;
+        }
+        () = tokio::time::sleep_until(deadline) => {}
+    }
+    if !logged_in.load(Ordering::Acquire) {
+        log::debug!("jumpbox connection from {peer}: login grace time over");
+        let message = crate::i18n::t(crate::i18n::Lang::En, "jumpbox.grace_over");
+        // the message goes out only once a key exchange is done: a client that stalls
+        // before that is cut off
+        let goodbye = async {
+            let _ = handle
+                .disconnect(russh::Disconnect::ByApplication, message.into(), String::new())
+                .await;
+            let _ = (&mut session).await;
+        };
+        if tokio::time::timeout(GRACE_GOODBYE, goodbye).await.is_err() {
+            let _ = cut.shutdown(std::net::Shutdown::Both);
+        }
+    }
+    if let Err(e) = session.await {
+        log::debug!("jumpbox connection from {peer} ended: {e}");
     }
 }
 
