@@ -173,16 +173,38 @@ pub fn menu(
         .load(conn))?)
 }
 
-/// One instance by name if the scope may see it; NotFound otherwise.
+/// The unique index of instance names within a tenant (company, else owner).
+pub const TENANT_NAME_INDEX: &str = "instances_tenant_name_key";
+
+/// A member's instances follow them into `company` (or out of any): how many moved.
+/// Fails with Duplicate when a name clashes with one of the new tenant's.
+pub fn move_owner_to(
+    conn: &mut PgConnection,
+    owner_id: i64,
+    company: Option<i64>,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        instances::table
+            .filter(instances::owner_id.eq(owner_id))
+            .filter(instances::company_id.is_distinct_from(company)),
+    )
+    .set(instances::company_id.eq(company))
+    .execute(conn)?)
+}
+
+/// The instances of this name the scope may see, at most two (names are unique within a
+/// tenant only: an admin, or an owner after a member moved in, may see two).
 pub fn find_by_name(
     conn: &mut PgConnection,
     scope: Scope,
     name: &str,
-) -> Result<InstanceView, DbError> {
+) -> Result<Vec<InstanceView>, DbError> {
     Ok(for_scope!(scope, joined!(), |q| q
         .filter(instances::name.eq(name))
+        .order(instances::id)
+        .limit(2)
         .select(InstanceView::as_select())
-        .first(conn))?)
+        .load(conn))?)
 }
 
 /// A node the chosen spec fits on, with what is free on it.

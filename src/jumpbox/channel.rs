@@ -484,12 +484,19 @@ async fn show(shared: &Shared, client: &Client, list: &[InstanceView]) -> Result
 async fn reload(shared: &Shared, id: Option<i64>, name: &str) -> Result<InstanceView, OpsError> {
     let scope = scope(&shared.login.actor);
     let name = name.to_string();
-    db::run(&shared.state.pool, move |c| match id {
-        Some(id) => db::instances::find(c, scope, id),
+    let found = db::run(&shared.state.pool, move |c| match id {
+        Some(id) => db::instances::find(c, scope, id).map(|i| vec![i]),
         None => db::instances::find_by_name(c, scope, &name),
     })
     .await
-    .map_err(|e| OpsError::from_write(e, "name"))
+    .map_err(|e| OpsError::from_write(e, "name"))?;
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(OpsError::NotFound),
+        // two tenants' instances share the name: only the menu's number is clear
+        (Some(_), Some(_)) => Err(OpsError::Refused("jumpbox.ambiguous")),
+    }
 }
 
 /// A clear line for why the instance `name` cannot be entered (`inst` when it was found).

@@ -230,7 +230,11 @@ async fn serve(
         // before that is cut off
         let goodbye = async {
             let _ = handle
-                .disconnect(russh::Disconnect::ByApplication, message.into(), String::new())
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    message.into(),
+                    String::new(),
+                )
                 .await;
             let _ = (&mut session).await;
         };

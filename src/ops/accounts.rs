@@ -319,27 +319,47 @@ pub async fn create_user(
     .map_err(company_or_username)
 }
 
+/// Saves a user. A member moved to another company (or out of one) takes their instances
+/// along in the same transaction: the old company's owner loses them, the new one gains
+/// them (audited as `instances_moved`).
 pub async fn update_user(
     state: &AppState,
-    me: i64,
+    me: &Origin,
     id: i64,
     fields: UserFields,
 ) -> Result<(), OpsError> {
-    if id == me && fields.role != Role::Admin {
+    if Some(id) == me.user_id && fields.role != Role::Admin {
         // SECURITY: an admin cannot demote themselves and lock everybody out of admin pages.
         return Err(OpsError::Refused("user.cannot_demote_self"));
     }
-    db::run(&state.pool, move |c| {
+    let company = fields.company_id;
+    let moved = db::transaction(&state.pool, move |c| {
         let changes = db::users::UserChanges {
             username: &fields.username,
             display_name: &fields.display_name,
             role: fields.role.as_str(),
             company_id: fields.company_id,
         };
-        db::users::update(c, id, &changes)
+        db::users::update(c, id, &changes)?;
+        db::instances::move_owner_to(c, id, company)
     })
     .await
-    .map_err(company_or_username)
+    .map_err(|e| match e {
+        db::DbError::Duplicate(index) if index == db::instances::TENANT_NAME_INDEX => {
+            let mut errors = FieldErrors::default();
+            errors.add("company_id", "field.instances_clash");
+            OpsError::Invalid(errors)
+        }
+        other => company_or_username(other),
+    })?;
+    if moved > 0 {
+        let detail = format!(
+            "{moved} instance(s) of user {id} moved to company {}",
+            company.map_or("-".to_string(), |c| c.to_string())
+        );
+        audit::record(&state.pool, me.event("instances_moved", 200, detail)).await;
+    }
+    Ok(())
 }
 
 fn company_or_username(e: db::DbError) -> OpsError {

@@ -7,3 +7,4 @@ mod login;
 mod network;
 mod preauth;
 mod sessions;
+mod tenants;

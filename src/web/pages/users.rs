@@ -137,9 +137,9 @@ pub async fn update(
     id: web::Path<i64>,
     f: web::Form<UserForm>,
 ) -> Result<HttpResponse, WebError> {
-    let me = ctx.me()?.id;
+    let me = ctx.me()?.origin(&ctx.ip);
     let outcome = match UserFields::parse(&f, false) {
-        Ok((fields, _)) => ops::accounts::update_user(&st, me, *id, fields).await,
+        Ok((fields, _)) => ops::accounts::update_user(&st, &me, *id, fields).await,
         Err(e) => Err(e.into()),
     };
     answer(&st, &ctx, Some(*id), &f, outcome).await
