@@ -55,7 +55,8 @@ bench_exit_trap
 # ---------------------------------------------------------------- 1-3. Postgres, build, server
 bench_create_db
 bench_build
-bench_start_server RUST_LOG=warn
+# the refusal timings below send many wrong passwords from one address to one account
+bench_start_server RUST_LOG=warn SUANLI__SECURITY__LOGIN_FAILURES_PER_IP=1000000 SUANLI__SECURITY__LOCKOUT_THRESHOLD=1000000
 
 # ---------------------------------------------------------------- 4. seed
 log "seeding 10,000 images, nodes and specs"
@@ -105,6 +106,39 @@ for attempt in 1 2 3; do # several times: the same anonymous cookie must work ag
     LOGIN_SINGLE_MS+=("$(awk -v t="${res##* }" 'BEGIN { printf "%.0f", t * 1000 }')")
 done
 log "login POST with the right password answers 303 → / (3 times with one anonymous cookie; ${LOGIN_SINGLE_MS[*]} ms)"
+
+# Login refusals: unknown user, wrong password and locked account must cost the same (one
+# bcrypt check each) and say the same. Rotating order, REFUSAL_ROUNDS of each, medians.
+REFUSAL_ROUNDS=${BENCH_REFUSAL_ROUNDS:-15}
+psql_q -d "$DB_URL" -c "
+    INSERT INTO users (username, display_name, password_hash, role)
+    SELECT u, u, password_hash, 'customer_member' FROM users, (VALUES ('bench-wrong'), ('bench-locked')) v(u)
+    WHERE username = 'admin';
+    UPDATE users SET locked_until = now() + interval '1 day' WHERE username = 'bench-locked'" >/dev/null
+refusal_ms() { # user password → ms, after checking the 401 and the shared message
+    local res
+    res=$(curl -sS -o "$WORK/refusal.html" -w '%{http_code} %{time_total}' -H "Cookie: suanli_session=$ANON_SESSION" \
+        -H 'Content-Type: application/x-www-form-urlencoded' \
+        --data-binary "username=$1&password=$(urlencode "$2")&csrf_token=$(urlencode "$anon_token")" "$BASE_URL/login")
+    [[ $res == 401* ]] && grep -q 'id="login-error"' "$WORK/refusal.html" || die "refusal of $1: got '$res'"
+    awk -v t="${res##* }" 'BEGIN { printf "%.1f\n", t * 1000 }'
+}
+declare -A REFUSAL=([unknown]="" [wrong]="" [locked]="")
+REFUSAL_CASES=(unknown wrong locked)
+for ((round = 0; round < REFUSAL_ROUNDS; round++)); do
+    for k in 0 1 2; do
+        kind=${REFUSAL_CASES[$(((round + k) % 3))]}
+        case $kind in
+        unknown) ms=$(refusal_ms nobody-bench 'Wrong!pass1') ;;
+        wrong) ms=$(refusal_ms bench-wrong 'Wrong!pass1') ;;
+        locked) ms=$(refusal_ms bench-locked "$NEW_PASSWORD") ;;
+        esac
+        REFUSAL[$kind]+="$ms "
+    done
+done
+median_of() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+REFUSAL_MEDIANS="unknown $(median_of "${REFUSAL[unknown]}") ms, wrong password $(median_of "${REFUSAL[wrong]}") ms, locked $(median_of "${REFUSAL[locked]}") ms"
+log "login refusals (medians of $REFUSAL_ROUNDS): $REFUSAL_MEDIANS"
 
 # ---------------------------------------------------------------- 6. wrk
 IDLE_START=$(cpu_idle_pct)
@@ -199,6 +233,7 @@ bench_line list_page1_paced "GET /nodes page 1 ~${TARGET_RPS}/s -c${PACED_CONNS}
 bench_line login_post "POST /login (right pw)   -t2 -c2"
 echo "  login POST: $(figure login_post non3xx) non-3xx responses out of $(figure login_post requests) (each success must be 303 → /);"
 echo "    single sequential logins (curl, before the runs): ${LOGIN_SINGLE_MS[*]} ms"
+echo "  login refusals, medians of $REFUSAL_ROUNDS each (same answer, one bcrypt check each): $REFUSAL_MEDIANS"
 echo "  target p99 < ${TARGET_P99_MS} ms at ${TARGET_RPS} req/s (list partial, page 1): $VERDICT"
 echo "    reasoning: wrk cannot pace, so the saturation run (-c4: ${sat_rps} req/s, p99 ${sat_p99} ms) stands in:"
 echo "    when saturation throughput > ${TARGET_RPS} req/s, saturation latency upper-bounds the latency at ${TARGET_RPS} req/s"

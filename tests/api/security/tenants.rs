@@ -45,7 +45,10 @@ async fn instance_names_are_unique_within_a_tenant_only() {
     let res = submit(&amy, img, sp, nd, "train-1").await;
     assert_eq!(res.status(), 422);
     let body = res.text().await.unwrap();
-    assert!(body.contains("class=\"error\"") && body.contains("名称已存在"), "{body}");
+    assert!(
+        body.contains("class=\"error\"") && body.contains("名称已存在"),
+        "{body}"
+    );
 
     // the jumpbox: gus enters his own train-1; an admin seeing both is asked for the number
     let (dir, port) = (app.data_dir.clone(), app.ssh_port);
