@@ -2,7 +2,7 @@
 //! are neither taken nor revealed), the jumpbox resolves a name within what the user may
 //! see, and a member moved to another company takes their instances along.
 
-use crate::helpers::TestApp;
+use crate::helpers::{Session, TestApp};
 use crate::instances::{TEST_IMAGE, fake_ready, image, node, spec, submit};
 use crate::ssh::ssh_run;
 
@@ -85,6 +85,18 @@ async fn instance_names_are_unique_within_a_tenant_only() {
     );
 }
 
+/// The admin's edit form, saved with the member in `company`.
+async fn move_member(admin: &Session, id: i64, name: &str, company: i64) -> reqwest::Response {
+    let company = company.to_string();
+    let fields = [
+        ("username", name),
+        ("display_name", ""),
+        ("role", "customer_member"),
+        ("company_id", company.as_str()),
+    ];
+    admin.post_form(&format!("/users/{id}"), &fields).await
+}
+
 #[tokio::test]
 async fn a_member_moved_to_another_company_takes_their_instances_along() {
     let app = TestApp::spawn().await;
@@ -101,17 +113,7 @@ async fn a_member_moved_to_another_company_takes_their_instances_along() {
     assert_eq!(ole.get(&page(box1)).await.status(), 404);
 
     let admin = app.admin().await;
-    let res = admin
-        .post_form(
-            &format!("/users/{ann}"),
-            &[
-                ("username", "ann"),
-                ("display_name", ""),
-                ("role", "customer_member"),
-                ("company_id", &globex.to_string()),
-            ],
-        )
-        .await;
+    let res = move_member(&admin, ann, "ann", globex).await;
     assert_eq!(res.status(), 303);
     assert_eq!(
         oda.get(&page(box1)).await.status(),
@@ -141,17 +143,7 @@ async fn a_member_moved_to_another_company_takes_their_instances_along() {
     app.sql(&format!(
         "UPDATE instances SET company_id = {acme} WHERE owner_id = {ann}"
     ));
-    let res = admin
-        .post_form(
-            &format!("/users/{ann}"),
-            &[
-                ("username", "ann"),
-                ("display_name", ""),
-                ("role", "customer_member"),
-                ("company_id", &globex.to_string()),
-            ],
-        )
-        .await;
+    let res = move_member(&admin, ann, "ann", globex).await;
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("重名"));
     assert_eq!(
