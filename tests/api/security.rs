@@ -4,4 +4,5 @@
 
 mod login;
 mod network;
+mod redirects;
 mod sessions;
