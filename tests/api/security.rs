@@ -2,6 +2,8 @@
 //! real services: tenants' networks on the real Docker engine, and login security on both
 //! doors (web and the SSH jumpbox with the real OpenSSH client).
 
+mod csp;
+mod headers;
 mod login;
 mod network;
 mod redirects;
