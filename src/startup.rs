@@ -229,6 +229,7 @@ impl Application {
         let key = Key::from(&session_key);
         let secure = settings.security_cookie_secure();
         let data = state.clone();
+        let tls = settings.server.tls;
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
                 .cookie_name("suanli_session".into())
@@ -247,6 +248,9 @@ impl Application {
                 .wrap(from_fn(crate::web::middleware::gate))
                 .wrap(sessions)
                 .wrap(Compress::default())
+                .wrap(from_fn(move |req, next| {
+                    crate::web::middleware::headers::secure(tls, req, next)
+                }))
         })
         .listen(listener)
         .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?

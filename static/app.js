@@ -9,6 +9,10 @@ document.addEventListener("htmx:afterSwap", (e) => {
   if (d && d.contains(e.detail.target) && !d.open) d.showModal();
 });
 document.addEventListener("close-dialog", closeDialog);
+// buttons marked data-close-dialog close it (no inline handlers: the CSP forbids them)
+document.addEventListener("click", (e) => {
+  if (e.target instanceof Element && e.target.closest("[data-close-dialog]")) closeDialog();
+});
 document.addEventListener("list-changed", () => {
   const f = document.getElementById("flash");
   if (f) f.innerHTML = "";

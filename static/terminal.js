@@ -4,6 +4,17 @@
 // are {"type":"exit","code":…} or {"type":"error","message":…}.
 "use strict";
 (() => {
+  // xterm.js's DOM renderer writes its theme and cell sizes into <style> elements it
+  // creates; the page's CSP admits them only with this response's nonce (issue #14).
+  const styleNonce = document.currentScript ? document.currentScript.nonce : "";
+  if (styleNonce) {
+    const create = document.createElement.bind(document);
+    document.createElement = (tag, options) => {
+      const el = create(tag, options);
+      if (String(tag).toLowerCase() === "style") el.nonce = styleNonce;
+      return el;
+    };
+  }
   const root = document.getElementById("terminal-card");
   if (!root || !root.dataset.ws || !window.Terminal || !window.FitAddon) return;
   const msg = root.dataset;

@@ -11,5 +11,6 @@ pub mod instances;
 pub mod jumpbox;
 pub mod listing;
 pub mod nat;
+pub mod redirect;
 pub mod tenancy;
 pub mod zjmf;

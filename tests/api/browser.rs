@@ -30,7 +30,7 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// A chromedriver child process plus one browser session in it. Dropping it (also
 /// while unwinding from a failed assertion) closes the browser, kills chromedriver
 /// and removes the throw-away Chromium profile.
-struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     port: u16,
     session: Option<String>,
@@ -43,7 +43,7 @@ struct Browser {
 impl Browser {
     /// Starts chromedriver on a free loopback port, waits until it is ready and
     /// opens a headless Chromium session with a fresh profile.
-    async fn launch() -> Self {
+    pub async fn launch() -> Self {
         // Let the OS pick a free port, then release it for chromedriver to bind.
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .expect("bind a free port")
@@ -167,12 +167,12 @@ impl Browser {
     }
 
     /// Navigates and waits for the load event (bounded by the pageLoad timeout).
-    async fn goto(&self, url: &str) {
+    pub async fn goto(&self, url: &str) {
         self.cmd(Method::POST, "/url", json!({ "url": url })).await;
     }
 
     /// Runs a script (its body must `return` the result).
-    async fn try_execute(&self, script: &str) -> Result<Value, String> {
+    pub async fn try_execute(&self, script: &str) -> Result<Value, String> {
         let session = self.session.as_deref().expect("session");
         self.raw(
             Method::POST,
@@ -182,14 +182,14 @@ impl Browser {
         .await
     }
 
-    async fn execute(&self, script: &str) -> Value {
+    pub async fn execute(&self, script: &str) -> Value {
         self.try_execute(script)
             .await
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
     /// The element for a CSS selector (it must already be there: wait first).
-    async fn find(&self, css: &str) -> String {
+    pub async fn find(&self, css: &str) -> String {
         let v = self
             .cmd(
                 Method::POST,
@@ -204,7 +204,7 @@ impl Browser {
     }
 
     /// Types into the element, like a user would.
-    async fn type_into(&self, css: &str, text: &str) {
+    pub async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;
         self.cmd(
             Method::POST,
@@ -215,7 +215,7 @@ impl Browser {
     }
 
     /// A real (trusted) click: WebDriver scrolls to the element and checks it can be hit.
-    async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         let el = self.find(css).await;
         self.cmd(Method::POST, &format!("/element/{el}/click"), json!({}))
             .await;
@@ -223,7 +223,7 @@ impl Browser {
 
     /// Polls a JS expression until it is truthy, at most WAIT; returns its value.
     /// On timeout the test fails with a snapshot of the page.
-    async fn wait_until(&self, what: &str, expr: &str) -> Value {
+    pub async fn wait_until(&self, what: &str, expr: &str) -> Value {
         let script = format!("return ({expr});");
         let deadline = Instant::now() + WAIT;
         loop {
@@ -245,7 +245,7 @@ impl Browser {
     }
 
     /// Fills and submits the login form at `base`/login.
-    async fn log_in(&self, base: &str, username: &str, password: &str) {
+    pub async fn log_in(&self, base: &str, username: &str, password: &str) {
         self.goto(&format!("{base}/login")).await;
         self.wait_until(
             "the login form",
@@ -260,7 +260,7 @@ impl Browser {
     }
 
     /// Waits until a full page load at `path` has finished.
-    async fn wait_for_page(&self, path: &str) {
+    pub async fn wait_for_page(&self, path: &str) {
         let expr = format!(
             "location.pathname === {} && document.readyState === 'complete'",
             json!(path)
@@ -269,7 +269,7 @@ impl Browser {
     }
 
     /// The browser console since the last call (chromedriver's legacy log endpoint).
-    async fn console(&self) -> Vec<String> {
+    pub async fn console(&self) -> Vec<String> {
         let session = self.session.as_deref().expect("session");
         match self
             .raw(
@@ -296,7 +296,7 @@ impl Browser {
 
     /// What a failing test prints: where the page is, the dialog, list and flash
     /// markup, the HTMX requests/events recorded, and the console.
-    async fn diagnostics(&self) -> String {
+    pub async fn diagnostics(&self) -> String {
         let page = self
             .try_execute(
                 r#"const q = (s) => { const e = document.querySelector(s); return e ? e.outerHTML.slice(0, 3000) : null; };

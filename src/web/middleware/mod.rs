@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod csrf;
+pub mod headers;
 pub mod session;
 
 use actix_session::SessionExt;

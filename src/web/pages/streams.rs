@@ -49,7 +49,7 @@ use crate::ops::{self, OpsError};
 use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
-use crate::web::middleware::csrf;
+use crate::web::middleware::{csrf, headers};
 use crate::web::render::render_status;
 
 mod terminal;
@@ -78,6 +78,8 @@ struct TerminalPage<'a> {
     r: &'a InstanceView,
     /// why no shell can be opened (not ready, not running)
     problem: Option<&'a str>,
+    /// this response's CSP nonce for the `<style>` elements xterm.js inserts
+    style_nonce: &'a str,
 }
 
 async fn load(st: &AppState, ctx: &Ctx, id: i64) -> Result<InstanceView, WebError> {
@@ -135,14 +137,21 @@ pub async fn terminal_page(
     let problem = ops::streams::is_running(&r)
         .err()
         .map(|e| refusal(ctx.lang, e));
-    page(
+    let nonce = headers::new_nonce();
+    let mut res = page(
         problem.as_deref(),
         TerminalPage {
             l: &ctx,
             r: &r,
             problem: problem.as_deref(),
+            style_nonce: &nonce,
         },
-    )
+    )?;
+    let csp = header::HeaderValue::from_str(&headers::csp_with_style_nonce(&nonce))
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, csp);
+    Ok(res)
 }
 
 #[derive(Deserialize, Default)]
