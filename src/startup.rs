@@ -208,7 +208,7 @@ impl Application {
             .await
             .map_err(|e| StartError::Admin(e.to_string()))?
         {
-            let path = settings.server.data_dir.join("initial-admin-password");
+            let path = crate::ops::accounts::initial_password_file(&settings.server.data_dir);
             let _ = std::fs::remove_file(&path);
             crypto::write_private(&path, format!("{password}\n").as_bytes())
                 .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;

@@ -255,14 +255,36 @@ pub async fn change_password(
         return Err(OpsError::Invalid(e));
     }
     let hash = hash_password(state, &form.new).await?;
-    db::transaction(&state.pool, move |c| {
+    let changed = db::transaction(&state.pool, move |c| {
         db::users::set_password(c, user_id, &hash, false)?;
         let why = logins::reason::PASSWORD_CHANGED;
         db::login_sessions::end_all(c, user_id, Some(keep), why)?;
         db::users::find(c, user_id)
     })
-    .await
-    .map_err(OpsError::from)
+    .await?;
+    forget_initial_password(&state.settings.server.data_dir, &form.current).await;
+    Ok(changed)
+}
+
+/// Where the first admin's generated password is written at first start.
+pub fn initial_password_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("initial-admin-password")
+}
+
+// SECURITY: the generated first password stays on disk only until it stops working
+// (issue #14): the file goes once the password it holds has been changed. Another user's
+// password change leaves it, so a read of the file always matches who it is for.
+async fn forget_initial_password(data_dir: &std::path::Path, old_password: &str) {
+    let path = initial_password_file(data_dir);
+    let Ok(held) = tokio::fs::read_to_string(&path).await else {
+        return;
+    };
+    if held.trim_end_matches(['\n', '\r']) != old_password {
+        return;
+    }
+    if let Err(e) = tokio::fs::remove_file(&path).await {
+        log::warn!(path = path.display().to_string(); "could not remove the initial admin password file: {e}");
+    }
 }
 
 /// On a database without users, creates `admin` with a random password that must be
