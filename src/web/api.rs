@@ -98,11 +98,24 @@ fn reply(result: Result<Reply, Refusal>) -> Reply {
     result.unwrap_or_else(Reply::refused)
 }
 
-/// Whether `presented` is one of the configured tokens (constant time per token).
+/// A token's SHA-256: what `key_matches` compares, so that every comparison is of 32 bytes
+/// whatever the lengths of the presented and configured tokens.
+fn token_digest(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    out
+}
+
+/// Whether `presented` is one of the configured tokens.
+// SECURITY: `ct_eq` on two byte strings answers at once when their lengths differ, which
+// tells a caller timing the 401s how long the token is (issue #14). Comparing fixed-size
+// digests in constant time, and every configured token each time, leaks neither its
+// length nor its content nor which of several tokens matched.
 pub fn key_matches(presented: &str, tokens: &[&str]) -> bool {
+    let presented = token_digest(presented);
     let mut ok = 0u8;
     for t in tokens {
-        ok |= presented.as_bytes().ct_eq(t.as_bytes()).unwrap_u8();
+        ok |= presented.ct_eq(&token_digest(t)).unwrap_u8();
     }
     ok == 1
 }
@@ -318,5 +331,22 @@ mod tests {
         assert!(!key_matches("first-token-012345678", &tokens));
         assert!(!key_matches("", &tokens));
         assert!(!key_matches("first-token-0123456789", &[]));
+        assert!(!key_matches("first-token-01234567890", &tokens), "longer");
+        assert!(!key_matches("FIRST-token-0123456789", &tokens));
+    }
+
+    #[test]
+    fn tokens_are_compared_as_digests_of_one_size() {
+        // the same 32 bytes whatever the length, so the comparison cannot stop early
+        for token in ["", "a", "first-token-0123456789", &"x".repeat(4096)] {
+            assert_eq!(token_digest(token).len(), 32, "{token}");
+        }
+        // SHA-256 ("abc"), FIPS 180-2 appendix B.1
+        assert_eq!(
+            token_digest("abc")[..4],
+            [0xba, 0x78, 0x16, 0xbf],
+            "SHA-256, not a truncation or padding of the token"
+        );
+        assert_ne!(token_digest("abc"), token_digest("abc\0"));
     }
 }
