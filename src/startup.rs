@@ -191,6 +191,7 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
         let zjmf = Arc::clone(&state);
         tokio::spawn(async move {
             crate::ops::zjmf::clear_unfinished(&zjmf).await;
+            crate::ops::port_isolation::isolate_existing(&zjmf).await;
             crate::ops::zjmf::sample_lxd(zjmf, CPU_SAMPLE_EVERY).await
         });
     }

@@ -72,6 +72,14 @@ pub fn unfinished(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
         .load(conn)?)
 }
 
+/// Every container the API made (or is making).
+pub fn hostnames(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
+    Ok(lc::table
+        .select(lc::hostname)
+        .order(lc::hostname)
+        .load(conn)?)
+}
+
 pub fn find(conn: &mut PgConnection, hostname: &str) -> Result<Option<LxdContainer>, DbError> {
     Ok(lc::table
         .find(hostname)

@@ -11,6 +11,7 @@ pub mod instances;
 pub mod jumpbox;
 pub mod listing;
 pub mod nat;
+pub mod port_isolation;
 pub mod redirect;
 pub mod tenancy;
 pub mod zjmf;

@@ -277,8 +277,9 @@ pub fn rate(mbit: u64) -> Option<String> {
 }
 
 /// The container's LXD config and devices for a product: CPU and memory limits, the
-/// root disk in `pool`, the NIC on `bridge` (with rate limits only when limited),
-/// nesting on, and the billing figures under `user.suanli.*`.
+/// root disk in `pool`, the NIC on `bridge` (isolated from the other customers' ports,
+/// with rate limits only when limited), nesting on, and the billing figures under
+/// `user.suanli.*`.
 pub fn lxd_config(
     p: &Product,
     pool: &str,
@@ -309,6 +310,8 @@ pub fn lxd_config(
         ("parent".to_string(), bridge.to_string()),
         ("name".to_string(), "eth0".to_string()),
     ]);
+    // SECURITY: customers share the bridge; their ports must not reach each other
+    super::port_isolation::isolate(&mut nic);
     // LXD names directions from the container's side: what it receives (the customer's
     // download) is ingress, what it sends (upload) egress
     if let Some(r) = rate(p.down_mbit) {
@@ -509,6 +512,22 @@ mod tests {
         assert_eq!(devices["root"]["size"], "10240MB");
         assert_eq!(devices["eth0"]["limits.egress"], "10Mbit", "up");
         assert_eq!(devices["eth0"]["limits.ingress"], "100Mbit", "down");
+        assert_eq!(
+            devices["eth0"],
+            BTreeMap::from(
+                [
+                    ("type", "nic"),
+                    ("nictype", "bridged"),
+                    ("parent", "lxdbr0"),
+                    ("name", "eth0"),
+                    ("security.port_isolation", "true"),
+                    ("limits.egress", "10Mbit"),
+                    ("limits.ingress", "100Mbit"),
+                ]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+            ),
+            "an isolated port on the configured bridge"
+        );
         let unlimited = Product {
             up_mbit: 0,
             down_mbit: 0,

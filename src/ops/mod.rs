@@ -8,6 +8,7 @@ pub mod instances;
 pub mod logins;
 pub mod nat;
 pub mod permissions;
+pub mod port_isolation;
 pub mod sessions;
 pub mod streams;
 pub mod tenancy;

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::audit::{self, Origin};
-use super::nat;
+use super::{nat, port_isolation};
 use crate::db;
 use crate::domain::nat::Proto;
+use crate::domain::port_isolation::with_isolation;
 use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest};
 use crate::lxd::{Instance, InstanceState, LxdError, NewInstance, StateAction};
 use crate::startup::AppState;
@@ -453,7 +454,8 @@ async fn rebuild(
         name: scratch.clone(),
         image_alias: image.to_string(),
         config: zjmf::rebuilt_config(&old.config, image),
-        devices: old.devices.clone(),
+        // a container made before port isolation gets it with its new root
+        devices: with_isolation(&old.devices, &old.expanded_devices),
         profiles: old.profiles.clone(),
     };
     // LXD reverts a create that fails: nothing to clean up then
@@ -697,6 +699,9 @@ pub async fn power(
     let msg = match action {
         Power::Start => {
             if !running {
+                port_isolation::isolate(state, name)
+                    .await
+                    .map_err(lxd_failed)?;
                 lxd.set_state(name, StateAction::Start, false, t)
                     .await
                     .map_err(lxd_failed)?;
@@ -707,12 +712,19 @@ pub async fn power(
             if inst.status != "Stopped" {
                 stop(state, name).await?;
             }
+            // so that its next start, by whatever means, is isolated
+            if let Err(e) = port_isolation::isolate(state, name).await {
+                log::warn!("zjmf: could not isolate the port of stopped {name}: {e}");
+            }
             "lxdapi.stopped"
         }
         Power::Restart => {
             if running {
                 stop(state, name).await?;
             }
+            port_isolation::isolate(state, name)
+                .await
+                .map_err(lxd_failed)?;
             lxd.set_state(name, StateAction::Start, false, t)
                 .await
                 .map_err(lxd_failed)?;

@@ -526,7 +526,7 @@ async fn a_create_that_fails_halfway_leaves_nothing_and_can_be_retried() {
     assert_left_nothing(&app, &cut);
 }
 
-fn run(cmd: &[&str]) -> (bool, String) {
+pub fn run(cmd: &[&str]) -> (bool, String) {
     let out = Command::new(cmd[0]).args(&cmd[1..]).output().expect(cmd[0]);
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -535,13 +535,13 @@ fn run(cmd: &[&str]) -> (bool, String) {
 
 /// A client in a network namespace of its own that reaches this host over a veth pair
 /// (addresses on this machine only), as a customer on the internet would.
-struct ClientNet {
+pub struct ClientNet {
     ns: String,
-    host_ip: String,
+    pub host_ip: String,
 }
 
 impl ClientNet {
-    fn new() -> ClientNet {
+    pub fn new() -> ClientNet {
         // one client network per test: the process id plus a counter
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -592,7 +592,7 @@ impl ClientNet {
     }
 
     /// What a TCP connection to this host's `port` reads within 3 s.
-    fn read(&self, port: u16) -> String {
+    pub fn read(&self, port: u16) -> String {
         run(&[
             "ip",
             "netns",
@@ -639,7 +639,7 @@ fn pong_through(net: &ClientNet, port: u16) -> String {
 }
 
 /// addport/delport as the plugin posts them (a form body).
-async fn port(app: &TestApp, path: &str, name: &str, dport: u16, sport: u16) -> (u16, Value) {
+pub async fn port(app: &TestApp, path: &str, name: &str, dport: u16, sport: u16) -> (u16, Value) {
     let (dport, sport) = (dport.to_string(), sport.to_string());
     let fields = [
         ("hostname", name),
