@@ -117,16 +117,7 @@ async fn first_login_forces_password_change() {
         app.count("SELECT count(*) AS n FROM users WHERE must_change_password"),
         1
     );
-    let ok = s
-        .post_form(
-            "/password",
-            &[
-                ("current", &app.admin_password),
-                ("new", PASSWORD),
-                ("confirm", PASSWORD),
-            ],
-        )
-        .await;
+    let ok = s.change_password(&app.admin_password, PASSWORD).await;
     assert_eq!(ok.status(), 303);
     assert_eq!(
         s.get("/images").await.status(),

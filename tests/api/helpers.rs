@@ -199,16 +199,7 @@ impl TestApp {
             "/password",
             "first login must force a password change"
         );
-        let res = s
-            .post_form(
-                "/password",
-                &[
-                    ("current", &self.admin_password),
-                    ("new", PASSWORD),
-                    ("confirm", PASSWORD),
-                ],
-            )
-            .await;
+        let res = s.change_password(&self.admin_password, PASSWORD).await;
         assert_eq!(
             res.status(),
             303,
@@ -435,6 +426,15 @@ impl Session {
             .send()
             .await
             .expect("POST hx")
+    }
+
+    /// The password form, `new` typed twice.
+    pub async fn change_password(&self, current: &str, new: &str) -> reqwest::Response {
+        self.post_form(
+            "/password",
+            &[("current", current), ("new", new), ("confirm", new)],
+        )
+        .await
     }
 
     /// A post without any CSRF token.

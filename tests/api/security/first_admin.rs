@@ -43,16 +43,7 @@ async fn initial_admin_password_file_goes_with_the_first_password_change() {
         assert!(file.exists(), "{why}: the password in it still works");
     }
 
-    let res = s
-        .post_form(
-            "/password",
-            &[
-                ("current", &app.admin_password),
-                ("new", PASSWORD),
-                ("confirm", PASSWORD),
-            ],
-        )
-        .await;
+    let res = s.change_password(&app.admin_password, PASSWORD).await;
     assert_eq!(res.status(), 303);
     assert!(!file.exists(), "gone once the password was changed");
     assert!(app.data_dir.exists(), "only the file goes");

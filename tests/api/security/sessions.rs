@@ -80,16 +80,7 @@ async fn a_password_change_keeps_this_session_and_ends_the_others() {
     app.user("mia", "customer_member", None).await;
     let a = app.logged_in("mia").await;
     let b = app.logged_in("mia").await;
-    let res = a
-        .post_form(
-            "/password",
-            &[
-                ("current", PASSWORD),
-                ("new", "N3w!password"),
-                ("confirm", "N3w!password"),
-            ],
-        )
-        .await;
+    let res = a.change_password(PASSWORD, "N3w!password").await;
     assert_eq!(res.status(), 303);
     assert!(is_in(&a).await);
     assert!(!is_in(&b).await);
