@@ -123,45 +123,44 @@ async fn accept(
         if let Err(e) = socket.set_nodelay(true) {
             log::debug!("jumpbox set_nodelay: {e}");
         }
-        let ip = peer.ip().to_string();
+        let ip = peer.ip();
         // English: OpenSSH escapes every non-ASCII byte of a disconnect message, and the
         // client's language is not known before login anyway
         let en = |key| crate::i18n::t(crate::i18n::Lang::En, key);
-        let refusal = if let Some(secs) = state.throttle.retry_after(&ip) {
-            log::info!(ip = ip.as_str(); "jumpbox connection refused: too many failed logins from this address");
-            Some(en("login.throttled").replace("{n}", &secs.to_string()))
-        } else {
-            None
-        };
-        let slot = match refusal {
-            Some(_) => None,
-            None => limits.connection(),
-        };
-        let Some(slot) = slot else {
-            let message = refusal.unwrap_or_else(|| {
-                log::warn!(ip = ip.as_str(); "jumpbox connection refused: jumpbox.max_sessions reached");
-                en("jumpbox.full").replace("{n}", &limits.max_total().to_string())
-            });
-            match limits.refusal() {
-                Some(slot) => {
-                    let handler = conn::Connection::refusing(
-                        Arc::clone(&state),
-                        peer,
-                        Arc::clone(&limits),
-                        slot,
-                    );
-                    tokio::spawn(refuse(Arc::clone(&config), socket, handler, message));
-                }
-                None => {
-                    log::warn!(ip = ip.as_str(); "jumpbox connection dropped: too many refusals at once")
-                }
+        let slot = match state.throttle.retry_after(ip) {
+            Some(secs) => {
+                log::info!(ip:display; "jumpbox connection refused: too many failed logins from this address");
+                Err(en("login.throttled").replace("{n}", &secs.to_string()))
             }
-            continue;
+            None => limits.connection().ok_or_else(|| {
+                log::warn!(ip:display; "jumpbox connection refused: jumpbox.max_sessions reached");
+                en("jumpbox.full").replace("{n}", &limits.max_total().to_string())
+            }),
         };
-        let Some(pending) = limits.pending(peer.ip()) else {
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(message) => {
+                match limits.refusal() {
+                    Some(slot) => {
+                        let handler = conn::Connection::refusing(
+                            Arc::clone(&state),
+                            peer,
+                            Arc::clone(&limits),
+                            slot,
+                        );
+                        tokio::spawn(refuse(Arc::clone(&config), socket, handler, message));
+                    }
+                    None => {
+                        log::warn!(ip:display; "jumpbox connection dropped: too many refusals at once")
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(pending) = limits.pending(ip) else {
             // SECURITY: a flood of connections that do not log in (from one address, or
             // from everywhere) is closed at once, before it fills `max_sessions`
-            log::debug!(ip = ip.as_str(); "jumpbox connection closed: too many not logged in yet");
+            log::debug!(ip:display; "jumpbox connection closed: too many not logged in yet");
             continue;
         };
         let handler = conn::Connection::new(

@@ -2,6 +2,7 @@
 //! company management.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -33,7 +34,7 @@ pub enum LoginRefused {
 /// `domain::auth::FailureWindow`), so that one address can neither burn the server's CPU
 /// on bcrypt nor lock every account.
 pub struct LoginThrottle {
-    windows: Mutex<HashMap<String, FailureWindow>>,
+    windows: Mutex<HashMap<IpAddr, FailureWindow>>,
     started: Instant,
     /// failed logins per address and minute
     max: usize,
@@ -41,7 +42,7 @@ pub struct LoginThrottle {
 
 /// One counted attempt, to be taken back when it succeeds.
 pub struct Attempt {
-    source: String,
+    source: IpAddr,
     at: i64,
 }
 
@@ -62,31 +63,28 @@ impl LoginThrottle {
         i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, FailureWindow>> {
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, FailureWindow>> {
         self.windows.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn claim(&self, source: &str) -> Result<Attempt, Throttled> {
+    pub fn claim(&self, source: IpAddr) -> Result<Attempt, Throttled> {
         let now = self.now();
         let mut windows = self.windows();
         if windows.len() >= THROTTLE_SWEEP_AT {
             windows.retain(|_, w| !w.is_idle(now, THROTTLE_WINDOW_MS));
         }
         windows
-            .entry(source.to_string())
+            .entry(source)
             .or_default()
             .claim(now, self.max, THROTTLE_WINDOW_MS)?;
-        Ok(Attempt {
-            source: source.to_string(),
-            at: now,
-        })
+        Ok(Attempt { source, at: now })
     }
 
     /// Seconds until `source` may try again, None when it may now (nothing is counted).
-    pub fn retry_after(&self, source: &str) -> Option<u64> {
+    pub fn retry_after(&self, source: IpAddr) -> Option<u64> {
         let now = self.now();
         self.windows()
-            .get_mut(source)?
+            .get_mut(&source)?
             .retry_after(now, self.max, THROTTLE_WINDOW_MS)
     }
 
@@ -133,7 +131,11 @@ pub async fn login(
         ip: ip.to_string(),
         door,
     };
-    let attempt = match state.throttle.claim(ip) {
+    // a peer address always parses; without one, all such requests share one budget
+    let source = ip
+        .parse()
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let attempt = match state.throttle.claim(source) {
         Ok(a) => a,
         Err(t) => {
             if t.first {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::db;
 use crate::domain::port_isolation::missing_isolation;
-use crate::lxd::LxdError;
+use crate::lxd::{Instance, LxdError};
 use crate::startup::AppState;
 
 // SECURITY: a stopped container's bridged NICs get `security.port_isolation` before it
@@ -16,9 +16,14 @@ use crate::startup::AppState;
 // container by unplugging and re-plugging the NIC, and the customer's system would be
 // left without its address. Returns whether anything was written.
 pub async fn isolate(state: &AppState, name: &str) -> Result<bool, LxdError> {
-    let Some(inst) = state.lxd.instance(name).await? else {
-        return Ok(false);
-    };
+    match state.lxd.instance(name).await? {
+        Some(inst) => isolate_read(state, name, &inst).await,
+        None => Ok(false),
+    }
+}
+
+/// `isolate` for a container already read from LXD.
+async fn isolate_read(state: &AppState, name: &str, inst: &Instance) -> Result<bool, LxdError> {
     if inst.status != "Stopped" {
         return Ok(false);
     }
@@ -66,7 +71,7 @@ pub async fn isolate_existing(state: &AppState) {
             );
             continue;
         }
-        if let Err(e) = isolate(state, &name).await {
+        if let Err(e) = isolate_read(state, &name, &inst).await {
             log::error!("zjmf: could not isolate the port of {name}: {e}");
         }
     }

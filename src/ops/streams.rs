@@ -37,13 +37,7 @@ pub async fn still_allowed(
 ) -> Result<bool, OpsError> {
     // SECURITY: disabling a user or resetting a password ends their open terminals too.
     let max_age = state.settings.security.session_hours * 3600;
-    let (uid, epoch, login_at) = (h.user_id, h.epoch, h.login_at);
-    if let Some(id) = h.login_session
-        && !crate::ops::logins::is_live(state, id).await?
-    {
-        // SECURITY: a logged-out or ended browser session closes its sockets too
-        return Ok(false);
-    }
+    let (uid, epoch, login_at, login_session) = (h.user_id, h.epoch, h.login_at, h.login_session);
     let allowed = crate::ops::permissions::allowed_roles(state, "GET", &h.route).await?;
     Ok(db::run(&state.pool, move |c| {
         let u = match db::users::find(c, uid) {
@@ -53,6 +47,12 @@ pub async fn still_allowed(
         };
         let now = Utc::now().timestamp();
         if !session_holds(u.disabled, u.session_epoch, epoch, login_at, now, max_age) {
+            return Ok(false);
+        }
+        // SECURITY: a logged-out or ended browser session closes its sockets too
+        if let Some(id) = login_session
+            && !db::login_sessions::is_live(c, id, max_age)?
+        {
             return Ok(false);
         }
         let role = u.role();

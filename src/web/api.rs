@@ -101,9 +101,7 @@ fn reply(result: Result<Reply, Refusal>) -> Reply {
 /// A token's SHA-256: what `key_matches` compares, so that every comparison is of 32 bytes
 /// whatever the lengths of the presented and configured tokens.
 fn token_digest(token: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-    out
+    crate::crypto::sha256(token.as_bytes())
 }
 
 /// Whether `presented` is one of the configured tokens.

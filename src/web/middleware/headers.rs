@@ -24,12 +24,9 @@ pub fn csp_with_style_nonce(nonce: &str) -> String {
     )
 }
 
-/// A fresh nonce for one response: 128 random bits, base64.
+/// A fresh nonce for one response: 128 random bits (base64url, which CSP accepts).
 pub fn new_nonce() -> String {
-    use base64::Engine;
-    let mut bytes = [0u8; 16];
-    rand::fill(&mut bytes[..]);
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    crate::crypto::random_token(16)
 }
 
 /// One year; no includeSubDomains: the panel's host name may share a parent domain
