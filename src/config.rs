@@ -143,13 +143,20 @@ pub const JUMPBOX_CIPHERS: &[&str] = &[
 ];
 
 impl JumpboxSettings {
-    /// The configured ciphers in order (blanks dropped); empty when all are offered.
+    /// The ciphers offered, in order: the configured ones (blanks dropped), or all of
+    /// `JUMPBOX_CIPHERS` when none is configured.
     pub fn cipher_list(&self) -> Vec<&str> {
-        self.ciphers
+        let configured: Vec<&str> = self
+            .ciphers
             .split(',')
             .map(str::trim)
             .filter(|c| !c.is_empty())
-            .collect()
+            .collect();
+        if configured.is_empty() {
+            JUMPBOX_CIPHERS.to_vec()
+        } else {
+            configured
+        }
     }
 }
 
@@ -345,7 +352,7 @@ mod tests {
     #[test]
     fn jumpbox_ciphers_are_checked() {
         let mut s = Settings::load(None).expect("defaults");
-        assert!(s.jumpbox.cipher_list().is_empty(), "all offered by default");
+        assert_eq!(s.jumpbox.cipher_list(), JUMPBOX_CIPHERS, "all by default");
         s.jumpbox.ciphers = " aes256-gcm@openssh.com, aes128-gcm@openssh.com ,".into();
         assert_eq!(
             s.jumpbox.cipher_list(),

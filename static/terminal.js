@@ -45,6 +45,13 @@
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(data);
   }
 
+  // Input in frames of at most 64 KiB: the server takes one frame at a time as the
+  // shell reads it (a big paste waits in the browser's send buffer, nothing is lost).
+  const FRAME = 64 * 1024;
+  function sendInput(bytes) {
+    for (let at = 0; at < bytes.length; at += FRAME) send(bytes.subarray(at, at + FRAME));
+  }
+
   function sendSize() {
     send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
   }
@@ -86,8 +93,8 @@
     };
   }
 
-  term.onData((d) => send(enc.encode(d)));
-  term.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0) & 255)));
+  term.onData((d) => sendInput(enc.encode(d)));
+  term.onBinary((d) => sendInput(Uint8Array.from(d, (c) => c.charCodeAt(0) & 255)));
   term.onResize(sendSize);
 
   let resizeTimer = null;

@@ -5,8 +5,6 @@
 //! terminal and the SSH jumpbox, so it knows nothing of HTTP, WebSockets or SSH.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -274,69 +272,6 @@ impl ShellControl {
             while output.next().await.is_some() {}
         }
         Ok(())
-    }
-}
-
-/// Input on its way to the program. Its own task writes it, so a program that stops
-/// reading its input (buffer full) never stalls the output pump, nor the detection of a
-/// client that went away. Beyond `backlog` queued bytes, input is dropped rather than
-/// held without bound.
-pub struct InputQueue {
-    tx: tokio::sync::mpsc::UnboundedSender<Feed>,
-    queued: Arc<AtomicUsize>,
-    backlog: usize,
-}
-
-enum Feed {
-    Bytes(Bytes),
-    End,
-}
-
-impl InputQueue {
-    pub fn start(mut input: ShellInput, backlog: usize) -> Self {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Feed>();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let q = Arc::clone(&queued);
-        tokio::spawn(async move {
-            while let Some(feed) = rx.recv().await {
-                let written = match feed {
-                    Feed::Bytes(bytes) => {
-                        let w = input.write(&bytes).await;
-                        q.fetch_sub(bytes.len(), Ordering::Relaxed);
-                        w
-                    }
-                    Feed::End => input.close().await,
-                };
-                // a failed write means the program is going away: its output ends next
-                if written.is_err() {
-                    break;
-                }
-            }
-        });
-        InputQueue {
-            tx,
-            queued,
-            backlog,
-        }
-    }
-
-    /// Queues input; false when it was dropped (backlog full, or the program is gone).
-    pub fn send(&self, bytes: Bytes) -> bool {
-        let n = bytes.len();
-        if self.queued.fetch_add(n, Ordering::Relaxed) + n > self.backlog {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
-            return false;
-        }
-        if self.tx.send(Feed::Bytes(bytes)).is_err() {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-
-    /// End of input once what is queued has been written.
-    pub fn finish(&self) {
-        let _ = self.tx.send(Feed::End);
     }
 }
 

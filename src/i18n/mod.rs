@@ -118,8 +118,12 @@ mod tests {
         ]
         .map(|p| (p, p));
         let mut missing = Vec::new();
+        // the checkout under test (the baked-in path may name another clone)
+        let root = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
         for dir in ["templates", "src"] {
-            for path in walk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)) {
+            for path in walk(root.join(dir)) {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
                 let mut openers: Vec<(String, &str)> = template_calls
                     .iter()

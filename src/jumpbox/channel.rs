@@ -3,9 +3,14 @@
 //! direct entry (`ssh … <instance> [-- <command>]`), and bridges the channel to a
 //! `docker exec` in the chosen container until one side ends.
 //!
-//! The channel's messages are drained into an unbounded queue by a task of their own,
-//! so russh's connection loop never waits on us (it would stall window adjustments
-//! while we wait for window space to send output).
+//! The channel's messages are drained into a short queue by a task of their own. When a
+//! program reads its input slowly, the bridge (ops/bridge.rs) stops taking events, the
+//! queue fills, the drain task waits, then russh's own channel queue fills and its
+//! connection stops reading the socket: the client is held back by TCP, and nothing is
+//! dropped or buffered without bound (at most both queues: ~130 packets of ≤ 32 KiB).
+//!
+//! Errors and refusals go to the client's stderr (extended data), its program's output
+//! to stdout and stderr as the program wrote them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,25 +18,23 @@ use std::time::Duration;
 use bytes::Bytes;
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::{Receiver, channel};
 use tokio::time::Instant;
 
 use super::conn::Shared;
 use crate::db::instances::InstanceView;
-use crate::docker::exec::{Chunk, InputQueue, Program, TermSize};
+use crate::docker::exec::{Chunk, Program, TermSize};
 use crate::domain::access::{Role, scope};
 use crate::domain::jumpbox::{
     Choice, Key, LineEditor, MenuEntry, menu_line, parse_choice, parse_exec,
 };
 use crate::i18n::{self, Lang};
-use crate::ops::sessions::{self, Outcome};
+use crate::ops::bridge::{self, ClientGone, ClientIn, ClientOut, Ended, FromClient};
 use crate::ops::{self, OpsError};
 use crate::{db, docker::DockerError};
 
-/// Input that may wait for a program that does not read it (a big paste).
-const INPUT_BACKLOG: usize = 4 * 1024 * 1024;
-/// How soon an open shell ends after its user is disabled or loses the instance.
-const RECHECK_EVERY: Duration = Duration::from_secs(10);
+/// Events the drain task may hold while the bridge is busy writing input.
+const EVENT_QUEUE: usize = 32;
 /// Exit status for the jumpbox's own refusals (as OpenSSH uses 255 for its own errors).
 const REFUSED: u32 = 255;
 
@@ -48,9 +51,9 @@ enum Event {
     Exec(Vec<u8>),
 }
 
-/// Drains the channel's messages into a queue of events.
-fn events(mut rx: ChannelReadHalf) -> UnboundedReceiver<Event> {
-    let (tx, out) = unbounded_channel();
+/// Drains the channel's messages into a short queue of events (it waits when full).
+fn events(mut rx: ChannelReadHalf) -> Receiver<Event> {
+    let (tx, out) = channel(EVENT_QUEUE);
     tokio::spawn(async move {
         while let Some(msg) = rx.wait().await {
             let ev = match msg {
@@ -76,11 +79,11 @@ fn events(mut rx: ChannelReadHalf) -> UnboundedReceiver<Event> {
                 ChannelMsg::Exec { command, .. } => Event::Exec(command),
                 _ => continue,
             };
-            if tx.send(ev).is_err() {
+            if tx.send(ev).await.is_err() {
                 return;
             }
         }
-        let _ = tx.send(Event::Closed);
+        let _ = tx.send(Event::Closed).await;
     });
     out
 }
@@ -98,7 +101,7 @@ fn size(cols: u32, rows: u32) -> TermSize {
 /// The client side of the channel: its events (with the idle deadline), its writer,
 /// its terminal and language.
 struct Client {
-    events: UnboundedReceiver<Event>,
+    events: Receiver<Event>,
     out: ChannelWriteHalf<Msg>,
     /// the client's terminal, when it asked for one (then we echo at the menu)
     pty: Option<TermSize>,
@@ -150,6 +153,25 @@ impl Client {
 
     async fn line(&self, text: &str) -> Result<(), Gone> {
         self.say(&format!("{text}\n")).await
+    }
+
+    /// A line on the client's stderr: refusals and errors.
+    async fn complain(&self, text: &str) -> Result<(), Gone> {
+        let text = format!("{text}\n");
+        let text = if self.pty.is_some() {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        };
+        self.write(true, Bytes::from(text)).await
+    }
+
+    /// Refuses with a line on stderr, then the jumpbox's own exit status.
+    async fn refuse(&self, text: &str) -> Ending {
+        match self.complain(text).await {
+            Ok(()) => Ending::Status(REFUSED),
+            Err(gone) => gone.into(),
+        }
     }
 
     async fn write(&self, stderr: bool, bytes: Bytes) -> Result<(), Gone> {
@@ -259,10 +281,7 @@ pub async fn run(shared: Arc<Shared>, channel: Channel<Msg>) {
         }
     };
     let ending = match refusal(&shared, &client) {
-        Some(text) => match client.line(&text).await {
-            Ok(()) => Ending::Status(REFUSED),
-            Err(Gone) => Ending::Gone,
-        },
+        Some(text) => client.refuse(&text).await,
         None => match exec {
             None => menu(&shared, &mut client).await,
             Some(command) => direct(&shared, &mut client, &command).await,
@@ -311,10 +330,7 @@ async fn menu(shared: &Shared, client: &mut Client) -> Ending {
                     .t("jumpbox.failed")
                     .replace("{name}", "")
                     .replace("{error}", &e.to_string());
-                return match client.line(&text).await {
-                    Ok(()) => Ending::Status(REFUSED),
-                    Err(gone) => gone.into(),
-                };
+                return client.refuse(&text).await;
             }
         };
         if let Err(gone) = show(shared, client, &list).await {
@@ -393,7 +409,7 @@ async fn menu(shared: &Shared, client: &mut Client) -> Ending {
                 }
             }
             Bridged::Refused(text) => {
-                if let Err(gone) = client.line(&text).await {
+                if let Err(gone) = client.complain(&text).await {
                     return gone.into();
                 }
             }
@@ -407,21 +423,14 @@ async fn menu(shared: &Shared, client: &mut Client) -> Ending {
 async fn direct(shared: &Shared, client: &mut Client, request: &[u8]) -> Ending {
     let request = String::from_utf8_lossy(request);
     let Some(target) = parse_exec(&request) else {
-        return match client.line(client.t("jumpbox.usage")).await {
-            Ok(()) => Ending::Status(REFUSED),
-            Err(gone) => gone.into(),
-        };
+        return client.refuse(client.t("jumpbox.usage")).await;
     };
     let inst = match reload(shared, None, &target.instance).await {
         Ok(inst) => inst,
         Err(e) => {
-            return match client
-                .line(&explain(client, &target.instance, None, &e))
-                .await
-            {
-                Ok(()) => Ending::Status(REFUSED),
-                Err(gone) => gone.into(),
-            };
+            return client
+                .refuse(&explain(client, &target.instance, None, &e))
+                .await;
         }
     };
     match bridge(shared, client, &inst, target.command.as_deref()).await {
@@ -429,10 +438,7 @@ async fn direct(shared: &Shared, client: &mut Client, request: &[u8]) -> Ending 
         Bridged::Exited(code) => {
             Ending::Status(code.and_then(|c| u32::try_from(c).ok()).unwrap_or(REFUSED))
         }
-        Bridged::Refused(text) => match client.line(&text).await {
-            Ok(()) => Ending::Status(REFUSED),
-            Err(gone) => gone.into(),
-        },
+        Bridged::Refused(text) => client.refuse(&text).await,
         Bridged::Ended(ending) => ending,
     }
 }
@@ -538,8 +544,7 @@ enum Bridged {
 }
 
 /// Runs a shell (`command` None) or one command in the instance's container, on a TTY
-/// when the client has one, and pumps both ways until one side ends. Recorded as a
-/// session row with its byte counts.
+/// when the client has one, through the exec bridge (ops/bridge.rs) until one side ends.
 async fn bridge(
     shared: &Shared,
     client: &mut Client,
@@ -558,115 +563,87 @@ async fn bridge(
         }
         Err(e) => return Bridged::Refused(explain(client, &inst.name, Some(inst), &e)),
     }
-    let program = command.map_or(Program::Shell, Program::Command);
-    let shell = match ops::streams::exec(state, inst, program, client.pty).await {
-        Ok(shell) => shell,
+    let request = bridge::Request {
+        inst,
+        origin: &login.origin,
+        holder: &login.holder,
+        program: command.map_or(Program::Shell, Program::Command),
+        tty: client.pty,
+    };
+    let opened = match bridge::open(state, request).await {
+        Ok(opened) => opened,
         Err(e) => return Bridged::Refused(explain(client, &inst.name, Some(inst), &e)),
     };
-    let opened = match sessions::begin(state, &login.origin, inst, command.unwrap_or("")).await {
-        Ok(opened) => opened,
-        Err(e) => {
-            let _ = shell.control.hang_up().await;
-            return Bridged::Refused(explain(client, &inst.name, Some(inst), &e));
-        }
-    };
-    log::info!(user = login.actor.user_id, instance = inst.id, session = opened.id; "jumpbox shell opened");
+    log::info!(user = login.actor.user_id, instance = inst.id, session = opened.session_id(); "jumpbox shell opened");
     if command.is_none() && client.pty.is_some() {
         let text = client.t("jumpbox.connected").replace("{name}", &inst.name);
         let _ = client.line(&text).await;
     }
-    let (input, mut output, control) = (
-        InputQueue::start(shell.input, INPUT_BACKLOG),
-        shell.output,
-        shell.control,
-    );
-    let mut counts = Outcome::default();
-    let typeahead = std::mem::take(&mut client.typeahead);
-    if !typeahead.is_empty() {
-        counts.bytes_in += typeahead.len() as i64;
-        input.send(Bytes::from(typeahead));
-    }
-    let (verdict, mut revoked) = tokio::sync::oneshot::channel();
-    tokio::spawn(ops::streams::watch(
-        Arc::clone(state),
-        login.holder.clone(),
-        inst.id,
-        RECHECK_EVERY,
-        verdict,
-    ));
-    let end = loop {
-        tokio::select! {
-            chunk = output.next_chunk() => match chunk {
-                Some(Ok(chunk)) => {
-                    let (stderr, bytes) = match chunk {
-                        Chunk::Out(b) => (false, b),
-                        Chunk::Err(b) => (true, b),
-                    };
-                    counts.bytes_out += bytes.len() as i64;
-                    client.touch();
-                    if client.write(stderr, bytes).await.is_err() {
-                        break End::Client;
-                    }
-                }
-                Some(Err(e)) => break End::Engine(e),
-                None => break End::Exited,
-            },
-            next = client.next() => match next {
-                Next::Event(Event::Data(bytes)) => {
-                    counts.bytes_in += bytes.len() as i64;
-                    if !input.send(bytes) {
-                        log::warn!(instance = inst.id; "jumpbox input dropped: the program is not reading");
-                    }
-                }
-                Next::Event(Event::Resize(size)) => {
-                    client.pty = client.pty.map(|_| size);
-                    if let Err(e) = control.resize(size).await {
-                        log::debug!(instance = inst.id; "jumpbox resize failed: {e}");
-                    }
-                }
-                Next::Event(Event::Eof) => input.finish(),
-                Next::Event(Event::Closed) => break End::Client,
-                Next::Event(_) => {}
-                Next::Idle => break End::Idle,
-            },
-            _ = &mut revoked => break End::Revoked,
-        }
+    let typeahead = Bytes::from(std::mem::take(&mut client.typeahead));
+    let mut keys = SshIn {
+        events: &mut client.events,
+        pty: &mut client.pty,
     };
-    drop(revoked);
-    if let End::Exited = end {
-        let code = sessions::end_exited(state, opened, &control, counts).await;
-        return Bridged::Exited(code);
-    }
-    drop(output);
-    if let Err(e) = control.hang_up().await {
-        log::warn!(instance = inst.id; "jumpbox hang-up failed: {e}");
-    }
-    let (reason, bridged) = match end {
-        End::Client => ("client", Bridged::Ended(Ending::Gone)),
-        End::Idle => ("idle", Bridged::Ended(client.idle_out().await)),
-        End::Revoked => {
+    let mut screen = SshOut { out: &client.out };
+    let end = opened
+        .run(state, typeahead, &mut keys, &mut screen, Some(client.idle))
+        .await;
+    client.touch();
+    match end {
+        Ended::Exited(code) => Bridged::Exited(code),
+        Ended::Client => Bridged::Ended(Ending::Gone),
+        Ended::Idle => Bridged::Ended(client.idle_out().await),
+        Ended::Revoked => {
             let _ = client
-                .line(&format!("\n{}", client.t("jumpbox.revoked")))
+                .complain(&format!("\n{}", client.t("jumpbox.revoked")))
                 .await;
-            ("revoked", Bridged::Ended(Ending::Close))
+            Bridged::Ended(Ending::Close)
         }
-        End::Engine(e) => {
-            log::warn!(instance = inst.id; "jumpbox exec failed: {e}");
-            let text = explain(client, &inst.name, Some(inst), &OpsError::Docker(e));
-            ("error", Bridged::Refused(text))
-        }
-        End::Exited => ("exit", Bridged::Exited(None)),
-    };
-    sessions::end(state, opened, counts, reason).await;
-    bridged
+        Ended::Engine(e) => Bridged::Refused(explain(
+            client,
+            &inst.name,
+            Some(inst),
+            &OpsError::Docker(e),
+        )),
+    }
 }
 
-enum End {
-    Exited,
-    Client,
-    Idle,
-    Revoked,
-    Engine(DockerError),
+/// The channel's input side for the bridge: data, resizes, EOF and the end.
+struct SshIn<'a> {
+    events: &'a mut Receiver<Event>,
+    pty: &'a mut Option<TermSize>,
+}
+
+impl ClientIn for SshIn<'_> {
+    async fn next(&mut self) -> FromClient {
+        loop {
+            match self.events.recv().await {
+                Some(Event::Data(bytes)) => return FromClient::Data(bytes),
+                Some(Event::Resize(size)) => {
+                    *self.pty = self.pty.map(|_| size);
+                    return FromClient::Resize(size);
+                }
+                Some(Event::Eof) => return FromClient::Eof,
+                Some(Event::Closed) | None => return FromClient::Gone,
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// The channel's output side: the program's stdout as data, its stderr as extended data.
+struct SshOut<'a> {
+    out: &'a ChannelWriteHalf<Msg>,
+}
+
+impl ClientOut for SshOut<'_> {
+    async fn write(&mut self, chunk: Chunk) -> Result<(), ClientGone> {
+        let sent = match chunk {
+            Chunk::Out(bytes) => self.out.data_bytes(bytes).await,
+            Chunk::Err(bytes) => self.out.extended_data_bytes(1, bytes).await,
+        };
+        sent.map_err(|_| ClientGone)
+    }
 }
 
 #[cfg(test)]

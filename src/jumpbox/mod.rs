@@ -77,15 +77,16 @@ pub async fn start(state: Arc<AppState>) -> Result<Jumpbox, JumpboxError> {
 }
 
 fn config(key: russh::keys::PrivateKey, s: &JumpboxSettings) -> Config {
-    let mut preferred = russh::Preferred::default();
+    // every cipher README and Settings.toml name, unless the settings choose some
     let ciphers: Vec<russh::cipher::Name> = s
         .cipher_list()
         .into_iter()
         .filter_map(|c| russh::cipher::Name::try_from(c).ok())
         .collect();
-    if !ciphers.is_empty() {
-        preferred.cipher = ciphers.into();
-    }
+    let preferred = russh::Preferred {
+        cipher: ciphers.into(),
+        ..Default::default()
+    };
     Config {
         preferred,
         server_id: russh::SshId::Standard("SSH-2.0-Suanli".into()),

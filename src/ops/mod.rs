@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bridge;
 pub mod catalog;
 pub mod instances;
 pub mod logins;

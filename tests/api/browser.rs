@@ -673,6 +673,35 @@ async fn member_creates_an_instance_through_the_wizard() {
     browser
         .wait_until("the command's output", &format!("{rows}.includes('hi-42')"))
         .await;
+    // a 2 MB paste (more than one WebSocket frame may carry) reaches the shell whole
+    browser
+        .type_into(".xterm-helper-textarea", "cat > /tmp/paste\u{E007}")
+        .await;
+    browser
+        .execute(
+            "const dt = new DataTransfer();
+             dt.setData('text/plain', ('x'.repeat(99) + '\\n').repeat(20000));
+             document.querySelector('.xterm-helper-textarea').dispatchEvent(
+               new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+             return null;",
+        )
+        .await;
+    // Ctrl-D ends cat's input, then the file's size
+    browser
+        .type_into(".xterm-helper-textarea", "\u{E009}d\u{E000}")
+        .await;
+    browser
+        .type_into(
+            ".xterm-helper-textarea",
+            "echo pasted-$(wc -c < /tmp/paste)\u{E007}",
+        )
+        .await;
+    browser
+        .wait_until(
+            "the pasted file's size",
+            &format!("{rows}.includes('pasted-2000000')"),
+        )
+        .await;
     // and its log page follows the log over the other socket
     browser.goto(&format!("{base}/instances/{id}/logs")).await;
     browser

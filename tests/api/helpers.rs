@@ -106,13 +106,21 @@ impl Drop for TestDb {
     }
 }
 
+/// The checkout under test. Cargo sets CARGO_MANIFEST_DIR when it runs the tests; the
+/// value baked in at build time can name another clone that shared the target dir.
+pub fn checkout() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     let mut s = Settings::load(None).expect("default settings");
     s.database.url = Secret::new(db_url);
     s.database.pool_size = 4;
     s.server.listen = "127.0.0.1:0".into();
     s.server.data_dir = data_dir.to_path_buf();
-    s.server.static_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+    s.server.static_dir = checkout().join("static");
     // production uses >= 12; tests hash a lot
     s.security.bcrypt_cost = 4;
     s.jumpbox.listen = "127.0.0.1:0".into();

@@ -78,7 +78,7 @@ async fn the_menu_lists_exactly_what_each_role_sees() {
 }
 
 /// An app where member mia has a running busybox instance: (app, id, name, cleanup).
-async fn mia_with_a_running_box(prefix: &str) -> (TestApp, i64, String, Cleanup) {
+pub async fn mia_with_a_running_box(prefix: &str) -> (TestApp, i64, String, Cleanup) {
     let app = TestApp::spawn().await;
     app.user("mia", "customer_member", None).await;
     let s = app.logged_in("mia").await;
@@ -223,11 +223,16 @@ async fn nobody_reaches_another_members_instance_and_stopped_ones_say_so() {
     let (dir, port) = (&app.data_dir, app.ssh_port);
 
     // by name, directly
-    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["mia-box", "--", "id"]);
-    assert_eq!(code, 255);
+    let err = refused(ssh_run(
+        dir,
+        port,
+        "max",
+        PASSWORD,
+        &["mia-box", "--", "id"],
+    ));
     assert!(
-        out.contains("没有名为 mia-box 的实例，或你无权访问该实例"),
-        "{out}"
+        err.contains("没有名为 mia-box 的实例，或你无权访问该实例"),
+        "{err}"
     );
     // by name or number at the menu: only his own is listed
     let mut p = Pty::spawn(dir, port, "max", PASSWORD, &[], SIZE);
@@ -247,25 +252,40 @@ async fn nobody_reaches_another_members_instance_and_stopped_ones_say_so() {
 
     // a stopped instance: a clear line, no session
     app.sql("UPDATE instances SET status = 'exited' WHERE name = 'max-box'");
-    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["max-box", "--", "id"]);
-    assert_eq!(code, 255);
-    assert!(out.contains("实例 max-box 未运行（已停止）"), "{out}");
+    let err = refused(ssh_run(
+        dir,
+        port,
+        "max",
+        PASSWORD,
+        &["max-box", "--", "id"],
+    ));
+    assert!(err.contains("实例 max-box 未运行（已停止）"), "{err}");
     // a node that cannot be reached: its error, named
     app.sql("UPDATE instances SET status = 'running' WHERE name = 'max-box'");
     app.sql("UPDATE nodes SET docker_endpoint = 'tcp://127.0.0.1:1'");
-    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["max-box", "--", "id"]);
-    assert_eq!(code, 255);
+    let err = refused(ssh_run(
+        dir,
+        port,
+        "max",
+        PASSWORD,
+        &["max-box", "--", "id"],
+    ));
     assert!(
-        out.contains("无法连接实例 max-box 所在的算力节点 local"),
-        "{out}"
+        err.contains("无法连接实例 max-box 所在的算力节点 local"),
+        "{err}"
     );
     // a role without the terminal's permission record gets no shell either
     app.sql("UPDATE api_permissions SET allowed_roles = '{admin}' WHERE method = 'GET' AND path_pattern = '/instances/{id}/terminal'");
-    let (code, out, _) = ssh_run(dir, port, "max", PASSWORD, &["max-box", "--", "id"]);
-    assert_eq!(code, 255);
+    let err = refused(ssh_run(
+        dir,
+        port,
+        "max",
+        PASSWORD,
+        &["max-box", "--", "id"],
+    ));
     assert!(
-        out.contains("权限不足：你不能打开实例 max-box 的终端"),
-        "{out}"
+        err.contains("权限不足：你不能打开实例 max-box 的终端"),
+        "{err}"
     );
 }
 
@@ -354,6 +374,13 @@ async fn the_host_key_survives_a_restart_and_the_settings_page_shows_it() {
     assert_eq!(scanned_fingerprint(port), first);
 }
 
+/// A refusal of the jumpbox: exit status 255, nothing on stdout; returns what it said on
+/// stderr (where OpenSSH's own errors go too).
+fn refused((code, out, err): (i32, String, String)) -> String {
+    assert_eq!((code, out.as_str()), (255, ""), "stderr: {err}");
+    err
+}
+
 /// `ssh … no-such-box` as `user` until the server has given a closed connection's slot
 /// back (it does when it sees the connection end, a moment after the client exits).
 fn once_a_slot_is_free(app: &TestApp, user: &str) -> String {
@@ -366,7 +393,7 @@ fn once_a_slot_is_free(app: &TestApp, user: &str) -> String {
             PASSWORD,
             &["no-such-box"],
         )
-        .1;
+        .2;
         if !out.is_empty() && !out.contains("达到上限") {
             break;
         }
@@ -386,9 +413,8 @@ async fn limits_idle_timeout_and_first_password_are_enforced_with_a_message() {
     let (dir, port) = (&app.data_dir, app.ssh_port);
     let mut first = Pty::spawn(dir, port, "mia", PASSWORD, &[], SIZE);
     first.expect(PROMPT);
-    let (code, out, _) = ssh_run(dir, port, "mia", PASSWORD, &[]);
-    assert_eq!(code, 255);
-    assert!(out.contains("你已打开 1 个跳板机会话，达到上限"), "{out}");
+    let err = refused(ssh_run(dir, port, "mia", PASSWORD, &[]));
+    assert!(err.contains("你已打开 1 个跳板机会话，达到上限"), "{err}");
     // nothing typed for 2 s: closed with a line
     first.expect("空闲超过 2 秒，连接已关闭。");
     first.wait_exit();
@@ -399,9 +425,8 @@ async fn limits_idle_timeout_and_first_password_are_enforced_with_a_message() {
     app.sql(&format!(
         "UPDATE users SET must_change_password = true WHERE id = {mia}"
     ));
-    let (code, out, _) = ssh_run(dir, port, "mia", PASSWORD, &[]);
-    assert_eq!(code, 255);
-    assert!(out.contains("请先登录网页面板修改密码"), "{out}");
+    let err = refused(ssh_run(dir, port, "mia", PASSWORD, &[]));
+    assert!(err.contains("请先登录网页面板修改密码"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,4 +483,37 @@ async fn only_the_configured_ciphers_are_offered() {
     );
     let log = negotiate(&["-c", "chacha20-poly1305@openssh.com"]);
     assert!(log.contains("no matching cipher found"), "{log}");
+}
+
+/// By default the jumpbox offers every cipher that README.md and Settings.toml name, and
+/// OpenSSH can log in and run a command with each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_cipher_is_offered_by_default() {
+    let documented = suanli::config::JUMPBOX_CIPHERS;
+    let readme = std::fs::read_to_string(crate::helpers::checkout().join("README.md")).unwrap();
+    let settings =
+        std::fs::read_to_string(crate::helpers::checkout().join("Settings.toml")).unwrap();
+    for c in documented {
+        assert!(readme.contains(&format!("`{c}`")), "README names {c}");
+        assert!(settings.contains(c), "Settings.toml names {c}");
+    }
+    let (app, _id, name, _cleanup) = mia_with_a_running_box("cipher").await;
+    let (dir, port) = (app.data_dir.clone(), app.ssh_port);
+    tokio::task::spawn_blocking(move || {
+        for c in documented {
+            let out = ssh_command_logging("DEBUG", &dir, port, "mia", PASSWORD, &["-c", c])
+                .args([name.as_str(), "--", "echo via-cipher"])
+                .output()
+                .unwrap();
+            let log = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{c}: {log}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "via-cipher\n", "{c}");
+            assert!(
+                log.contains(&format!("kex: server->client cipher: {c}")),
+                "{c}: {log}"
+            );
+        }
+    })
+    .await
+    .unwrap();
 }

@@ -12,6 +12,7 @@ mod instances;
 mod jumpbox;
 mod lxd_client;
 mod permissions;
+mod pipes;
 mod security;
 mod ssh;
 mod status;

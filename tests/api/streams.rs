@@ -644,3 +644,100 @@ async fn logout_ends_the_cookie_and_the_sockets_of_its_session() {
     read_until(&mut kept, &mut got, |g| g.text.contains("still-here\r\n")).await;
     assert!(got.closed.is_none());
 }
+
+/// A 10 MB paste into the browser terminal reaches the shell whole while the terminal
+/// echoes it back (both directions at once), sent the way the page sends it: frames of
+/// 64 KiB, lines ending in CR. The session row counts every byte delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_megabyte_paste_through_the_terminal_arrives_whole() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let mia = Browser::login(&app, "mia").await;
+    let (id, cid) = running_instance(&app, &mia.s, "paste").await;
+    let _cleanup = Cleanup(cid.clone());
+    let ws = mia
+        .ws(&format!("/instances/{id}/terminal/ws?cols=80&rows=24"))
+        .await
+        .expect("handshake");
+    let (mut keys, mut screen) = ws.split();
+
+    // the output: only its tail is kept; done at the line the last command prints
+    let reader = tokio::spawn(async move {
+        let mut tail = String::new();
+        let mut total = 0usize;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            match tokio::time::timeout_at(deadline, screen.next()).await {
+                Ok(Some(Ok(Message::Binary(b)))) => {
+                    total += b.len();
+                    tail.push_str(&String::from_utf8_lossy(&b));
+                    if tail.len() > 4096 {
+                        tail = tail[tail.len() - 2048..].to_string();
+                    }
+                    // the command's output at the start of a line, not its echo
+                    // (`echo "pasted=$(…):end"`)
+                    if let Some((_, rest)) = tail.split_once("\r\npasted=")
+                        && let Some((line, _)) = rest.split_once(":end\r\n")
+                    {
+                        return (format!("pasted={line}:end"), total);
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("socket ended or timed out: {other:?}; tail {tail:?}"),
+            }
+        }
+    });
+
+    // 10 MB of base64-like lines of 76 characters
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut file = Vec::with_capacity(10_100_000);
+    let mut x: u32 = 1;
+    while file.len() < 10_000_000 {
+        for _ in 0..76 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            file.push(alphabet[(x >> 16) as usize % 64]);
+        }
+        file.push(b'\n');
+    }
+    let want = ring::digest::digest(&ring::digest::SHA256, &file);
+    let want: String = want.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    // as pasted into xterm: CR line ends
+    let pasted: Vec<u8> = file
+        .iter()
+        .map(|&b| if b == b'\n' { b'\r' } else { b })
+        .collect();
+
+    let mut sent = 0usize;
+    let mut send = async |bytes: &[u8]| {
+        keys.send(Message::binary(bytes.to_vec())).await.unwrap();
+        sent += bytes.len();
+    };
+    send(b"cat > /tmp/paste\r").await;
+    for frame in pasted.chunks(64 * 1024) {
+        send(frame).await;
+    }
+    // end of input (Ctrl-D at the start of a line), then the checks, on one line
+    send(b"\x04").await;
+    let check =
+        "echo \"pasted=$(sha256sum < /tmp/paste | cut -d' ' -f1):$(wc -c < /tmp/paste):end\"\r";
+    send(check.as_bytes()).await;
+    let (printed, echoed) = reader.await.unwrap();
+    assert_eq!(printed, format!("pasted={want}:{}:end", file.len()));
+    assert!(echoed > file.len(), "the terminal echoed the paste");
+
+    let _ = keys.send(Message::binary(b"exit\r".to_vec())).await;
+    let mut bytes_in = String::new();
+    for _ in 0..100 {
+        bytes_in = crate::instances::text_row(
+            &app,
+            &format!(
+                "SELECT coalesce(max(bytes_in)::text, '') AS t FROM sessions WHERE instance_id = {id} AND ended_at IS NOT NULL"
+            ),
+        );
+        if !bytes_in.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(bytes_in, (sent + b"exit\r".len()).to_string());
+}

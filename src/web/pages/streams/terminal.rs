@@ -1,27 +1,24 @@
-//! The terminal WebSocket (protocol in the parent module's doc): keystrokes and resizes
-//! from the page to a TTY exec, its output back, the exit code at the end, and a hang-up
-//! when the page goes away.
+//! The terminal WebSocket (protocol in the parent module's doc): the door's side of the
+//! exec bridge (ops/bridge.rs). Keystrokes, pastes and resizes from the page go to a TTY
+//! exec, its output back, the exit code at the end, and a hang-up when the page goes away.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, Message, MessageStream, Session};
 use serde::Deserialize;
 
-use super::{Due, Upkeep, fail, handshake, revoked, upgrade};
+use super::{PING_EVERY, fail, handshake, revoked, upgrade};
 use crate::db::instances::InstanceView;
-use crate::docker::exec::{InputQueue, Program, TermSize};
+use crate::docker::exec::{Chunk, Program, TermSize};
 use crate::i18n::Lang;
-use crate::ops;
 use crate::ops::audit::Origin;
-use crate::ops::sessions::Outcome;
+use crate::ops::bridge::{self, ClientGone, ClientIn, ClientOut, Ended, FromClient};
 use crate::ops::streams::Holder;
 use crate::startup::AppState;
 use crate::web::extract::Ctx;
 
-/// Largest frame a client may send (a big paste).
+/// Largest frame a client may send (the page sends big pastes in pieces of 64 KiB).
+/// One frame at a time waits for the shell to read it: that is the input's backpressure.
 const MAX_FRAME: usize = 1024 * 1024;
-/// Keystroke bytes that may wait for a shell that does not read its terminal; beyond
-/// this, input is dropped (and logged) rather than held without bound.
-const INPUT_BACKLOG: usize = 4 * 1024 * 1024;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -80,8 +77,8 @@ async fn pump_terminal(
     st: web::Data<AppState>,
     stream: Stream,
     size: TermSize,
-    mut session: Session,
-    mut msgs: MessageStream,
+    session: Session,
+    msgs: MessageStream,
 ) {
     let Stream {
         r,
@@ -89,107 +86,98 @@ async fn pump_terminal(
         origin,
         lang,
     } = stream;
-    let shell = match ops::streams::exec(&st, &r, Program::Shell, Some(size)).await {
-        Ok(s) => s,
+    let request = bridge::Request {
+        inst: &r,
+        origin: &origin,
+        holder: &holder,
+        program: Program::Shell,
+        tty: Some(size),
+    };
+    let opened = match bridge::open(&st, request).await {
+        Ok(opened) => opened,
         Err(e) => return fail(session, lang, r.id, e).await,
     };
-    let recorded = match ops::sessions::begin(&st, &origin, &r, "").await {
-        Ok(recorded) => recorded,
-        Err(e) => {
-            let _ = shell.control.hang_up().await;
-            return fail(session, lang, r.id, e).await;
-        }
+    let keepalive = actix_web::rt::spawn(keep_alive(session.clone()));
+    let mut keys = Keys {
+        msgs,
+        session: session.clone(),
     };
-    let mut counts = Outcome::default();
-    let (keys, mut output, control) = (
-        InputQueue::start(shell.input, INPUT_BACKLOG),
-        shell.output,
-        shell.control,
-    );
-    let mut upkeep = Upkeep::new(&st, holder, r.id);
-    let end = loop {
-        tokio::select! {
-            chunk = output.next() => match chunk {
-                Some(Ok(bytes)) => {
-                    counts.bytes_out += bytes.len() as i64;
-                    if session.binary(bytes).await.is_err() {
-                        break End::ClientGone;
-                    }
-                }
-                Some(Err(e)) => {
-                    let _ = control.hang_up().await;
-                    ops::sessions::end(&st, recorded, counts, "error").await;
-                    return fail(session, lang, r.id, e.into()).await;
-                }
-                None => break End::ShellExited,
-            },
-            msg = msgs.recv() => match msg {
-                Some(Ok(Message::Binary(bytes))) => {
-                    counts.bytes_in += bytes.len() as i64;
-                    typed(&keys, bytes, r.id);
-                }
+    let mut screen = Screen {
+        session: session.clone(),
+    };
+    let state = st.clone().into_inner();
+    let end = opened
+        .run(&state, web::Bytes::new(), &mut keys, &mut screen, None)
+        .await;
+    keepalive.abort();
+    match end {
+        Ended::Exited(code) => {
+            let msg = serde_json::json!({"type": "exit", "code": code});
+            let mut session = session;
+            let _ = session.text(msg.to_string()).await;
+            let _ = session.close(Some(CloseCode::Normal.into())).await;
+            log::info!(instance = r.id; "terminal ended: exit code {code:?}");
+        }
+        Ended::Revoked => revoked(session, lang, r.id).await,
+        Ended::Engine(e) => fail(session, lang, r.id, e.into()).await,
+        Ended::Client | Ended::Idle => {
+            let _ = session.close(None).await;
+            log::info!(instance = r.id; "terminal closed by the client");
+        }
+    }
+}
+
+/// Pings every `PING_EVERY` so that proxies keep an idle terminal open; stops once a
+/// ping cannot be sent (the socket is closed: the reader sees that too).
+async fn keep_alive(mut session: Session) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        ticks.tick().await;
+        if session.ping(b"").await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The page's keystrokes, resizes and pastes, read one frame at a time.
+struct Keys {
+    msgs: MessageStream,
+    /// to answer pings
+    session: Session,
+}
+
+impl ClientIn for Keys {
+    async fn next(&mut self) -> FromClient {
+        loop {
+            match self.msgs.recv().await {
+                Some(Ok(Message::Binary(bytes))) => return FromClient::Data(bytes),
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<Control>(&text) {
                     Ok(Control::Resize { cols, rows }) => {
-                        if let Err(e) = control.resize(TermSize::clamped(cols, rows)).await {
-                            log::debug!(instance = r.id; "terminal resize failed: {e}");
-                        }
+                        return FromClient::Resize(TermSize::clamped(cols, rows));
                     }
-                    Ok(Control::Input { data }) => {
-                        counts.bytes_in += data.len() as i64;
-                        typed(&keys, web::Bytes::from(data), r.id);
-                    }
+                    Ok(Control::Input { data }) => return FromClient::Data(data.into()),
                     Err(_) => {}
                 },
                 Some(Ok(Message::Ping(p))) => {
-                    let _ = session.pong(&p).await;
+                    let _ = self.session.pong(&p).await;
                 }
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break End::ClientGone,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return FromClient::Gone,
                 Some(Ok(_)) => {}
-            },
-            due = upkeep.next() => match due {
-                Due::Ping => {
-                    if session.ping(b"").await.is_err() {
-                        break End::ClientGone;
-                    }
-                }
-                Due::Revoked => break End::Revoked,
-            },
+            }
         }
-    };
-    if !matches!(end, End::ShellExited) {
-        drop(output);
-        if let Err(e) = control.hang_up().await {
-            log::warn!(instance = r.id; "terminal hang-up failed: {e}");
-        }
-        let reason = match end {
-            End::Revoked => "revoked",
-            _ => "client",
-        };
-        ops::sessions::end(&st, recorded, counts, reason).await;
-        if matches!(end, End::Revoked) {
-            return revoked(session, lang, r.id).await;
-        }
-        let _ = session.close(None).await;
-        log::info!(instance = r.id; "terminal closed by the client");
-        return;
-    }
-    let code = ops::sessions::end_exited(&st, recorded, &control, counts).await;
-    let msg = serde_json::json!({"type": "exit", "code": code});
-    let _ = session.text(msg.to_string()).await;
-    let _ = session.close(Some(CloseCode::Normal.into())).await;
-    log::info!(instance = r.id; "terminal ended: exit code {code:?}");
-}
-
-fn typed(keys: &InputQueue, bytes: web::Bytes, instance: i64) {
-    if !keys.send(bytes) {
-        log::warn!(instance = instance; "terminal input dropped: the shell is not reading");
     }
 }
 
-enum End {
-    ShellExited,
-    ClientGone,
-    Revoked,
+/// The page's screen: terminal output as binary frames.
+struct Screen {
+    session: Session,
+}
+
+impl ClientOut for Screen {
+    async fn write(&mut self, chunk: Chunk) -> Result<(), ClientGone> {
+        let (Chunk::Out(bytes) | Chunk::Err(bytes)) = chunk;
+        self.session.binary(bytes).await.map_err(|_| ClientGone)
+    }
 }
 
 #[cfg(test)]
