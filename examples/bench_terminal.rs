@@ -13,7 +13,10 @@
 //! Input (environment): BENCH_BASE (http://host:port), BENCH_COOKIE (Cookie header),
 //! BENCH_CSRF, BENCH_INSTANCE (id), BENCH_CONTAINER (id), BENCH_DOCKER (engine URL,
 //! default unix:///var/run/docker.sock), BENCH_SAMPLES (per path and round, 500),
-//! BENCH_ROUNDS (4). Prints one `BENCH path=… p50_ms=… p99_ms=…` line per path.
+//! BENCH_ROUNDS (4), BENCH_PASTE_MB (10). Prints one `BENCH path=… p50_ms=… p99_ms=…`
+//! line per path, then `BENCH paste …`: a paste of that many MB of text lines into
+//! `cat > file` as the page sends it (64 KiB frames) while the TTY echoes it, checked
+//! with `wc -c` in the container (the script samples the server's memory meanwhile).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use futures_util::{SinkExt, StreamExt};
@@ -76,11 +79,62 @@ async fn main() {
     let mut api = Api::open(&container).await;
     echo::compare("websocket", &mut ws, &mut cli, &mut api, samples, rounds).await;
 
-    // leave nothing running: Ctrl-C, then (once the TTY has flushed its input) exit
+    // leave nothing running: Ctrl-C, then (once the TTY has flushed its input) a paste
+    // and exit
     ws.send(b"\x03").await;
     echo::drain(&mut ws).await;
-    ws.send(b"exit\r").await;
-    let _ = ws.0.close(None).await;
+    paste(ws, env_or("BENCH_PASTE_MB", 10)).await;
     cli.quit().await;
     api.quit().await;
+}
+
+/// Pastes `mb` MB of 76-character lines into `cat > /tmp/paste` and waits for the shell
+/// to report the file's size; prints the figures and exits the shell.
+async fn paste(ws: Ws, mb: usize) {
+    let (mut keys, mut screen) = ws.0.split();
+    let line = [b'x'; 76].iter().chain(b"\r").copied().collect::<Vec<u8>>();
+    let lines = mb * 1_000_000 / line.len();
+    let text = line.repeat(lines);
+    let started = std::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut tail = String::new();
+        loop {
+            match screen.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    tail.push_str(&String::from_utf8_lossy(&b));
+                    if tail.len() > 4096 {
+                        tail = tail[tail.len() - 2048..].to_string();
+                    }
+                    if let Some((_, rest)) = tail.split_once("\r\npasted=")
+                        && let Some((n, _)) = rest.split_once(":end\r\n")
+                    {
+                        return n.trim().to_string();
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("websocket ended: {other:?}"),
+            }
+        }
+    });
+    keys.send(Message::binary(b"cat > /tmp/paste\r".to_vec()))
+        .await
+        .unwrap();
+    for frame in text.chunks(64 * 1024) {
+        keys.send(Message::binary(frame.to_vec())).await.unwrap();
+    }
+    keys.send(Message::binary(
+        b"\x04echo \"pasted=$(wc -c < /tmp/paste):end\"; rm -f /tmp/paste\r".to_vec(),
+    ))
+    .await
+    .unwrap();
+    let stored = reader.await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let want = lines * line.len();
+    println!(
+        "BENCH paste sent_bytes={want} stored_bytes={stored} whole={} seconds={secs:.2} mb_s={:.1}",
+        stored == want.to_string(),
+        want as f64 / 1e6 / secs
+    );
+    keys.send(Message::binary(b"exit\r".to_vec())).await.unwrap();
+    let _ = keys.close().await;
 }

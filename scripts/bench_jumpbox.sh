@@ -19,7 +19,10 @@
 #   C. 100 idle shells through the jumpbox (each one a docker exec): the server's VmRSS
 #      growth once all have answered, <= 50 MB; then they are closed (half type `exit`,
 #      half drop the connection) and every sessions row must be ended and every exec
-#      shell gone from the container within a few seconds.
+#      shell gone from the container within a few seconds;
+#   D. nothing dropped, memory bounded: 1 GiB (BENCH_PIPE_MB) piped into `cat > file` in
+#      the container (sha256 compared) and a 500 MB (BENCH_TAR_MB) tar round trip, the
+#      server's VmRSS sampled every 50 ms during each: <= 64 MB.
 #
 # What it does:
 #   1. makes sure the local Docker engine runs and has the busybox test image (lib.sh);
@@ -254,6 +257,38 @@ if ((WARNINGS > 0)); then
     grep -E '\b(WARN|ERROR)\b' "$SERVER_LOG" | head -n 10
 fi
 
+# D. nothing dropped, memory bounded: 1 GiB into `cat > file` in the container, then a
+# tar round trip (up with `tar x` in the container, down with `tar c`), each with the
+# server's VmRSS sampled every 50 ms.
+echo
+bench_wait_idle "$WAIT_IDLE" 85
+echo "=== pipes   (CPU idle before: $(cpu_idle_pct)%)"
+PIPE_BYTES=$((${BENCH_PIPE_MB:-1024} * 1024 * 1024))
+TAR_MB=${BENCH_TAR_MB:-500}
+pipe_data() { # the blob again and again, PIPE_BYTES in all
+    for _ in $(seq $(((PIPE_BYTES + BYTES - 1) / BYTES))); do cat "$BLOB"; done | head -c "$PIPE_BYTES"
+}
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+PIPE_WANT=$(pipe_data | sha256sum | cut -d ' ' -f 1)
+bench_rss_watch "$WORK/rss-pipe"
+PIPE_START=$(date +%s.%N)
+PIPE_GOT=$(pipe_data | "${SSH[@]}" "$NAME" -- 'cat > /tmp/pipe && sha256sum < /tmp/pipe; rm -f /tmp/pipe' | cut -d ' ' -f 1)
+PIPE_S=$(elapsed "$PIPE_START")
+PIPE_RSS=$(bench_rss_peak "$WORK/rss-pipe")
+mkdir -p "$WORK/tar-src" "$WORK/tar-back"
+for i in $(seq $((TAR_MB * 1024 * 1024 / BYTES))); do cp "$BLOB" "$WORK/tar-src/blob-$i"; done
+seq 1 2000 >"$WORK/tar-src/small.txt"
+bench_rss_watch "$WORK/rss-tar"
+TAR_START=$(date +%s.%N)
+tar cf - -C "$WORK/tar-src" . | "${SSH[@]}" "$NAME" -- 'rm -rf /tmp/t && mkdir /tmp/t && tar xf - -C /tmp/t'
+"${SSH[@]}" "$NAME" -- 'tar cf - -C /tmp/t . && rm -rf /tmp/t' | tar xf - -C "$WORK/tar-back"
+TAR_S=$(elapsed "$TAR_START")
+TAR_RSS=$(bench_rss_peak "$WORK/rss-tar")
+TAR_SAME=$(diff -rq "$WORK/tar-src" "$WORK/tar-back" >/dev/null && echo yes || echo no)
+TAR_BYTES=$(du -sb "$WORK/tar-src" | cut -f 1)
+rm -rf "$WORK/tar-src" "$WORK/tar-back"
+PIPES_VERDICT=$(if [[ $PIPE_GOT == "$PIPE_WANT" && $TAR_SAME == yes ]] && le "$PIPE_RSS" 64 && le "$TAR_RSS" 64; then echo PASS; else echo FAIL; fi)
+
 # ---------------------------------------------------------------- 7. summary
 echo
 echo "================================================================ jumpbox bench"
@@ -308,5 +343,9 @@ echo "  closed $(figure idle.close typed_exit) by exit + $(figure idle.close kil
     "still open $LIVE (of $ROWS shells: $ENDS), exec shells left $SHELLS_LEFT (of $((OPENED - SHELLS_BEFORE)) opened): $CLOSE_VERDICT"
 echo "  server VmRSS at start $(cut -d ' ' -f 1 <<<"$RSS_START") MB, after closing ${RSS_CLOSED} MB ($THREADS_CLOSED threads)"
 cpu_line idle
+echo "  D. $((PIPE_BYTES / 1024 / 1024)) MiB into \`cat > file\`: sha256 $([[ $PIPE_GOT == "$PIPE_WANT" ]] && echo same || echo DIFFERENT)," \
+    "$PIPE_S s ($(awk -v b="$PIPE_BYTES" -v s="$PIPE_S" 'BEGIN { printf "%.0f", b / 1e6 / s }') MB/s), server VmRSS peak ${PIPE_RSS} MB"
+echo "     tar round trip of $((TAR_BYTES / 1000000)) MB (up, then down): files the same: $TAR_SAME, $TAR_S s, server VmRSS peak ${TAR_RSS} MB"
+echo "     (target: whole, VmRSS <= 64 MB during each): $PIPES_VERDICT"
 echo "  server log lines at WARN/ERROR: ${WARNINGS}"
 echo "================================================================"

@@ -395,6 +395,23 @@ bench_rss() {
         END { printf "%.1f %.1f %d\n", r / 1024, h / 1024, t }' "/proc/$SERVER_PID/status"
 }
 
+# bench_rss_watch FILE - samples the server's VmRSS (kB) into FILE every 50 ms in the
+# background until bench_rss_peak FILE stops it; bench_rss_peak prints the peak in MB.
+bench_rss_watch() {
+    local file=$1
+    : >"$file"
+    (while [[ -r /proc/$SERVER_PID/status ]]; do
+        awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"
+        sleep 0.05
+    done) >>"$file" 2>/dev/null &
+    RSS_WATCH_PID=$!
+}
+bench_rss_peak() {
+    kill "$RSS_WATCH_PID" 2>/dev/null || true
+    wait "$RSS_WATCH_PID" 2>/dev/null || true
+    awk 'BEGIN { m = 0 } $1 > m { m = $1 } END { printf "%.1f", m / 1024 }' "$1"
+}
+
 # bench_explain LABEL SQL [SETUP...] - EXPLAIN (ANALYZE, BUFFERS) of SQL after two
 # warm-up runs, in one session after the SETUP statements (SET …, PREPARE …); prints the
 # plan and sets EXPLAIN_MS to the execution time.

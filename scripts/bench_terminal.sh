@@ -13,7 +13,9 @@
 #      engine, and creates an instance through the wizard's POST;
 #   5. runs the client: the same container through our terminal WebSocket, through
 #      `docker exec -it … sh` on a pty, and through the Engine API exec the server uses;
-#      alternating rounds, one key at a time, clock stopped at its TTY echo;
+#      alternating rounds, one key at a time, clock stopped at its TTY echo; then a 10 MB
+#      paste through the WebSocket (stored size checked, the server's peak VmRSS sampled
+#      every 50 ms: <= 64 MB);
 #   6. removes the container, stops the server, drops the database, prints a summary.
 #
 # Knobs (environment): SUANLI_BENCH_PG, SUANLI_BENCH_LISTEN (127.0.0.1:18183),
@@ -31,6 +33,7 @@ cd "$SUANLI_ROOT"
 PG_BASE=${SUANLI_BENCH_PG:-postgres://postgres@127.0.0.1:55432}
 PG_BASE=${PG_BASE%/}
 BENCH_DB=suanli_bench_terminal
+TARGET_RSS_PEAK_MB=64
 LISTEN=${SUANLI_BENCH_LISTEN:-127.0.0.1:18183}
 BASE_URL="http://$LISTEN"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -67,8 +70,11 @@ bench_running_instance bench-term
 
 # ---------------------------------------------------------------- 5. measure
 log "measuring ($(nproc) CPUs, load $(cut -d ' ' -f 1-3 /proc/loadavg))"
+bench_rss_watch "$WORK/rss"
 BENCH_BASE=$BASE_URL BENCH_COOKIE="suanli_session=$SESSION" BENCH_CSRF=$CSRF BENCH_INSTANCE=$ID \
     BENCH_CONTAINER=$CONTAINER "$CLIENT" | tee "$WORK/client.out"
+RSS_PEAK=$(bench_rss_peak "$WORK/rss")
+STATS[paste]=$(sed -n 's/^BENCH paste //p' "$WORK/client.out")
 
 # One STATS entry per BENCH line of the client: STATS[PATH] (websocket, docker-cli,
 # engine-api) = "n=.. p50_ms=.. ...", STATS[added] = "added_p50_ms_vs_docker_cli=.. ...".
@@ -93,5 +99,9 @@ for p in websocket docker-cli engine-api; do
 done
 echo "  added p50, WebSocket vs docker exec -it: ${added} ms (target <= ${TARGET_ADDED_P50_MS} ms): $VERDICT"
 echo "  added p50, WebSocket vs the bare Engine API exec (the WebSocket hop alone): ${floor} ms"
+PASTE_VERDICT=$(if [[ $(figure paste whole) == true ]] && ! gt "$RSS_PEAK" "$TARGET_RSS_PEAK_MB"; then echo PASS; else echo FAIL; fi)
+echo "  paste of $(figure paste sent_bytes) bytes (64 KiB frames, echoed by the TTY): $(figure paste stored_bytes) stored," \
+    "$(figure paste seconds) s ($(figure paste mb_s) MB/s)"
+echo "  server VmRSS peak during the whole run: ${RSS_PEAK} MB (target: whole and <= ${TARGET_RSS_PEAK_MB} MB): $PASTE_VERDICT"
 echo "  server log lines at WARN/ERROR: ${WARNINGS}"
 echo "================================================================"
