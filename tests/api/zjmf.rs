@@ -78,7 +78,7 @@ pub fn lxc(args: &[&str]) -> (bool, String) {
 }
 
 /// Removes the test's container however the test ends.
-pub struct Gone(String);
+pub struct Gone(pub String);
 
 impl Drop for Gone {
     fn drop(&mut self) {
@@ -174,7 +174,7 @@ async fn the_key_is_required_and_every_answer_is_json() {
     let (status, body) = call(&app, "POST", "/api/create", Some(bad)).await;
     assert_eq!(
         (status, body),
-        (400, json!({"code": 400, "msg": "参数 ram 无效"}))
+        (400, json!({"code": 400, "msg": "参数 ram 必须是整数"}))
     );
     // every route: the hostname missing, then unknown (natlist lists nothing, as the
     // plugin expects; delport finds no such rule)
