@@ -18,3 +18,4 @@ mod status;
 mod streams;
 mod tls_dockerd;
 mod zjmf;
+mod zjmf_strict;
