@@ -135,6 +135,8 @@ async fn paste(ws: Ws, mb: usize) {
         stored == want.to_string(),
         want as f64 / 1e6 / secs
     );
-    keys.send(Message::binary(b"exit\r".to_vec())).await.unwrap();
+    keys.send(Message::binary(b"exit\r".to_vec()))
+        .await
+        .unwrap();
     let _ = keys.close().await;
 }

@@ -1,8 +1,13 @@
 //! The contract the ZJMF (魔方财务) `lxdserver` plugin speaks with its backend: how it
 //! names containers, how its numeric options arrive (numbers, strings or ""), what a
-//! create asks for, and the LXD config keys that follow. No IO.
+//! create asks for, and the LXD config keys that follow. No IO. `bounds` says how far
+//! each number may go, `query` reads query strings and form bodies.
+
+pub mod bounds;
+pub mod query;
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use serde_json::Value;
 
@@ -36,6 +41,21 @@ impl Refusal {
     }
     pub fn invalid(field: &str) -> Self {
         Refusal::new(400, "lxdapi.invalid").with("field", field)
+    }
+    pub fn not_integer(field: &str) -> Self {
+        Refusal::new(400, "lxdapi.not_integer").with("field", field)
+    }
+    pub fn not_string(field: &str) -> Self {
+        Refusal::new(400, "lxdapi.not_string").with("field", field)
+    }
+    pub fn out_of_range(field: &str, range: &RangeInclusive<u64>) -> Self {
+        Refusal::new(400, "lxdapi.out_of_range")
+            .with("field", field)
+            .with("min", range.start())
+            .with("max", range.end())
+    }
+    pub fn bad_encoding(field: &str) -> Self {
+        Refusal::new(400, "lxdapi.bad_encoding").with("field", field)
     }
     /// The message in `lang`.
     pub fn text(&self, lang: Lang) -> String {
@@ -74,54 +94,34 @@ pub fn hostname(raw: Option<&str>) -> Result<String, Refusal> {
     }
 }
 
-/// A non-negative whole number sent as a JSON number, a numeric string or "" (ZJMF
-/// passes text options as strings). None when absent, null or "".
-pub fn count(body: &Value, field: &str) -> Result<Option<u64>, Refusal> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                    .map(|f| f as u64)
-            })
-            .map(Some)
-            .ok_or_else(|| Refusal::invalid(field)),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| Refusal::invalid(field)),
-        Some(_) => Err(Refusal::invalid(field)),
+/// The `hostname` of a JSON body: a string (see `hostname`).
+pub fn json_hostname(body: &Value) -> Result<String, Refusal> {
+    match body.get("hostname") {
+        None | Some(Value::Null) => hostname(None),
+        Some(Value::String(s)) => hostname(Some(s)),
+        Some(_) => Err(Refusal::not_string("hostname")),
     }
 }
 
-/// A required positive count.
-fn positive(body: &Value, field: &str) -> Result<u64, Refusal> {
-    match count(body, field)? {
-        None => Err(Refusal::missing(field)),
-        Some(0) => Err(Refusal::invalid(field)),
-        Some(n) => Ok(n),
-    }
-}
-
-/// A string field; None when absent or blank.
+/// A string field; None when absent or blank. A number is taken as its text (ZJMF
+/// options may arrive either way); a list, object or boolean is refused.
 pub fn text(body: &Value, field: &str) -> Result<Option<String>, Refusal> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(Refusal::invalid(field)),
+        Some(_) => Err(Refusal::not_string(field)),
     }
 }
 
-/// A password the container's `chpasswd` can take: one line, no colon-free surprises.
+/// A password the container's `chpasswd` can take: one line of at most 128 bytes. It
+/// must be a JSON string (the plugin sends one): a number would lose leading zeros.
 pub fn password(body: &Value) -> Result<String, Refusal> {
-    let Some(p) = body.get("password").and_then(Value::as_str) else {
-        return Err(Refusal::missing("password"));
+    let p = match body.get("password") {
+        None | Some(Value::Null) => return Err(Refusal::missing("password")),
+        Some(Value::String(p)) => p,
+        Some(_) => return Err(Refusal::not_string("password")),
     };
     if p.is_empty() {
         return Err(Refusal::missing("password"));
@@ -172,16 +172,17 @@ pub struct CreateRequest {
 
 impl CreateRequest {
     pub fn parse(body: &Value) -> Result<Self, Refusal> {
-        let hostname = hostname(body.get("hostname").and_then(Value::as_str))?;
+        use bounds::{CPU, DISK_MB, FLOW_GB, PORTS, RAM_MB, RATE_MBIT, required, whole};
+        let hostname = json_hostname(body)?;
         let password = password(body)?;
         let product = Product {
-            cpu: positive(body, "cpu")?,
-            disk_mb: positive(body, "disk")?,
-            ram_mb: positive(body, "ram")?,
-            up_mbit: count(body, "up")?.unwrap_or(0),
-            down_mbit: count(body, "down")?.unwrap_or(0),
-            ports: count(body, "ports")?.unwrap_or(0),
-            bandwidth_gb: count(body, "bandwidth")?.unwrap_or(0),
+            cpu: required(body, "cpu", CPU)?,
+            disk_mb: required(body, "disk", DISK_MB)?,
+            ram_mb: required(body, "ram", RAM_MB)?,
+            up_mbit: whole(body, "up", RATE_MBIT)?.unwrap_or(0),
+            down_mbit: whole(body, "down", RATE_MBIT)?.unwrap_or(0),
+            ports: whole(body, "ports", PORTS)?.unwrap_or(0),
+            bandwidth_gb: whole(body, "bandwidth", FLOW_GB)?.unwrap_or(0),
         };
         Ok(CreateRequest {
             hostname,
@@ -204,7 +205,7 @@ pub struct ReinstallRequest {
 impl ReinstallRequest {
     pub fn parse(body: &Value) -> Result<Self, Refusal> {
         Ok(ReinstallRequest {
-            hostname: hostname(body.get("hostname").and_then(Value::as_str))?,
+            hostname: json_hostname(body)?,
             password: password(body)?,
             image: image(body)?,
         })
@@ -392,22 +393,6 @@ mod tests {
     }
 
     #[test]
-    fn counts_come_as_numbers_strings_or_empty() {
-        let b = json!({"a": 1, "b": "1", "c": "", "d": 0, "e": "0", "f": -1, "g": "x", "h": 1.5, "i": 2.0, "j": null, "k": [1]});
-        assert_eq!(count(&b, "a"), Ok(Some(1)));
-        assert_eq!(count(&b, "b"), Ok(Some(1)));
-        assert_eq!(count(&b, "c"), Ok(None));
-        assert_eq!(count(&b, "d"), Ok(Some(0)));
-        assert_eq!(count(&b, "e"), Ok(Some(0)));
-        assert_eq!(count(&b, "i"), Ok(Some(2)));
-        assert_eq!(count(&b, "j"), Ok(None));
-        assert_eq!(count(&b, "missing"), Ok(None));
-        for bad in ["f", "g", "h", "k"] {
-            assert_eq!(count(&b, bad), Err(Refusal::invalid(bad)), "{bad}");
-        }
-    }
-
-    #[test]
     fn a_create_request_in_every_form_the_plugin_sends() {
         let strings = json!({"hostname": "vm1", "password": "Pw1!x", "cpu": "2", "disk": "10240",
             "ram": "1024", "system": "", "up": "", "down": "0", "ports": 5, "bandwidth": ""});
@@ -429,7 +414,10 @@ mod tests {
         assert_eq!(CreateRequest::parse(&no_cpu), Err(Refusal::missing("cpu")));
         let mut bad_ram = strings.clone();
         bad_ram["ram"] = json!("1G");
-        assert_eq!(CreateRequest::parse(&bad_ram), Err(Refusal::invalid("ram")));
+        assert_eq!(
+            CreateRequest::parse(&bad_ram),
+            Err(Refusal::not_integer("ram"))
+        );
         let mut no_pw = strings.clone();
         no_pw["password"] = json!("");
         assert_eq!(
@@ -441,6 +429,119 @@ mod tests {
         assert_eq!(
             CreateRequest::parse(&bad_image),
             Err(Refusal::invalid("system"))
+        );
+    }
+
+    #[test]
+    fn every_number_of_a_create_is_bounded_and_named() {
+        use bounds::{CPU, DISK_MB, FLOW_GB, PORTS, RAM_MB, RATE_MBIT};
+        let base = json!({"hostname": "vm1", "password": "Pw1!x", "cpu": "1", "disk": "512",
+            "ram": "256"});
+        let with = |field: &str, v: Value| {
+            let mut b = base.clone();
+            b[field] = v;
+            CreateRequest::parse(&b)
+        };
+        // the largest of each is taken as it is
+        for (field, max) in [
+            ("cpu", *CPU.end()),
+            ("disk", *DISK_MB.end()),
+            ("ram", *RAM_MB.end()),
+            ("up", *RATE_MBIT.end()),
+            ("down", *RATE_MBIT.end()),
+            ("ports", *PORTS.end()),
+            ("bandwidth", *FLOW_GB.end()),
+        ] {
+            assert!(with(field, json!(max)).is_ok(), "{field} {max}");
+            assert!(
+                with(field, json!(max.to_string())).is_ok(),
+                "{field} \"{max}\""
+            );
+        }
+        for (field, range) in [
+            ("cpu", CPU),
+            ("disk", DISK_MB),
+            ("ram", RAM_MB),
+            ("up", RATE_MBIT),
+            ("down", RATE_MBIT),
+            ("ports", PORTS),
+            ("bandwidth", FLOW_GB),
+        ] {
+            let outside = Err(Refusal::out_of_range(field, &range));
+            for v in [
+                json!(range.end() + 1),
+                json!(1e20),
+                json!(1e30),
+                json!("100000000000000000000"),
+                json!(-1),
+                json!("-5"),
+            ] {
+                assert_eq!(with(field, v.clone()), outside, "{field} {v}");
+            }
+            for v in [
+                json!("NaN"),
+                json!("1e30"),
+                json!(2.5),
+                json!("lots"),
+                json!([1]),
+            ] {
+                assert_eq!(
+                    with(field, v.clone()),
+                    Err(Refusal::not_integer(field)),
+                    "{field} {v}"
+                );
+            }
+        }
+        for (field, low) in [("cpu", "0"), ("ram", "31"), ("disk", "63")] {
+            assert!(
+                matches!(with(field, json!(low)), Err(r) if r.key == "lxdapi.out_of_range"),
+                "{field} {low}"
+            );
+        }
+        assert_eq!(
+            Refusal::out_of_range("cpu", &CPU).msg(),
+            "参数 cpu 超出范围（应为 1 到 8192 之间的整数）"
+        );
+    }
+
+    #[test]
+    fn passwords_and_hostnames_must_be_strings() {
+        let body = |password: Value, hostname: Value| json!({"hostname": hostname, "password": password, "cpu": 1, "disk": 512, "ram": 256});
+        for (password, want) in [
+            (json!(12345678), Refusal::not_string("password")),
+            (json!(true), Refusal::not_string("password")),
+            (json!(["pw"]), Refusal::not_string("password")),
+            (json!({"pw": 1}), Refusal::not_string("password")),
+            (json!(null), Refusal::missing("password")),
+            (json!(""), Refusal::missing("password")),
+            (json!("a\nb"), Refusal::invalid("password")),
+        ] {
+            let b = body(password.clone(), json!("vm1"));
+            assert_eq!(CreateRequest::parse(&b), Err(want.clone()), "{password}");
+            assert_eq!(ReinstallRequest::parse(&b), Err(want.clone()), "{password}");
+            assert_eq!(super::password(&b), Err(want), "{password}");
+        }
+        // a password of digits, sent as the plugin sends it: a string
+        assert_eq!(
+            CreateRequest::parse(&body(json!("12345678"), json!("vm1")))
+                .unwrap()
+                .password,
+            "12345678"
+        );
+        assert_eq!(
+            CreateRequest::parse(&body(json!("pw"), json!(42))),
+            Err(Refusal::not_string("hostname"))
+        );
+        assert_eq!(
+            CreateRequest::parse(&body(json!("pw"), json!(null))),
+            Err(Refusal::missing("hostname"))
+        );
+        let mut b = body(json!("pw"), json!("vm1"));
+        b["system"] = json!(["debian"]);
+        assert_eq!(CreateRequest::parse(&b), Err(Refusal::not_string("system")));
+        assert_eq!(
+            Refusal::not_string("password").msg(),
+            "参数 password 必须是字符串"
         );
     }
 

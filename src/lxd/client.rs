@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use tokio::net::UnixStream;
 
 use super::wire::{self, Outcome, Reply};
-use super::{ExecResult, Instance, InstanceState, LxdError, NewInstance, StateAction};
+use super::{
+    ExecResult, HostResources, Instance, InstanceState, LxdError, NewInstance, StateAction,
+};
 
 /// How long a request that LXD answers at once may take (reading a state runs code inside
 /// the container and is slow on a loaded host).
@@ -65,6 +67,20 @@ impl Lxd {
     /// `GET /1.0`: the daemon answers.
     pub async fn ping(&self) -> Result<(), LxdError> {
         self.call(Method::GET, "/1.0", None).await.map(drop)
+    }
+
+    /// `GET /1.0/resources`: the host's CPU threads and memory.
+    pub async fn resources(&self) -> Result<HostResources, LxdError> {
+        let m = sync(self.call(Method::GET, "/1.0/resources", None).await?)?;
+        let figure = |v: &Value, what: &str| {
+            v.as_u64()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| LxdError::Protocol(format!("no {what} in /1.0/resources")))
+        };
+        Ok(HostResources {
+            cpu_threads: figure(&m["cpu"]["total"], "cpu.total")?,
+            memory_bytes: figure(&m["memory"]["total"], "memory.total")?,
+        })
     }
 
     /// `GET /1.0/instances/{name}`; None when LXD has no such instance.

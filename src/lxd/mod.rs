@@ -126,6 +126,13 @@ impl InstanceState {
     }
 }
 
+/// The host as LXD counts it (`GET /1.0/resources`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostResources {
+    pub cpu_threads: u64,
+    pub memory_bytes: u64,
+}
+
 /// A container to create from a local image alias.
 #[derive(Clone, Debug, Default)]
 pub struct NewInstance {

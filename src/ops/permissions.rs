@@ -140,6 +140,19 @@ pub async fn allowed_roles(
     Ok(table(state).await?.get(method, pattern).cloned())
 }
 
+/// The methods that have a record for `pattern`, sorted (what a 405 offers instead).
+pub async fn methods_of(state: &AppState, pattern: &str) -> Result<Vec<String>, DbError> {
+    let table = table(state).await?;
+    let mut methods: Vec<String> = table
+        .0
+        .iter()
+        .filter(|(_, routes)| routes.contains_key(pattern))
+        .map(|(method, _)| method.clone())
+        .collect();
+    methods.sort();
+    Ok(methods)
+}
+
 /// What `role` may call, decided as the gate decides it: a test of (method, pattern),
 /// for hiding the buttons of actions it would be refused.
 pub async fn permits(

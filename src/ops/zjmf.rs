@@ -297,9 +297,17 @@ fn megabytes(v: &str) -> Option<i64> {
     })
 }
 
+/// What the LXD host has (asked each time: a create is rare, and a host can grow).
+async fn host(state: &AppState) -> Result<zjmf::bounds::Host, Refusal> {
+    let r = state.lxd.resources().await.map_err(lxd_failed)?;
+    Ok(zjmf::bounds::Host::new(r.cpu_threads, r.memory_bytes))
+}
+
 /// Creates, starts, waits for the address and sets the password; the container is
-/// recorded only when all of that worked, and removed when any of it failed.
+/// recorded only when all of that worked, and removed when any of it failed. A product
+/// larger than the host is refused first (400), before anything is made.
 pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Result<Value, Refusal> {
+    zjmf::bounds::fits_host(&r.product, &host(state).await?)?;
     let s = &state.settings.zjmf;
     let name = r.hostname.clone();
     let _changes = Changes { state, name: &name };

@@ -2,36 +2,39 @@
 //! address. Every call carries `apikey: <token>` (one of `zjmf.api_tokens`, compared in
 //! constant time, never logged); every answer is JSON `{"code", "msg", "data"?}` with the
 //! HTTP status equal to `code` — the plugin reads only the JSON, other clients the status.
-//! Bad JSON, a bad query string or an unknown /api/ path answer in the same shape.
 //!
-//! The gate (web/middleware) lets /api/ routes through without a session or CSRF token
-//! when their api_permissions record allows the pseudo role `zjmf`; `require_key` here is
-//! their authentication. Handlers are thin: ops/zjmf.rs does the work.
-
-use std::collections::HashMap;
+//! No answer here comes from the framework: handlers take no extractor that can fail
+//! (only the request, the raw payload and the state). Query strings and bodies are read
+//! by `domain::zjmf` (strict UTF-8, bounded numbers), the body up to `BODY_MAX` (413);
+//! a wrong method is 405 and an unknown /api/ path 404, all in the same JSON shape.
+//!
+//! The gate (web/middleware) lets /api/ routes through without a session or CSRF token;
+//! `admit` here is their authentication and their permission record. Handlers are thin:
+//! ops/zjmf.rs does the work.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, ServiceConfig, get, post};
 use actix_web::{HttpRequest, HttpResponse, Responder};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use crate::domain::zjmf::{self, Refusal};
+use crate::domain::access::API_KEY_ROLE;
+use crate::domain::zjmf::{self, Refusal, query::Fields};
 use crate::ops::audit::Origin;
+use crate::ops::permissions;
 use crate::ops::zjmf::{self as ops, Power};
 use crate::startup::AppState;
+
+/// The largest body a call may send (a create is a few hundred bytes).
+pub const BODY_MAX: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
         web::scope("/api")
-            .wrap(from_fn(require_key))
-            .app_data(web::QueryConfig::default().error_handler(|_, _| bad_request("hostname")))
-            .app_data(web::PayloadConfig::new(64 * 1024))
-            .app_data(web::FormConfig::default().error_handler(|_, _| bad_request("form")))
+            .wrap(from_fn(admit))
             .route("/check", get().to(check))
             .route("/getinfo", get().to(getinfo))
             .route("/create", post().to(create))
@@ -48,11 +51,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 Reply::refused(Refusal::new(404, "lxdapi.no_route"))
             })),
     );
-}
-
-fn bad_request(field: &str) -> actix_web::Error {
-    let r = Reply::refused(Refusal::invalid(field));
-    actix_web::error::InternalError::from_response(field.to_string(), r.into_response()).into()
 }
 
 /// The JSON every /api/ call answers with.
@@ -118,21 +116,25 @@ pub fn key_matches(presented: &str, tokens: &[&str]) -> bool {
     ok == 1
 }
 
-/// SECURITY: every /api/ call needs a configured token in the `apikey` header. A wrong
-/// key is logged with the caller's address, never the key itself.
-async fn require_key(
+/// SECURITY: every /api/ call needs a configured token in the `apikey` header (a wrong
+/// key is logged with the caller's address, never the key itself); then its route runs
+/// only when the route's permission record for this method allows the pseudo role
+/// `zjmf` (default deny). A path with records for other methods only is 405. A query
+/// string that is not strictly UTF-8 URL encoding is 400 on every route.
+async fn admit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let tokens_ok = req.app_data::<web::Data<AppState>>().is_some_and(|st| {
-        let presented = req
-            .headers()
-            .get("apikey")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        !presented.is_empty() && key_matches(presented, &st.settings.zjmf.tokens())
-    });
-    if !tokens_ok {
+    let Some(st) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let res = Reply::refused(Refusal::new(500, "lxdapi.store_failed")).into_response();
+        return Ok(req.into_response(res));
+    };
+    let presented = req
+        .headers()
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if presented.is_empty() || !key_matches(presented, &st.settings.zjmf.tokens()) {
         let ip = req
             .peer_addr()
             .map(|a| a.ip().to_string())
@@ -141,23 +143,87 @@ async fn require_key(
         let res = Reply::refused(Refusal::new(401, "lxdapi.bad_key")).into_response();
         return Ok(req.into_response(res));
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let Some(pattern) = req.match_pattern() else {
+        // no such path: the scope's default answers 404
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let method = req.method().as_str().to_string();
+    let unavailable = |e: crate::db::DbError| {
+        log::error!("/api/ permission records: {e}");
+        Reply::refused(Refusal::new(503, "lxdapi.store_failed")).into_response()
+    };
+    let closed = || Reply::refused(Refusal::new(403, "lxdapi.closed")).into_response();
+    let res = match permissions::allowed_roles(&st, &method, &pattern).await {
+        Ok(Some(roles)) if roles.iter().any(|r| r == API_KEY_ROLE) => {
+            // every call's query string is read strictly, used by its route or not
+            match query(req.request()) {
+                Ok(_) => return Ok(next.call(req).await?.map_into_boxed_body()),
+                Err(refusal) => Reply::refused(refusal).into_response(),
+            }
+        }
+        Ok(Some(_)) => {
+            log::warn!("/api/ route closed by its permission record: {method} {pattern}");
+            closed()
+        }
+        Ok(None) => match permissions::methods_of(&st, &pattern).await {
+            Ok(allowed) if !allowed.is_empty() => wrong_method(&method, &allowed),
+            Ok(_) => closed(),
+            Err(e) => unavailable(e),
+        },
+        Err(e) => unavailable(e),
+    };
+    Ok(req.into_response(res))
 }
 
-#[derive(Deserialize)]
-pub struct Host {
-    hostname: Option<String>,
+/// 405 with the methods the path takes, in the `Allow` header and the message.
+fn wrong_method(method: &str, allowed: &[String]) -> HttpResponse {
+    let allow = allowed.join(", ");
+    let refusal = Refusal::new(405, "lxdapi.wrong_method")
+        .with("method", method)
+        .with("allow", &allow);
+    let mut res = Reply::refused(refusal).into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
 }
 
-impl Host {
-    fn name(&self) -> Result<String, Refusal> {
-        zjmf::hostname(self.hostname.as_deref())
+/// The query string's fields (strict: see `zjmf::query`).
+fn query(req: &HttpRequest) -> Result<Fields, Refusal> {
+    zjmf::query::parse(req.query_string().as_bytes())
+}
+
+/// The container a GET call names in its query string.
+fn host_of(req: &HttpRequest) -> Result<String, Refusal> {
+    zjmf::hostname(query(req)?.get("hostname"))
+}
+
+/// The whole body, at most `BODY_MAX` bytes (413 beyond; a declared length beyond it is
+/// refused before anything is read).
+async fn body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, Refusal> {
+    let too_large = || Refusal::new(413, "lxdapi.too_large").with("limit", BODY_MAX);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_MAX as u64) {
+        return Err(too_large());
+    }
+    match payload.to_bytes_limited(BODY_MAX).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            log::warn!("/api/ body: {e}");
+            Err(Refusal::new(400, "lxdapi.bad_body"))
+        }
+        Err(_) => Err(too_large()),
     }
 }
 
-/// The JSON body (the plugin sends JSON for create, password and reinstall).
-fn json_body(body: &web::Bytes) -> Result<Value, Refusal> {
-    match serde_json::from_slice::<Value>(body) {
+/// The JSON body (the plugin sends JSON for create, password and reinstall, whatever
+/// its Content-Type says): an object.
+async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<Value, Refusal> {
+    match serde_json::from_slice::<Value>(&body(req, payload).await?) {
         Ok(v @ Value::Object(_)) => Ok(v),
         _ => Err(Refusal::new(400, "lxdapi.bad_json")),
     }
@@ -175,22 +241,22 @@ async fn check() -> Reply {
     Reply::ok("API连接正常", None)
 }
 
-async fn getinfo(st: web::Data<AppState>, q: web::Query<Host>) -> Reply {
+async fn getinfo(st: web::Data<AppState>, req: HttpRequest) -> Reply {
     reply(
         async {
             Ok(Reply::ok(
                 "获取成功",
-                Some(ops::info(&st, &q.name()?).await?),
+                Some(ops::info(&st, &host_of(&req)?).await?),
             ))
         }
         .await,
     )
 }
 
-async fn create(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Reply {
+async fn create(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
     reply(
         async {
-            let r = zjmf::CreateRequest::parse(&json_body(&body)?)?;
+            let r = zjmf::CreateRequest::parse(&json_body(&req, payload).await?)?;
             let data = ops::create(&st, &caller(&req), r).await?;
             Ok(Reply::ok("容器创建成功", Some(data)))
         }
@@ -198,43 +264,43 @@ async fn create(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> 
     )
 }
 
-async fn delete(st: web::Data<AppState>, req: HttpRequest, q: web::Query<Host>) -> Reply {
+async fn delete(st: web::Data<AppState>, req: HttpRequest) -> Reply {
     reply(
         async {
-            ops::delete(&st, &caller(&req), &q.name()?).await?;
+            ops::delete(&st, &caller(&req), &host_of(&req)?).await?;
             Ok(Reply::ok("容器删除成功", None))
         }
         .await,
     )
 }
 
-async fn power(st: &AppState, req: &HttpRequest, q: &Host, action: Power) -> Reply {
+async fn power(st: &AppState, req: &HttpRequest, action: Power) -> Reply {
     reply(
         async {
-            let done = ops::power(st, &caller(req), &q.name()?, action).await?;
+            let done = ops::power(st, &caller(req), &host_of(req)?, action).await?;
             Ok(Reply::ok(crate::i18n::t(crate::i18n::Lang::Zh, done), None))
         }
         .await,
     )
 }
 
-async fn boot(st: web::Data<AppState>, req: HttpRequest, q: web::Query<Host>) -> Reply {
-    power(&st, &req, &q, Power::Start).await
+async fn boot(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+    power(&st, &req, Power::Start).await
 }
 
-async fn stop(st: web::Data<AppState>, req: HttpRequest, q: web::Query<Host>) -> Reply {
-    power(&st, &req, &q, Power::Stop).await
+async fn stop(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+    power(&st, &req, Power::Stop).await
 }
 
-async fn reboot(st: web::Data<AppState>, req: HttpRequest, q: web::Query<Host>) -> Reply {
-    power(&st, &req, &q, Power::Restart).await
+async fn reboot(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+    power(&st, &req, Power::Restart).await
 }
 
-async fn password(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Reply {
+async fn password(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
     reply(
         async {
-            let body = json_body(&body)?;
-            let name = zjmf::hostname(body.get("hostname").and_then(Value::as_str))?;
+            let body = json_body(&req, payload).await?;
+            let name = zjmf::json_hostname(&body)?;
             let password = zjmf::password(&body)?;
             ops::set_password(&st, &caller(&req), &name, &password).await?;
             Ok(Reply::ok("密码修改成功", None))
@@ -243,10 +309,10 @@ async fn password(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -
     )
 }
 
-async fn reinstall(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Reply {
+async fn reinstall(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
     reply(
         async {
-            let r = zjmf::ReinstallRequest::parse(&json_body(&body)?)?;
+            let r = zjmf::ReinstallRequest::parse(&json_body(&req, payload).await?)?;
             let data = ops::reinstall(&st, &caller(&req), r).await?;
             Ok(Reply::ok("系统重装成功", Some(data)))
         }
@@ -254,57 +320,42 @@ async fn reinstall(st: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     )
 }
 
-async fn natlist(st: web::Data<AppState>, q: web::Query<Host>) -> Reply {
+async fn natlist(st: web::Data<AppState>, req: HttpRequest) -> Reply {
     reply(
         async {
             Ok(Reply::ok(
                 "获取成功",
-                Some(ops::nat_list(&st, &q.name()?).await?),
+                Some(ops::nat_list(&st, &host_of(&req)?).await?),
             ))
         }
         .await,
     )
 }
 
-/// addport/delport: a form body `hostname=H&dtype=tcp&dport=D&sport=S` (the hostname may
-/// also be in the query string).
-fn port_form(
-    q: &web::Query<HashMap<String, String>>,
-    form: &web::Form<HashMap<String, String>>,
+/// addport/delport: a form body `hostname=H&dtype=tcp&dport=D&sport=S` (any field may
+/// also be in the query string; the body's wins).
+async fn port_form(
+    req: &HttpRequest,
+    payload: web::Payload,
 ) -> Result<(String, zjmf::PortRule), Refusal> {
-    let field = |k: &str| form.get(k).or_else(|| q.get(k)).map(String::as_str);
+    let (q, form) = (query(req)?, zjmf::query::parse(&body(req, payload).await?)?);
+    let field = |k: &str| form.get(k).or_else(|| q.get(k));
     let name = zjmf::hostname(field("hostname"))?;
     Ok((name, zjmf::PortRule::parse(field)?))
 }
 
-async fn addport(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<HashMap<String, String>>,
-    form: web::Form<HashMap<String, String>>,
-) -> Reply {
-    change_port(&st, &req, &q, &form, true).await
+async fn addport(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
+    change_port(&st, &req, payload, true).await
 }
 
-async fn delport(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<HashMap<String, String>>,
-    form: web::Form<HashMap<String, String>>,
-) -> Reply {
-    change_port(&st, &req, &q, &form, false).await
+async fn delport(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
+    change_port(&st, &req, payload, false).await
 }
 
-async fn change_port(
-    st: &AppState,
-    req: &HttpRequest,
-    q: &web::Query<HashMap<String, String>>,
-    form: &web::Form<HashMap<String, String>>,
-    add: bool,
-) -> Reply {
+async fn change_port(st: &AppState, req: &HttpRequest, payload: web::Payload, add: bool) -> Reply {
     reply(
         async {
-            let (name, rule) = port_form(q, form)?;
+            let (name, rule) = port_form(req, payload).await?;
             if add {
                 ops::add_port(st, &caller(req), &name, rule).await?;
                 Ok(Reply::ok("端口转发添加成功", None))

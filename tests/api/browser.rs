@@ -21,8 +21,9 @@ use crate::helpers::{PASSWORD, TestApp};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// The longest any single wait (driver start-up, page load, HTMX round trip) may take.
-const WAIT: Duration = Duration::from_secs(10);
+/// The longest any single wait (driver start-up, page load, HTMX round trip) may take:
+/// Chromium on a loaded 2-CPU machine is slow.
+const WAIT: Duration = crate::helpers::PATIENCE;
 const POLL: Duration = Duration::from_millis(100);
 /// The W3C key under which WebDriver hands out element references.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";

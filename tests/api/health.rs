@@ -37,15 +37,10 @@ async fn database_down_gives_503_and_recovers() {
         "ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS true"
     ));
     // the pool reconnects by itself
-    let mut ok = false;
-    for _ in 0..50 {
-        if s.get("/readyz").await.status() == 200 {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ok, "recovered");
+    crate::helpers::eventually("the pool reconnects", async || {
+        (s.get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
     assert_eq!(s.get("/login").await.status(), 200);
 }
 

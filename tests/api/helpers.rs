@@ -11,6 +11,42 @@ use suanli::startup::{AppState, Application};
 
 pub const PASSWORD: &str = "Test!pass123";
 
+/// How long a test waits for what takes a moment on an idle machine: the suite runs on
+/// loaded 2-CPU machines (beside other work, under `stress-ng --cpu 2`), where it may
+/// take many times as long. Tests poll against this deadline; they never sleep a fixed
+/// time and hope.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `f` every 100 ms until it gives Some, for at most PATIENCE; panics naming `what`.
+pub async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {PATIENCE:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `eventually` for blocking code (a thread of its own, or a spawn_blocking).
+pub fn eventually_blocking<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {PATIENCE:?}: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn server_url() -> String {
     std::env::var("SUANLI_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432".into())
 }
@@ -76,15 +112,12 @@ impl TestDb {
         let name = format!("t_{}_{}", now_secs(), uuid::Uuid::new_v4().simple());
         let _guard = CREATE.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = admin_conn();
-        let mut tries = 0;
-        while let Err(e) =
+        eventually_blocking("the test database is created", || {
             diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{tpl}\""))
                 .execute(&mut conn)
-        {
-            tries += 1;
-            assert!(tries < 50, "create test database: {e}");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+                .map_err(|e| eprintln!("create test database (retried): {e}"))
+                .ok()
+        });
         TestDb {
             url: format!("{}/{name}", server_url()),
             name,

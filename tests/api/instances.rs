@@ -47,8 +47,21 @@ pub fn local_catalog(app: &TestApp, spec_res: Res<'_>, node_res: Res<'_>) -> (i6
     (img, sp, nd)
 }
 
+/// The busybox image, a spec with `spec_res` and a node with `node_res` that has no
+/// Docker endpoint yet ("fake"): the home of `fake_ready` rows. The status worker follows
+/// only nodes with an endpoint, so it never reconciles these rows against a real engine
+/// (where their made-up container would be 容器不存在) — their status stays what the
+/// test says. Returns (image, spec, node).
+pub fn fake_catalog(app: &TestApp, spec_res: Res<'_>, node_res: Res<'_>) -> (i64, i64, i64) {
+    let img = image(app, "busybox", TEST_IMAGE, true);
+    let sp = spec(app, "small", spec_res, true);
+    let nd = node(app, "fake", node_res, "", true);
+    (img, sp, nd)
+}
+
 /// A ready, "running" instance row whose container does not exist (for access tests
-/// that never reach the engine). Returns its id.
+/// that never reach the engine), on a node with no engine the status worker could ask
+/// about it (`fake_catalog`, or one that cannot be reached). Returns its id.
 pub fn fake_ready(
     app: &TestApp,
     name: &str,
@@ -56,6 +69,14 @@ pub fn fake_ready(
     owner: i64,
     company: Option<i64>,
 ) -> i64 {
+    let endpoint = text_row(
+        app,
+        &format!("SELECT docker_endpoint AS t FROM nodes WHERE id = {nd}"),
+    );
+    assert_ne!(
+        endpoint, LOCAL_DOCKER,
+        "a fake row on the real engine is marked missing by the status worker: use fake_catalog"
+    );
     let company = company.map_or("NULL".to_string(), |c| c.to_string());
     app.count(&format!(
         "INSERT INTO instances (name, image_id, spec_id, node_id, owner_id, company_id, phase, status, container_id)
@@ -571,7 +592,7 @@ async fn nobody_reaches_an_instance_outside_their_scope() {
     let b = app.user("member-b", "customer_member", Some(acme)).await;
     app.user("owner-acme", "customer_owner", Some(acme)).await;
     app.user("owner-other", "customer_owner", Some(other)).await;
-    let catalog = local_catalog(&app, ("none", 0, 1, 1, 1, 0), ("none", 0, 8, 16, 100, 100));
+    let catalog = fake_catalog(&app, ("none", 0, 1, 1, 1, 0), ("none", 0, 8, 16, 100, 100));
     let of_a = fake_ready(&app, "inst-of-a", catalog, a, Some(acme));
     let of_b = fake_ready(&app, "inst-of-b", catalog, b, Some(acme));
 

@@ -59,8 +59,9 @@ async fn wait_for_ipv4(lxd: &Lxd, name: &str) -> (Ipv4Addr, Duration) {
             return (ip.parse().expect("an IPv4 address"), start.elapsed());
         }
         assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no IPv4 address after 20 s"
+            start.elapsed() < crate::helpers::PATIENCE,
+            "no IPv4 address after {:?}",
+            crate::helpers::PATIENCE
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

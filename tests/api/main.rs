@@ -19,3 +19,4 @@ mod status;
 mod streams;
 mod tls_dockerd;
 mod zjmf;
+mod zjmf_strict;

@@ -179,23 +179,29 @@ impl Pty {
 
     /// Waits for `needle`; returns what came before it (and it), consuming both.
     pub fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
+        self.expect_within(needle, WAIT).unwrap_or_else(|| {
+            panic!(
+                "timed out waiting for {needle:?}; output so far: {:?}",
+                self.seen
+            )
+        })
+    }
+
+    /// `expect` for at most `within`: None when `needle` has not come by then (what
+    /// came meanwhile is kept for the next wait).
+    pub fn expect_within(&mut self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
         loop {
             if let Some(at) = self.seen.find(needle) {
                 let end = at + needle.len();
                 let before = self.seen[..end].to_string();
                 self.seen.drain(..end);
-                return before;
+                return Some(before);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
                 Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "timed out waiting for {needle:?}; output so far: {:?}",
-                        self.seen
-                    )
-                }
+                Err(RecvTimeoutError::Timeout) => return None,
                 Err(RecvTimeoutError::Disconnected) => {
                     panic!("ssh ended before {needle:?}; output: {:?}", self.seen)
                 }

@@ -10,13 +10,13 @@ use reqwest::cookie::{CookieStore, Jar};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{PASSWORD, Session, TestApp};
+use crate::helpers::{PASSWORD, Session, TestApp, eventually};
 use crate::instances::{
-    LOCAL_DOCKER, TEST_IMAGE, docker, fake_ready, image, instance_id, local_catalog, node, settled,
+    LOCAL_DOCKER, TEST_IMAGE, docker, fake_catalog, fake_ready, image, instance_id, node, settled,
     spec, submit, unique,
 };
 
-const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = crate::helpers::PATIENCE;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -266,25 +266,18 @@ async fn the_terminal_runs_a_shell_resizes_and_reports_the_exit_code() {
     let alive = |pid: &str| docker(&["exec", &cid, "kill", "-0", pid]).0;
     assert!(alive(sh) && alive(bg), "shell {sh} and job {bg} run");
     ws.close(None).await.unwrap();
-    let mut gone = false;
-    for _ in 0..50 {
-        if !alive(sh) && !alive(bg) {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "the shell and its job end when the page closes");
+    eventually(
+        "the shell and its job end when the page closes",
+        async || (!alive(sh) && !alive(bg)).then_some(()),
+    )
+    .await;
     // every terminal is a session row (the web door) with audit events at both ends
-    for _ in 0..50 {
-        let open = format!(
-            "SELECT count(*) AS n FROM sessions WHERE instance_id = {id} AND ended_at IS NULL"
-        );
-        if app.count(&open) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let open =
+        format!("SELECT count(*) AS n FROM sessions WHERE instance_id = {id} AND ended_at IS NULL");
+    eventually("the session rows are closed", async || {
+        (app.count(&open) == 0).then_some(())
+    })
+    .await;
     let sessions = crate::instances::text_row(
         &app,
         &format!(
@@ -421,7 +414,7 @@ async fn nobody_streams_someone_elses_instance_and_handshakes_need_csrf_and_orig
     let acme = app.company("acme").await;
     let a = app.user("member-a", "customer_member", Some(acme)).await;
     app.user("member-b", "customer_member", Some(acme)).await;
-    let catalog = local_catalog(&app, ("none", 0, 1, 1, 1, 0), ("none", 0, 8, 16, 100, 100));
+    let catalog = fake_catalog(&app, ("none", 0, 1, 1, 1, 0), ("none", 0, 8, 16, 100, 100));
     let of_a = fake_ready(&app, "inst-of-a", catalog, a, Some(acme));
     let ma = Browser::login(&app, "member-a").await;
     let mb = Browser::login(&app, "member-b").await;
@@ -574,15 +567,10 @@ async fn open_sockets_close_when_the_user_is_disabled() {
         );
     }
     // and the shell was hung up
-    let mut gone = false;
-    for _ in 0..50 {
-        if !docker(&["exec", &cid, "kill", "-0", &sh]).0 {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(gone, "the shell of a disabled user ends");
+    eventually("the shell of a disabled user ends", async || {
+        (!docker(&["exec", &cid, "kill", "-0", &sh]).0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

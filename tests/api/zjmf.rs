@@ -78,7 +78,7 @@ pub fn lxc(args: &[&str]) -> (bool, String) {
 }
 
 /// Removes the test's container however the test ends.
-pub struct Gone(String);
+pub struct Gone(pub String);
 
 impl Drop for Gone {
     fn drop(&mut self) {
@@ -174,7 +174,7 @@ async fn the_key_is_required_and_every_answer_is_json() {
     let (status, body) = call(&app, "POST", "/api/create", Some(bad)).await;
     assert_eq!(
         (status, body),
-        (400, json!({"code": 400, "msg": "参数 ram 无效"}))
+        (400, json!({"code": 400, "msg": "参数 ram 必须是整数"}))
     );
     // every route: the hostname missing, then unknown (natlist lists nothing, as the
     // plugin expects; delport finds no such rule)
@@ -627,15 +627,14 @@ fn pong_server(name: &str, port: u16) {
 /// The container's reachable forwards can take a moment to answer: the first read
 /// retries while the listener starts.
 fn pong_through(net: &ClientNet, port: u16) -> String {
-    let mut got = String::new();
-    for _ in 0..10 {
-        got = net.read(port);
-        if got.contains("pong") {
-            break;
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let got = net.read(port);
+        if got.contains("pong") || std::time::Instant::now() >= deadline {
+            return got;
         }
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    got
 }
 
 /// addport/delport as the plugin posts them (a form body).
@@ -822,19 +821,16 @@ async fn containers_and_rules_from_the_flask_backend_are_served_after_import() {
         "limits.memory=128MB",
     ]);
     assert!(ok, "{out}");
-    let mut info = Value::Null;
-    for _ in 0..50 {
-        info = call(&app, "GET", &format!("/api/getinfo?hostname={name}"), None)
+    let info = crate::helpers::eventually("the imported container's address", async || {
+        let info = call(&app, "GET", &format!("/api/getinfo?hostname={name}"), None)
             .await
             .1;
-        if info["data"]["IP"]
+        info["data"]["IP"]
             .as_str()
             .is_some_and(|ip| ip.starts_with("10.99."))
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+            .then_some(info)
+    })
+    .await;
     let d = &info["data"];
     assert_eq!(d["Status"], "running", "{info}");
     assert_eq!(

@@ -1,6 +1,6 @@
 //! The gate every request passes, in this order: resolve the user from the session
 //! (once per request), enforce the api_permissions record of the route (default deny;
-//! /api/ routes go on to their apikey check without session or CSRF),
+//! /api/ routes go straight to their scope, which checks the apikey and the record),
 //! send users who must change their password to /password, check CSRF on mutating
 //! requests, then audit them after the handler ran.
 
@@ -18,7 +18,7 @@ use actix_web::{HttpMessage, web};
 use super::error::WebError;
 use super::extract::{Ctx, CurrentUser, is_hx};
 use super::render::redirect;
-use crate::domain::access::{API_KEY_ROLE, route_allows};
+use crate::domain::access::route_allows;
 use crate::i18n::Lang;
 use crate::startup::AppState;
 
@@ -43,6 +43,11 @@ pub async fn gate(
         // no route: let the default service answer 404
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    // /api/ routes belong to the ZJMF plugin: no session and no CSRF token. The /api/
+    // scope checks the apikey, then the route's permission record (web/api.rs `admit`).
+    if pattern.starts_with("/api/") {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.error_response(WebError::Internal("no app state".into())));
     };
@@ -87,20 +92,7 @@ pub async fn gate(
     });
     let uid = user.as_ref().map(|u| u.id);
 
-    // 2. the route's permission record. /api/ routes belong to the ZJMF plugin: no
-    // session and no CSRF token; their record must allow the pseudo role `zjmf` and the
-    // /api/ scope checks the apikey (web/api.rs).
-    if pattern.starts_with("/api/") {
-        if allowed
-            .as_deref()
-            .is_some_and(|a| a.iter().any(|r| r == API_KEY_ROLE))
-        {
-            return Ok(next.call(req).await?.map_into_boxed_body());
-        }
-        log::warn!(ip = ip.as_str(); "/api/ route refused by its permission record: {} {}", method, pattern);
-        let body = serde_json::json!({"code": 403, "msg": "该接口已被管理员关闭"});
-        return Ok(req.into_response(actix_web::HttpResponse::Forbidden().json(body)));
-    }
+    // 2. the route's permission record
     let role = user.as_ref().map(|u| u.role);
     let permitted = allowed.as_deref().is_some_and(|a| route_allows(a, role));
     if !permitted {

@@ -115,11 +115,11 @@ async fn every_answer_carries_the_security_headers() {
 #[tokio::test]
 async fn the_terminal_page_has_a_fresh_style_nonce() {
     let app = TestApp::spawn().await;
-    let (mia, img, sp, nd) =
-        crate::instances::mia_on_local(&app, ("none", 0, 1, 1, 0, 1), ("none", 0, 8, 16, 100, 100))
-            .await;
-    let owner = app.count("SELECT id AS n FROM users WHERE username = 'mia'");
-    let id = crate::instances::fake_ready(&app, "noncy", (img, sp, nd), owner, None);
+    let owner = app.user("mia", "customer_member", None).await;
+    let mia = app.logged_in("mia").await;
+    let cat =
+        crate::instances::fake_catalog(&app, ("none", 0, 1, 1, 0, 1), ("none", 0, 8, 16, 100, 100));
+    let id = crate::instances::fake_ready(&app, "noncy", cat, owner, None);
     let page_csp = mia.get("/instances").await.headers()["content-security-policy"]
         .to_str()
         .unwrap()

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::zjmf::{ClientNet, call, created, lxc, lxd_app, port, run};
 
 /// Long enough for a listener to start or a forward to be applied, also under load.
-const DEADLINE: Duration = Duration::from_secs(20);
+const DEADLINE: Duration = crate::helpers::PATIENCE;
 const LISTEN_PORT: u16 = 7777;
 
 fn ip(create_reply: &Value) -> String {

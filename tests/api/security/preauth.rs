@@ -31,6 +31,19 @@ fn closed_within(mut stream: &TcpStream, within: Duration) -> bool {
     false
 }
 
+/// Whether the server has closed this non-blocking stream (what it sent is read away).
+fn is_closed(mut stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eleven_hundred_silent_connections_do_not_keep_a_real_user_out() {
     let app = TestApp::spawn().await;
@@ -63,19 +76,23 @@ async fn eleven_hundred_silent_connections_do_not_keep_a_real_user_out() {
         "exit {code}: {out} {err}"
     );
 
-    // all but the allowed few of the silent ones were closed by the server
-    let closed = tokio::task::spawn_blocking(move || {
-        silent
-            .iter()
-            .filter(|s| closed_within(s, Duration::from_millis(300)))
-            .count()
+    // all but the allowed few of the silent ones are closed by the server (as it gets to
+    // accept them: a loaded machine takes its time; the wait is for all of them at once)
+    tokio::task::spawn_blocking(move || {
+        let mut open: Vec<TcpStream> = silent;
+        for s in &open {
+            s.set_nonblocking(true).unwrap();
+        }
+        crate::helpers::eventually_blocking(
+            &format!("all but {per_ip} of 1100 silent connections closed"),
+            || {
+                open.retain(|s| !is_closed(s));
+                (open.len() <= per_ip).then_some(())
+            },
+        );
     })
     .await
     .unwrap();
-    assert!(
-        closed >= 1100 - per_ip,
-        "{closed} of 1100 closed, {per_ip} may stay"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
