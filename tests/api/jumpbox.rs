@@ -225,15 +225,12 @@ async fn nobody_reaches_another_members_instance_and_stopped_ones_say_so() {
     fake_ready(&app, "mia-box", cat, mia, None);
     fake_ready(&app, "max-box", cat, max, None);
     let (dir, port) = (&app.data_dir, app.ssh_port);
+    // `ssh max@… <instance> -- id`, refused: what it said on stderr
+    let max_runs_id_in =
+        |name: &str| refused(ssh_run(dir, port, "max", PASSWORD, &[name, "--", "id"]));
 
     // by name, directly
-    let err = refused(ssh_run(
-        dir,
-        port,
-        "max",
-        PASSWORD,
-        &["mia-box", "--", "id"],
-    ));
+    let err = max_runs_id_in("mia-box");
     assert!(
         err.contains("没有名为 mia-box 的实例，或你无权访问该实例"),
         "{err}"
@@ -256,37 +253,19 @@ async fn nobody_reaches_another_members_instance_and_stopped_ones_say_so() {
 
     // a stopped instance: a clear line, no session
     app.sql("UPDATE instances SET status = 'exited' WHERE name = 'max-box'");
-    let err = refused(ssh_run(
-        dir,
-        port,
-        "max",
-        PASSWORD,
-        &["max-box", "--", "id"],
-    ));
+    let err = max_runs_id_in("max-box");
     assert!(err.contains("实例 max-box 未运行（已停止）"), "{err}");
     // a node that cannot be reached: its error, named
     app.sql("UPDATE instances SET status = 'running' WHERE name = 'max-box'");
     app.sql("UPDATE nodes SET docker_endpoint = 'tcp://127.0.0.1:1'");
-    let err = refused(ssh_run(
-        dir,
-        port,
-        "max",
-        PASSWORD,
-        &["max-box", "--", "id"],
-    ));
+    let err = max_runs_id_in("max-box");
     assert!(
         err.contains("无法连接实例 max-box 所在的算力节点 fake"),
         "{err}"
     );
     // a role without the terminal's permission record gets no shell either
     app.sql("UPDATE api_permissions SET allowed_roles = '{admin}' WHERE method = 'GET' AND path_pattern = '/instances/{id}/terminal'");
-    let err = refused(ssh_run(
-        dir,
-        port,
-        "max",
-        PASSWORD,
-        &["max-box", "--", "id"],
-    ));
+    let err = max_runs_id_in("max-box");
     assert!(
         err.contains("权限不足：你不能打开实例 max-box 的终端"),
         "{err}"

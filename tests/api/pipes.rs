@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use ring::digest::{Context, SHA256};
 
@@ -50,33 +51,36 @@ fn send_noise(mut w: impl Write, total: u64, seed: u64) -> String {
 
 /// `ssh … <instance> -- <command>` with `total` bytes of noise on its stdin: (the
 /// noise's SHA-256, exit code, stdout, stderr).
-fn pipe_into(
-    app: &TestApp,
+async fn pipe_into(
+    app: &Arc<TestApp>,
     name: &str,
     command: &str,
     total: u64,
 ) -> (String, i32, String, String) {
-    let mut child = ssh_command(
-        &app.data_dir,
-        app.ssh_port,
-        "mia",
-        PASSWORD,
-        &[name, "--", command],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let sent = std::thread::spawn(move || send_noise(stdin, total, 0x9E37_79B9_7F4A_7C15));
-    let out = child.wait_with_output().unwrap();
-    (
-        sent.join().unwrap(),
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (app, args) = (
+        Arc::clone(app),
+        [name.to_string(), "--".into(), command.to_string()],
+    );
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = ssh_command(&app.data_dir, app.ssh_port, "mia", PASSWORD, &args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let sent = std::thread::spawn(move || send_noise(stdin, total, 0x9E37_79B9_7F4A_7C15));
+        let out = child.wait_with_output().unwrap();
+        (
+            sent.join().unwrap(),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
 }
 
 fn last_session_bytes_in(app: &TestApp, id: i64) -> String {
@@ -95,18 +99,9 @@ fn last_session_bytes_in(app: &TestApp, id: i64) -> String {
 async fn a_gibibyte_piped_through_the_jumpbox_arrives_whole() {
     let (app, id, name, _cleanup) = mia_with_a_running_box("gib").await;
     const GIB: u64 = 1 << 30;
-    let app = std::sync::Arc::new(app);
-    let a = std::sync::Arc::clone(&app);
-    let (sent, code, out, err) = tokio::task::spawn_blocking(move || {
-        pipe_into(
-            &a,
-            &name,
-            "cat > /tmp/big && sha256sum /tmp/big && rm -f /tmp/big",
-            GIB,
-        )
-    })
-    .await
-    .unwrap();
+    let app = Arc::new(app);
+    let command = "cat > /tmp/big && sha256sum /tmp/big && rm -f /tmp/big";
+    let (sent, code, out, err) = pipe_into(&app, &name, command, GIB).await;
     assert_eq!(code, 0, "stderr: {err}");
     assert_eq!(out, format!("{sent}  /tmp/big\n"), "stderr: {err}");
     assert_eq!(last_session_bytes_in(&app, id), format!("{GIB}|exit|0"));
@@ -117,18 +112,10 @@ async fn a_gibibyte_piped_through_the_jumpbox_arrives_whole() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_program_that_reads_late_still_gets_all_its_input() {
     let (app, id, name, _cleanup) = mia_with_a_running_box("late").await;
-    let app = std::sync::Arc::new(app);
-    let a = std::sync::Arc::clone(&app);
-    let (sent, code, out, err) = tokio::task::spawn_blocking(move || {
-        pipe_into(
-            &a,
-            &name,
-            "sleep 2; cat > /tmp/late && sha256sum /tmp/late && wc -c < /tmp/late && rm -f /tmp/late",
-            20_000_000,
-        )
-    })
-    .await
-    .unwrap();
+    let app = Arc::new(app);
+    let command =
+        "sleep 2; cat > /tmp/late && sha256sum /tmp/late && wc -c < /tmp/late && rm -f /tmp/late";
+    let (sent, code, out, err) = pipe_into(&app, &name, command, 20_000_000).await;
     assert_eq!(code, 0, "stderr: {err}");
     assert_eq!(
         out,
@@ -189,8 +176,8 @@ fn digest_tree(dir: &std::path::Path) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tar_round_trip_through_the_jumpbox_keeps_every_file() {
     let (app, id, name, _cleanup) = mia_with_a_running_box("tar").await;
-    let app = std::sync::Arc::new(app);
-    let a = std::sync::Arc::clone(&app);
+    let app = Arc::new(app);
+    let a = Arc::clone(&app);
     tokio::task::spawn_blocking(move || {
         let work = a.data_dir.join("tar");
         let (src, back) = (work.join("src"), work.join("back"));
