@@ -84,7 +84,18 @@ pub struct ServerSettings {
     pub listen: String,
     pub data_dir: PathBuf,
     pub static_dir: PathBuf,
+    /// the panel itself listens with TLS on `listen` (see tls.rs)
     pub tls: bool,
+    /// the operator's certificate chain and key (PEM); both empty = generated
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// the names of the generated certificate, comma-separated; empty = the defaults
+    pub tls_names: String,
+    /// plain HTTP here only redirects to HTTPS (with `tls`); empty = off
+    pub http_redirect_listen: String,
+    /// a reverse proxy in front terminates TLS: cookies `Secure` and HSTS as with `tls`,
+    /// while the panel listens plain HTTP
+    pub tls_at_proxy: bool,
     pub page_size: i64,
 }
 
@@ -207,9 +218,10 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Cookies get `Secure` when users reach the panel over HTTPS.
+    /// Cookies get `Secure` (and HSTS is sent) when users reach the panel over HTTPS:
+    /// its own TLS or a TLS proxy in front.
     pub fn security_cookie_secure(&self) -> bool {
-        self.server.tls
+        self.server.tls || self.server.tls_at_proxy
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -329,8 +341,48 @@ impl Settings {
         if self.security.session_hours < 1 {
             return bad("security.session_hours", "expected >= 1");
         }
+        self.validate_tls()?;
         if !(1..=500).contains(&self.server.page_size) {
             return bad("server.page_size", "expected 1..=500");
+        }
+        Ok(())
+    }
+
+    /// The HTTPS keys of `server` (issue #14).
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        let bad = |key, why: String| Err(ConfigError::Invalid { key, why });
+        if let Err(entry) = crate::domain::tls::parse_names(&s.tls_names) {
+            return bad(
+                "server.tls_names",
+                format!("`{entry}` is neither a DNS name nor an IP address"),
+            );
+        }
+        if s.tls_cert.as_os_str().is_empty() != s.tls_key.as_os_str().is_empty() {
+            return bad(
+                "server.tls_cert",
+                "set both server.tls_cert and server.tls_key, or neither (a certificate is then generated)".into(),
+            );
+        }
+        if !s.http_redirect_listen.is_empty() {
+            if s.http_redirect_listen.parse::<SocketAddr>().is_err() {
+                return bad(
+                    "server.http_redirect_listen",
+                    "expected host:port, e.g. 0.0.0.0:80, or empty".into(),
+                );
+            }
+            if !s.tls {
+                return bad(
+                    "server.http_redirect_listen",
+                    "needs server.tls = true (behind a TLS proxy, let the proxy redirect)".into(),
+                );
+            }
+        }
+        if s.tls && s.tls_at_proxy {
+            return bad(
+                "server.tls_at_proxy",
+                "set either server.tls (the panel serves HTTPS itself) or server.tls_at_proxy (a proxy in front does), not both".into(),
+            );
         }
         Ok(())
     }
@@ -365,6 +417,66 @@ mod tests {
             err.contains("jumpbox.ciphers") && err.contains("3des-cbc"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn https_keys_are_checked() {
+        let ok = Settings::load(None).expect("defaults");
+        assert!(!ok.server.tls && !ok.security_cookie_secure());
+        for (why, tweak, key) in [
+            (
+                "a bad name",
+                (|s: &mut ServerSettings| s.tls_names = "localhost, not a name".into())
+                    as fn(&mut ServerSettings),
+                "server.tls_names",
+            ),
+            (
+                "a cert without a key",
+                |s| s.tls_cert = "/etc/ssl/panel.pem".into(),
+                "server.tls_cert",
+            ),
+            (
+                "a key without a cert",
+                |s| s.tls_key = "/etc/ssl/panel.key".into(),
+                "server.tls_cert",
+            ),
+            (
+                "a bad redirect address",
+                |s| {
+                    s.tls = true;
+                    s.http_redirect_listen = "80".into()
+                },
+                "server.http_redirect_listen",
+            ),
+            (
+                "redirects without tls",
+                |s| s.http_redirect_listen = "0.0.0.0:80".into(),
+                "server.http_redirect_listen",
+            ),
+            (
+                "both tls modes",
+                |s| {
+                    s.tls = true;
+                    s.tls_at_proxy = true
+                },
+                "server.tls_at_proxy",
+            ),
+        ] {
+            let mut s = ok.clone();
+            tweak(&mut s.server);
+            let err = s.validate().expect_err(why).to_string();
+            assert!(err.contains(key), "{why}: {err}");
+        }
+        let mut s = ok.clone();
+        s.server.tls = true;
+        s.server.tls_names = "panel.example.com, 203.0.113.7, ::1".into();
+        s.server.http_redirect_listen = "0.0.0.0:80".into();
+        s.validate().expect("direct tls");
+        assert!(s.security_cookie_secure());
+        let mut s = ok;
+        s.server.tls_at_proxy = true;
+        s.validate().expect("tls at a proxy");
+        assert!(s.security_cookie_secure());
     }
 
     #[test]

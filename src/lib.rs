@@ -11,5 +11,6 @@ pub mod jumpbox;
 pub mod lxd;
 pub mod ops;
 pub mod startup;
+pub mod tls;
 pub mod web;
 pub mod workers;

@@ -51,6 +51,8 @@ pub struct AppState {
     pub lxd_cache: crate::lxd::Cache,
     /// one lock per tenant network and node (see ops/tenancy.rs)
     pub tenant_locks: crate::ops::tenancy::Locks,
+    /// the panel's own HTTPS, once listening (None: plain HTTP)
+    pub https: std::sync::OnceLock<crate::tls::Https>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +71,15 @@ pub enum StartError {
     Recovery(String),
     #[error("jumpbox: {0}")]
     Jumpbox(#[from] crate::jumpbox::JumpboxError),
+    #[error("https: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 pub struct Application {
     http_addr: SocketAddr,
     server: Server,
+    /// the plain-HTTP redirects to HTTPS (`server.http_redirect_listen`)
+    redirect: Option<(Server, SocketAddr)>,
     pub state: web::Data<AppState>,
 }
 
@@ -137,6 +143,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         cpu: Default::default(),
         lxd_cache: Default::default(),
         tenant_locks: Default::default(),
+        https: Default::default(),
     };
     Ok((state, session_key))
 }
@@ -202,9 +209,35 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The certificate in the log, for comparing with what a browser shows.
+fn log_certificate(info: &crate::tls::TlsInfo) {
+    log::info!(
+        "https certificate sha256 {} for {} (valid until {}, {})",
+        info.fingerprint,
+        info.names.join(", "),
+        info.not_after,
+        info.cert_path.display()
+    );
+    if let Some(ca) = &info.ca {
+        log::info!(
+            "https local CA sha256 {} ({}): import it into browsers to trust the panel",
+            ca.fingerprint,
+            ca.path.display()
+        );
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        // the process-wide rustls provider: ring, for whatever builds a default TLS config
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (state, session_key) = prepare(&settings).await?;
+        // before anything listens: a bad certificate path stops the start with its name
+        let tls = if settings.server.tls {
+            Some(crate::tls::load(&settings.server)?)
+        } else {
+            None
+        };
         if let Some(password) = crate::ops::accounts::ensure_first_admin(&state)
             .await
             .map_err(|e| StartError::Admin(e.to_string()))?
@@ -230,7 +263,6 @@ impl Application {
         let key = Key::from(&session_key);
         let secure = settings.security_cookie_secure();
         let data = state.clone();
-        let tls = settings.server.tls;
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
                 .cookie_name("suanli_session".into())
@@ -250,16 +282,46 @@ impl Application {
                 .wrap(sessions)
                 .wrap(Compress::default())
                 .wrap(from_fn(move |req, next| {
-                    crate::web::middleware::headers::secure(tls, req, next)
+                    crate::web::middleware::headers::secure(secure, req, next)
                 }))
-        })
-        .listen(listener)
-        .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?
-        .run();
-        log::info!("panel listening on http://{http_addr}");
+        });
+        let bind_err = |e| StartError::Bind(settings.server.listen.clone(), e);
+        let (server, redirect) = match tls {
+            Some(tls) => {
+                let redirect = match settings.server.http_redirect_listen.as_str() {
+                    "" => None,
+                    addr => {
+                        let listener = TcpListener::bind(addr)
+                            .map_err(|e| StartError::Bind(addr.to_string(), e))?;
+                        let served = crate::web::https_redirect::serve(listener, http_addr.port())
+                            .map_err(|e| StartError::Bind(addr.to_string(), e))?;
+                        log::info!("plain http on {} redirects to https", served.1);
+                        Some(served)
+                    }
+                };
+                let server = server
+                    .listen_rustls_0_23(listener, tls.config)
+                    .map_err(bind_err)?
+                    .run();
+                log_certificate(&tls.info);
+                let _ = state.https.set(crate::tls::Https {
+                    info: tls.info,
+                    addr: http_addr,
+                    redirect: redirect.as_ref().map(|r| r.1),
+                });
+                log::info!("panel listening on https://{http_addr}");
+                (server, redirect)
+            }
+            None => {
+                let server = server.listen(listener).map_err(bind_err)?.run();
+                log::info!("panel listening on http://{http_addr}");
+                (server, None)
+            }
+        };
         Ok(Application {
             http_addr,
             server,
+            redirect,
             state,
         })
     }
@@ -274,6 +336,17 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.redirect {
+            // both stop on the same signal; the redirects never outlive the panel
+            Some((redirect, _)) => {
+                let handle = redirect.handle();
+                let redirects = tokio::spawn(redirect);
+                let served = self.server.await;
+                handle.stop(true).await;
+                let _ = redirects.await;
+                served
+            }
+            None => self.server.await,
+        }
     }
 }

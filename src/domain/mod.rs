@@ -14,4 +14,5 @@ pub mod nat;
 pub mod port_isolation;
 pub mod redirect;
 pub mod tenancy;
+pub mod tls;
 pub mod zjmf;

@@ -164,14 +164,16 @@ pub fn refusal(e: NatError) -> Refusal {
     }
 }
 
-/// The TCP ports of the panel (and the `/api/`) and of the jumpbox when it runs: as
-/// configured and as bound (a configured port 0 binds a free one).
+/// The TCP ports of the panel (and the `/api/`), of its plain-HTTP redirects to HTTPS
+/// and of the jumpbox when they run: as configured and as bound (a configured port 0
+/// binds a free one).
 pub fn reserved_ports(state: &AppState) -> Vec<u16> {
     let s = &state.settings;
     let jumpbox = s.jumpbox.enabled.then_some(s.jumpbox.listen.as_str());
     let mut ports = nat::reserved_ports(std::iter::once(s.server.listen.as_str()).chain(jumpbox));
     ports.extend(state.http_port.get().copied());
     ports.extend(state.jumpbox.get().map(|j| j.addr.port()));
+    ports.extend(state.https.get().and_then(|h| h.redirect).map(|a| a.port()));
     ports
 }
 

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod https_redirect;
 pub mod middleware;
 pub mod pages;
 pub mod render;

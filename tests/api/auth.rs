@@ -294,7 +294,8 @@ async fn session_cookie_is_httponly_lax_and_encrypted() {
     );
     assert!(!cookie.contains("Secure"), "no TLS in tests");
     assert!(!cookie.contains("csrf"), "content is encrypted: {cookie}");
-    let tls = TestApp::spawn_with(|s| s.server.tls = true).await;
+    // the panel behind a TLS proxy (its own TLS: security/tls.rs)
+    let tls = TestApp::spawn_with(|s| s.server.tls_at_proxy = true).await;
     let cookie = tls.client().get("/login").await.headers()["set-cookie"]
         .to_str()
         .unwrap()

@@ -45,6 +45,11 @@ impl Browser {
     /// Starts chromedriver on a free loopback port, waits until it is ready and
     /// opens a headless Chromium session with a fresh profile.
     pub async fn launch() -> Self {
+        Self::launch_with(&[]).await
+    }
+
+    /// `launch` with more Chromium switches (e.g. which certificate to accept).
+    pub async fn launch_with(extra_args: &[String]) -> Self {
         // Let the OS pick a free port, then release it for chromedriver to bind.
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .expect("bind a free port")
@@ -92,6 +97,19 @@ impl Browser {
             tokio::time::sleep(POLL).await;
         }
 
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            format!("--user-data-dir={}", b.profile.display()),
+        ];
+        args.extend_from_slice(extra_args);
         let caps = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
@@ -101,18 +119,7 @@ impl Browser {
                 "goog:loggingPrefs": { "browser": "ALL" },
                 "goog:chromeOptions": {
                     "binary": CHROMIUM,
-                    "args": [
-                        "--headless=new",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-dev-shm-usage",
-                        "--disable-quic",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        format!("--user-data-dir={}", b.profile.display()),
-                    ],
+                    "args": args,
                 },
             }},
         });
@@ -165,6 +172,17 @@ impl Browser {
         self.raw(method, &format!("/session/{session}{path}"), Some(body))
             .await
             .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
+    }
+
+    /// A Chrome DevTools Protocol command through chromedriver (e.g.
+    /// `Page.addScriptToEvaluateOnNewDocument`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd(
+            Method::POST,
+            "/goog/cdp/execute",
+            json!({ "cmd": cmd, "params": params }),
+        )
+        .await
     }
 
     /// Navigates and waits for the load event (bounded by the pageLoad timeout).

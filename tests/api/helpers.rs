@@ -175,6 +175,9 @@ pub struct TestApp {
     pub admin_password: String,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,
+    /// with `server.tls`: the CA (PEM) this app's clients trust, the generated one unless
+    /// a test hands its own
+    pub ca_pem: Option<String>,
 }
 
 impl TestApp {
@@ -188,8 +191,11 @@ impl TestApp {
             std::env::temp_dir().join(format!("suanli-test-{}", uuid::Uuid::new_v4().simple()));
         let mut settings = test_settings(&db.url, &data_dir);
         tweak(&mut settings);
+        let tls = settings.server.tls;
         let app = Application::build(settings).await.expect("build app");
-        let base = format!("http://{}", app.http_addr());
+        let scheme = if tls { "https" } else { "http" };
+        let base = format!("{scheme}://{}", app.http_addr());
+        let ca_pem = std::fs::read_to_string(data_dir.join("tls/ca.pem")).ok();
         let ssh_port = app.jumpbox_addr().map_or(0, |a| a.port());
         let state = app.state.clone();
         tokio::spawn(app.run_until_stopped());
@@ -204,6 +210,7 @@ impl TestApp {
             admin_password,
             data_dir,
             db,
+            ca_pem,
         }
     }
 
@@ -218,7 +225,15 @@ impl TestApp {
     }
 
     fn client_at(&self, source: Option<std::net::IpAddr>) -> Session {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(ca) = self
+            .ca_pem
+            .as_deref()
+            .filter(|_| self.base.starts_with("https"))
+        {
+            builder = trusting(builder, ca);
+        }
+        let http = builder
             .cookie_store(true)
             .redirect(Policy::none())
             .local_address(source)
@@ -385,6 +400,23 @@ fn remove_nat_chains(prefix: &str) {
         ipt(&["-t", table, "-F", chain]);
         ipt(&["-t", table, "-X", chain]);
     }
+}
+
+/// A client that trusts only `ca_pem` (rustls with ring, as the server).
+pub fn trusting(builder: reqwest::ClientBuilder, ca_pem: &str) -> reqwest::ClientBuilder {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    builder.tls_backend_preconfigured(config)
 }
 
 pub struct Session {

@@ -2,7 +2,8 @@
 //! real services: tenants' networks on the real Docker engine, login security on both
 //! doors (web and the SSH jumpbox with the real OpenSSH client), browser login sessions,
 //! the jumpbox before login, redirects, security headers with Chromium, the first admin's
-//! password file, and the port isolation of the ZJMF LXD containers on the real LXD.
+//! password file, the port isolation of the ZJMF LXD containers on the real LXD, and the
+//! panel's own HTTPS with reqwest and Chromium.
 
 mod csp;
 mod first_admin;
@@ -14,3 +15,4 @@ mod preauth;
 mod redirects;
 mod sessions;
 mod tenants;
+mod tls;

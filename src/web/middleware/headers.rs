@@ -34,7 +34,8 @@ pub fn new_nonce() -> String {
 const HSTS: &str = "max-age=31536000";
 
 /// Adds the headers to whatever the inner services answer, error pages included. `tls` is
-/// `server.tls`: only then is Strict-Transport-Security sent.
+/// whether users reach the panel over HTTPS (`server.tls` or `server.tls_at_proxy`): only
+/// then is Strict-Transport-Security sent.
 pub async fn secure(
     tls: bool,
     req: ServiceRequest,

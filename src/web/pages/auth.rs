@@ -162,6 +162,7 @@ pub async fn change_password(
 }
 
 pub async fn set_lang(
+    st: web::Data<AppState>,
     code: web::Path<String>,
     q: web::Query<NextParam>,
 ) -> Result<HttpResponse, WebError> {
@@ -169,6 +170,7 @@ pub async fn set_lang(
     let cookie = Cookie::build(LANG_COOKIE, lang.code())
         .path("/")
         .same_site(SameSite::Lax)
+        .secure(st.settings.security_cookie_secure())
         .max_age(actix_web::cookie::time::Duration::days(365))
         .finish();
     Ok(HttpResponse::SeeOther()

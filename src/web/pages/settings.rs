@@ -1,4 +1,5 @@
-//! 系统设置 (admin): what this installation runs with, read-only — the SSH jumpbox's
+//! 系统设置 (admin): what this installation runs with, read-only — HTTPS (the served
+//! certificate's names, end and SHA-256 fingerprint, the local CA's), the SSH jumpbox's
 //! address and host key fingerprint (to compare with what clients are shown on their
 //! first connection), session and lockout rules, the Docker status worker, and what the
 //! ZJMF /api/ drives (LXD socket, bridge, pool, NAT chains, the ports it will not forward).
@@ -9,6 +10,7 @@ use askama::Template;
 use crate::config::Settings;
 use crate::jumpbox::Jumpbox;
 use crate::startup::AppState;
+use crate::tls::Https;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;
@@ -20,6 +22,8 @@ struct SettingsPage<'a> {
     s: &'a Settings,
     /// None when the jumpbox is disabled
     jumpbox: Option<&'a Jumpbox>,
+    /// None when the panel does not serve HTTPS itself
+    https: Option<&'a Https>,
     /// whether the ZJMF /api/ has tokens (is open at all)
     zjmf_on: bool,
     /// the TCP ports port forwards may not take (the panel's, the jumpbox's)
@@ -32,6 +36,7 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
         l: &ctx,
         s: &st.settings,
         jumpbox: st.jumpbox.get(),
+        https: st.https.get(),
         zjmf_on: !st.settings.zjmf.tokens().is_empty(),
         reserved: reserved_list(crate::ops::nat::reserved_ports(&st)),
     })

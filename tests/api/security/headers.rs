@@ -1,5 +1,6 @@
 //! Security headers on every kind of answer: a page, a partial, a static file, a 404,
-//! an error, a redirect and the ZJMF `/api/`; HSTS only with `server.tls`.
+//! an error, a redirect and the ZJMF `/api/`; HSTS only when users come over HTTPS
+//! (`server.tls` or `server.tls_at_proxy`).
 
 use crate::helpers::TestApp;
 
@@ -159,9 +160,10 @@ async fn the_terminal_page_has_a_fresh_style_nonce() {
     assert_ne!(nonces[0], nonces[1], "a nonce per response");
 }
 
+/// Behind a TLS proxy (`tls_at_proxy`); the panel's own TLS sends it too (security/tls.rs).
 #[tokio::test]
 async fn hsts_only_when_tls_is_on() {
-    let app = TestApp::spawn_with(|s| s.server.tls = true).await;
+    let app = TestApp::spawn_with(|s| s.server.tls_at_proxy = true).await;
     let anon = app.client();
     for path in ["/login", "/static/app.css", "/api/check", "/nope"] {
         let res = anon.get(path).await;
