@@ -316,6 +316,35 @@ ensure_lxd_test_image() {
     _lxd_cached_image "$1" busybox-lxd "$tag" _lxd_busybox_image
 }
 
+# ensure_lxd_slow_test_image ALIAS - the LXD test image made slow to create, for the tests
+# that kill the server in the middle of a ZJMF create (tests/api/recovery/): 4000 empty
+# files that LXD unpacks in its create operation (a second or more; much longer on a busy
+# disk), and an init that waits 8 s before asking for an address, so a create through the
+# API lasts longer than 8 s. Cached and imported like the test image.
+ensure_lxd_slow_test_image() {
+    ensure_apt busybox-static
+    local tag
+    tag=$({
+        declare -f _lxd_slow_image _lxd_test_rootfs _lxd_image_pack
+        dpkg-query -W -f='${Version}' busybox-static
+    } | sha256sum | cut -c1-12)
+    _lxd_cached_image "$1" slow-busybox-lxd "$tag" _lxd_slow_image
+}
+
+# _lxd_slow_image BUILD TARBALL TAG - the slow test image (see above) into TARBALL.
+_lxd_slow_image() {
+    log "building the slow LXD test image tarball $2"
+    local root=$1/rootfs d
+    _lxd_test_rootfs "$root"
+    sed -i 's/^    udhcpc -f -i eth0/    sleep 8 \&\& udhcpc -f -i eth0/' "$root/sbin/init"
+    grep -q '^    sleep 8 && udhcpc' "$root/sbin/init" || die "the slow image's init was not patched"
+    for d in 0 1 2 3; do
+        mkdir -p "$root/pad/$d"
+        (cd "$root/pad/$d" && seq 1 1000 | xargs touch)
+    done
+    _lxd_image_pack "$1" "$2" busybox slow "Suanli slow test image (busybox-static, 4000 files, DHCP after 8 s)"
+}
+
 # _lxd_busybox_image BUILD TARBALL TAG - the test image (see above) into TARBALL.
 _lxd_busybox_image() {
     log "building the LXD test image tarball $2"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite: installs what is missing (Debian packages incl. headless
 # Chromium, browser assets, a throw-away Postgres cluster on port 55432, the Docker engine,
-# LXD with a dir pool and the lxdbr0 bridge, and tiny busybox test images for both), then
-# cargo test.
+# LXD with a dir pool and the lxdbr0 bridge, and tiny busybox test images for both (and a
+# slow one for LXD)), then cargo test.
 # The test Postgres, dockerd and lxd keep running afterwards; the next run reuses them.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -17,6 +17,7 @@ ensure_docker
 ensure_test_image suanli-test/busybox:1
 ensure_lxd
 ensure_lxd_test_image suanli-test/busybox-lxd
+ensure_lxd_slow_test_image suanli-test/busybox-lxd-slow
 clear_test_chains
 ensure_cargo
 

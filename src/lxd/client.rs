@@ -21,7 +21,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::UnixStream;
 
-use super::wire::{self, Outcome, Reply};
+use super::wire::{self, Operation, Outcome, Reply};
 use super::{
     ExecResult, HostResources, Instance, InstanceState, LxdError, NewInstance, StateAction,
 };
@@ -237,6 +237,44 @@ impl Lxd {
         self.wait(reply, REQUEST_TIMEOUT).await.map(drop)
     }
 
+    /// The operations LXD is still working on for this instance (a create, a start, an
+    /// exec…), whoever started them: LXD carries an operation on when its client is gone.
+    pub async fn operations_on(&self, name: &str) -> Result<Vec<Operation>, LxdError> {
+        let reply = self
+            .call(Method::GET, "/1.0/operations?recursion=1", None)
+            .await?;
+        Ok(wire::running_on(&sync(reply)?, &instance_path(name)))
+    }
+
+    /// Waits up to `timeout` for an operation: true once it is over (succeeded, failed,
+    /// cancelled, or already forgotten by LXD), false while it still runs.
+    pub async fn wait_operation(&self, id: &str, timeout: Duration) -> Result<bool, LxdError> {
+        let secs = whole_secs(timeout);
+        let path = format!("/1.0/operations/{}/wait?timeout={secs}", wire::segment(id));
+        let deadline = Duration::from_secs(secs) + WAIT_SLACK;
+        let (status, body) = self.send(Method::GET, &path, None, deadline).await?;
+        let operation = match wire::reply(status, &body) {
+            Ok(reply) => sync(reply)?,
+            Err(LxdError::NotFound(_)) => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        match wire::outcome(&operation) {
+            Ok(Outcome::Running) => Ok(false),
+            Ok(Outcome::Done(_)) | Err(LxdError::Lxd(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks LXD to cancel an operation (only those it marks `may_cancel`); one already
+    /// over is fine.
+    pub async fn cancel_operation(&self, id: &str) -> Result<(), LxdError> {
+        let path = format!("/1.0/operations/{}", wire::segment(id));
+        match self.call(Method::DELETE, &path, None).await {
+            Ok(_) | Err(LxdError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads a recorded exec output file (plain text, not JSON), then deletes it.
     async fn take_log(&self, path: Option<&str>) -> Result<String, LxdError> {
         let Some(path) = path else {
@@ -355,7 +393,7 @@ impl Lxd {
     }
 }
 
-fn instance_path(name: &str) -> String {
+pub(super) fn instance_path(name: &str) -> String {
     format!("/1.0/instances/{}", wire::segment(name))
 }
 

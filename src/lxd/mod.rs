@@ -1,5 +1,6 @@
 //! LXD (also Incus) through its REST API on the unix socket: instances, their state,
-//! create, start/stop/restart, delete, exec with recorded output, patch. `client.rs` speaks
+//! create, start/stop/restart, delete, exec with recorded output, patch, running
+//! operations, and a removal that finishes (`removal.rs`). `client.rs` speaks
 //! HTTP/1.1; `wire.rs` reads LXD's reply envelopes and operations; this file holds the
 //! types callers see and the parsing of an instance's state.
 //! It must not shell out to `lxc`, and it knows nothing about products, NAT or the store.
@@ -7,6 +8,7 @@
 
 mod cache;
 mod client;
+mod removal;
 mod wire;
 
 use std::collections::BTreeMap;
@@ -16,6 +18,7 @@ use serde_json::Value;
 
 pub use cache::Cache;
 pub use client::Lxd;
+pub use wire::Operation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LxdError {
@@ -31,6 +34,10 @@ pub enum LxdError {
     /// LXD refused or a background operation failed: LXD's own message.
     #[error("{0}")]
     Lxd(String),
+    /// LXD still runs an operation on the instance (its description, e.g. "Creating
+    /// instance"), so it cannot be removed yet.
+    #[error("LXD 仍在执行该容器的操作：{0}")]
+    Busy(String),
     /// No answer, or the operation did not finish, within the caller's timeout.
     #[error("LXD 操作超时")]
     Timeout,

@@ -90,6 +90,56 @@ pub(super) fn outcome(op: &Value) -> Result<Outcome, LxdError> {
     }
 }
 
+/// An operation LXD is still working on (created, pending, running or cancelling).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub id: String,
+    /// LXD's words: "Creating instance", "Starting instance", "Executing command"…
+    pub description: String,
+    pub may_cancel: bool,
+}
+
+/// The operations still going in the list `GET /1.0/operations?recursion=1` answers (a
+/// map from status to operations) that touch the instance at `path`
+/// (`/1.0/instances/{segment}`; LXD 5.0 names it under `containers` too). Finished ones
+/// (status code 200 and up) are left out.
+pub(super) fn running_on(list: &Value, path: &str) -> Vec<Operation> {
+    let legacy = path.replacen("/1.0/instances/", "/1.0/containers/", 1);
+    let touches = |op: &Value| {
+        op["resources"].as_object().is_some_and(|kinds| {
+            kinds
+                .values()
+                .filter_map(Value::as_array)
+                .flatten()
+                .any(|r| {
+                    let r = r.as_str().unwrap_or_default();
+                    let r = r.split('?').next().unwrap_or_default();
+                    r == path || r == legacy
+                })
+        })
+    };
+    let Some(groups) = list.as_object() else {
+        return Vec::new();
+    };
+    let mut out: Vec<Operation> = groups
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter(|op| op["status_code"].as_u64().is_some_and(|c| c < 200))
+        .filter(|op| touches(op))
+        .filter_map(|op| {
+            Some(Operation {
+                id: op["id"].as_str().filter(|id| !id.is_empty())?.to_string(),
+                description: op["description"].as_str().unwrap_or_default().to_string(),
+                may_cancel: op["may_cancel"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out.dedup();
+    out
+}
+
 /// What a finished `record-output` exec left in its operation's metadata: the exit code
 /// and the paths of the recorded stdout and stderr (`/1.0/instances/{name}/logs/…`).
 #[derive(Debug, PartialEq)]
@@ -210,6 +260,49 @@ mod tests {
         let cancelled = json!({"status": "Cancelled", "status_code": 401, "err": ""});
         assert!(matches!(outcome(&cancelled), Err(LxdError::Lxd(m)) if m == "LXD 操作已取消"));
         assert!(matches!(outcome(&json!(null)), Err(LxdError::Protocol(_))));
+    }
+
+    #[test]
+    fn operations_on_one_instance() {
+        let list = json!({
+            "running": [
+                {"id": "a1", "description": "Creating instance", "status_code": 103, "may_cancel": false,
+                 "resources": {"containers": ["/1.0/containers/c1"], "instances": ["/1.0/instances/c1"]}},
+                {"id": "b2", "description": "Executing command", "status_code": 103, "may_cancel": true,
+                 "resources": {"instances": ["/1.0/instances/c1?project=default"]}},
+                {"id": "c3", "description": "Creating instance", "status_code": 103,
+                 "resources": {"instances": ["/1.0/instances/c10"]}},
+                {"id": "d4", "description": "Downloading image", "status_code": 103, "resources": null}
+            ],
+            "success": [
+                {"id": "e5", "description": "Deleting instance", "status_code": 200,
+                 "resources": {"instances": ["/1.0/instances/c1"]}}
+            ],
+            "failure": null
+        });
+        let ops = running_on(&list, "/1.0/instances/c1");
+        assert_eq!(
+            ops,
+            vec![
+                Operation {
+                    id: "a1".into(),
+                    description: "Creating instance".into(),
+                    may_cancel: false
+                },
+                Operation {
+                    id: "b2".into(),
+                    description: "Executing command".into(),
+                    may_cancel: true
+                }
+            ],
+            "running ones on c1 only, not c10's, not finished ones"
+        );
+        // older daemons list a container under `containers` only
+        let old = json!({"running": [{"id": "f6", "status_code": 105,
+            "resources": {"containers": ["/1.0/containers/c1"]}}]});
+        assert_eq!(running_on(&old, "/1.0/instances/c1").len(), 1);
+        assert!(running_on(&json!(null), "/1.0/instances/c1").is_empty());
+        assert!(running_on(&json!({"running": null}), "/1.0/instances/c1").is_empty());
     }
 
     #[test]

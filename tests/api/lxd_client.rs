@@ -286,3 +286,85 @@ async fn missing_instances_and_bad_requests_give_clear_errors() {
     let e = gone.instances().await.unwrap_err();
     assert!(matches!(&e, LxdError::Unreachable(_)), "{e:?}");
 }
+
+/// LXD carries a create on after its client is gone and refuses a delete meanwhile
+/// ("Instance is busy running a create operation"): `remove` waits it out and returns
+/// only once LXD neither knows the container nor runs anything on it. The slow test image
+/// (thousands of files to unpack) keeps the create running long enough to see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_waits_out_a_create_that_is_still_running() {
+    let _serial = crate::zjmf::LXD_SERIAL.lock().await;
+    let lxd = Lxd::new(SOCKET);
+    let c = Scratch::new("busy");
+    let mut req = limited(&c.0, &["default"]);
+    req.image_alias = "suanli-test/busybox-lxd-slow".into();
+    let creating = {
+        let (lxd, req) = (lxd.clone(), req.clone());
+        tokio::spawn(async move { lxd.create(&req, T).await })
+    };
+    let deadline = Instant::now() + T;
+    let ops = loop {
+        let ops = lxd.operations_on(&c.0).await.unwrap();
+        if !ops.is_empty() {
+            break ops;
+        }
+        assert!(!creating.is_finished(), "the create ended unseen");
+        assert!(Instant::now() < deadline, "no operation on {} seen", c.0);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        ops.iter()
+            .any(|o| o.description == "Creating instance" && !o.may_cancel),
+        "{ops:?}"
+    );
+    // what the panel did before: a plain delete, refused while LXD creates
+    let refused = lxd.delete(&c.0, T).await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    lxd.remove(&c.0, Duration::from_secs(120)).await.unwrap();
+    assert!(lxd.instance(&c.0).await.unwrap().is_none());
+    assert!(lxd.operations_on(&c.0).await.unwrap().is_empty());
+    // the create itself is over, whichever way it ended
+    let _ = creating.await.unwrap();
+    assert!(
+        lxd.instance(&c.0).await.unwrap().is_none(),
+        "not made afterwards"
+    );
+}
+
+/// `remove` of a missing container is done at once; of one LXD refuses to delete, it
+/// gives LXD's reason once its budget is spent (the caller keeps its record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_gives_up_with_lxds_reason_after_its_budget() {
+    let _serial = crate::zjmf::LXD_SERIAL.lock().await;
+    let lxd = Lxd::new(SOCKET);
+    let missing = Scratch::new("gone");
+    lxd.remove(&missing.0, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let c = Scratch::new("prot");
+    let mut req = limited(&c.0, &["default"]);
+    req.config
+        .insert("security.protection.delete".into(), "true".into());
+    lxd.create(&req, T).await.unwrap();
+    lxd.set_state(&c.0, StateAction::Start, false, T)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let e = lxd.remove(&c.0, Duration::from_secs(3)).await.unwrap_err();
+    assert!(
+        matches!(&e, LxdError::Lxd(m) if m.contains("protected")),
+        "{e:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(30), "bounded");
+    assert!(lxd.instance(&c.0).await.unwrap().is_some());
+    lxd.patch(
+        &c.0,
+        &json!({"config": {"security.protection.delete": "false"}}),
+    )
+    .await
+    .unwrap();
+    lxd.remove(&c.0, Duration::from_secs(60)).await.unwrap();
+    assert!(lxd.instance(&c.0).await.unwrap().is_none());
+}
