@@ -148,47 +148,13 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
     Ok((state, session_key))
 }
 
-/// Background work of the process: instances a previous run left half-created are
-/// marked failed (what they left on their node removed in the background), those it was
-/// deleting can be deleted again, its terminal sessions are closed; then the Docker
-/// status worker and the SSH jumpbox start (unless disabled).
+/// Background work of the process: recovery from a previous run that stopped halfway
+/// (ops/recovery.rs); then the Docker status worker and the SSH jumpbox start (unless
+/// disabled).
 async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
-    let closed = crate::db::run(&state.pool, |c| {
-        crate::db::sessions::close_unfinished(c, "server_stopped")
-    })
-    .await
-    .map_err(|e| StartError::Recovery(e.to_string()))?;
-    if closed > 0 {
-        log::warn!("{closed} terminal session(s) were open when the server stopped: closed");
-    }
-    let interrupted = crate::db::run(&state.pool, |c| {
-        crate::db::instances::fail_interrupted(c, "interrupted: the server stopped while creating")
-    })
-    .await
-    .map_err(|e| StartError::Recovery(e.to_string()))?;
-    let undeleted = crate::db::run(&state.pool, |c| {
-        crate::db::instances::reset_interrupted_deletes(
-            c,
-            "interrupted: the server stopped while deleting; delete again",
-        )
-    })
-    .await
-    .map_err(|e| StartError::Recovery(e.to_string()))?;
-    if undeleted > 0 {
-        log::warn!(
-            "{undeleted} instance(s) were being deleted when the server stopped: delete them again"
-        );
-    }
-    if !interrupted.is_empty() {
-        log::warn!(
-            "{} instance(s) were being created when the server stopped: marked failed, their leftovers removed",
-            interrupted.len()
-        );
-        let state = Arc::clone(&state);
-        tokio::spawn(
-            async move { crate::ops::instances::clear_interrupted(&state, interrupted).await },
-        );
-    }
+    crate::ops::recovery::at_start(&state)
+        .await
+        .map_err(|e| StartError::Recovery(e.to_string()))?;
     if state.settings.docker.status_worker {
         crate::workers::status::spawn(Arc::clone(&state));
     }
@@ -197,7 +163,6 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     } else {
         let zjmf = Arc::clone(&state);
         tokio::spawn(async move {
-            crate::ops::zjmf::clear_unfinished(&zjmf).await;
             crate::ops::port_isolation::isolate_existing(&zjmf).await;
             crate::ops::zjmf::sample_lxd(zjmf, CPU_SAMPLE_EVERY).await
         });

@@ -47,6 +47,7 @@ macro_rules! catalog_queries {
 }
 
 pub mod audit;
+pub mod cleanups;
 pub mod companies;
 pub mod images;
 pub mod instances;

@@ -32,6 +32,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// what a stopped server or a failed create left and is not removed yet (ops::recovery)
+    cleanups (id) {
+        id -> Int8,
+        hostname -> Nullable<Text>,
+        instance_id -> Nullable<Int8>,
+        since -> Timestamptz,
+        attempts -> Int4,
+        last_error -> Text,
+        last_try -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     companies (id) {
         id -> Int8,
         name -> Text,
@@ -245,6 +258,8 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_logs -> users (user_id));
+diesel::joinable!(cleanups -> instances (instance_id));
+diesel::joinable!(cleanups -> lxd_containers (hostname));
 diesel::joinable!(instances -> companies (company_id));
 diesel::joinable!(instances -> images (image_id));
 diesel::joinable!(instances -> nodes (node_id));
@@ -260,6 +275,7 @@ diesel::joinable!(users -> roles (role));
 diesel::allow_tables_to_appear_in_same_query!(
     api_permissions,
     audit_logs,
+    cleanups,
     companies,
     images,
     instances,

@@ -103,6 +103,11 @@ pub fn forget(conn: &mut PgConnection, hostname: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The container's NAT rules go (its row stays); returns how many there were.
+pub fn forget_rules(conn: &mut PgConnection, hostname: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(nr::table.filter(nr::hostname.eq(hostname))).execute(conn)?)
+}
+
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = nr)]
 pub struct NatRule {

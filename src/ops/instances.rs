@@ -355,24 +355,3 @@ pub async fn remove_leftovers(
     container::remove(&d, &container::container_name(id, name), Some(&volume)).await?;
     Ok(())
 }
-
-/// Start-up: the leftovers of creations a stopped server cut off (a container may even be
-/// running on GPUs the panel has given back). A node that cannot be reached keeps them
-/// until the instance is deleted, which tries again.
-pub async fn clear_interrupted(state: &AppState, interrupted: Vec<(i64, String, i64)>) {
-    for (id, name, node_id) in interrupted {
-        match remove_leftovers(state, node_id, id, &name).await {
-            Ok(()) => log::info!(instance = id; "leftovers of the interrupted creation removed"),
-            Err(e) => {
-                log::warn!(instance = id; "leftovers of the interrupted creation not removed: {e}");
-                let line = format!(
-                    "interrupted: the server stopped while creating; leftovers not removed yet ({e})"
-                );
-                let _ = db::run(&state.pool, move |c| {
-                    db::instances::set_message(c, id, &line)
-                })
-                .await;
-            }
-        }
-    }
-}

@@ -10,6 +10,7 @@ pub mod logins;
 pub mod nat;
 pub mod permissions;
 pub mod port_isolation;
+pub mod recovery;
 pub mod sessions;
 pub mod streams;
 pub mod tenancy;

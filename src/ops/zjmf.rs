@@ -1,6 +1,7 @@
 //! What the ZJMF plugin's calls do to LXD (lxd/) and the store (db/zjmf.rs). Every
 //! failure is a `Refusal`: a JSON code and a short Chinese message the plugin shows the
-//! customer. A create that fails halfway removes what it made.
+//! customer. A create that fails halfway removes what it made, or, when LXD does not let
+//! go of the container in time, leaves its removal to ops/recovery.rs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::audit::{self, Origin};
-use super::{nat, port_isolation};
+use super::{nat, port_isolation, recovery};
 use crate::db;
 use crate::domain::nat::Proto;
 use crate::domain::port_isolation::with_isolation;
@@ -311,6 +312,15 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
     let s = &state.settings.zjmf;
     let name = r.hostname.clone();
     let _changes = Changes { state, name: &name };
+    let n = name.clone();
+    // an earlier create of this hostname that a stopped server cut off is still being
+    // removed (ops/recovery.rs): a retry works once it is gone
+    if db::run(&state.pool, move |c| db::cleanups::lxd_pending(c, &n))
+        .await
+        .map_err(store_failed)?
+    {
+        return Err(Refusal::new(409, "lxdapi.cleaning"));
+    }
     if state
         .lxd
         .instance(&name)
@@ -332,7 +342,7 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
     };
     let started = Instant::now();
     // The row first: a second create of the same name is refused at once, and a server
-    // that stops halfway finds what to remove at its next start (clear_unfinished).
+    // that stops halfway finds what to remove at its next start (ops/recovery.rs).
     // A row without its container (removed behind our back) is stale and goes; one still
     // creating is another call's.
     let (n, p, img) = (name.clone(), r.product.clone(), image.clone());
@@ -369,8 +379,7 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
     let (address, ssh_port) = match made {
         Ok(made) => made,
         Err(refusal) => {
-            discard(state, &name).await;
-            forget(state, &name).await;
+            undo(state, &name).await;
             return Err(refused(state, origin, "zjmf_create", &name, refusal).await);
         }
     };
@@ -558,53 +567,36 @@ async fn chpasswd(state: &AppState, name: &str, password: &str) -> Result<(), Re
     Ok(())
 }
 
-/// Removes a half-made container (best effort: logged when it fails).
+/// Removes a reinstall's scratch container (best effort: logged when it fails; it has no
+/// row, and its name is not the customer's).
 async fn discard(state: &AppState, name: &str) {
-    let t = timeout(state);
-    match state.lxd.instance(name).await {
-        Ok(Some(inst)) => {
-            if inst.status != "Stopped" {
-                let _ = state.lxd.set_state(name, StateAction::Stop, true, t).await;
-            }
-            if let Err(e) = state.lxd.delete(name, t).await {
-                log::error!("zjmf: could not remove the half-created container {name}: {e}");
-            }
-        }
-        Ok(None) => {}
-        Err(e) => log::error!("zjmf: could not check for a half-created container {name}: {e}"),
+    if let Err(e) = state.lxd.remove(name, recovery::UNDO_BUDGET).await {
+        log::error!("zjmf: could not remove the scratch container {name}: {e}");
     }
 }
 
-/// Start-up: creates a stopped server left halfway are undone (container, rules, row), so
-/// that the billing system's retry of the same hostname works.
-pub async fn clear_unfinished(state: &AppState) {
-    let names = match db::run(&state.pool, db::zjmf::unfinished).await {
-        Ok(names) => names,
-        Err(e) => {
-            log::error!("zjmf: cannot read unfinished creates: {e}");
-            return;
-        }
-    };
-    for name in names {
-        log::warn!("zjmf: the create of {name} was cut off by a stop of the server: removing it");
-        discard(state, &name).await;
-        forget(state, &name).await;
+/// Undoes a create that failed halfway: the container is removed for sure (waiting out
+/// what LXD still runs on it, see lxd/removal.rs), then its forwards and row. A container
+/// LXD does not let go of within `recovery::UNDO_BUDGET` keeps its row, and the hostname
+/// stays taken, until the clean-ups have removed it.
+async fn undo(state: &AppState, name: &str) {
+    match state.lxd.remove(name, recovery::UNDO_BUDGET).await {
+        Ok(()) => forget(state, name).await,
+        Err(e) => recovery::hand_over_lxd(state, name, &e).await,
     }
 }
 
-/// Stops (by force: it is going away) and deletes the container, then its row and rules.
+/// Stops (by force: it is going away) and deletes the container, waiting out what LXD
+/// still runs on it, then its row and rules.
 pub async fn delete(state: &AppState, origin: &Origin, name: &str) -> Result<(), Refusal> {
     let _changes = Changes { state, name };
-    let inst = existing(state, name).await?;
-    let t = timeout(state);
-    if inst.status != "Stopped" {
-        state
-            .lxd
-            .set_state(name, StateAction::Stop, true, t)
-            .await
-            .map_err(lxd_failed)?;
-    }
-    state.lxd.delete(name, t).await.map_err(lxd_failed)?;
+    existing(state, name).await?;
+    // waits out what LXD still runs on it (a boot, an exec) instead of failing on "busy"
+    state
+        .lxd
+        .remove(name, timeout(state))
+        .await
+        .map_err(lxd_failed)?;
     let owned = name.to_string();
     db::run(&state.pool, move |c| db::zjmf::forget(c, &owned))
         .await

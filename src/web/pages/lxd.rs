@@ -1,6 +1,7 @@
 //! LXD containers (admin): the list with usage, SSH port and NAT rule count, with start,
 //! stop, restart and delete; a container's page with its NAT rules (add, remove); the
-//! ZJMF API tokens, masked, with a copy button. The work is ops/zjmf.rs, the same as the
+//! ZJMF API tokens, masked, with a copy button; above the list, unfinished creates whose
+//! container is still being removed (ops/recovery.rs). The work is ops/zjmf.rs, the same as the
 //! plugin's /api/ calls; the gate audits every POST. The list is an HTMX partial
 //! (`lxd/_list.html`): polled, and the answer to the row actions, with a notice.
 
@@ -11,6 +12,7 @@ use serde::Deserialize;
 
 use crate::db::zjmf::NatRule;
 use crate::domain::zjmf::{self, PortRule, Refusal};
+use crate::ops::recovery::{self, PendingCreate};
 use crate::ops::zjmf::{self as ops, Overview, Power, Usage};
 use crate::startup::AppState;
 use crate::web::error::WebError;
@@ -33,6 +35,8 @@ struct IndexPage<'a> {
 struct ListPartial<'a> {
     l: &'a Ctx,
     rows: Vec<Overview>,
+    /// unfinished creates whose container is not removed yet (ops/recovery.rs)
+    cleanups: Vec<PendingCreate>,
     /// why the list could not be loaded (LXD down)
     problem: Option<String>,
     /// (succeeded, text) of the action just done
@@ -46,9 +50,17 @@ async fn list<'a>(st: &AppState, ctx: &'a Ctx, notice: Option<(bool, String)>) -
         Ok(rows) => (rows, None),
         Err(r) => (Vec::new(), Some(r.text(ctx.lang))),
     };
+    let cleanups = match recovery::pending_creates(st).await {
+        Ok(list) => list,
+        Err(e) => {
+            log::warn!("lxd page: cannot read the pending clean-ups: {e}");
+            Vec::new()
+        }
+    };
     ListPartial {
         l: ctx,
         rows,
+        cleanups,
         problem,
         notice,
     }
