@@ -22,6 +22,8 @@ use super::DockerError;
 pub const LABEL_INSTANCE: &str = "suanli.instance";
 pub const LABEL_NAME: &str = "suanli.name";
 const GIB: i64 = 1024 * 1024 * 1024;
+/// Pull progress reaches the instance's row at most this often.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 /// Seconds `stop`/`restart` wait for the container before killing it.
 const STOP_TIMEOUT_SECS: i32 = 10;
 /// Capabilities no instance gets: NET_RAW would let a tenant forge packets (ARP/IP
@@ -230,7 +232,9 @@ async fn create_and_start(
     Ok((id, disk_quota))
 }
 
-/// Pulls `image` unless the node has it.
+/// Pulls `image` unless the node has it. `progress` gets the engine's newest line at
+/// most every `PROGRESS_EVERY`, and also when the engine then goes quiet (a download that
+/// stalls still shows how far it got).
 pub async fn ensure_image(
     docker: &Docker,
     image: &str,
@@ -249,18 +253,41 @@ pub async fn ensure_image(
         .build();
     let mut stream = docker.create_image(Some(options), None, None);
     let mut last = std::time::Instant::now();
-    while let Some(item) = stream.next().await {
-        let info = item.map_err(engine)?;
-        if last.elapsed().as_millis() >= 500 {
-            last = std::time::Instant::now();
-            let status = info.status.unwrap_or_default();
-            let line = match info.progress_detail.and_then(|d| d.current.zip(d.total)) {
-                Some((current, total)) if total > 0 => {
-                    format!("{status} {} / {} MB", current >> 20, total >> 20)
+    // the newest line not shown yet (lines are shown at most every PROGRESS_EVERY); shown
+    // when that time has come even if the engine says nothing more (a stalled download)
+    let mut pending: Option<String> = None;
+    loop {
+        let item = match pending.take() {
+            Some(line) => {
+                let wait = PROGRESS_EVERY.saturating_sub(last.elapsed());
+                match tokio::time::timeout(wait, stream.next()).await {
+                    // the engine's next line supersedes it
+                    Ok(item) => item,
+                    Err(_) => {
+                        last = std::time::Instant::now();
+                        progress(line);
+                        continue;
+                    }
                 }
-                _ => status,
-            };
-            progress(format!("pulling {image}: {line}"));
+            }
+            None => stream.next().await,
+        };
+        let Some(item) = item else { break };
+        let info = item.map_err(engine)?;
+        let status = info.status.unwrap_or_default();
+        let line = match info.progress_detail.and_then(|d| d.current.zip(d.total)) {
+            Some((current, total)) if total > 0 => {
+                format!("{status} {} / {} MB", current >> 20, total >> 20)
+            }
+            _ => status,
+        };
+        let line = format!("pulling {image}: {line}");
+        if last.elapsed() >= PROGRESS_EVERY {
+            last = std::time::Instant::now();
+            pending = None;
+            progress(line);
+        } else {
+            pending = Some(line);
         }
     }
     Ok(())
