@@ -232,6 +232,20 @@ ensure_test_image() {
     rm -rf "$root"
 }
 
+# ensure_docker_registry - Debian's docker-registry, which the tests run themselves as
+# their own process (loopback port, temporary storage; tests/api/recovery/registry.rs).
+# Where an init system lets it, the package also starts a system registry on :5000 (every
+# address): that one is stopped and kept from starting at boot. Only the instance the init
+# script started (its pid file) is touched; running it again changes nothing.
+ensure_docker_registry() {
+    ensure_apt docker-registry
+    if [[ -x /etc/init.d/docker-registry ]] && /etc/init.d/docker-registry status >/dev/null 2>&1; then
+        log "stopping the system docker-registry on :5000 (the tests run their own)"
+        /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+    fi
+    update-rc.d docker-registry disable >/dev/null 2>&1 || true
+}
+
 # remove_nat_chains PREFIX [WHAT] - Suanli's iptables chains whose prefix matches PREFIX
 # (an ERE: one name, or a pattern) and the jumps into them, as Suanli writes them
 # (PREFIX-NAT/-FWD/-POST, jumped to with its `suanli` comment); says how many it removed

@@ -47,7 +47,7 @@ pub fn eventually_blocking<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T
     }
 }
 
-fn server_url() -> String {
+pub fn server_url() -> String {
     std::env::var("SUANLI_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432".into())
 }
 
@@ -341,7 +341,7 @@ impl Drop for TestApp {
 
 /// Removes a test app's tenant networks on the local engine and what is still attached
 /// to them (Docker's address pools hold only a few dozen networks).
-fn remove_tenant_networks(prefix: &str) {
+pub fn remove_tenant_networks(prefix: &str) {
     let docker = |args: &[&str]| {
         std::process::Command::new("docker")
             .args(args)
@@ -360,7 +360,7 @@ fn remove_tenant_networks(prefix: &str) {
 }
 
 /// Removes a test app's iptables chains and the jumps into them, if it made any.
-fn remove_nat_chains(prefix: &str) {
+pub fn remove_nat_chains(prefix: &str) {
     let ipt = |args: &[&str]| {
         std::process::Command::new("iptables")
             .arg("-w")

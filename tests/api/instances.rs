@@ -127,11 +127,24 @@ pub fn instance_id(app: &TestApp, name: &str) -> i64 {
 
 /// Waits until the instance has left the creating phase; returns (phase, message).
 pub async fn settled(app: &TestApp, id: i64) -> (String, String) {
+    settled_in(&app.db, id).await
+}
+
+/// `settled` in a database of its own (a panel in a separate process).
+pub async fn settled_in(db: &crate::helpers::TestDb, id: i64) -> (String, String) {
+    #[derive(diesel::QueryableByName)]
+    struct T {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+    }
+    use diesel::RunQueryDsl;
     for _ in 0..300 {
-        let row = text_row(
-            app,
-            &format!("SELECT phase || '|' || message AS t FROM instances WHERE id = {id}"),
-        );
+        let row = diesel::sql_query(format!(
+            "SELECT phase || '|' || message AS t FROM instances WHERE id = {id}"
+        ))
+        .get_result::<T>(&mut db.conn())
+        .expect("row")
+        .t;
         let (phase, message) = row.split_once('|').unwrap();
         if phase != "creating" {
             return (phase.to_string(), message.to_string());

@@ -13,6 +13,7 @@ mod jumpbox;
 mod lxd_client;
 mod permissions;
 mod pipes;
+mod recovery;
 mod security;
 mod ssh;
 mod status;

@@ -98,7 +98,7 @@ fn assert_left_nothing(app: &TestApp, name: &str) {
     assert!(!nat.contains(name), "no rule left: {nat}");
 }
 
-fn create_body(name: &str) -> Value {
+pub fn create_body(name: &str) -> Value {
     // as ZJMF sends text options: strings, and "" for unlimited
     json!({"hostname": name, "password": "Init!pass123", "cpu": "1", "disk": "512",
            "ram": "256", "system": LXD_IMAGE, "up": "", "down": "0", "ports": "3", "bandwidth": ""})
