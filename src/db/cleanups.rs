@@ -159,8 +159,7 @@ pub fn due(conn: &mut PgConnection) -> Result<Vec<Due>, DbError> {
     Ok(out)
 }
 
-/// A try that did not finish: counted, with its reason (empty: nothing failed, the
-/// clean-up only waits for its quiet period).
+/// A try that did not remove everything: counted, with its reason.
 pub fn tried(conn: &mut PgConnection, id: i64, error: &str) -> Result<(), DbError> {
     diesel::update(cu::table.find(id))
         .set((

@@ -16,6 +16,9 @@ const SLICE: Duration = Duration::from_secs(30);
 /// Pauses between rounds that failed, doubling up to `MAX_PAUSE`.
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// Rounds in a row that LXD refuses while nothing runs on the instance before the removal
+/// gives up early (a race with an operation that starts meanwhile gets past one).
+const MAX_REFUSALS: u32 = 3;
 
 /// What one round of a removal achieved.
 enum Round {
@@ -28,19 +31,27 @@ enum Round {
 impl Lxd {
     /// Removes instance `name` within `budget` and returns once LXD neither knows it nor
     /// runs an operation on it (a missing instance is removed already). After `budget`,
-    /// the last reason it is still there (e.g. `Busy` while a create still runs): the
-    /// caller keeps its record of the instance and tries again later.
+    /// or sooner when LXD keeps refusing while nothing runs on it, the last reason it is
+    /// still there (e.g. `Busy` while a create still runs): the caller keeps its record of
+    /// the instance and tries again later.
     pub async fn remove(&self, name: &str, budget: Duration) -> Result<(), LxdError> {
         let deadline = Instant::now() + budget;
         let mut pause = FIRST_PAUSE;
+        let mut refused = 0;
         loop {
             let why = match self.removal_round(name, deadline).await {
                 Ok(Round::Gone) => return Ok(()),
                 Ok(Round::Progress) => None,
                 Err(e) => Some(e),
             };
+            // an operation to wait out is worth the whole budget; a refusal with nothing
+            // running (a protected container, a broken storage pool) is not
+            refused = match &why {
+                Some(LxdError::Busy(_)) | None => 0,
+                Some(_) => refused + 1,
+            };
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || refused >= MAX_REFUSALS {
                 return Err(why.unwrap_or(LxdError::Timeout));
             }
             if why.is_some() {

@@ -150,7 +150,8 @@ async fn clean_one(state: &AppState, due: Due) -> bool {
             // an LXD clean-up went with its row already
             db::run(&state.pool, move |c| db::cleanups::done(c, due.id)).await
         }
-        Outcome::Quiet => db::run(&state.pool, move |c| db::cleanups::tried(c, due.id, "")).await,
+        // looked at again on the next tick, not counted as a try
+        Outcome::Quiet => Ok(()),
         Outcome::Kept(why) => {
             log::warn!(
                 "recovery: {what} kept, its leftovers cannot be removed yet (retrying): {why}"

@@ -332,8 +332,9 @@ async fn remove_waits_out_a_create_that_is_still_running() {
     );
 }
 
-/// `remove` of a missing container is done at once; of one LXD refuses to delete, it
-/// gives LXD's reason once its budget is spent (the caller keeps its record).
+/// `remove` of a missing container is done at once; of one LXD refuses to delete while
+/// nothing runs on it, it gives LXD's reason after a few tries (the caller keeps its
+/// record and tries again later).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_gives_up_with_lxds_reason_after_its_budget() {
     let _serial = crate::zjmf::LXD_SERIAL.lock().await;
@@ -352,12 +353,20 @@ async fn remove_gives_up_with_lxds_reason_after_its_budget() {
         .await
         .unwrap();
     let start = Instant::now();
-    let e = lxd.remove(&c.0, Duration::from_secs(3)).await.unwrap_err();
+    let e = lxd
+        .remove(&c.0, Duration::from_secs(120))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, LxdError::Lxd(m) if m.contains("protected")),
         "{e:?}"
     );
-    assert!(start.elapsed() < Duration::from_secs(30), "bounded");
+    // nothing runs on it to wait for: it gives up long before its budget
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(lxd.instance(&c.0).await.unwrap().is_some());
     lxd.patch(
         &c.0,
