@@ -218,7 +218,7 @@ pub fn session(base: &str) -> Session {
 
 /// Polls `check` until it says nothing is wrong (None) or `secs` have passed; then fails
 /// with what it said last.
-pub async fn eventually(secs: u64, mut check: impl FnMut() -> Option<String>) {
+pub async fn within(secs: u64, mut check: impl FnMut() -> Option<String>) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         match check() {

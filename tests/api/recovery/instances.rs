@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::gate::{Gate, Upstream};
 use super::registry::{REPO, Registry};
-use super::{PanelEnv, eventually};
+use super::{PanelEnv, within};
 use crate::instances::{docker, settled_in, submit};
 
 /// Where the creation is when the panel is killed.
@@ -110,7 +110,7 @@ async fn killed_creation(phase: Phase) {
             let progress = format!(
                 "SELECT count(*) AS n FROM instances WHERE id = {id} AND message LIKE 'pulling %Downloading%'"
             );
-            eventually(60, || {
+            within(60, || {
                 (env.count(&progress) == 0).then(|| "no download progress shown".to_string())
             })
             .await;
@@ -138,7 +138,7 @@ async fn killed_creation(phase: Phase) {
     }
 
     let panel = env.start().await;
-    eventually(120, || {
+    within(120, || {
         let row = env.text(&format!(
             "SELECT phase || '|' || message AS t FROM instances WHERE id = {id}"
         ));

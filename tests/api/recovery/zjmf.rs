@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Panel, PanelEnv, eventually};
+use super::{Panel, PanelEnv, within};
 use crate::zjmf::{Gone, LXD_IMAGE, LXD_SERIAL, TOKEN, create_body, lxc, run};
 
 const SLOW_IMAGE: &str = "suanli-test/busybox-lxd-slow";
@@ -163,7 +163,7 @@ async fn killed_create(kill: Kill) {
     eprintln!("{kill:?}: killed {at:?} into the create; LXD then: {seen:?}");
 
     let panel = env.start().await;
-    eventually(240, || what_is_left(&env, &name)).await;
+    within(240, || what_is_left(&env, &name)).await;
     assert!(
         panel
             .log_text()
@@ -249,7 +249,7 @@ async fn a_container_lxd_will_not_delete_keeps_its_row_until_a_later_try_removes
     let tried = format!(
         "SELECT count(*) AS n FROM cleanups WHERE hostname = '{name}' AND attempts > 0 AND last_error LIKE '%protected%'"
     );
-    eventually(120, || {
+    within(120, || {
         (env.count(&tried) == 0).then(|| format!("no failed try recorded for {name}"))
     })
     .await;
@@ -303,7 +303,7 @@ async fn a_container_lxd_will_not_delete_keeps_its_row_until_a_later_try_removes
     // LXD lets go: a later try (backoff: a few seconds) removes container and row
     let (ok, out) = lxc(&["config", "unset", &name, "security.protection.delete"]);
     assert!(ok, "{out}");
-    eventually(120, || what_is_left(&env, &name)).await;
+    within(120, || what_is_left(&env, &name)).await;
     let page = admin.text("/lxd").await;
     assert!(
         !page.contains(&format!("data-cleanup=\"{name}\"")),
