@@ -39,6 +39,8 @@ pub struct Browser {
     browser_pid: Option<u64>,
     chromedriver: Child,
     profile: PathBuf,
+    /// console lines `goto` read (to look for a network change) and `console` still owes
+    seen_console: std::sync::Mutex<Vec<String>>,
 }
 
 impl Browser {
@@ -77,6 +79,7 @@ impl Browser {
             browser_pid: None,
             chromedriver,
             profile,
+            seen_console: Default::default(),
         };
 
         // Wait until chromedriver answers /status with ready: true.
@@ -186,8 +189,19 @@ impl Browser {
     }
 
     /// Navigates and waits for the load event (bounded by the pageLoad timeout).
+    /// Loads `url`. Chromium aborts what is loading when the host's interfaces change
+    /// (`net::ERR_NETWORK_CHANGED`): other tests add and remove Docker and LXD bridges
+    /// all the time, so a page that lost a script to that is loaded again.
     pub async fn goto(&self, url: &str) {
-        self.cmd(Method::POST, "/url", json!({ "url": url })).await;
+        for _ in 0..3 {
+            self.cmd(Method::POST, "/url", json!({ "url": url })).await;
+            let lines = self.read_console().await;
+            let changed = lines.iter().any(|l| l.contains("ERR_NETWORK_CHANGED"));
+            self.seen_console.lock().unwrap().extend(lines);
+            if !changed {
+                return;
+            }
+        }
     }
 
     /// Runs a script (its body must `return` the result).
@@ -289,6 +303,12 @@ impl Browser {
 
     /// The browser console since the last call (chromedriver's legacy log endpoint).
     pub async fn console(&self) -> Vec<String> {
+        let mut lines = std::mem::take(&mut *self.seen_console.lock().unwrap());
+        lines.extend(self.read_console().await);
+        lines
+    }
+
+    async fn read_console(&self) -> Vec<String> {
         let session = self.session.as_deref().expect("session");
         match self
             .raw(
