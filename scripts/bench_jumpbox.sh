@@ -225,38 +225,6 @@ client echo
 ADDED=$(figure echo.added added_p50_ms_vs_docker_cli)
 ECHO_VERDICT=$(verdict le "$ADDED" "$TARGET_ADDED_P50_MS")
 
-# C. idle sessions, then closing them
-BENCH_SESSIONS=$SESSIONS client idle
-GROWTH=$(figure idle.open rss_growth_mb)
-# Every sessions row ended and every exec shell gone (beyond those before the run)?
-SHELLS_BEFORE=$(figure idle.open shells_before)
-CLOSE_START=$(date +%s.%N)
-CLOSE_DEADLINE=$((SECONDS + 15))
-while :; do
-    LIVE=$(psql_q -d "$DB_URL" -tA -c "SELECT count(*) FROM sessions WHERE ended_at IS NULL")
-    SHELLS_LEFT=$(($(docker top "$CONTAINER" -o pid,args | awk '$2 == "sh" && NF == 2' | wc -l) - SHELLS_BEFORE))
-    ((LIVE == 0 && SHELLS_LEFT <= 0)) && break
-    ((SECONDS < CLOSE_DEADLINE)) || break
-    sleep 0.1
-done
-CLOSE_WAIT=$(awk -v a="$CLOSE_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-ROWS=$(psql_q -d "$DB_URL" -tA -c "SELECT count(*) FROM sessions WHERE command = ''")
-ENDS=$(psql_q -d "$DB_URL" -tA -c "SELECT string_agg(reason || ' ' || n, ', ' ORDER BY reason)
-    FROM (SELECT coalesce(nullif(end_reason, ''), 'open') AS reason, count(*) AS n
-          FROM sessions WHERE command = '' GROUP BY 1) r")
-sleep 2
-read -r RSS_CLOSED _ THREADS_CLOSED < <(bench_rss)
-RSS_VERDICT=$(verdict le "$GROWTH" "$TARGET_RSS_GROWTH_MB")
-OPENED=$(figure idle.open shells_open)
-closed_ok() { ((LIVE == 0 && SHELLS_LEFT <= 0 && $(figure idle.close clients_exited) == SESSIONS)); }
-CLOSE_VERDICT=$(verdict closed_ok)
-WARNINGS=$(grep -cE '\b(WARN|ERROR)\b' "$SERVER_LOG" || true)
-if ((WARNINGS > 0)); then
-    echo
-    echo "--- server log lines at WARN/ERROR (first 10):"
-    grep -E '\b(WARN|ERROR)\b' "$SERVER_LOG" | head -n 10
-fi
-
 # D. nothing dropped, memory bounded: 1 GiB into `cat > file` in the container, then a
 # tar round trip (up with `tar x` in the container, down with `tar c`), each with the
 # server's VmRSS sampled every 50 ms.
@@ -288,6 +256,40 @@ TAR_SAME=$(diff -rq "$WORK/tar-src" "$WORK/tar-back" >/dev/null && echo yes || e
 TAR_BYTES=$(du -sb "$WORK/tar-src" | cut -f 1)
 rm -rf "$WORK/tar-src" "$WORK/tar-back"
 PIPES_VERDICT=$(if [[ $PIPE_GOT == "$PIPE_WANT" && $TAR_SAME == yes ]] && le "$PIPE_RSS" 64 && le "$TAR_RSS" 64; then echo PASS; else echo FAIL; fi)
+echo "pipes: 1 GiB sha256 $([[ $PIPE_GOT == "$PIPE_WANT" ]] && echo same || echo DIFFERENT) in $PIPE_S s, VmRSS peak $PIPE_RSS MB;" \
+    "tar $TAR_BYTES bytes same: $TAR_SAME in $TAR_S s, VmRSS peak $TAR_RSS MB: $PIPES_VERDICT"
+
+# C. idle sessions, then closing them
+BENCH_SESSIONS=$SESSIONS client idle
+GROWTH=$(figure idle.open rss_growth_mb)
+# Every sessions row ended and every exec shell gone (beyond those before the run)?
+SHELLS_BEFORE=$(figure idle.open shells_before)
+CLOSE_START=$(date +%s.%N)
+CLOSE_DEADLINE=$((SECONDS + 15))
+while :; do
+    LIVE=$(psql_q -d "$DB_URL" -tA -c "SELECT count(*) FROM sessions WHERE ended_at IS NULL")
+    SHELLS_LEFT=$(($(docker top "$CONTAINER" -o pid,args | awk '$2 == "sh" && NF == 2' | wc -l) - SHELLS_BEFORE))
+    ((LIVE == 0 && SHELLS_LEFT <= 0)) && break
+    ((SECONDS < CLOSE_DEADLINE)) || break
+    sleep 0.1
+done
+CLOSE_WAIT=$(awk -v a="$CLOSE_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+ROWS=$(psql_q -d "$DB_URL" -tA -c "SELECT count(*) FROM sessions WHERE command = ''")
+ENDS=$(psql_q -d "$DB_URL" -tA -c "SELECT string_agg(reason || ' ' || n, ', ' ORDER BY reason)
+    FROM (SELECT coalesce(nullif(end_reason, ''), 'open') AS reason, count(*) AS n
+          FROM sessions WHERE command = '' GROUP BY 1) r")
+sleep 2
+read -r RSS_CLOSED _ THREADS_CLOSED < <(bench_rss)
+RSS_VERDICT=$(verdict le "$GROWTH" "$TARGET_RSS_GROWTH_MB")
+OPENED=$(figure idle.open shells_open)
+closed_ok() { ((LIVE == 0 && SHELLS_LEFT <= 0 && $(figure idle.close clients_exited) == SESSIONS)); }
+CLOSE_VERDICT=$(verdict closed_ok)
+WARNINGS=$(grep -cE '\b(WARN|ERROR)\b' "$SERVER_LOG" || true)
+if ((WARNINGS > 0)); then
+    echo
+    echo "--- server log lines at WARN/ERROR (first 10):"
+    grep -E '\b(WARN|ERROR)\b' "$SERVER_LOG" | head -n 10
+fi
 
 # ---------------------------------------------------------------- 7. summary
 echo
