@@ -51,6 +51,8 @@ pub struct AppState {
     pub lxd_cache: crate::lxd::Cache,
     /// one lock per tenant network and node (see ops/tenancy.rs)
     pub tenant_locks: crate::ops::tenancy::Locks,
+    /// what this process wrote to iptables, and where port forwards listen
+    pub nat: crate::ops::nat::Nat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         cpu: Default::default(),
         lxd_cache: Default::default(),
         tenant_locks: Default::default(),
+        nat: Default::default(),
     };
     Ok((state, session_key))
 }
@@ -188,6 +191,8 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     if state.settings.zjmf.tokens().is_empty() {
         log::warn!("zjmf.api_tokens is empty: every /api/ call is refused");
     } else {
+        // where port forwards listen, found once now (logged; on the settings page)
+        crate::ops::nat::listen(&state).await;
         let zjmf = Arc::clone(&state);
         tokio::spawn(async move {
             crate::ops::zjmf::clear_unfinished(&zjmf).await;
