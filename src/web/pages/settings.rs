@@ -1,12 +1,14 @@
 //! 系统设置 (admin): what this installation runs with, read-only — the SSH jumpbox's
 //! address and host key fingerprint (to compare with what clients are shown on their
 //! first connection), session and lockout rules, the Docker status worker, and what the
-//! ZJMF /api/ drives (LXD socket, bridge, pool, NAT chains, the ports it will not forward).
+//! ZJMF /api/ drives (LXD socket, bridge, pool, where port forwards listen and why, NAT
+//! chains, the ports it will not forward).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::config::Settings;
+use crate::domain::nat::Listen;
 use crate::jumpbox::Jumpbox;
 use crate::startup::AppState;
 use crate::web::error::WebError;
@@ -24,6 +26,38 @@ struct SettingsPage<'a> {
     zjmf_on: bool,
     /// the TCP ports port forwards may not take (the panel's, the jumpbox's)
     reserved: String,
+    /// where port forwards listen
+    nat: NatListen,
+}
+
+/// Where port forwards listen, as the page says it.
+struct NatListen {
+    /// the addresses, comma-separated; empty when none was found
+    addresses: String,
+    /// the i18n key saying where they come from
+    source: &'static str,
+    /// the default route's interface, when the addresses are its
+    interface: String,
+    /// why none was found
+    missing: Option<String>,
+}
+
+impl NatListen {
+    fn new(listen: &Listen) -> Self {
+        let (source, interface, missing) = match listen {
+            Listen::Configured(_) => ("settings.nat_configured", String::new(), None),
+            Listen::Detected { interface, .. } => {
+                ("settings.nat_detected", interface.clone(), None)
+            }
+            Listen::Missing(why) => ("settings.nat_missing", String::new(), Some(why.clone())),
+        };
+        NatListen {
+            addresses: listen.list(),
+            source,
+            interface,
+            missing,
+        }
+    }
 }
 
 pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
@@ -34,6 +68,7 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
         jumpbox: st.jumpbox.get(),
         zjmf_on: !st.settings.zjmf.tokens().is_empty(),
         reserved: reserved_list(crate::ops::nat::reserved_ports(&st)),
+        nat: NatListen::new(crate::ops::nat::listen(&st).await),
     })
 }
 
