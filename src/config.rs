@@ -48,7 +48,7 @@ pub struct ZjmfSettings {
     /// the address port forwards listen on; empty = those of the default route's interface
     /// (found at start-up by ops::nat::listen)
     pub nat_listen_ip: String,
-    /// the prefix of Suanli's iptables chains (<prefix>-NAT, -FWD, -POST, -N<k>, -F<k>)
+    /// the prefix of Suanli's iptables chains (<prefix>-NAT, -FWD, -POST, -N<k>)
     pub nat_chain: String,
     /// with `container_subnet`: add a MASQUERADE rule for containers leaving through it
     pub main_interface: String,

@@ -109,6 +109,7 @@ async fn host(state: &AppState) -> Host {
         listen: listen(state).await.addresses(),
         main_interface: z.main_interface.clone(),
         subnet: z.container_subnet.clone(),
+        bridge: z.bridge.clone(),
     }
 }
 
@@ -202,6 +203,10 @@ async fn rewrite(state: &AppState, applied: &mut Applied) -> Result<(), NatError
     Ok(())
 }
 
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 /// A rule to add.
 #[derive(Clone, Debug)]
 pub struct NewRule<'a> {
@@ -239,7 +244,9 @@ impl AddError {
 /// Adds a rule to the store (the customer's within the product's limit) and its lines to
 /// iptables; both or neither.
 pub async fn add(state: &AppState, new: NewRule<'_>) -> Result<NatRule, AddError> {
+    let started = Instant::now();
     let mut applied = state.nat.applied.lock().await;
+    let locked = started.elapsed();
     let (h, proto) = (new.hostname.to_string(), new.proto.as_str());
     let (ext, int) = (i32::from(new.ext_port), i32::from(new.int_port));
     let stored = if new.ssh {
@@ -263,6 +270,7 @@ pub async fn add(state: &AppState, new: NewRule<'_>) -> Result<NatRule, AddError
         Err(db::DbError::Duplicate(_)) => return Err(AddError::Taken),
         Err(e) => return Err(NatError::Db(e).into()),
     };
+    let stored = started.elapsed();
     if let Err(e) = write_added(state, &mut applied, &row).await {
         let id = row.id;
         if let Err(undo) = db::run(&state.pool, move |c| db::zjmf::delete_rule(c, id)).await {
@@ -270,6 +278,14 @@ pub async fn add(state: &AppState, new: NewRule<'_>) -> Result<NatRule, AddError
         }
         return Err(e.into());
     }
+    log::debug!(
+        "nat: added rule {} in {:.1} ms (lock {:.1} ms, store {:.1} ms, iptables {:.1} ms)",
+        row.id,
+        ms(started.elapsed()),
+        ms(locked),
+        ms(stored - locked),
+        ms(started.elapsed() - stored)
+    );
     Ok(row)
 }
 
@@ -286,7 +302,7 @@ async fn write_added(
     let Some(f) = forward(row, &ips) else {
         return Ok(());
     };
-    match iptables::restore(&nat::add_script(&host(state).await, &f)).await {
+    match restore_change(&nat::add_script(&host(state).await, &f)).await {
         Ok(()) => {
             applied.forwards.insert(f.id, f);
             Ok(())
@@ -301,6 +317,14 @@ async fn write_added(
     }
 }
 
+/// One forward's change; an empty one (no listen address: no lines) costs nothing.
+async fn restore_change(script: &str) -> Result<(), IptablesError> {
+    if script.is_empty() {
+        return Ok(());
+    }
+    iptables::restore(script).await
+}
+
 /// Removes the container's rule (proto, ext_port, int_port) from the store and its lines
 /// from iptables; both or neither. False when there is no such rule.
 pub async fn remove(
@@ -310,7 +334,9 @@ pub async fn remove(
     ext_port: u16,
     int_port: u16,
 ) -> Result<bool, NatError> {
+    let started = Instant::now();
     let mut applied = state.nat.applied.lock().await;
+    let locked = started.elapsed();
     let (h, p) = (hostname.to_string(), proto.as_str());
     let (ext, int) = (i32::from(ext_port), i32::from(int_port));
     let Some(row) = db::run(&state.pool, move |c| {
@@ -320,6 +346,7 @@ pub async fn remove(
     else {
         return Ok(false);
     };
+    let stored = started.elapsed();
     if let Err(e) = write_removed(state, &mut applied, &row).await {
         let (id, back) = (row.id, row.clone());
         if let Err(undo) = db::run(&state.pool, move |c| db::zjmf::restore_rule(c, &back)).await {
@@ -327,6 +354,14 @@ pub async fn remove(
         }
         return Err(e);
     }
+    log::debug!(
+        "nat: removed rule {} in {:.1} ms (lock {:.1} ms, store {:.1} ms, iptables {:.1} ms)",
+        row.id,
+        ms(started.elapsed()),
+        ms(locked),
+        ms(stored - locked),
+        ms(started.elapsed() - stored)
+    );
     Ok(true)
 }
 
@@ -342,7 +377,7 @@ async fn write_removed(
         Some(f) if applied.synced => f.clone(),
         _ => return rewrite(state, applied).await,
     };
-    match iptables::restore(&nat::delete_script(&host(state).await, &written)).await {
+    match restore_change(&nat::delete_script(&host(state).await, &written)).await {
         Ok(()) => {
             applied.forwards.remove(&row.id);
             Ok(())

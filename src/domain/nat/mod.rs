@@ -5,16 +5,16 @@
 //!   shard of 1,024 external ports into `<chain>-N0` … `<chain>-N63`, which hold the DNAT
 //!   rules (one per forward and listen address);
 //! - filter table: `<chain>-FWD`, jumped to from FORWARD (through DOCKER-USER when Docker
-//!   runs: dockerd sets FORWARD's policy to DROP), accepts replies, then jumps by the
-//!   connection's original destination port into `<chain>-F0` … `<chain>-F63`, which
-//!   hold the ACCEPT rules;
+//!   runs: dockerd sets FORWARD's policy to DROP), accepts replies and the connections
+//!   these DNAT rules sent to the LXD bridge (conntrack state DNAT, original destination
+//!   a listen address): nothing per forward;
 //! - `<chain>-POST` (MASQUERADE) only when `main_interface` is set.
 //!
 //! The shards keep every chain short: iptables (nft backend) reads a whole chain to delete
-//! one rule from it, which took ~200 ms in a chain of 5,000 rules and ~10 ms in one of a
-//! hundred. Start-up and drift rewrite everything in one `iptables-restore --noflush`
-//! transaction (`restore_script`); one added or removed forward touches only its own lines
-//! (`add_script`, `delete_script`). No rule without Suanli's chains is touched. No IO here.
+//! one rule from it, which took ~200 ms in a chain of 5,000 rules. Start-up and drift
+//! rewrite everything in one `iptables-restore --noflush` transaction (`restore_script`);
+//! one added or removed forward touches only its own lines in the nat table
+//! (`add_script`, `delete_script`). No rule outside Suanli's chains is touched. No IO here.
 
 mod flask;
 mod host;
@@ -23,7 +23,10 @@ use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 pub use flask::{Imported, parse_flask_rules};
-pub use host::{Listen, default_route_interface, ipv4_addresses, listening_ports};
+pub use host::{
+    Listen, default_route_interface, ipv4_addresses, listening_ports, past_listeners,
+    sockets_in_use,
+};
 
 /// The comment on every rule Suanli writes (iptables limits comments to 256 bytes).
 pub const COMMENT: &str = "suanli";
@@ -82,6 +85,8 @@ pub struct Host {
     pub main_interface: String,
     /// the LXD bridge's subnet, e.g. 10.99.0.0/24
     pub subnet: String,
+    /// the LXD bridge forwarded connections leave through (`zjmf.bridge`); empty = any
+    pub bridge: String,
 }
 
 /// The shard (0..SHARDS) of an external port.
@@ -95,35 +100,27 @@ pub fn shard(ext_port: u16) -> u16 {
 pub fn restore_script(host: &Host, forwards: &[Forward]) -> String {
     let (nat_chain, fwd_chain, post_chain) = host.chains();
     let mut nat = String::from("*nat\n");
-    let mut fwd = String::from("*filter\n");
     let _ = writeln!(nat, ":{nat_chain} - [0:0]");
-    let _ = writeln!(fwd, ":{fwd_chain} - [0:0]");
     if host.masquerades() {
         // the POSTROUTING chain is declared (flushed) only when it is used
         let _ = writeln!(nat, ":{post_chain} - [0:0]");
     }
     for k in 0..SHARDS {
         let _ = writeln!(nat, ":{} - [0:0]", host.nat_shard(k));
-        let _ = writeln!(fwd, ":{} - [0:0]", host.fwd_shard(k));
     }
-    // replies to forwarded connections first: most packets are those
-    let _ = writeln!(
-        fwd,
-        "-A {fwd_chain} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"{COMMENT}\" -j ACCEPT"
-    );
     for k in 0..SHARDS {
         let lo = u32::from(k) * SHARD_PORTS;
         let hi = lo + SHARD_PORTS - 1;
-        // the original destination port: the one before DNAT, in both tables
-        let ports = format!("-m conntrack --ctorigdstport {lo}:{hi}");
-        let _ = writeln!(nat, "-A {nat_chain} {ports} -j {}", host.nat_shard(k));
-        let _ = writeln!(fwd, "-A {fwd_chain} {ports} -j {}", host.fwd_shard(k));
+        let _ = writeln!(
+            nat,
+            "-A {nat_chain} -m conntrack --ctorigdstport {lo}:{hi} -j {}",
+            host.nat_shard(k)
+        );
     }
     for f in forwards {
         for line in nat_lines(host, f) {
             let _ = writeln!(nat, "-A {line}");
         }
-        let _ = writeln!(fwd, "-A {}", fwd_line(host, f));
     }
     if host.masquerades() {
         let _ = writeln!(
@@ -133,12 +130,33 @@ pub fn restore_script(host: &Host, forwards: &[Forward]) -> String {
         );
     }
     nat.push_str("COMMIT\n");
+    let mut fwd = String::from("*filter\n");
+    let _ = writeln!(fwd, ":{fwd_chain} - [0:0]");
+    // replies first: most packets are those
+    let _ = writeln!(
+        fwd,
+        "-A {fwd_chain} -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"{COMMENT}\" -j ACCEPT"
+    );
+    // new connections that a DNAT rule above sent from a listen address to a container:
+    // exactly what the forwards let in, with no rule per forward to add or delete
+    let out = if host.bridge.is_empty() {
+        String::new()
+    } else {
+        format!(" -o {}", host.bridge)
+    };
+    for addr in &host.listen {
+        let _ = writeln!(
+            fwd,
+            "-A {fwd_chain}{out} -m conntrack --ctstate DNAT --ctorigdst {addr}/32 -m comment --comment \"{COMMENT}\" -j ACCEPT"
+        );
+    }
     fwd.push_str("COMMIT\n");
     nat + &fwd
 }
 
-/// The `iptables-restore --noflush` input that adds one forward's rules to chains
-/// `restore_script` made, leaving every other rule as it is.
+/// The `iptables-restore --noflush` input that adds one forward's DNAT rules to chains
+/// `restore_script` made, leaving every other rule as it is; empty when there is nothing
+/// to add (no listen address).
 pub fn add_script(host: &Host, f: &Forward) -> String {
     change_script(host, f, "-A")
 }
@@ -150,21 +168,16 @@ pub fn delete_script(host: &Host, f: &Forward) -> String {
 }
 
 fn change_script(host: &Host, f: &Forward, op: &str) -> String {
-    let mut s = String::new();
-    let nat = nat_lines(host, f);
-    if !nat.is_empty() {
-        s.push_str("*nat\n");
-        for line in nat {
-            let _ = writeln!(s, "{op} {line}");
-        }
-        s.push_str("COMMIT\n");
+    let lines = nat_lines(host, f);
+    if lines.is_empty() {
+        return String::new();
     }
-    let _ = writeln!(s, "*filter\n{op} {}\nCOMMIT", fwd_line(host, f));
+    let mut s = String::from("*nat\n");
+    for line in lines {
+        let _ = writeln!(s, "{op} {line}");
+    }
+    s.push_str("COMMIT\n");
     s
-}
-
-fn comment(f: &Forward) -> String {
-    format!("{COMMENT}:{}:{}", f.hostname, f.id)
 }
 
 /// The DNAT rules of a forward (without `-A`): one per listen address, none without.
@@ -174,27 +187,16 @@ fn nat_lines(host: &Host, f: &Forward) -> Vec<String> {
         .iter()
         .map(|addr| {
             format!(
-                "{} -d {addr}/32 -p {p} -m {p} --dport {} -m comment --comment \"{}\" -j DNAT --to-destination {}:{}",
+                "{} -d {addr}/32 -p {p} -m {p} --dport {} -m comment --comment \"{COMMENT}:{}:{}\" -j DNAT --to-destination {}:{}",
                 host.nat_shard(shard(f.ext_port)),
                 f.ext_port,
-                comment(f),
+                f.hostname,
+                f.id,
                 f.container_ip,
                 f.int_port
             )
         })
         .collect()
-}
-
-/// The filter rule letting a forward's new connections through (without `-A`).
-fn fwd_line(host: &Host, f: &Forward) -> String {
-    let p = f.proto.as_str();
-    format!(
-        "{} -d {}/32 -p {p} -m {p} --dport {} -m comment --comment \"{}\" -j ACCEPT",
-        host.fwd_shard(shard(f.ext_port)),
-        f.container_ip,
-        f.int_port,
-        comment(f)
-    )
 }
 
 impl Host {
@@ -207,11 +209,6 @@ impl Host {
     /// The nat chain holding the DNAT rules of shard `k`.
     pub fn nat_shard(&self, k: u16) -> String {
         format!("{}-N{k}", self.chain)
-    }
-
-    /// The filter chain holding the ACCEPT rules of shard `k`.
-    pub fn fwd_shard(&self, k: u16) -> String {
-        format!("{}-F{k}", self.chain)
     }
 
     pub fn masquerades(&self) -> bool {
@@ -287,7 +284,9 @@ mod tests {
 
     #[test]
     fn the_restore_script_rewrites_only_suanlis_chains() {
-        let s = restore_script(&host(&["192.0.2.10"]), &[fwd(7, 20022)]);
+        let mut h = host(&["192.0.2.10"]);
+        h.bridge = "lxdbr0".into();
+        let s = restore_script(&h, &[fwd(7, 20022)]);
         assert!(
             s.starts_with("*nat\n:SUANLI-NAT - [0:0]\n:SUANLI-N0 - [0:0]\n"),
             "{s}"
@@ -300,18 +299,13 @@ mod tests {
         assert!(s.contains(
             "-A SUANLI-N19 -d 192.0.2.10/32 -p tcp -m tcp --dport 20022 -m comment --comment \"suanli:vm1:7\" -j DNAT --to-destination 10.99.0.5:22\n"
         ), "{s}");
-        assert!(s.contains("*filter\n:SUANLI-FWD - [0:0]\n"));
-        assert!(
-            s.contains("-A SUANLI-FWD -m conntrack --ctorigdstport 64512:65535 -j SUANLI-F63\n")
-        );
-        assert!(s.contains("-A SUANLI-F19 -d 10.99.0.5/32 -p tcp -m tcp --dport 22 -m comment --comment \"suanli:vm1:7\" -j ACCEPT\n"));
-        // replies are accepted before any shard is looked at
-        let replies = s.find("--ctstate RELATED,ESTABLISHED").unwrap();
-        assert!(
-            replies
-                < s.find("-A SUANLI-FWD -m conntrack --ctorigdstport")
-                    .unwrap()
-        );
+        // the filter chain: replies, then what the DNAT rules sent to the bridge
+        assert!(s.ends_with(
+            "*filter\n:SUANLI-FWD - [0:0]\n\
+             -A SUANLI-FWD -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"suanli\" -j ACCEPT\n\
+             -A SUANLI-FWD -o lxdbr0 -m conntrack --ctstate DNAT --ctorigdst 192.0.2.10/32 -m comment --comment \"suanli\" -j ACCEPT\n\
+             COMMIT\n"
+        ), "{s}");
         assert_eq!(s.matches("COMMIT\n").count(), 2);
         assert!(!s.contains("MASQUERADE") && !s.contains("SUANLI-POST"));
         assert!(!s.contains("PREROUTING"), "the jumps are not rewritten");
@@ -328,19 +322,21 @@ mod tests {
                 )),
                 "{two}"
             );
+            assert!(
+                two.contains(&format!(
+                    "-A SUANLI-FWD -m conntrack --ctstate DNAT --ctorigdst {addr}/32"
+                )),
+                "{two}"
+            );
         }
-        // no address: nothing is captured, the accept rule alone does nothing
+        // no address: nothing is captured, nothing let through
         let none = restore_script(&host(&[]), &[fwd(1, 10001)]);
         assert!(!none.contains("DNAT"), "{none}");
-        let add = add_script(&host(&[]), &fwd(1, 10001));
-        assert!(!add.contains("*nat"), "{add}");
+        assert_eq!(add_script(&host(&[]), &fwd(1, 10001)), "");
         // an empty store still declares (flushes) every chain
         let empty = restore_script(&host(&["192.0.2.10"]), &[]);
-        assert!(empty.contains(":SUANLI-NAT - [0:0]") && !empty.contains("DNAT"));
-        assert_eq!(
-            empty.matches(" - [0:0]\n").count(),
-            2 + 2 * usize::from(SHARDS)
-        );
+        assert!(empty.contains(":SUANLI-NAT - [0:0]") && !empty.contains("--to-destination"));
+        assert_eq!(empty.matches(" - [0:0]\n").count(), 2 + usize::from(SHARDS));
     }
 
     #[test]
@@ -367,9 +363,6 @@ mod tests {
             "*nat\n\
              -A SUANLI-N39 -d 192.0.2.10/32 -p udp -m udp --dport 40000 -m comment --comment \"suanli:vm1:9\" -j DNAT --to-destination 10.99.0.5:53\n\
              -A SUANLI-N39 -d 192.0.2.11/32 -p udp -m udp --dport 40000 -m comment --comment \"suanli:vm1:9\" -j DNAT --to-destination 10.99.0.5:53\n\
-             COMMIT\n\
-             *filter\n\
-             -A SUANLI-F39 -d 10.99.0.5/32 -p udp -m udp --dport 53 -m comment --comment \"suanli:vm1:9\" -j ACCEPT\n\
              COMMIT\n"
         );
         // no chain declaration: that would flush it
