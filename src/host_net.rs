@@ -13,21 +13,64 @@ use crate::domain::nat::{self, Proto};
 /// The ports on which a process of this host takes new `proto` traffic (IPv4 and IPv6
 /// sockets). A host without IPv6 has no `tcp6`/`udp6` table: that counts as empty.
 pub async fn listening_ports(proto: Proto) -> Result<BTreeSet<u16>, String> {
+    tokio::task::spawn_blocking(move || listening_ports_now(proto))
+        .await
+        .map_err(|e| format!("reading this host's sockets: {e}"))?
+}
+
+fn listening_ports_now(proto: Proto) -> Result<BTreeSet<u16>, String> {
+    let name = proto.as_str();
+    // no IPv6 socket of this protocol at all (a counter): its table need not be walked
+    let v6 = match std::fs::read_to_string("/proc/net/sockstat6") {
+        Ok(text) => nat::sockets_in_use(&text, &format!("{}6", name.to_uppercase())) != Some(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => true,
+    };
     let mut ports = BTreeSet::new();
-    for (table, required) in [
-        (proto.as_str().to_string(), true),
-        (format!("{}6", proto.as_str()), false),
-    ] {
+    for table in [name.to_string(), format!("{name}6")] {
+        if table.ends_with('6') && !v6 {
+            continue;
+        }
         let path = format!("/proc/net/{table}");
-        match tokio::fs::read_to_string(&path).await {
+        let text = match proto {
+            Proto::Tcp => read_listening(&path),
+            // the UDP tables are small and in no useful order
+            Proto::Udp => std::fs::read_to_string(&path),
+        };
+        match text {
             Ok(text) => ports.extend(nat::listening_ports(&text, proto)),
-            Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("cannot read {path}: {e}"));
-            }
-            Err(_) => {}
+            Err(e) if table.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read {path}: {e}")),
         }
     }
     Ok(ports)
+}
+
+/// The head of a `/proc/net/tcp{,6}` table: the header and the listening sockets, read a
+/// few lines at a time (the kernel makes as many lines as a read asks for) up to the first
+/// socket past them.
+fn read_listening(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 512];
+    let mut checked = 0;
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&chunk[..n]);
+        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let past = String::from_utf8_lossy(&text[checked..complete])
+            .lines()
+            .any(nat::past_listeners);
+        checked = complete;
+        if past {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// The interface of the default route (lowest metric), or why there is none.

@@ -637,7 +637,8 @@ pub async fn add_port(
     name: &str,
     rule: PortRule,
 ) -> Result<(), Refusal> {
-    existing(state, name).await?;
+    // the sampler keeps every container's view fresh: no LXD call on this path
+    seen(state, name).await?;
     nat::check_host_port(state, rule.proto, rule.ext_port).await?;
     let new = nat::NewRule {
         hostname: name,
