@@ -86,6 +86,51 @@ fn reserved_list(mut ports: Vec<u16>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{Listen, NatListen};
+
+    #[test]
+    fn where_forwards_listen_says_where_it_comes_from() {
+        let a = std::net::Ipv4Addr::new(192, 0, 2, 2);
+        for (why, listen, source, interface, missing) in [
+            (
+                "configured",
+                Listen::Configured(a),
+                "settings.nat_configured",
+                "",
+                false,
+            ),
+            (
+                "detected",
+                Listen::Detected {
+                    interface: "eth0".into(),
+                    addresses: vec![a],
+                },
+                "settings.nat_detected",
+                "eth0",
+                false,
+            ),
+            (
+                "nothing found",
+                Listen::Missing("no default route".into()),
+                "settings.nat_missing",
+                "",
+                true,
+            ),
+        ] {
+            let view = NatListen::new(&listen);
+            assert_eq!(
+                (view.source, view.interface.as_str(), view.missing.is_some()),
+                (source, interface, missing),
+                "{why}"
+            );
+            assert_eq!(
+                view.addresses,
+                if missing { "" } else { "192.0.2.2" },
+                "{why}"
+            );
+        }
+    }
+
     #[test]
     fn reserved_ports_are_listed_once_in_order() {
         assert_eq!(
