@@ -304,7 +304,7 @@ fn remove_tenant_networks(prefix: &str) {
 }
 
 /// Removes a test app's iptables chains (`<prefix>-NAT`, `-FWD`, `-POST` and the shards
-/// `-N<k>`, `-F<k>`) and the jumps into them, if it made any; nothing else. One
+/// `-N<k>`) and the jumps into them, if it made any; nothing else. One
 /// `iptables-restore` transaction per table: the app's background re-apply (an LXD address
 /// changed) has no time to come between the steps.
 pub fn remove_nat_chains(prefix: &str) {
@@ -358,7 +358,7 @@ pub fn nat_chains_of(saved: &str, prefix: &str) -> Vec<String> {
         .filter(|rest| {
             matches!(*rest, "NAT" | "FWD" | "POST")
                 || rest
-                    .strip_prefix(['N', 'F'])
+                    .strip_prefix('N')
                     .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
         })
         .map(|rest| format!("{prefix}-{rest}"))
