@@ -301,17 +301,20 @@ part_nat() {
     ((n == want)) || die "after the addport/delport pairs iptables holds $n DNAT rules, not $want"
 }
 
-# server_split added|removed - medians of the server's own timing lines for one kind of
-# change: "total X ms (lock, store, iptables)"
+# server_split added|removed - the server's own timing lines for one kind of change: the
+# median of each figure ("total X ms (lock …, store …, iptables …)")
 server_split() {
-    local re="nat: $1 rule [0-9]+ in ([0-9.]+) ms \\(lock ([0-9.]+) ms, store ([0-9.]+) ms, iptables ([0-9.]+) ms\\)"
-    local total lock store ipt
-    # shellcheck disable=SC2046 # one figure a word
-    total=$(median $(sed -n -E "s/.*$re.*/\\1/p" "$SERVER_LOG"))
-    lock=$(median $(sed -n -E "s/.*$re.*/\\2/p" "$SERVER_LOG"))
-    store=$(median $(sed -n -E "s/.*$re.*/\\3/p" "$SERVER_LOG"))
-    ipt=$(median $(sed -n -E "s/.*$re.*/\\4/p" "$SERVER_LOG"))
-    echo "total $total ms (lock $lock, store $store, iptables $ipt)"
+    local labels lines c out=
+    if [[ $1 == added ]]; then labels=(total lock store iptables); else labels=(total lock "store and iptables"); fi
+    lines=$(grep -oE "nat: $1 rule [0-9]+ in .*" "$SERVER_LOG" || true)
+    [[ -n $lines ]] || { echo "(no timing lines)"; return; }
+    for ((c = 1; c <= ${#labels[@]}; c++)); do
+        # the c-th figure followed by "ms" on each line
+        # shellcheck disable=SC2046 # one figure a word
+        out+="${labels[c - 1]} $(median $(awk -v c="$c" '{ n = 0; for (i = 1; i < NF; i++) if ($(i + 1) ~ /^ms[,)]?$/ && ++n == c) print $i }' <<<"$lines")) ms"
+        ((c == 1)) && out+=" (" || out+=", "
+    done
+    echo "${out%, })"
 }
 
 # each part's figures (the summary prints those that ran)

@@ -339,57 +339,82 @@ pub async fn remove(
     let locked = started.elapsed();
     let (h, p) = (hostname.to_string(), proto.as_str());
     let (ext, int) = (i32::from(ext_port), i32::from(int_port));
-    let Some(row) = db::run(&state.pool, move |c| {
+    let unstore = db::run(&state.pool, move |c| {
         db::zjmf::remove_rule(c, &h, p, ext, int)
-    })
-    .await?
-    else {
-        return Ok(false);
-    };
-    let stored = started.elapsed();
-    if let Err(e) = write_removed(state, &mut applied, &row).await {
-        let (id, back) = (row.id, row.clone());
-        if let Err(undo) = db::run(&state.pool, move |c| db::zjmf::restore_rule(c, &back)).await {
-            log::error!("nat: rule {id} is still in iptables but no longer stored: {undo}");
+    });
+    // The lines this process wrote for that rule, when it knows them: they are deleted
+    // beside the store's row (a deletion costs iptables ~15 ms: the kernel waits for an RCU
+    // grace period when the deleting process's netlink socket closes).
+    let written = applied
+        .forwards
+        .values()
+        .find(|f| {
+            f.hostname == hostname
+                && f.proto == proto
+                && f.ext_port == ext_port
+                && f.int_port == int_port
+        })
+        .filter(|_| applied.synced)
+        .cloned();
+    let (unstored, deleted) = match &written {
+        Some(f) => {
+            let script = nat::delete_script(&host(state).await, f);
+            let (unstored, deleted) = tokio::join!(unstore, restore_change(&script));
+            (unstored, Some(deleted))
         }
-        return Err(e);
-    }
+        None => (unstore.await, None),
+    };
+    let row = match (unstored, deleted) {
+        (Ok(Some(row)), Some(Ok(()))) if written.as_ref().is_some_and(|f| f.id == row.id) => {
+            applied.forwards.remove(&row.id);
+            row
+        }
+        (Ok(Some(row)), deleted) => {
+            // iptables refused, or this process never wrote the rule (no address then, or
+            // another process such as `suanli zjmf import` did): certainly gone only after a
+            // rewrite from the store, which no longer holds it
+            if let Some(Err(e)) = deleted {
+                log::warn!(
+                    "nat: removing rule {} alone failed ({e}): rewriting the chains",
+                    row.id
+                );
+            }
+            if let Err(e) = rewrite(state, &mut applied).await {
+                let (id, back) = (row.id, row.clone());
+                if let Err(undo) =
+                    db::run(&state.pool, move |c| db::zjmf::restore_rule(c, &back)).await
+                {
+                    log::error!("nat: rule {id} is still in iptables but no longer stored: {undo}");
+                }
+                return Err(e);
+            }
+            row
+        }
+        (Ok(None), deleted) => {
+            if matches!(deleted, Some(Ok(()))) {
+                // lines without a row (the lock makes this unlikely): the store decides
+                rewrite(state, &mut applied).await?;
+            }
+            return Ok(false);
+        }
+        (Err(e), deleted) => {
+            if matches!(deleted, Some(Ok(()))) {
+                // the row stayed: its lines come back
+                if let Err(undo) = rewrite(state, &mut applied).await {
+                    log::error!("nat: a stored rule's lines are gone from iptables: {undo}");
+                }
+            }
+            return Err(e.into());
+        }
+    };
     log::debug!(
-        "nat: removed rule {} in {:.1} ms (lock {:.1} ms, store {:.1} ms, iptables {:.1} ms)",
+        "nat: removed rule {} in {:.1} ms (lock {:.1} ms, store and iptables {:.1} ms)",
         row.id,
         ms(started.elapsed()),
         ms(locked),
-        ms(stored - locked),
-        ms(started.elapsed() - stored)
+        ms(started.elapsed() - locked)
     );
     Ok(true)
-}
-
-async fn write_removed(
-    state: &AppState,
-    applied: &mut Applied,
-    row: &NatRule,
-) -> Result<(), NatError> {
-    // What this process wrote for it; a rule it never wrote (no address then, or written
-    // by another process such as `suanli zjmf import`) is only certainly gone after a
-    // rewrite.
-    let written = match applied.forwards.get(&row.id) {
-        Some(f) if applied.synced => f.clone(),
-        _ => return rewrite(state, applied).await,
-    };
-    match restore_change(&nat::delete_script(&host(state).await, &written)).await {
-        Ok(()) => {
-            applied.forwards.remove(&row.id);
-            Ok(())
-        }
-        Err(e) => {
-            log::warn!(
-                "nat: removing rule {} alone failed ({e}): rewriting the chains",
-                row.id
-            );
-            rewrite(state, applied).await
-        }
-    }
 }
 
 /// The TCP ports of the panel (and the `/api/`) and of the jumpbox when it runs: as
