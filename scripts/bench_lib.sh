@@ -87,7 +87,10 @@ bench_build() {
 # bench_start_server [VAR=VALUE...] - start $BIN serve on $LISTEN with the data dir
 # $DATA_DIR, bcrypt cost 12 and the extra environment given; wait for /readyz; read the
 # first admin password. SUANLI__* settings of the caller's environment are dropped;
-# RUST_LOG is the caller's (default warn) unless given here.
+# RUST_LOG is the caller's (default warn) unless given here. The jumpbox (when enabled)
+# listens on a free loopback port unless SUANLI__JUMPBOX__LISTEN is given: the default
+# 0.0.0.0:2026 is a panel's started by scripts/serve.sh on the same machine; for the same
+# reason tenant networks are named suanli-bench-… (a panel's are suanli-tenant-…).
 bench_start_server() {
     if curl -s -o /dev/null --max-time 2 "$BASE_URL/healthz"; then
         die "something already answers on $LISTEN: stop it or pick another address"
@@ -101,6 +104,8 @@ bench_start_server() {
             SUANLI__SERVER__LISTEN="$LISTEN" \
             SUANLI__SERVER__DATA_DIR="$DATA_DIR" \
             SUANLI__SECURITY__BCRYPT_COST=12 \
+            SUANLI__JUMPBOX__LISTEN=127.0.0.1:0 \
+            SUANLI__DOCKER__TENANT_NETWORK_PREFIX=suanli-bench- \
             RUST_LOG="${RUST_LOG:-warn}" \
             "$@" "$BIN" serve
     ) >"$SERVER_LOG" 2>&1 &

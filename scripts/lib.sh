@@ -248,19 +248,20 @@ ensure_docker_registry() {
 
 # remove_nat_chains PREFIX [WHAT] - Suanli's iptables chains whose prefix matches PREFIX
 # (an ERE: one name, or a pattern) and the jumps into them, as Suanli writes them
-# (PREFIX-NAT/-FWD/-POST, jumped to with its `suanli` comment); says how many it removed
-# of WHAT when it removed any.
+# (PREFIX-NAT/-FWD/-POST and the shards PREFIX-N<k>, jumped to with its `suanli`
+# comment); says how many it removed of WHAT when it removed any.
 remove_nat_chains() {
     local prefix="$1" what=${2:-} table line chain n=0
-    local -a rule
+    local -a rule chains
     for table in nat filter; do
         while read -r line; do
             read -ra rule <<<"${line/#-A /-D }"
             iptables -w -t "$table" "${rule[@]}" && n=$((n + 1))
         done < <(iptables-save -t "$table" | grep -E "^-A [A-Z-]+ -m comment --comment suanli -j ($prefix)-(NAT|FWD|POST)\$" || true)
-        for chain in $(iptables-save -t "$table" | sed -n -E "s/^:(($prefix)-(NAT|FWD|POST)) .*/\1/p"); do
-            iptables -w -t "$table" -F "$chain" && iptables -w -t "$table" -X "$chain" && n=$((n + 1))
-        done
+        mapfile -t chains < <(iptables-save -t "$table" | sed -n -E "s/^:(($prefix)-(NAT|FWD|POST|N[0-9]+)) .*/\1/p")
+        # the main chains jump into the shards: empty them all before deleting any
+        for chain in "${chains[@]}"; do iptables -w -t "$table" -F "$chain" || true; done
+        for chain in "${chains[@]}"; do iptables -w -t "$table" -X "$chain" && n=$((n + 1)); done
     done
     ((n == 0)) || [[ -z $what ]] || log "removed $n iptables jumps and chains $what"
 }

@@ -45,9 +45,10 @@ pub struct ZjmfSettings {
     pub unlimited_bandwidth_gb: u64,
     /// seconds to wait for LXD operations (the plugin gives up after 30 s)
     pub operation_timeout_secs: u64,
-    /// the address port forwards listen on; empty = every address of this host
+    /// the address port forwards listen on; empty = those of the default route's interface
+    /// (found at start-up by ops::nat::listen)
     pub nat_listen_ip: String,
-    /// the prefix of Suanli's iptables chains (<prefix>-NAT, -FWD, -POST)
+    /// the prefix of Suanli's iptables chains (<prefix>-NAT, -FWD, -POST, -N<k>)
     pub nat_chain: String,
     /// with `container_subnet`: add a MASQUERADE rule for containers leaving through it
     pub main_interface: String,

@@ -53,6 +53,8 @@ pub struct AppState {
     pub tenant_locks: crate::ops::tenancy::Locks,
     /// the panel's own HTTPS, once listening (None: plain HTTP)
     pub https: std::sync::OnceLock<crate::tls::Https>,
+    /// what this process wrote to iptables, and where port forwards listen
+    pub nat: crate::ops::nat::Nat,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +146,7 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
         lxd_cache: Default::default(),
         tenant_locks: Default::default(),
         https: Default::default(),
+        nat: Default::default(),
     };
     Ok((state, session_key))
 }
@@ -161,6 +164,8 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
     if state.settings.zjmf.tokens().is_empty() {
         log::warn!("zjmf.api_tokens is empty: every /api/ call is refused");
     } else {
+        // where port forwards listen, found once now (logged; on the settings page)
+        crate::ops::nat::listen(&state).await;
         let zjmf = Arc::clone(&state);
         tokio::spawn(async move {
             crate::ops::port_isolation::isolate_existing(&zjmf).await;

@@ -157,9 +157,9 @@ pub fn add_rule(
 }
 
 /// What `add_within_limit` did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Added {
-    Rule,
+    Rule(NatRule),
     /// the product's rule limit is reached
     OverLimit(i32),
 }
@@ -192,28 +192,54 @@ pub fn add_within_limit(
                 return Ok(Added::OverLimit(limit));
             }
         }
-        add_rule(c, hostname, proto, ext_port, int_port, false)?;
-        Ok(Added::Rule)
+        Ok(Added::Rule(add_rule(
+            c, hostname, proto, ext_port, int_port, false,
+        )?))
     })
 }
 
-/// Removes the container's rule matching (proto, ext_port, int_port); false when none.
+/// Removes the container's rule matching (proto, ext_port, int_port) and returns it;
+/// None when there is none.
 pub fn remove_rule(
     conn: &mut PgConnection,
     hostname: &str,
     proto: &str,
     ext_port: i32,
     int_port: i32,
-) -> Result<bool, DbError> {
-    let n = diesel::delete(
+) -> Result<Option<NatRule>, DbError> {
+    // (proto, ext_port) is unique: one row at most
+    Ok(diesel::delete(
         nr::table
             .filter(nr::hostname.eq(hostname))
             .filter(nr::proto.eq(proto))
             .filter(nr::ext_port.eq(ext_port))
             .filter(nr::int_port.eq(int_port)),
     )
-    .execute(conn)?;
-    Ok(n > 0)
+    .returning(NatRule::as_returning())
+    .get_result(conn)
+    .optional()?)
+}
+
+/// Removes the rule `id` (undoing an add whose iptables change failed).
+pub fn delete_rule(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+    diesel::delete(nr::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Puts a removed rule back as it was, id included (undoing a removal whose iptables
+/// change failed: iptables still holds it under that id).
+pub fn restore_rule(conn: &mut PgConnection, r: &NatRule) -> Result<(), DbError> {
+    diesel::insert_into(nr::table)
+        .values((
+            nr::id.eq(r.id),
+            nr::hostname.eq(&r.hostname),
+            nr::proto.eq(&r.proto),
+            nr::ext_port.eq(r.ext_port),
+            nr::int_port.eq(r.int_port),
+            nr::is_ssh.eq(r.is_ssh),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// External ports in use for `proto`.

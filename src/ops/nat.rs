@@ -1,40 +1,115 @@
 //! Port forwards (端口转发) to LXD containers. The store (`nat_rules`) is the source of
-//! truth; `apply` makes iptables match it: Suanli's chains are rewritten in one
-//! `iptables-restore --noflush` run from the store and the containers' current
-//! addresses, and the jumps into them are added when missing. Applies are serialised
-//! (iptables is one per host), run at start-up, after every change, and whenever a
-//! container's address changes (the sampler in ops/zjmf.rs notices).
+//! truth; iptables follows it (domain/nat has the chain layout, iptables.rs runs the
+//! tools):
+//!
+//! - `apply` rewrites all of Suanli's chains from the store and the containers' current
+//!   addresses in one transaction: at start-up, when a container's address changes (the
+//!   sampler in ops/zjmf.rs), after a container goes, and whenever one change could not be
+//!   made on its own;
+//! - `add` and `remove` change one forward's lines and nothing else.
+//!
+//! Both hold the lock of `Nat` from the store change to the iptables change, so a rewrite
+//! never reads the store between the two; when iptables refuses a change, the store
+//! change is undone. Forwards listen on `zjmf.nat_listen_ip`, else on the addresses of the
+//! default route's interface found at start-up, never on every local address (a bridge's
+//! or loopback's port stays the host's), and never on a port a host process listens on.
 
-use std::collections::BTreeMap;
-use std::process::Stdio;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 
 use crate::db::{self, zjmf::NatRule};
-use crate::domain::nat::{self, Forward, Host, Proto};
+use crate::domain::nat::{self, Forward, Host, Listen, Proto};
 use crate::domain::zjmf::Refusal;
+use crate::host_net;
+use crate::iptables::{self, IptablesError};
 use crate::startup::AppState;
 
-/// One apply at a time in this process.
-static APPLYING: Mutex<()> = Mutex::const_new(());
+/// What this process knows of iptables, and where forwards listen.
+#[derive(Debug, Default)]
+pub struct Nat {
+    applied: Mutex<Applied>,
+    listen: OnceCell<Listen>,
+}
+
+/// What this process last wrote. iptables is one per host and a rewrite reads the whole
+/// store, so every change takes this lock.
+#[derive(Debug, Default)]
+struct Applied {
+    /// a rewrite made the chains, and `forwards` is what it and the changes since wrote
+    synced: bool,
+    /// by rule id; a rule whose container had no address has none
+    forwards: HashMap<i64, Forward>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NatError {
     #[error("database: {0}")]
     Db(#[from] db::DbError),
     #[error("iptables: {0}")]
-    Iptables(String),
+    Iptables(#[from] IptablesError),
+    /// this host's sockets could not be read
+    #[error("{0}")]
+    Host(String),
 }
 
-fn host(state: &AppState) -> Host {
+pub fn refusal(e: NatError) -> Refusal {
+    log::error!("nat: {e}");
+    match e {
+        NatError::Db(_) => Refusal::new(500, "lxdapi.store_failed"),
+        NatError::Iptables(m) => Refusal::new(500, "lxdapi.nat_failed").with("m", m),
+        NatError::Host(m) => Refusal::new(500, "lxdapi.nat_failed").with("m", m),
+    }
+}
+
+/// Where forwards listen, found once (at start-up: `startup` asks first).
+pub async fn listen(state: &AppState) -> &Listen {
+    state
+        .nat
+        .listen
+        .get_or_init(|| detect(&state.settings.zjmf.nat_listen_ip))
+        .await
+}
+
+async fn detect(configured: &str) -> Listen {
+    if !configured.is_empty() {
+        return match configured.parse() {
+            Ok(addr) => Listen::Configured(addr),
+            // config::validate refuses it first
+            Err(_) => Listen::Missing(format!(
+                "zjmf.nat_listen_ip {configured:?} is not an IPv4 address"
+            )),
+        };
+    }
+    let listen = match host_net::default_route_interface().await {
+        Ok(interface) => {
+            let addresses = host_net::ipv4_addresses(&interface).await;
+            Listen::detected(interface, addresses)
+        }
+        Err(why) => Listen::Missing(why),
+    };
+    match &listen {
+        Listen::Detected { interface, .. } => log::info!(
+            "nat: forwards listen on {} (the default route's interface {interface})",
+            listen.list()
+        ),
+        Listen::Missing(why) => log::warn!(
+            "nat: zjmf.nat_listen_ip is empty and no address to listen on was found ({why}): port forwards capture nothing until zjmf.nat_listen_ip is set"
+        ),
+        Listen::Configured(_) => {}
+    }
+    listen
+}
+
+async fn host(state: &AppState) -> Host {
     let z = &state.settings.zjmf;
     Host {
         chain: z.nat_chain.clone(),
-        listen_ip: z.nat_listen_ip.clone(),
+        listen: listen(state).await.addresses(),
         main_interface: z.main_interface.clone(),
         subnet: z.container_subnet.clone(),
+        bridge: z.bridge.clone(),
     }
 }
 
@@ -46,7 +121,7 @@ fn host(state: &AppState) -> Host {
 pub async fn addresses(state: &AppState, hostnames: Vec<String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let unique: std::collections::BTreeSet<String> = hostnames.into_iter().collect();
-    let now = std::time::Instant::now();
+    let now = Instant::now();
     for h in unique {
         let ipv4 = match state.lxd_cache.fresh(&h, now) {
             Some((_, live)) => live.ipv4,
@@ -62,36 +137,44 @@ pub async fn addresses(state: &AppState, hostnames: Vec<String>) -> BTreeMap<Str
     out
 }
 
-/// Makes iptables hold exactly the stored rules.
+/// The rule as iptables gets it, when its container has an address.
+fn forward(r: &NatRule, ips: &BTreeMap<String, String>) -> Option<Forward> {
+    Some(Forward {
+        id: r.id,
+        hostname: r.hostname.clone(),
+        proto: Proto::parse(&r.proto)?,
+        ext_port: u16::try_from(r.ext_port).ok()?,
+        int_port: u16::try_from(r.int_port).ok()?,
+        container_ip: ips.get(&r.hostname)?.clone(),
+    })
+}
+
+/// Makes iptables hold exactly the stored rules (every chain rewritten).
 pub async fn apply(state: &AppState) -> Result<(), NatError> {
-    let _one = APPLYING.lock().await;
+    let mut applied = state.nat.applied.lock().await;
+    rewrite(state, &mut applied).await
+}
+
+async fn rewrite(state: &AppState, applied: &mut Applied) -> Result<(), NatError> {
+    let started = Instant::now();
     let rules = db::run(&state.pool, db::zjmf::all_rules).await?;
-    let host = host(state);
-    if rules.is_empty()
-        && iptables(&["-t", "nat", "-n", "-L", &host.chains().0])
+    let host = host(state).await;
+    let hostnames: Vec<String> = rules.iter().map(|r| r.hostname.clone()).collect();
+    let ips = addresses(state, hostnames).await;
+    let forwards: Vec<Forward> = rules.iter().filter_map(|r| forward(r, &ips)).collect();
+    if forwards.is_empty()
+        && iptables::run(&["-t", "nat", "-S", &host.chains().0])
             .await
             .is_err()
     {
-        // nothing stored and nothing applied yet: leave iptables alone
+        // nothing to forward and nothing applied yet (or removed by whoever made the chains
+        // before): leave iptables alone
         return Ok(());
     }
-    let hostnames: Vec<String> = rules.iter().map(|r| r.hostname.clone()).collect();
-    let ips = addresses(state, hostnames).await;
-    let forwards: Vec<Forward> = rules
-        .iter()
-        .filter_map(|r| {
-            Some(Forward {
-                id: r.id,
-                hostname: r.hostname.clone(),
-                proto: Proto::parse(&r.proto)?,
-                ext_port: u16::try_from(r.ext_port).ok()?,
-                int_port: u16::try_from(r.int_port).ok()?,
-                container_ip: ips.get(&r.hostname)?.clone(),
-            })
-        })
-        .collect();
-    restore(&nat::restore_script(&host, &forwards)).await?;
-    let docker_user = iptables(&["-t", "filter", "-n", "-L", "DOCKER-USER"])
+    // a failed restore changes nothing, but what it left is no longer this process's to know
+    applied.synced = false;
+    iptables::restore(&nat::restore_script(&host, &forwards)).await?;
+    let docker_user = iptables::run(&["-t", "filter", "-S", "DOCKER-USER"])
         .await
         .is_ok();
     for (table, parent, chain) in host.jumps(docker_user) {
@@ -104,64 +187,234 @@ pub async fn apply(state: &AppState) -> Result<(), NatError> {
             chain.as_str(),
         ];
         let check = [&["-t", table, "-C", parent][..], &rule[..]].concat();
-        if iptables(&check).await.is_err() {
+        if iptables::run(&check).await.is_err() {
             let insert = [&["-t", table, "-I", parent, "1"][..], &rule[..]].concat();
-            iptables(&insert).await?;
+            iptables::run(&insert).await?;
         }
     }
-    log::debug!("nat: applied {} forward(s)", forwards.len());
+    log::info!(
+        "nat: rewrote the chains with {} forward(s) of {} rule(s) in {} ms",
+        forwards.len(),
+        rules.len(),
+        started.elapsed().as_millis()
+    );
+    applied.forwards = forwards.into_iter().map(|f| (f.id, f)).collect();
+    applied.synced = true;
     Ok(())
 }
 
-async fn iptables(args: &[&str]) -> Result<(), NatError> {
-    let out = Command::new("iptables")
-        .arg("-w")
-        .args(args)
-        .output()
-        .await
-        .map_err(|e| NatError::Iptables(format!("cannot run iptables: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(NatError::Iptables(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A rule to add.
+#[derive(Clone, Debug)]
+pub struct NewRule<'a> {
+    pub hostname: &'a str,
+    pub proto: Proto,
+    pub ext_port: u16,
+    pub int_port: u16,
+    /// the automatic SSH rule (not counted against the product's limit)
+    pub ssh: bool,
+}
+
+/// Why `add` added nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error("the external port is taken")]
+    Taken,
+    #[error("the product's limit of {0} rule(s) is reached")]
+    OverLimit(i32),
+    #[error(transparent)]
+    Nat(#[from] NatError),
+}
+
+impl AddError {
+    pub fn refusal(self) -> Refusal {
+        match self {
+            AddError::Taken => Refusal::new(409, "lxdapi.port_taken"),
+            AddError::OverLimit(limit) => {
+                Refusal::new(403, "lxdapi.rule_limit").with("limit", limit)
+            }
+            AddError::Nat(e) => refusal(e),
+        }
     }
 }
 
-async fn restore(script: &str) -> Result<(), NatError> {
-    let mut child = Command::new("iptables-restore")
-        .args(["-w", "--noflush"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| NatError::Iptables(format!("cannot run iptables-restore: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .await
-            .map_err(|e| NatError::Iptables(e.to_string()))?;
-    }
-    let out = child
-        .wait_with_output()
+/// Adds a rule to the store (the customer's within the product's limit) and its lines to
+/// iptables; both or neither.
+pub async fn add(state: &AppState, new: NewRule<'_>) -> Result<NatRule, AddError> {
+    let started = Instant::now();
+    let mut applied = state.nat.applied.lock().await;
+    let locked = started.elapsed();
+    let (h, proto) = (new.hostname.to_string(), new.proto.as_str());
+    let (ext, int) = (i32::from(new.ext_port), i32::from(new.int_port));
+    let stored = if new.ssh {
+        db::run(&state.pool, move |c| {
+            db::zjmf::add_rule(c, &h, proto, ext, int, true)
+        })
         .await
-        .map_err(|e| NatError::Iptables(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
     } else {
-        Err(NatError::Iptables(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
+        match db::run(&state.pool, move |c| {
+            db::zjmf::add_within_limit(c, &h, proto, ext, int)
+        })
+        .await
+        {
+            Ok(db::zjmf::Added::Rule(row)) => Ok(row),
+            Ok(db::zjmf::Added::OverLimit(limit)) => return Err(AddError::OverLimit(limit)),
+            Err(e) => Err(e),
+        }
+    };
+    let row = match stored {
+        Ok(row) => row,
+        Err(db::DbError::Duplicate(_)) => return Err(AddError::Taken),
+        Err(e) => return Err(NatError::Db(e).into()),
+    };
+    let stored = started.elapsed();
+    if let Err(e) = write_added(state, &mut applied, &row).await {
+        let id = row.id;
+        if let Err(undo) = db::run(&state.pool, move |c| db::zjmf::delete_rule(c, id)).await {
+            log::error!("nat: rule {id} is stored but not in iptables, and stays stored: {undo}");
+        }
+        return Err(e.into());
+    }
+    log::debug!(
+        "nat: added rule {} in {:.1} ms (lock {:.1} ms, store {:.1} ms, iptables {:.1} ms)",
+        row.id,
+        ms(started.elapsed()),
+        ms(locked),
+        ms(stored - locked),
+        ms(started.elapsed() - stored)
+    );
+    Ok(row)
+}
+
+async fn write_added(
+    state: &AppState,
+    applied: &mut Applied,
+    row: &NatRule,
+) -> Result<(), NatError> {
+    if !applied.synced {
+        return rewrite(state, applied).await;
+    }
+    let ips = addresses(state, vec![row.hostname.clone()]).await;
+    // no address yet: no lines until it has one (the sampler re-applies then)
+    let Some(f) = forward(row, &ips) else {
+        return Ok(());
+    };
+    match restore_change(&nat::add_script(&host(state).await, &f)).await {
+        Ok(()) => {
+            applied.forwards.insert(f.id, f);
+            Ok(())
+        }
+        Err(e) => {
+            log::warn!(
+                "nat: adding rule {} alone failed ({e}): rewriting the chains",
+                f.id
+            );
+            rewrite(state, applied).await
+        }
     }
 }
 
-pub fn refusal(e: NatError) -> Refusal {
-    log::error!("nat: {e}");
-    match e {
-        NatError::Db(_) => Refusal::new(500, "lxdapi.store_failed"),
-        NatError::Iptables(m) => Refusal::new(500, "lxdapi.nat_failed").with("m", m),
+/// One forward's change; an empty one (no listen address: no lines) costs nothing.
+async fn restore_change(script: &str) -> Result<(), IptablesError> {
+    if script.is_empty() {
+        return Ok(());
     }
+    iptables::restore(script).await
+}
+
+/// Removes the container's rule (proto, ext_port, int_port) from the store and its lines
+/// from iptables; both or neither. False when there is no such rule.
+pub async fn remove(
+    state: &AppState,
+    hostname: &str,
+    proto: Proto,
+    ext_port: u16,
+    int_port: u16,
+) -> Result<bool, NatError> {
+    let started = Instant::now();
+    let mut applied = state.nat.applied.lock().await;
+    let locked = started.elapsed();
+    let (h, p) = (hostname.to_string(), proto.as_str());
+    let (ext, int) = (i32::from(ext_port), i32::from(int_port));
+    let unstore = db::run(&state.pool, move |c| {
+        db::zjmf::remove_rule(c, &h, p, ext, int)
+    });
+    // The lines this process wrote for that rule, when it knows them: they are deleted
+    // beside the store's row (a deletion costs iptables ~15 ms: the kernel waits for an RCU
+    // grace period when the deleting process's netlink socket closes).
+    let written = applied
+        .forwards
+        .values()
+        .find(|f| {
+            f.hostname == hostname
+                && f.proto == proto
+                && f.ext_port == ext_port
+                && f.int_port == int_port
+        })
+        .filter(|_| applied.synced)
+        .cloned();
+    let (unstored, deleted) = match &written {
+        Some(f) => {
+            let script = nat::delete_script(&host(state).await, f);
+            let (unstored, deleted) = tokio::join!(unstore, restore_change(&script));
+            (unstored, Some(deleted))
+        }
+        None => (unstore.await, None),
+    };
+    let row = match (unstored, deleted) {
+        (Ok(Some(row)), Some(Ok(()))) if written.as_ref().is_some_and(|f| f.id == row.id) => {
+            applied.forwards.remove(&row.id);
+            row
+        }
+        (Ok(Some(row)), deleted) => {
+            // iptables refused, or this process never wrote the rule (no address then, or
+            // another process such as `suanli zjmf import` did): certainly gone only after a
+            // rewrite from the store, which no longer holds it
+            if let Some(Err(e)) = deleted {
+                log::warn!(
+                    "nat: removing rule {} alone failed ({e}): rewriting the chains",
+                    row.id
+                );
+            }
+            if let Err(e) = rewrite(state, &mut applied).await {
+                let (id, back) = (row.id, row.clone());
+                if let Err(undo) =
+                    db::run(&state.pool, move |c| db::zjmf::restore_rule(c, &back)).await
+                {
+                    log::error!("nat: rule {id} is still in iptables but no longer stored: {undo}");
+                }
+                return Err(e);
+            }
+            row
+        }
+        (Ok(None), deleted) => {
+            if matches!(deleted, Some(Ok(()))) {
+                // lines without a row (the lock makes this unlikely): the store decides
+                rewrite(state, &mut applied).await?;
+            }
+            return Ok(false);
+        }
+        (Err(e), deleted) => {
+            if matches!(deleted, Some(Ok(()))) {
+                // the row stayed: its lines come back
+                if let Err(undo) = rewrite(state, &mut applied).await {
+                    log::error!("nat: a stored rule's lines are gone from iptables: {undo}");
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    log::debug!(
+        "nat: removed rule {} in {:.1} ms (lock {:.1} ms, store and iptables {:.1} ms)",
+        row.id,
+        ms(started.elapsed()),
+        ms(locked),
+        ms(started.elapsed() - locked)
+    );
+    Ok(true)
 }
 
 /// The TCP ports of the panel (and the `/api/`), of its plain-HTTP redirects to HTTPS
@@ -177,36 +430,54 @@ pub fn reserved_ports(state: &AppState) -> Vec<u16> {
     ports
 }
 
+/// Refuses (409) an external port that this server or another process of this host
+/// listens on: a forward would take it from them on the addresses forwards listen on.
+pub async fn check_host_port(state: &AppState, proto: Proto, port: u16) -> Result<(), Refusal> {
+    if proto == Proto::Tcp && reserved_ports(state).contains(&port) {
+        return Err(Refusal::new(409, "lxdapi.reserved_port"));
+    }
+    match host_net::listening_ports(proto).await {
+        Ok(ports) if ports.contains(&port) => Err(Refusal::new(409, "lxdapi.host_port")
+            .with("port", port)
+            .with("proto", proto.as_str().to_uppercase())),
+        Ok(_) => Ok(()),
+        Err(e) => Err(refusal(NatError::Host(e))),
+    }
+}
+
 /// Maps a random free external port to the container's port 22 (drawing again when
 /// another call took the port first) and applies. Returns the external port.
 pub async fn add_ssh(state: &AppState, hostname: &str) -> Result<u16, Refusal> {
     let reserved = reserved_ports(state);
     for _ in 0..20 {
-        let h = hostname.to_string();
-        let used = db::run(&state.pool, |c| db::zjmf::used_ports(c, "tcp"))
+        let stored = db::run(&state.pool, |c| db::zjmf::used_ports(c, "tcp"))
             .await
             .map_err(|e| refusal(e.into()))?;
-        let used: Vec<u16> = used
+        let host_ports = host_net::listening_ports(Proto::Tcp)
+            .await
+            .map_err(|e| refusal(NatError::Host(e)))?;
+        let used: Vec<u16> = stored
             .into_iter()
             .filter_map(|p| u16::try_from(p).ok())
             .chain(reserved.iter().copied())
+            .chain(host_ports)
             .collect();
         let draws = (0..64).map(|_| rand::random_range(nat::EXT_MIN..=nat::EXT_MAX));
         let Some(port) = nat::pick_port(draws, &used) else {
             continue;
         };
-        match db::run(&state.pool, move |c| {
-            db::zjmf::add_rule(c, &h, "tcp", i32::from(port), 22, true)
-        })
-        .await
-        {
-            Ok(_) => {
-                apply(state).await.map_err(refusal)?;
-                return Ok(port);
-            }
+        let new = NewRule {
+            hostname,
+            proto: Proto::Tcp,
+            ext_port: port,
+            int_port: 22,
+            ssh: true,
+        };
+        match add(state, new).await {
+            Ok(_) => return Ok(port),
             // taken in the meantime: draw again
-            Err(db::DbError::Duplicate(_)) => continue,
-            Err(e) => return Err(refusal(e.into())),
+            Err(AddError::Taken) => continue,
+            Err(e) => return Err(e.refusal()),
         }
     }
     Err(Refusal::new(500, "lxdapi.no_free_port"))
@@ -236,14 +507,27 @@ pub struct ImportReport {
 }
 
 /// `suanli zjmf import --rules FILE`: the Flask backend's rules into the store, then
-/// applied. A rule whose external port is already taken is skipped and reported.
+/// applied. A rule whose external port is already taken (by another rule, this server or
+/// a process of this host) is skipped and reported.
 pub async fn import(state: &AppState, text: &str) -> Result<ImportReport, String> {
     let (rules, mut skipped) = nat::parse_flask_rules(text)?;
     let mut imported = 0;
     let reserved = reserved_ports(state);
+    let tcp = host_net::listening_ports(Proto::Tcp).await?;
+    let udp = host_net::listening_ports(Proto::Udp).await?;
     for (i, r) in rules {
         if r.proto == Proto::Tcp && reserved.contains(&r.ext_port) {
             skipped.push((i, format!("tcp port {} is this server's own", r.ext_port)));
+            continue;
+        }
+        let host = if r.proto == Proto::Tcp { &tcp } else { &udp };
+        if host.contains(&r.ext_port) {
+            let why = format!(
+                "{} port {} is in use by a process of this host",
+                r.proto.as_str(),
+                r.ext_port
+            );
+            skipped.push((i, why));
             continue;
         }
         let (ext, int) = (i32::from(r.ext_port), i32::from(r.int_port));

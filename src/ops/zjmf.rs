@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use super::audit::{self, Origin};
 use super::{nat, port_isolation, recovery};
 use crate::db;
-use crate::domain::nat::Proto;
 use crate::domain::port_isolation::with_isolation;
 use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest};
 use crate::lxd::{Instance, InstanceState, LxdError, NewInstance, StateAction};
@@ -630,33 +629,31 @@ pub async fn nat_list(state: &AppState, name: &str) -> Result<Value, Refusal> {
 }
 
 /// addport: within the product's rule limit (the automatic SSH rule does not count), on
-/// a free external port that is not one of this server's own.
+/// a free external port that is neither this server's own nor one a host process
+/// listens on.
 pub async fn add_port(
     state: &AppState,
     origin: &Origin,
     name: &str,
     rule: PortRule,
 ) -> Result<(), Refusal> {
-    existing(state, name).await?;
-    if rule.proto == Proto::Tcp && nat::reserved_ports(state).contains(&rule.ext_port) {
-        return Err(Refusal::new(409, "lxdapi.reserved_port"));
-    }
-    let (owned, proto) = (name.to_string(), rule.proto.as_str());
-    let (ext, int) = (i32::from(rule.ext_port), i32::from(rule.int_port));
-    match db::run(&state.pool, move |c| {
-        db::zjmf::add_within_limit(c, &owned, proto, ext, int)
-    })
-    .await
-    {
-        Ok(db::zjmf::Added::Rule) => {}
-        Ok(db::zjmf::Added::OverLimit(limit)) => {
-            return Err(Refusal::new(403, "lxdapi.rule_limit").with("limit", limit));
-        }
-        Err(db::DbError::Duplicate(_)) => return Err(Refusal::new(409, "lxdapi.port_taken")),
-        Err(e) => return Err(store_failed(e)),
-    }
-    nat::apply(state).await.map_err(nat::refusal)?;
-    let detail = format!("{proto} {} -> {}", rule.ext_port, rule.int_port);
+    // the sampler keeps every container's view fresh: no LXD call on this path
+    seen(state, name).await?;
+    nat::check_host_port(state, rule.proto, rule.ext_port).await?;
+    let new = nat::NewRule {
+        hostname: name,
+        proto: rule.proto,
+        ext_port: rule.ext_port,
+        int_port: rule.int_port,
+        ssh: false,
+    };
+    nat::add(state, new).await.map_err(nat::AddError::refusal)?;
+    let detail = format!(
+        "{} {} -> {}",
+        rule.proto.as_str(),
+        rule.ext_port,
+        rule.int_port
+    );
     record(state, origin, "zjmf_addport", name, 200, detail).await;
     Ok(())
 }
@@ -667,18 +664,18 @@ pub async fn remove_port(
     name: &str,
     rule: PortRule,
 ) -> Result<(), Refusal> {
-    let (owned, proto) = (name.to_string(), rule.proto.as_str());
-    let (ext, int) = (i32::from(rule.ext_port), i32::from(rule.int_port));
-    let removed = db::run(&state.pool, move |c| {
-        db::zjmf::remove_rule(c, &owned, proto, ext, int)
-    })
-    .await
-    .map_err(store_failed)?;
+    let removed = nat::remove(state, name, rule.proto, rule.ext_port, rule.int_port)
+        .await
+        .map_err(nat::refusal)?;
     if !removed {
         return Err(Refusal::new(404, "lxdapi.no_rule"));
     }
-    nat::apply(state).await.map_err(nat::refusal)?;
-    let detail = format!("{proto} {} -> {}", rule.ext_port, rule.int_port);
+    let detail = format!(
+        "{} {} -> {}",
+        rule.proto.as_str(),
+        rule.ext_port,
+        rule.int_port
+    );
     record(state, origin, "zjmf_delport", name, 200, detail).await;
     Ok(())
 }

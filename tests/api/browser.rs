@@ -188,8 +188,31 @@ impl Browser {
         .await
     }
 
-    /// Navigates and waits for the load event (bounded by the pageLoad timeout).
-    /// Loads `url`. Chromium aborts what is loading when the host's interfaces change
+    /// Resizes the window (CSS pixels), e.g. to a phone's 390×844.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            Method::POST,
+            "/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await;
+    }
+
+    /// The visible viewport as PNG bytes.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let session = self.session.as_deref().expect("session");
+        let v = self
+            .raw(Method::GET, &format!("/session/{session}/screenshot"), None)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver screenshot: {e}"));
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("base64 PNG"))
+            .expect("PNG")
+    }
+
+    /// Loads `url` and waits for the load event (bounded by the pageLoad timeout).
+    /// Chromium aborts what is loading when the host's interfaces change
     /// (`net::ERR_NETWORK_CHANGED`): other tests add and remove Docker and LXD bridges
     /// all the time, so a page that lost a script to that is loaded again.
     pub async fn goto(&self, url: &str) {

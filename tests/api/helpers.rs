@@ -359,46 +359,49 @@ pub fn remove_tenant_networks(prefix: &str) {
     }
 }
 
-/// Removes a test app's iptables chains and the jumps into them, if it made any.
+/// Removes a test app's iptables chains (`<prefix>-NAT`, `-FWD`, `-POST` and the shards
+/// `-N<k>`) and the jumps into them, if it made any; nothing else. One
+/// `iptables-restore` transaction per table: the app's background re-apply (an LXD address
+/// changed) has no time to come between the steps.
 pub fn remove_nat_chains(prefix: &str) {
-    let ipt = |args: &[&str]| {
-        std::process::Command::new("iptables")
-            .arg("-w")
-            .args(args)
+    for table in ["nat", "filter"] {
+        let saved = std::process::Command::new("iptables-save")
+            .args(["-t", table])
             .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let (nat, fwd, post) = (
-        format!("{prefix}-NAT"),
-        format!("{prefix}-FWD"),
-        format!("{prefix}-POST"),
-    );
-    if !ipt(&["-t", "nat", "-S", &nat]) {
-        return;
-    }
-    for (table, parent, chain) in [
-        ("nat", "PREROUTING", &nat),
-        ("nat", "OUTPUT", &nat),
-        ("nat", "POSTROUTING", &post),
-        ("filter", "DOCKER-USER", &fwd),
-        ("filter", "FORWARD", &fwd),
-    ] {
-        while ipt(&[
-            "-t",
-            table,
-            "-D",
-            parent,
-            "-m",
-            "comment",
-            "--comment",
-            "suanli",
-            "-j",
-            chain,
-        ]) {}
-    }
-    for (table, chain) in [("nat", &nat), ("nat", &post), ("filter", &fwd)] {
-        ipt(&["-t", table, "-F", chain]);
-        ipt(&["-t", table, "-X", chain]);
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        let chains = nat_chains_of(&saved, prefix);
+        if chains.is_empty() {
+            continue;
+        }
+        let mut script = format!("*{table}\n");
+        for jump in saved.lines().filter(|l| {
+            l.starts_with("-A ")
+                && ["NAT", "FWD", "POST"]
+                    .iter()
+                    .any(|c| l.ends_with(&format!("-m comment --comment suanli -j {prefix}-{c}")))
+        }) {
+            script.push_str(&format!("-D {}\n", &jump[3..]));
+        }
+        // the main chains jump into the shards: empty every chain before deleting any
+        for chain in &chains {
+            script.push_str(&format!("-F {chain}\n"));
+        }
+        for chain in &chains {
+            script.push_str(&format!("-X {chain}\n"));
+        }
+        script.push_str("COMMIT\n");
+        let restore = std::process::Command::new("iptables-restore")
+            .args(["-w", "--noflush"])
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        if let Ok(mut child) = restore {
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write;
+                let _ = stdin.write_all(script.as_bytes());
+            }
+            let _ = child.wait();
+        }
     }
 }
 
@@ -417,6 +420,22 @@ pub fn trusting(builder: reqwest::ClientBuilder, ca_pem: &str) -> reqwest::Clien
         .with_root_certificates(roots)
         .with_no_client_auth();
     builder.tls_backend_preconfigured(config)
+}
+
+/// The chains of an `iptables-save` listing that belong to the app with this chain prefix.
+pub fn nat_chains_of(saved: &str, prefix: &str) -> Vec<String> {
+    let own = format!(":{prefix}-");
+    saved
+        .lines()
+        .filter_map(|l| l.strip_prefix(&own)?.split_whitespace().next())
+        .filter(|rest| {
+            matches!(*rest, "NAT" | "FWD" | "POST")
+                || rest
+                    .strip_prefix('N')
+                    .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|rest| format!("{prefix}-{rest}"))
+        .collect()
 }
 
 pub struct Session {

@@ -11,6 +11,7 @@ mod helpers;
 mod instances;
 mod jumpbox;
 mod lxd_client;
+mod nat;
 mod permissions;
 mod pipes;
 mod recovery;
