@@ -14,7 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
-use super::{CaInfo, TlsError, TlsInfo, describe, fingerprint, host_name, info_for, parse};
+use super::{CaInfo, TlsError, describe, fingerprint, host_name, info_for, parse};
 use crate::domain::tls::{CertName, same_names};
 
 /// Apple's platforms refuse TLS server certificates valid for longer (even from a
@@ -34,17 +34,7 @@ struct Files {
 
 /// The local CA and its server certificate for `wanted` in `dir`, made or re-issued as
 /// needed.
-pub(super) fn generated(
-    dir: &Path,
-    wanted: &[CertName],
-) -> Result<
-    (
-        Vec<CertificateDer<'static>>,
-        PrivateKeyDer<'static>,
-        TlsInfo,
-    ),
-    TlsError,
-> {
+pub(super) fn generated(dir: &Path, wanted: &[CertName]) -> Result<super::Served, TlsError> {
     let file_err = |path: &Path, why: String| TlsError::File {
         key: "server.data_dir",
         path: path.to_path_buf(),

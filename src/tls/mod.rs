@@ -137,17 +137,14 @@ fn host_name() -> Option<String> {
 }
 
 /// The operator's certificate chain and key.
-fn operator_files(
-    cert: &Path,
-    key: &Path,
-) -> Result<
-    (
-        Vec<CertificateDer<'static>>,
-        PrivateKeyDer<'static>,
-        TlsInfo,
-    ),
-    TlsError,
-> {
+/// What the listener serves: the certificate chain, its key, and what the page shows.
+pub(crate) type Served = (
+    Vec<CertificateDer<'static>>,
+    PrivateKeyDer<'static>,
+    TlsInfo,
+);
+
+fn operator_files(cert: &Path, key: &Path) -> Result<Served, TlsError> {
     let bad = |key, path: &Path, why: String| TlsError::File {
         key,
         path: path.to_path_buf(),

@@ -214,17 +214,39 @@ impl Browser {
     /// Loads `url` and waits for the load event (bounded by the pageLoad timeout).
     /// Chromium aborts what is loading when the host's interfaces change
     /// (`net::ERR_NETWORK_CHANGED`): other tests add and remove Docker and LXD bridges
-    /// all the time, so a page that lost a script to that is loaded again.
+    /// all the time, so a page that lost a script to that is loaded again (at most
+    /// three loads; what the console said about an aborted load is dropped).
     pub async fn goto(&self, url: &str) {
         for _ in 0..3 {
             self.cmd(Method::POST, "/url", json!({ "url": url })).await;
             let lines = self.read_console().await;
-            let changed = lines.iter().any(|l| l.contains("ERR_NETWORK_CHANGED"));
-            self.seen_console.lock().unwrap().extend(lines);
-            if !changed {
+            if !lines.iter().any(|l| l.contains("ERR_NETWORK_CHANGED")) {
+                self.seen_console.lock().unwrap().extend(lines);
                 return;
             }
+            // the aborted load's lines are dropped: the next load reports its own
         }
+    }
+
+    /// Opens an instance's terminal page at `url`, waits for the shell's prompt, runs
+    /// `echo <word>-$((6*7))` and waits for `<word>-42`. Returns the JS expression of the
+    /// terminal's visible text, for further waits.
+    pub async fn shell_answers(&self, url: &str, word: &str) -> &'static str {
+        let rows = "((document.querySelector('.xterm-rows') || {}).textContent || '')";
+        self.goto(url).await;
+        self.wait_until("the shell's prompt", &format!("{rows}.includes('#')"))
+            .await;
+        self.type_into(
+            ".xterm-helper-textarea",
+            &format!("echo {word}-$((6*7))\u{E007}"),
+        )
+        .await;
+        self.wait_until(
+            "the command's output",
+            &format!("{rows}.includes('{word}-42')"),
+        )
+        .await;
+        rows
     }
 
     /// Runs a script (its body must `return` the result).
@@ -722,18 +744,8 @@ async fn member_creates_an_instance_through_the_wizard() {
 
     // its browser terminal: a shell over the WebSocket (the CSRF token offered as a
     // subprotocol, which Chromium only accepts when the server answers with one)
-    browser
-        .goto(&format!("{base}/instances/{id}/terminal"))
-        .await;
-    let rows = "((document.querySelector('.xterm-rows') || {}).textContent || '')";
-    browser
-        .wait_until("the shell's prompt", &format!("{rows}.includes('#')"))
-        .await;
-    browser
-        .type_into(".xterm-helper-textarea", "echo hi-$((6*7))\u{E007}")
-        .await;
-    browser
-        .wait_until("the command's output", &format!("{rows}.includes('hi-42')"))
+    let rows = browser
+        .shell_answers(&format!("{base}/instances/{id}/terminal"), "hi")
         .await;
     // a 2 MB paste (more than one WebSocket frame may carry) reaches the shell whole
     browser

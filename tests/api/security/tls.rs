@@ -697,20 +697,7 @@ async fn chromium_logs_in_over_https_and_uses_wss() {
     );
 
     browser
-        .goto(&format!("{}/instances/{id}/terminal", app.base))
-        .await;
-    let rows = "((document.querySelector('.xterm-rows') || {}).textContent || '')";
-    browser
-        .wait_until("the shell's prompt", &format!("{rows}.includes('#')"))
-        .await;
-    browser
-        .type_into(".xterm-helper-textarea", "echo tls-$((6*7))\u{E007}")
-        .await;
-    browser
-        .wait_until(
-            "the command's output",
-            &format!("{rows}.includes('tls-42')"),
-        )
+        .shell_answers(&format!("{}/instances/{id}/terminal", app.base), "tls")
         .await;
     let sockets = browser.execute("return window.__sockets;").await;
     let want = format!("wss://127.0.0.1:{port}/instances/{id}/terminal");
