@@ -499,8 +499,9 @@ impl Served {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(_)) = child.try_wait() {
-                        // what it wrote before exiting is still in the channel
-                        log.extend(rx.try_iter().map(|l| l + "\n"));
+                        // what it wrote before exiting: read to the pipe's end (the
+                        // reader thread may not have sent it yet)
+                        log.extend(rx.iter().map(|l| l + "\n"));
                         return Err(log);
                     }
                     if Instant::now() >= deadline {
