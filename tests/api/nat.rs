@@ -13,37 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::helpers::TestApp;
-use crate::zjmf::{TOKEN, call, created, lxc, lxd_app, pong_server, run};
+use crate::zjmf::{call, created, lxc, lxd_app, pong_server, port_of, run};
 
 /// How long anything below may take to come true.
 const DEADLINE: Duration = Duration::from_secs(15);
-
-/// addport/delport as the plugin posts them, with the protocol.
-async fn port(
-    app: &TestApp,
-    path: &str,
-    name: &str,
-    proto: &str,
-    dport: u16,
-    sport: u16,
-) -> (u16, Value) {
-    let (dport, sport) = (dport.to_string(), sport.to_string());
-    let fields = [
-        ("hostname", name),
-        ("dtype", proto),
-        ("dport", &dport),
-        ("sport", &sport),
-    ];
-    let res = reqwest::Client::new()
-        .post(format!("{}{path}", app.base))
-        .header("apikey", TOKEN)
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
-}
 
 /// Polls `f` until it gives Some, at most DEADLINE; panics with `what` after that.
 async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
@@ -194,7 +167,7 @@ async fn addport_refuses_a_port_a_host_process_listens_on_until_it_closes() {
 
     // a TCP listener on any address takes the port for TCP, not for UDP
     let tcp = TcpListener::bind(("0.0.0.0", p)).unwrap();
-    let (status, body) = port(&app, "/api/addport", &name, "tcp", p, 8080).await;
+    let (status, body) = port_of(&app, "/api/addport", &name, "tcp", p, 8080).await;
     assert_eq!(
         (status, body["code"].as_u64(), body["msg"].as_str()),
         (
@@ -204,13 +177,13 @@ async fn addport_refuses_a_port_a_host_process_listens_on_until_it_closes() {
         ),
         "{body}"
     );
-    let (status, body) = port(&app, "/api/addport", &name, "udp", p, 8080).await;
+    let (status, body) = port_of(&app, "/api/addport", &name, "udp", p, 8080).await;
     assert_eq!(status, 200, "UDP {p} is free: {body}");
 
     // a bound UDP socket takes the port for UDP
     let q = free_port();
     let udp = UdpSocket::bind(("0.0.0.0", q)).unwrap();
-    let (status, body) = port(&app, "/api/addport", &name, "udp", q, 53).await;
+    let (status, body) = port_of(&app, "/api/addport", &name, "udp", q, 53).await;
     assert_eq!(
         (status, body["msg"].as_str()),
         (
@@ -222,7 +195,7 @@ async fn addport_refuses_a_port_a_host_process_listens_on_until_it_closes() {
     // an IPv6 listener ([::], dual-stack) too, where this host has IPv6
     let r = free_port();
     if let Ok(v6) = TcpListener::bind(("::", r)) {
-        let (status, body) = port(&app, "/api/addport", &name, "tcp", r, 8080).await;
+        let (status, body) = port_of(&app, "/api/addport", &name, "tcp", r, 8080).await;
         assert_eq!(status, 409, "[::]:{r}: {body}");
         drop(v6);
     }
@@ -244,7 +217,7 @@ async fn addport_refuses_a_port_a_host_process_listens_on_until_it_closes() {
         eventually(
             &format!("addport {proto} {ext} after the socket closed"),
             async || {
-                let (status, body) = port(&app, "/api/addport", &name, proto, ext, 9000).await;
+                let (status, body) = port_of(&app, "/api/addport", &name, proto, ext, 9000).await;
                 assert!(status == 200 || status == 409, "{body}");
                 (status == 200).then_some(())
             },
@@ -284,7 +257,7 @@ async fn forwards_listen_on_the_default_route_address_and_never_on_a_bridge() {
     let (name, _, _gone) = created(&app, "natbr").await;
     pong_server(&name, 8080);
     let ext = free_port();
-    let (status, body) = port(&app, "/api/addport", &name, "tcp", ext, 8080).await;
+    let (status, body) = port_of(&app, "/api/addport", &name, "tcp", ext, 8080).await;
     assert_eq!(status, 200, "{body}");
 
     // host processes on the bridges' and loopback's address of that port keep it
@@ -362,11 +335,11 @@ async fn one_addport_or_delport_changes_only_its_own_lines() {
     let (name, _, _gone) = created(&app, "natinc").await;
     let addrs = suanli::ops::nat::listen(&app.state).await.addresses().len();
     let (a, b) = (free_port(), free_port());
-    let (status, body) = port(&app, "/api/addport", &name, "tcp", a, 8080).await;
+    let (status, body) = port_of(&app, "/api/addport", &name, "tcp", a, 8080).await;
     assert_eq!(status, 200, "{body}");
 
     let before = our_lines(&chain);
-    let (status, body) = port(&app, "/api/addport", &name, "tcp", b, 8081).await;
+    let (status, body) = port_of(&app, "/api/addport", &name, "tcp", b, 8081).await;
     assert_eq!(status, 200, "{body}");
     let after = our_lines(&chain);
     assert_eq!(minus(&before, &after), Vec::<String>::new(), "no line went");
@@ -385,7 +358,7 @@ async fn one_addport_or_delport_changes_only_its_own_lines() {
         .filter(|l| l.contains(&format!("--dport {b} ")) && l.contains("DNAT"))
         .count();
     assert_eq!(dnat, addrs, "{added:#?}");
-    let (status, _) = port(&app, "/api/delport", &name, "tcp", b, 8081).await;
+    let (status, _) = port_of(&app, "/api/delport", &name, "tcp", b, 8081).await;
     assert_eq!(status, 200);
     assert_eq!(
         our_lines(&chain),
@@ -414,7 +387,7 @@ async fn one_addport_or_delport_changes_only_its_own_lines() {
         let (ok, out) = run(&[&["iptables", "-w", "-t", "nat"][..], &args].concat());
         assert!(ok, "{args:?}: {out}");
     }
-    let (status, body) = port(&app, "/api/addport", &name, "tcp", b, 8081).await;
+    let (status, body) = port_of(&app, "/api/addport", &name, "tcp", b, 8081).await;
     assert_eq!(status, 200, "{body}");
     // the same lines, the re-added rule under its new id
     let without_ids = |lines: Vec<String>| -> Vec<String> {
@@ -449,7 +422,7 @@ async fn one_addport_or_delport_changes_only_its_own_lines() {
     args.extend(rule.iter().map(String::as_str));
     let (ok, out) = run(&args);
     assert!(ok, "{out}");
-    let (status, _) = port(&app, "/api/delport", &name, "tcp", b, 8081).await;
+    let (status, _) = port_of(&app, "/api/delport", &name, "tcp", b, 8081).await;
     assert_eq!(status, 200);
     assert_eq!(our_lines(&chain), before);
     assert_eq!(

@@ -644,12 +644,24 @@ fn pong_through(net: &ClientNet, port: u16) -> String {
     }
 }
 
-/// addport/delport as the plugin posts them (a form body).
+/// addport/delport as the plugin posts them (a form body), TCP.
 pub async fn port(app: &TestApp, path: &str, name: &str, dport: u16, sport: u16) -> (u16, Value) {
+    port_of(app, path, name, "tcp", dport, sport).await
+}
+
+/// addport/delport as the plugin posts them, with the protocol.
+pub async fn port_of(
+    app: &TestApp,
+    path: &str,
+    name: &str,
+    proto: &str,
+    dport: u16,
+    sport: u16,
+) -> (u16, Value) {
     let (dport, sport) = (dport.to_string(), sport.to_string());
     let fields = [
         ("hostname", name),
-        ("dtype", "tcp"),
+        ("dtype", proto),
         ("dport", &dport),
         ("sport", &sport),
     ];
