@@ -48,8 +48,20 @@ async fn call_with(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    call_at(&app.base, key, method, path, body).await
+}
+
+/// (HTTP status, JSON) of an /api/ call to the panel at `base` (a server process of a
+/// test's own, too).
+pub async fn call_at(
+    base: &str,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let http = reqwest::Client::new();
-    let url = format!("{}{path}", app.base);
+    let url = format!("{base}{path}");
     let mut req = if method == "GET" {
         http.get(url)
     } else {

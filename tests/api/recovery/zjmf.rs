@@ -25,22 +25,7 @@ enum Kill {
 
 /// (HTTP status, JSON) of an /api/ call with the test token.
 async fn api(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let http = reqwest::Client::new();
-    let url = format!("{base}{path}");
-    let mut req = if method == "GET" {
-        http.get(url)
-    } else {
-        http.post(url)
-    };
-    req = req.header("apikey", TOKEN);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-    (status, json)
+    crate::zjmf::call_at(base, Some(TOKEN), method, path, body).await
 }
 
 /// What LXD is doing about the container: descriptions of the operations running on it,
