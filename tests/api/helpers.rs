@@ -105,6 +105,19 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// The bigint column `n` of the one row `q` returns.
+    pub fn count(&self, q: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(q)
+            .get_result::<N>(&mut self.conn())
+            .unwrap_or_else(|e| panic!("{q}: {e}"))
+            .n
+    }
+
     pub fn from_template() -> Self {
         // Postgres refuses concurrent copies of one template: one at a time per process.
         static CREATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -306,15 +319,7 @@ impl TestApp {
     }
 
     pub fn count(&self, q: &str) -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(q)
-            .get_result::<N>(&mut self.db.conn())
-            .expect("count")
-            .n
+        self.db.count(q)
     }
 
     pub async fn company(&self, name: &str) -> i64 {

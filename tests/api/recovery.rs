@@ -132,15 +132,7 @@ impl PanelEnv {
     }
 
     pub fn count(&self, q: &str) -> i64 {
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(q)
-            .get_result::<N>(&mut self.db.conn())
-            .unwrap_or_else(|e| panic!("{q}: {e}"))
-            .n
+        self.db.count(q)
     }
 
     pub fn sql(&self, q: &str) -> usize {
