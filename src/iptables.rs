@@ -30,7 +30,11 @@ pub async fn run(args: &[&str]) -> Result<(), IptablesError> {
 }
 
 /// Feeds `script` to `iptables-restore -w --noflush`: all of it or (on error) none of it.
+/// An empty script costs nothing.
 pub async fn restore(script: &str) -> Result<(), IptablesError> {
+    if script.is_empty() {
+        return Ok(());
+    }
     let mut child = Command::new("iptables-restore")
         .args(["-w", "--noflush"])
         .stdin(Stdio::piped())

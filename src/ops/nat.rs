@@ -6,7 +6,9 @@
 //!   addresses in one transaction: at start-up, when a container's address changes (the
 //!   sampler in ops/zjmf.rs), after a container goes, and whenever one change could not be
 //!   made on its own;
-//! - `add` and `remove` change one forward's lines and nothing else.
+//! - `add` and `remove` change one forward's lines and nothing else: `remove` masks them
+//!   (see domain/nat), and `reap` deletes what is masked in one transaction (the sampler
+//!   calls it every few seconds; `add` first when it reuses a masked port).
 //!
 //! Both hold the lock of `Nat` from the store change to the iptables change, so a rewrite
 //! never reads the store between the two; when iptables refuses a change, the store
@@ -41,7 +43,12 @@ struct Applied {
     synced: bool,
     /// by rule id; a rule whose container had no address has none
     forwards: HashMap<i64, Forward>,
+    /// removed forwards whose lines are still there, masked (reap deletes them)
+    masked: Vec<Forward>,
 }
+
+/// How many masked forwards may wait for the next reap before a change reaps them first.
+const MASKED_MAX: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NatError {
@@ -173,6 +180,8 @@ async fn rewrite(state: &AppState, applied: &mut Applied) -> Result<(), NatError
     }
     // a failed restore changes nothing, but what it left is no longer this process's to know
     applied.synced = false;
+    // the chains are declared (flushed) below: masks and masked lines go with them
+    applied.masked.clear();
     iptables::restore(&nat::restore_script(&host, &forwards)).await?;
     let docker_user = iptables::run(&["-t", "filter", "-S", "DOCKER-USER"])
         .await
@@ -297,12 +306,20 @@ async fn write_added(
     if !applied.synced {
         return rewrite(state, applied).await;
     }
+    // a masked forward on this port would mask the new one too
+    let reused = applied
+        .masked
+        .iter()
+        .any(|m| m.proto.as_str() == row.proto && i32::from(m.ext_port) == row.ext_port);
+    if reused || applied.masked.len() >= MASKED_MAX {
+        reap_locked(state, applied).await?;
+    }
     let ips = addresses(state, vec![row.hostname.clone()]).await;
     // no address yet: no lines until it has one (the sampler re-applies then)
     let Some(f) = forward(row, &ips) else {
         return Ok(());
     };
-    match restore_change(&nat::add_script(&host(state).await, &f)).await {
+    match iptables::restore(&nat::add_script(&host(state).await, &f)).await {
         Ok(()) => {
             applied.forwards.insert(f.id, f);
             Ok(())
@@ -317,12 +334,33 @@ async fn write_added(
     }
 }
 
-/// One forward's change; an empty one (no listen address: no lines) costs nothing.
-async fn restore_change(script: &str) -> Result<(), IptablesError> {
-    if script.is_empty() {
+/// Deletes the lines of removed forwards (masked since) in one transaction.
+pub async fn reap(state: &AppState) -> Result<(), NatError> {
+    let mut applied = state.nat.applied.lock().await;
+    reap_locked(state, &mut applied).await
+}
+
+async fn reap_locked(state: &AppState, applied: &mut Applied) -> Result<(), NatError> {
+    if applied.masked.is_empty() {
         return Ok(());
     }
-    iptables::restore(script).await
+    let started = Instant::now();
+    let script = nat::reap_script(&host(state).await, &applied.masked);
+    match iptables::restore(&script).await {
+        Ok(()) => {
+            log::debug!(
+                "nat: reaped {} removed forward(s) in {:.1} ms",
+                applied.masked.len(),
+                ms(started.elapsed())
+            );
+            applied.masked.clear();
+            Ok(())
+        }
+        Err(e) => {
+            log::warn!("nat: reaping removed forwards failed ({e}): rewriting the chains");
+            rewrite(state, applied).await
+        }
+    }
 }
 
 /// Removes the container's rule (proto, ext_port, int_port) from the store and its lines
@@ -342,9 +380,8 @@ pub async fn remove(
     let unstore = db::run(&state.pool, move |c| {
         db::zjmf::remove_rule(c, &h, p, ext, int)
     });
-    // The lines this process wrote for that rule, when it knows them: they are deleted
-    // beside the store's row (a deletion costs iptables ~15 ms: the kernel waits for an RCU
-    // grace period when the deleting process's netlink socket closes).
+    // The lines this process wrote for that rule, when it knows them: they are masked
+    // beside the store's row (and deleted by the next reap).
     let written = applied
         .forwards
         .values()
@@ -358,15 +395,17 @@ pub async fn remove(
         .cloned();
     let (unstored, deleted) = match &written {
         Some(f) => {
-            let script = nat::delete_script(&host(state).await, f);
-            let (unstored, deleted) = tokio::join!(unstore, restore_change(&script));
+            let script = nat::mask_script(&host(state).await, f);
+            let (unstored, deleted) = tokio::join!(unstore, iptables::restore(&script));
             (unstored, Some(deleted))
         }
         None => (unstore.await, None),
     };
     let row = match (unstored, deleted) {
         (Ok(Some(row)), Some(Ok(()))) if written.as_ref().is_some_and(|f| f.id == row.id) => {
-            applied.forwards.remove(&row.id);
+            if let Some(f) = applied.forwards.remove(&row.id) {
+                applied.masked.push(f);
+            }
             row
         }
         (Ok(Some(row)), deleted) => {
@@ -375,7 +414,7 @@ pub async fn remove(
             // rewrite from the store, which no longer holds it
             if let Some(Err(e)) = deleted {
                 log::warn!(
-                    "nat: removing rule {} alone failed ({e}): rewriting the chains",
+                    "nat: masking rule {} failed ({e}): rewriting the chains",
                     row.id
                 );
             }

@@ -834,6 +834,10 @@ pub async fn sample_lxd(state: Arc<AppState>, every: Duration) {
     let mut known: Option<HashMap<String, String>> = None;
     loop {
         ticks.tick().await;
+        // removed forwards' masked lines go, many in one transaction
+        if let Err(e) = nat::reap(&state).await {
+            log::error!("nat: reaping removed forwards failed: {e}");
+        }
         let asked = Instant::now();
         let list = match state.lxd.instances_with_state().await {
             Ok(list) => list,

@@ -269,7 +269,7 @@ async fn forwards_listen_on_the_default_route_address_and_never_on_a_bridge() {
     );
     let mut own: Vec<Ipv4Addr> = bridges.clone();
     own.push(Ipv4Addr::LOCALHOST);
-    let _listeners: Vec<HostListener> = own
+    let listeners: Vec<HostListener> = own
         .iter()
         .map(|a| HostListener::bind((*a).into(), ext))
         .collect();
@@ -326,6 +326,29 @@ async fn forwards_listen_on_the_default_route_address_and_never_on_a_bridge() {
         .await;
         assert_eq!(got, "pong");
     }
+
+    // a delport stops the forward at once (its lines are masked; nothing listens on the
+    // host's side of that address), and the port forwarded again reaches the container
+    // at once (the masked lines are reaped first, or they would mask the new ones)
+    drop(listeners);
+    let (status, body) = port_of(&app, "/api/delport", &name, "tcp", ext, 8080).await;
+    assert_eq!(status, 200, "{body}");
+    for addr in &public {
+        assert_eq!(
+            read_from((*addr).into(), ext).await,
+            "",
+            "{addr}:{ext} after delport"
+        );
+    }
+    let (status, body) = port_of(&app, "/api/addport", &name, "tcp", ext, 8080).await;
+    assert_eq!(status, 200, "{body}");
+    for addr in &public {
+        assert_eq!(
+            read_from((*addr).into(), ext).await,
+            "pong",
+            "{addr}:{ext} re-added"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,6 +383,22 @@ async fn one_addport_or_delport_changes_only_its_own_lines() {
     assert_eq!(dnat, addrs, "{added:#?}");
     let (status, _) = port_of(&app, "/api/delport", &name, "tcp", b, 8081).await;
     assert_eq!(status, 200);
+    let masked = our_lines(&chain);
+    assert_eq!(
+        minus(&before, &masked),
+        Vec::<String>::new(),
+        "no line went"
+    );
+    let masks = minus(&masked, &after);
+    assert_eq!(masks.len(), addrs, "a mask per listen address: {masks:#?}");
+    assert!(
+        masks.iter().all(|l| l.contains(&format!("--dport {b} "))
+            && l.contains(&format!("suanli-gone:{name}:"))
+            && l.ends_with("-j RETURN")),
+        "{masks:#?}"
+    );
+    // the reap (the sampler's, every few seconds; here called) takes them with the lines
+    suanli::ops::nat::reap(&app.state).await.unwrap();
     assert_eq!(
         our_lines(&chain),
         before,
@@ -408,7 +447,7 @@ async fn one_addport_or_delport_changes_only_its_own_lines() {
         "rewritten from the store"
     );
     let added = minus(&again, &before);
-    // its line gone behind the server's back: the delport rewrites too
+    // its line gone behind the server's back: the reap after the delport rewrites
     let line = added.iter().find(|l| l.contains("DNAT")).unwrap();
     let rule: Vec<&str> = line
         .trim_start_matches("nat -A ")
@@ -424,6 +463,7 @@ async fn one_addport_or_delport_changes_only_its_own_lines() {
     assert!(ok, "{out}");
     let (status, _) = port_of(&app, "/api/delport", &name, "tcp", b, 8081).await;
     assert_eq!(status, 200);
+    suanli::ops::nat::reap(&app.state).await.unwrap();
     assert_eq!(our_lines(&chain), before);
     assert_eq!(
         app.count(&format!(
