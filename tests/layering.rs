@@ -7,7 +7,8 @@
 //! - the rooms form no cycle.
 //!
 //! The layers, bottom up:
-//! - `i18n`, `domain` (pure rules), `config`, `crypto`: anyone may use them;
+//! - `i18n`, `domain`, `config`, `crypto`: anyone may use them (domain, the pure rules,
+//!   uses only i18n);
 //! - adapters, each alone with the outside world it talks to: `db` (Postgres), `docker`,
 //!   `lxd`, `tls` (the panel's certificate files), `host_net`, `iptables`;
 //! - `ops`: one function per action, and the `Context` they share; the only room that
@@ -28,7 +29,7 @@ const BASE: &[&str] = &["i18n", "domain", "config", "crypto"];
 /// Adapters only ops (and start-up) may use.
 const OPS_ONLY: &[&str] = &["lxd", "tls", "host_net", "iptables"];
 /// Adapters the doors still use directly (issue 16, section 2 moves them behind ops).
-const STORES: &[&str] = &["db", "docker"];
+const DOOR_ADAPTERS: &[&str] = &["db", "docker"];
 
 /// The rooms `room` may use, besides itself; None for a room with no rule yet.
 fn allowed(room: &str) -> Option<Vec<&'static str>> {
@@ -45,9 +46,13 @@ fn allowed(room: &str) -> Option<Vec<&'static str>> {
         "domain" => vec!["i18n"],
         "config" | "crypto" => with(&[]),
         "db" | "docker" | "lxd" | "tls" | "host_net" | "iptables" => with(&[]),
-        "ops" => with(&[STORES, OPS_ONLY]),
-        "web" | "jumpbox" | "workers" => with(&[STORES, &["ops"]]),
-        "startup" => with(&[STORES, OPS_ONLY, &["ops", "web", "jumpbox", "workers"]]),
+        "ops" => with(&[DOOR_ADAPTERS, OPS_ONLY]),
+        "web" | "jumpbox" | "workers" => with(&[DOOR_ADAPTERS, &["ops"]]),
+        "startup" => with(&[
+            DOOR_ADAPTERS,
+            OPS_ONLY,
+            &["ops", "web", "jumpbox", "workers"],
+        ]),
         _ => return None,
     })
 }
