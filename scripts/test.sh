@@ -30,6 +30,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SUANLI_CACHE_DIR/target}
 log "checking formatting (cargo fmt --check)"
 cargo fmt --check || die "cargo fmt --check failed: run cargo fmt"
 
+# the lints of Cargo.toml ([lints.clippy]: no unwrap/expect in src/) and clippy's
+# defaults, enforced on every target
+log "linting (cargo clippy --all-targets -- -D warnings)"
+cargo clippy --all-targets -- -D warnings || die "cargo clippy found warnings: fix them"
+
 log "running cargo test (target dir $CARGO_TARGET_DIR)"
 status=0
 cargo test --all-targets -- --test-threads=4 2>&1 || status=$?

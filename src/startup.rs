@@ -15,47 +15,12 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
 use crate::crypto::{self, MasterKey};
-use crate::db::{self, Pool};
-use crate::domain::auth::LockoutPolicy;
+use crate::db;
+use crate::ops::Context;
 use crate::web::error::WebError;
 
 /// How often the CPU time of LXD containers is sampled (getinfo's `UsedCPU`).
 const CPU_SAMPLE_EVERY: Duration = Duration::from_secs(5);
-
-/// What every handler and op shares.
-pub struct AppState {
-    pub pool: Pool,
-    pub master: MasterKey,
-    pub settings: Arc<Settings>,
-    pub lockout: LockoutPolicy,
-    /// a bcrypt hash to verify against for unknown usernames and locked accounts (equal
-    /// timing)
-    pub dummy_hash: String,
-    /// bcrypt checks run so far, real and dummy: the CPU the login doors spend
-    pub password_checks: std::sync::atomic::AtomicU64,
-    /// failed logins per source address (web and jumpbox)
-    pub throttle: crate::ops::accounts::LoginThrottle,
-    /// instance counts per scope for list pagers (short-lived)
-    pub totals: crate::ops::instances::Totals,
-    /// the SSH jumpbox, once started (address and host key fingerprint)
-    pub jumpbox: std::sync::OnceLock<crate::jumpbox::Jumpbox>,
-    /// the api_permissions records as the gate reads them
-    pub routes: crate::ops::permissions::Records,
-    /// the port the panel (and the `/api/`) listens on, once bound
-    pub http_port: std::sync::OnceLock<u16>,
-    /// the LXD host the ZJMF API drives
-    pub lxd: crate::lxd::Lxd,
-    /// containers' CPU time samples for the ZJMF getinfo
-    pub cpu: crate::ops::zjmf::CpuSamples,
-    /// what LXD last said about each container (see lxd/cache.rs)
-    pub lxd_cache: crate::lxd::Cache,
-    /// one lock per tenant network and node (see ops/tenancy.rs)
-    pub tenant_locks: crate::ops::tenancy::Locks,
-    /// the panel's own HTTPS, once listening (None: plain HTTP)
-    pub https: std::sync::OnceLock<crate::tls::Https>,
-    /// what this process wrote to iptables, and where port forwards listen
-    pub nat: crate::ops::nat::Nat,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -82,12 +47,12 @@ pub struct Application {
     server: Server,
     /// the plain-HTTP redirects to HTTPS (`server.http_redirect_listen`)
     redirect: Option<(Server, SocketAddr)>,
-    pub state: web::Data<AppState>,
+    pub state: web::Data<Context>,
 }
 
 /// Opens the data directory, keys and database (migrated); shared by `serve` and the
 /// admin subcommands.
-pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartError> {
+pub async fn prepare(settings: &Settings) -> Result<(Context, Vec<u8>), StartError> {
     let dir = &settings.server.data_dir;
     crypto::ensure_private_dir(dir)
         .map_err(|e| StartError::DataDir(dir.display().to_string(), e))?;
@@ -126,35 +91,14 @@ pub async fn prepare(settings: &Settings) -> Result<(AppState, Vec<u8>), StartEr
             .await
             .map_err(|e| StartError::Admin(e.to_string()))?
             .map_err(|e| StartError::Admin(e.to_string()))?;
-    let state = AppState {
-        pool,
-        master,
-        settings: Arc::new(settings.clone()),
-        lockout: LockoutPolicy {
-            threshold: settings.security.lockout_threshold,
-            window: chrono::Duration::minutes(settings.security.lockout_minutes),
-        },
-        dummy_hash,
-        password_checks: Default::default(),
-        throttle: crate::ops::accounts::LoginThrottle::new(settings.security.login_failures_per_ip),
-        totals: Default::default(),
-        jumpbox: Default::default(),
-        http_port: Default::default(),
-        routes: Default::default(),
-        lxd: crate::lxd::Lxd::new(&settings.zjmf.lxd_socket),
-        cpu: Default::default(),
-        lxd_cache: Default::default(),
-        tenant_locks: Default::default(),
-        https: Default::default(),
-        nat: Default::default(),
-    };
+    let state = Context::new(pool, master, settings, dummy_hash);
     Ok((state, session_key))
 }
 
 /// Background work of the process: recovery from a previous run that stopped halfway
 /// (ops/recovery.rs); then the Docker status worker and the SSH jumpbox start (unless
 /// disabled).
-async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
+async fn start_workers(state: Arc<Context>) -> Result<(), StartError> {
     crate::ops::recovery::at_start(&state)
         .await
         .map_err(|e| StartError::Recovery(e.to_string()))?;
@@ -180,7 +124,7 @@ async fn start_workers(state: Arc<AppState>) -> Result<(), StartError> {
 }
 
 /// The certificate in the log, for comparing with what a browser shows.
-fn log_certificate(info: &crate::tls::TlsInfo) {
+fn log_certificate(info: &crate::domain::tls::TlsInfo) {
     log::info!(
         "https certificate sha256 {} for {} (valid until {}, {})",
         info.fingerprint,
@@ -274,7 +218,7 @@ impl Application {
                     .map_err(bind_err)?
                     .run();
                 log_certificate(&tls.info);
-                let _ = state.https.set(crate::tls::Https {
+                let _ = state.https.set(crate::domain::tls::Https {
                     info: tls.info,
                     addr: http_addr,
                     redirect: redirect.as_ref().map(|r| r.1),

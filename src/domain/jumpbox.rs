@@ -1,8 +1,20 @@
 //! The SSH jumpbox's text interface: the instance menu lines, what the user typed at
 //! the menu prompt, the command of an SSH exec request, and the small line editor the
-//! prompt runs on (the client's terminal is in raw mode: the server echoes).
+//! prompt runs on (the client's terminal is in raw mode: the server echoes). Also what
+//! a running jumpbox is known by (`Jumpbox`).
+
+use std::net::SocketAddr;
 
 use super::instances::instance_name;
+
+/// A running jumpbox: where it listens and its host key (the settings page shows both;
+/// the NAT forwards keep off its port).
+#[derive(Clone, Debug)]
+pub struct Jumpbox {
+    pub addr: SocketAddr,
+    /// the host key's SHA256 fingerprint
+    pub fingerprint: String,
+}
 
 /// One instance as the menu shows it.
 #[derive(Clone, Copy, Debug)]

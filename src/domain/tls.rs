@@ -1,9 +1,48 @@
 //! The panel's own HTTPS, its pure rules (issue #14): which names a generated certificate
 //! is issued for (`server.tls_names`), and where the plain-HTTP port sends a browser.
-//! No IO: the caller hands in this host's name, the Host header and the ports.
+//! No IO: the caller hands in this host's name, the Host header and the ports. Also the
+//! facts tls/ reads from the certificate and start-up records once HTTPS listens.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// The panel's HTTPS once it listens: what the settings page shows, and the port of the
+/// plain-HTTP redirects (a port the NAT forwards must not take).
+#[derive(Clone, Debug)]
+pub struct Https {
+    pub info: TlsInfo,
+    /// where HTTPS listens (as bound)
+    pub addr: SocketAddr,
+    pub redirect: Option<SocketAddr>,
+}
+
+/// What the panel serves over HTTPS: what the settings page and the log show of it.
+#[derive(Clone, Debug)]
+pub struct TlsInfo {
+    /// the served certificate's SHA-256 (of its DER), `AB:CD:…` as browsers show it
+    pub fingerprint: String,
+    /// base64 SHA-256 of its public key (SPKI): what Chromium's
+    /// `--ignore-certificate-errors-spki-list` and key pins take
+    pub spki_sha256: String,
+    /// its subject alternative names
+    pub names: Vec<String>,
+    /// the last day it is valid (UTC), `YYYY-MM-DD`
+    pub not_after: String,
+    pub cert_path: PathBuf,
+    /// the local CA, when the certificate is generated
+    pub ca: Option<CaInfo>,
+    /// whether this start issued the server certificate (first start, names changed,
+    /// expiring)
+    pub issued: bool,
+}
+
+/// The local CA a generated certificate is signed by.
+#[derive(Clone, Debug)]
+pub struct CaInfo {
+    pub path: PathBuf,
+    pub fingerprint: String,
+}
 
 /// One subject alternative name of the generated server certificate.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

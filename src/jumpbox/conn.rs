@@ -14,10 +14,10 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use super::limits::{Limits, Slot};
 use super::{TERMINAL_ROUTE, channel};
 use crate::domain::access::Actor;
+use crate::ops::Context;
 use crate::ops::accounts::LoginRefused;
 use crate::ops::audit::Origin;
 use crate::ops::streams::Holder;
-use crate::startup::AppState;
 
 /// Who is logged in on a connection, as the channels need it.
 #[derive(Clone, Debug)]
@@ -36,13 +36,13 @@ pub struct Login {
 
 /// What every channel of a connection shares.
 pub struct Shared {
-    pub state: Arc<AppState>,
+    pub state: Arc<Context>,
     pub login: Login,
     pub max_per_user: usize,
 }
 
 pub struct Connection {
-    state: Arc<AppState>,
+    state: Arc<Context>,
     peer: SocketAddr,
     limits: Arc<Limits>,
     shared: Option<Arc<Shared>>,
@@ -59,7 +59,7 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(
-        state: Arc<AppState>,
+        state: Arc<Context>,
         peer: SocketAddr,
         limits: Arc<Limits>,
         slot: Slot,
@@ -81,7 +81,7 @@ impl Connection {
     /// A connection beyond the overall limit, holding a refusal slot: every login is
     /// refused without looking at the password (no bcrypt, no lockout count).
     pub fn refusing(
-        state: Arc<AppState>,
+        state: Arc<Context>,
         peer: SocketAddr,
         limits: Arc<Limits>,
         slot: Slot,

@@ -26,7 +26,8 @@ use russh::{MethodKind, MethodSet};
 use tokio::net::TcpListener;
 
 use crate::config::JumpboxSettings;
-use crate::startup::AppState;
+use crate::domain::jumpbox::Jumpbox;
+use crate::ops::Context;
 use limits::Limits;
 
 /// The host key's file in the data directory.
@@ -43,17 +44,9 @@ pub enum JumpboxError {
     Bind(String, std::io::Error),
 }
 
-/// A running jumpbox.
-#[derive(Clone, Debug)]
-pub struct Jumpbox {
-    pub addr: SocketAddr,
-    /// the host key's SHA256 fingerprint
-    pub fingerprint: String,
-}
-
 /// Loads (or creates) the host key, binds `jumpbox.listen` (port 0 picks one) and
 /// accepts connections on a task of its own.
-pub async fn start(state: Arc<AppState>) -> Result<Jumpbox, JumpboxError> {
+pub async fn start(state: Arc<Context>) -> Result<Jumpbox, JumpboxError> {
     let settings = &state.settings;
     let key = hostkey::load_or_create(&settings.server.data_dir.join(HOST_KEY_FILE))?;
     let fingerprint = hostkey::fingerprint(&key);
@@ -108,7 +101,7 @@ fn config(key: russh::keys::PrivateKey, s: &JumpboxSettings) -> Config {
 async fn accept(
     listener: TcpListener,
     config: Arc<Config>,
-    state: Arc<AppState>,
+    state: Arc<Context>,
     limits: Arc<Limits>,
 ) {
     loop {

@@ -15,7 +15,7 @@ use crate::domain::access::Role;
 use crate::domain::accounts::{CompanyFields, PasswordForm, UserFields};
 use crate::domain::auth::{FailureWindow, Throttled};
 use crate::domain::fields::FieldErrors;
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// Why a login was refused. Unknown users, wrong passwords and locked accounts are told
 /// the same (and take the same time: one bcrypt check each); only the right password of
@@ -95,7 +95,7 @@ impl LoginThrottle {
     }
 }
 
-pub async fn hash_password(state: &AppState, password: &str) -> Result<String, OpsError> {
+pub async fn hash_password(state: &Context, password: &str) -> Result<String, OpsError> {
     let (pw, cost) = (password.to_string(), state.settings.security.bcrypt_cost);
     tokio::task::spawn_blocking(move || bcrypt::hash(pw, cost))
         .await
@@ -103,8 +103,8 @@ pub async fn hash_password(state: &AppState, password: &str) -> Result<String, O
         .map_err(|e| OpsError::Hash(e.to_string()))
 }
 
-/// One bcrypt check (counted in `AppState::password_checks`).
-async fn verify_password(state: &AppState, password: &str, hash: &str) -> bool {
+/// One bcrypt check (counted in `Context::password_checks`).
+async fn verify_password(state: &Context, password: &str, hash: &str) -> bool {
     state.password_checks.fetch_add(1, Ordering::Relaxed);
     let (pw, hash) = (password.to_string(), hash.to_string());
     tokio::task::spawn_blocking(move || bcrypt::verify(pw, &hash).unwrap_or(false))
@@ -118,7 +118,7 @@ async fn verify_password(state: &AppState, password: &str, hash: &str) -> bool {
 /// `security.lockout_threshold` passwords before the account locks). Every outcome is
 /// audited with the door.
 pub async fn login(
-    state: &AppState,
+    state: &Context,
     username: &str,
     password: &str,
     ip: &str,
@@ -162,7 +162,7 @@ pub async fn login(
 }
 
 async fn check_password(
-    state: &AppState,
+    state: &Context,
     mut origin: Origin,
     password: &str,
 ) -> Result<Result<User, LoginRefused>, OpsError> {
@@ -224,14 +224,14 @@ async fn check_password(
 }
 
 /// An admin lifts an account's lock.
-pub async fn unlock(state: &AppState, id: i64) -> Result<(), OpsError> {
+pub async fn unlock(state: &Context, id: i64) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| db::users::unlock(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
 }
 
 /// Ends the login session `session_id` (its cookie no longer works anywhere).
-pub async fn logout(state: &AppState, session_id: i64, origin: Origin) -> Result<(), OpsError> {
+pub async fn logout(state: &Context, session_id: i64, origin: Origin) -> Result<(), OpsError> {
     let user_id = origin.user_id.unwrap_or_default();
     match logins::end(state, user_id, session_id, logins::reason::LOGOUT).await {
         Ok(()) | Err(OpsError::NotFound) => {}
@@ -244,7 +244,7 @@ pub async fn logout(state: &AppState, session_id: i64, origin: Origin) -> Result
 /// The user changes their own password (also the forced first-login change); every
 /// other login session of theirs ends, `keep` (the one they did it from) stays.
 pub async fn change_password(
-    state: &AppState,
+    state: &Context,
     user_id: i64,
     keep: i64,
     form: &PasswordForm,
@@ -291,7 +291,7 @@ async fn forget_initial_password(data_dir: &std::path::Path, old_password: &str)
 
 /// On a database without users, creates `admin` with a random password that must be
 /// changed at first login. Returns the password to show once.
-pub async fn ensure_first_admin(state: &AppState) -> Result<Option<String>, OpsError> {
+pub async fn ensure_first_admin(state: &Context) -> Result<Option<String>, OpsError> {
     if db::run(&state.pool, db::users::count).await? > 0 {
         return Ok(None);
     }
@@ -323,7 +323,7 @@ pub fn initial_password() -> String {
 }
 
 pub async fn create_user(
-    state: &AppState,
+    state: &Context,
     fields: UserFields,
     password: String,
 ) -> Result<User, OpsError> {
@@ -347,7 +347,7 @@ pub async fn create_user(
 /// along in the same transaction: the old company's owner loses them, the new one gains
 /// them (audited as `instances_moved`).
 pub async fn update_user(
-    state: &AppState,
+    state: &Context,
     me: &Origin,
     id: i64,
     fields: UserFields,
@@ -398,7 +398,7 @@ fn company_or_username(e: db::DbError) -> OpsError {
 }
 
 pub async fn set_disabled(
-    state: &AppState,
+    state: &Context,
     me: i64,
     id: i64,
     disabled: bool,
@@ -419,7 +419,7 @@ pub async fn set_disabled(
 
 /// Sets a new random password that must be changed at next login; ends the user's
 /// sessions. Returns the password to show once to the admin.
-pub async fn reset_password(state: &AppState, id: i64) -> Result<(User, String), OpsError> {
+pub async fn reset_password(state: &Context, id: i64) -> Result<(User, String), OpsError> {
     let password = initial_password();
     let hash = hash_password(state, &password).await?;
     let user = db::transaction(&state.pool, move |c| {
@@ -432,7 +432,7 @@ pub async fn reset_password(state: &AppState, id: i64) -> Result<(User, String),
     Ok((user, password))
 }
 
-pub async fn reset_password_by_name(state: &AppState, username: &str) -> Result<String, OpsError> {
+pub async fn reset_password_by_name(state: &Context, username: &str) -> Result<String, OpsError> {
     let name = username.to_string();
     let user = db::run(&state.pool, move |c| db::users::find_by_username(c, &name))
         .await?
@@ -441,7 +441,7 @@ pub async fn reset_password_by_name(state: &AppState, username: &str) -> Result<
 }
 
 pub async fn save_company(
-    state: &AppState,
+    state: &Context,
     id: Option<i64>,
     fields: CompanyFields,
 ) -> Result<(), OpsError> {
@@ -453,7 +453,7 @@ pub async fn save_company(
     .map_err(|e| OpsError::from_write(e, "name"))
 }
 
-pub async fn delete_company(state: &AppState, id: i64) -> Result<(), OpsError> {
+pub async fn delete_company(state: &Context, id: i64) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| db::companies::delete(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))

@@ -26,7 +26,7 @@ use super::streams::{self, Holder};
 use crate::db::instances::InstanceView;
 use crate::docker::DockerError;
 use crate::docker::exec::{Chunk, Program, ShellControl, ShellInput, ShellOutput, TermSize};
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// How soon an open bridge ends after its user is disabled, logs out or loses the
 /// instance (or the route).
@@ -99,7 +99,7 @@ pub enum Ended {
 
 /// Opens the program in the instance's running container and records the session
 /// (`command` is empty for a shell). Nothing is left running when this fails.
-pub async fn open(state: &AppState, req: Request<'_>) -> Result<Bridge, OpsError> {
+pub async fn open(state: &Context, req: Request<'_>) -> Result<Bridge, OpsError> {
     let shell = streams::exec(state, req.inst, req.program, req.tty).await?;
     let command = match req.program {
         Program::Shell => "",
@@ -133,7 +133,7 @@ impl Bridge {
     /// Hangs the program up unless it ended by itself, and closes the session row.
     pub async fn run(
         self,
-        state: &Arc<AppState>,
+        state: &Arc<Context>,
         typeahead: Bytes,
         client_in: &mut impl ClientIn,
         client_out: &mut impl ClientOut,

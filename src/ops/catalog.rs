@@ -5,42 +5,42 @@ use super::OpsError;
 use crate::db::{self, images::Image, nodes::Node, nodes::SecretWrites, specs::Spec};
 use crate::domain::catalog::{Catalog, NewImage, NewNode, NewSpec, NodeForm, SecretChange};
 use crate::domain::listing::{ListQuery, Page};
-use crate::startup::AppState;
+use crate::ops::Context;
 
-pub async fn list_images(state: &AppState, q: ListQuery) -> Result<Page<Image>, OpsError> {
+pub async fn list_images(state: &Context, q: ListQuery) -> Result<Page<Image>, OpsError> {
     let per = state.settings.server.page_size;
     Ok(db::run(&state.pool, move |c| db::images::list(c, &q, per)).await?)
 }
 
-pub async fn list_nodes(state: &AppState, q: ListQuery) -> Result<Page<Node>, OpsError> {
+pub async fn list_nodes(state: &Context, q: ListQuery) -> Result<Page<Node>, OpsError> {
     let per = state.settings.server.page_size;
     Ok(db::run(&state.pool, move |c| db::nodes::list(c, &q, per)).await?)
 }
 
-pub async fn list_specs(state: &AppState, q: ListQuery) -> Result<Page<Spec>, OpsError> {
+pub async fn list_specs(state: &Context, q: ListQuery) -> Result<Page<Spec>, OpsError> {
     let per = state.settings.server.page_size;
     Ok(db::run(&state.pool, move |c| db::specs::list(c, &q, per)).await?)
 }
 
-pub async fn image(state: &AppState, id: i64) -> Result<Image, OpsError> {
+pub async fn image(state: &Context, id: i64) -> Result<Image, OpsError> {
     db::run(&state.pool, move |c| db::images::find(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
 }
 
-pub async fn node(state: &AppState, id: i64) -> Result<Node, OpsError> {
+pub async fn node(state: &Context, id: i64) -> Result<Node, OpsError> {
     db::run(&state.pool, move |c| db::nodes::find(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
 }
 
-pub async fn spec(state: &AppState, id: i64) -> Result<Spec, OpsError> {
+pub async fn spec(state: &Context, id: i64) -> Result<Spec, OpsError> {
     db::run(&state.pool, move |c| db::specs::find(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
 }
 
-pub async fn save_image(state: &AppState, id: Option<i64>, v: NewImage) -> Result<(), OpsError> {
+pub async fn save_image(state: &Context, id: Option<i64>, v: NewImage) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match id {
         Some(id) => db::images::update(c, id, &v),
         None => db::images::insert(c, &v).map(drop),
@@ -49,7 +49,7 @@ pub async fn save_image(state: &AppState, id: Option<i64>, v: NewImage) -> Resul
     .map_err(|e| OpsError::from_write(e, "name"))
 }
 
-pub async fn save_spec(state: &AppState, id: Option<i64>, v: NewSpec) -> Result<(), OpsError> {
+pub async fn save_spec(state: &Context, id: Option<i64>, v: NewSpec) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match id {
         Some(id) => db::specs::update(c, id, &v),
         None => db::specs::insert(c, &v).map(drop),
@@ -60,7 +60,7 @@ pub async fn save_spec(state: &AppState, id: Option<i64>, v: NewSpec) -> Result<
 
 /// Parses and saves a node form. Editing needs the stored row: an empty secret field
 /// keeps the stored value, so TLS validation must know whether a key is stored.
-pub async fn save_node(state: &AppState, id: Option<i64>, form: NodeForm) -> Result<(), OpsError> {
+pub async fn save_node(state: &Context, id: Option<i64>, form: NodeForm) -> Result<(), OpsError> {
     let had_key = match id {
         Some(id) => node(state, id).await?.has_client_key,
         None => false,
@@ -94,7 +94,7 @@ pub async fn save_node(state: &AppState, id: Option<i64>, form: NodeForm) -> Res
 }
 
 pub async fn set_listed(
-    state: &AppState,
+    state: &Context,
     kind: Catalog,
     id: i64,
     listed: bool,
@@ -109,7 +109,7 @@ pub async fn set_listed(
 }
 
 /// Refused with `OpsError::InUse` while an instance references the row.
-pub async fn delete(state: &AppState, kind: Catalog, id: i64) -> Result<(), OpsError> {
+pub async fn delete(state: &Context, kind: Catalog, id: i64) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match kind {
         Catalog::Images => db::images::delete(c, id),
         Catalog::Nodes => db::nodes::delete(c, id),

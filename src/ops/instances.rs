@@ -14,7 +14,7 @@ use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{InstanceForm, NewInstance, PlacementError};
 use crate::domain::listing::{ListQuery, Page};
 use crate::domain::tenancy::Tenant;
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// How many nodes the node step offers at most.
 const NODE_CHOICES: i64 = 200;
@@ -52,7 +52,7 @@ impl Totals {
 }
 
 pub async fn list(
-    state: &AppState,
+    state: &Context,
     actor: &Actor,
     page: i64,
 ) -> Result<Page<InstanceView>, OpsError> {
@@ -78,7 +78,7 @@ pub async fn list(
     })
 }
 
-pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<InstanceView, OpsError> {
+pub async fn get(state: &Context, actor: &Actor, id: i64) -> Result<InstanceView, OpsError> {
     let scope = scope(actor);
     db::run(&state.pool, move |c| db::instances::find(c, scope, id))
         .await
@@ -86,7 +86,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<InstanceVie
 }
 
 /// Listed images and specs for the first two wizard steps.
-pub async fn offer(state: &AppState) -> Result<(Vec<Image>, Vec<Spec>), OpsError> {
+pub async fn offer(state: &Context) -> Result<(Vec<Image>, Vec<Spec>), OpsError> {
     let q = ListQuery {
         q: String::new(),
         listed: Some(true),
@@ -104,7 +104,7 @@ pub async fn offer(state: &AppState) -> Result<(Vec<Image>, Vec<Spec>), OpsError
 }
 
 /// The nodes a listed spec fits on right now (empty for an unknown or unlisted spec).
-pub async fn nodes_for_spec(state: &AppState, spec_id: i64) -> Result<Vec<NodeChoice>, OpsError> {
+pub async fn nodes_for_spec(state: &Context, spec_id: i64) -> Result<Vec<NodeChoice>, OpsError> {
     db::run(&state.pool, move |c| {
         let spec = match db::specs::find(c, spec_id) {
             Ok(s) if s.listed => s,
@@ -121,7 +121,7 @@ pub async fn nodes_for_spec(state: &AppState, spec_id: i64) -> Result<Vec<NodeCh
 /// GPU indices assigned) and starts provisioning in the background. The loser of a
 /// race for the last resources gets `instance.no_capacity` and nothing is written.
 pub async fn create(
-    state: &Arc<AppState>,
+    state: &Arc<Context>,
     actor: &Actor,
     form: &InstanceForm,
 ) -> Result<i64, OpsError> {
@@ -157,7 +157,7 @@ pub async fn create(
 /// container id, or failed with the engine's message (capacity and GPUs given back,
 /// nothing left on the node: no container, no volume, and no tenant network that no
 /// other instance of the tenant uses).
-pub async fn provision(state: &AppState, id: i64) -> Result<(), OpsError> {
+pub async fn provision(state: &Context, id: i64) -> Result<(), OpsError> {
     let row = db::run(&state.pool, move |c| db::instances::plan(c, id)).await?;
     let node_id = row.node_id;
     let tenant = row.tenant();
@@ -229,7 +229,7 @@ pub async fn provision(state: &AppState, id: i64) -> Result<(), OpsError> {
 }
 
 /// The node's engine endpoint with its TLS material (client key decrypted in memory).
-pub async fn endpoint(state: &AppState, node_id: i64) -> Result<Endpoint, OpsError> {
+pub async fn endpoint(state: &Context, node_id: i64) -> Result<Endpoint, OpsError> {
     let a = db::run(&state.pool, move |c| db::nodes::docker_access(c, node_id)).await?;
     if a.docker_endpoint.is_empty() {
         return Err(docker::DockerError::Config("the node has no Docker endpoint".into()).into());
@@ -255,7 +255,7 @@ pub async fn endpoint(state: &AppState, node_id: i64) -> Result<Endpoint, OpsErr
 
 /// Start, stop or restart the container; returns the instance as it is afterwards.
 pub async fn act(
-    state: &AppState,
+    state: &Context,
     actor: &Actor,
     id: i64,
     action: container::Action,
@@ -290,7 +290,7 @@ pub async fn act(
 
 /// Removes the container (forced) and its data volume, then the row. If the engine
 /// fails, the instance stays with the error and can be deleted again.
-pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsError> {
+pub async fn delete(state: &Context, actor: &Actor, id: i64) -> Result<(), OpsError> {
     let inst = get(state, actor, id).await?;
     if !db::run(&state.pool, move |c| db::instances::begin_delete(c, id)).await? {
         return Err(OpsError::Refused("instance.busy"));
@@ -330,7 +330,7 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), OpsE
 }
 
 /// The tenant's network on the node once instance `id` is gone, if nothing else uses it.
-async fn prune_network(state: &AppState, node_id: i64, tenant: Tenant, id: i64) {
+async fn prune_network(state: &Context, node_id: i64, tenant: Tenant, id: i64) {
     let Ok(ep) = endpoint(state, node_id).await else {
         return;
     };
@@ -344,7 +344,7 @@ async fn prune_network(state: &AppState, node_id: i64, tenant: Tenant, id: i64) 
 /// recorded: the container and the data volume, by the names provisioning gives them
 /// (either being absent is fine).
 pub async fn remove_leftovers(
-    state: &AppState,
+    state: &Context,
     node_id: i64,
     id: i64,
     name: &str,

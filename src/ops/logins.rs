@@ -6,7 +6,7 @@
 use super::OpsError;
 use crate::crypto::{random_token, token_hash};
 use crate::db::{self, login_sessions::LoginSession, users::User};
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// How stale `last_seen_at` may get before a request writes it again (one write per
 /// session and minute at most, not one per request).
@@ -22,13 +22,13 @@ pub mod reason {
     pub const DISABLED: &str = "disabled";
 }
 
-fn max_age(state: &AppState) -> i64 {
+fn max_age(state: &Context) -> i64 {
     state.settings.security.session_hours * 3600
 }
 
 /// Starts a session of `user_id`; the random id for the cookie.
 pub async fn start(
-    state: &AppState,
+    state: &Context,
     user_id: i64,
     ip: &str,
     user_agent: &str,
@@ -46,7 +46,7 @@ pub async fn start(
 /// The live session a cookie's id names, with its user (None: ended, expired, unknown,
 /// or the user is disabled).
 pub async fn resolve(
-    state: &AppState,
+    state: &Context,
     token: &str,
     ip: &str,
 ) -> Result<Option<(LoginSession, User)>, OpsError> {
@@ -68,7 +68,7 @@ pub async fn resolve(
 }
 
 /// Is session `id` still live (for sockets that outlive their handshake)?
-pub async fn is_live(state: &AppState, id: i64) -> Result<bool, OpsError> {
+pub async fn is_live(state: &Context, id: i64) -> Result<bool, OpsError> {
     let max_age = max_age(state);
     Ok(db::run(&state.pool, move |c| {
         db::login_sessions::is_live(c, id, max_age)
@@ -77,7 +77,7 @@ pub async fn is_live(state: &AppState, id: i64) -> Result<bool, OpsError> {
 }
 
 /// The live sessions of a user, most recently used first.
-pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<LoginSession>, OpsError> {
+pub async fn list(state: &Context, user_id: i64) -> Result<Vec<LoginSession>, OpsError> {
     let max_age = max_age(state);
     Ok(db::run(&state.pool, move |c| {
         db::login_sessions::live_of(c, user_id, max_age)
@@ -87,7 +87,7 @@ pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<LoginSession>, O
 
 /// Ends session `id` of `user_id`; someone else's session is not found.
 pub async fn end(
-    state: &AppState,
+    state: &Context,
     user_id: i64,
     id: i64,
     why: &'static str,
@@ -105,7 +105,7 @@ pub async fn end(
 
 /// An admin ends every session of a user: browser sessions at once, and (the epoch
 /// moves) open terminals and jumpbox shells at their next re-check.
-pub async fn end_all_of(state: &AppState, user_id: i64) -> Result<usize, OpsError> {
+pub async fn end_all_of(state: &Context, user_id: i64) -> Result<usize, OpsError> {
     db::transaction(&state.pool, move |c| {
         db::users::bump_epoch(c, user_id)?;
         db::login_sessions::end_all(c, user_id, None, reason::BY_ADMIN)

@@ -1,10 +1,12 @@
-//! One async function per user action, shared by every door (web pages now; the
-//! jumpbox and APIs later). Owns transactions and the audit events of its actions.
+//! One async function per user action, shared by every door (the web pages, the ZJMF
+//! `/api/`, the SSH jumpbox and the background workers). Owns transactions and the audit
+//! events of its actions, and the `Context` every door hands in (context.rs).
 
 pub mod accounts;
 pub mod audit;
 pub mod bridge;
 pub mod catalog;
+pub mod context;
 pub mod instances;
 pub mod logins;
 pub mod nat;
@@ -15,6 +17,8 @@ pub mod sessions;
 pub mod streams;
 pub mod tenancy;
 pub mod zjmf;
+
+pub use context::Context;
 
 use crate::crypto::CryptoError;
 use crate::db::DbError;

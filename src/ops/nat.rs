@@ -26,7 +26,7 @@ use crate::domain::nat::{self, Forward, Host, Listen, Proto};
 use crate::domain::zjmf::Refusal;
 use crate::host_net;
 use crate::iptables::{self, IptablesError};
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// What this process knows of iptables, and where forwards listen.
 #[derive(Debug, Default)]
@@ -71,7 +71,7 @@ pub fn refusal(e: NatError) -> Refusal {
 }
 
 /// Where forwards listen, found once (at start-up: `startup` asks first).
-pub async fn listen(state: &AppState) -> &Listen {
+pub async fn listen(state: &Context) -> &Listen {
     state
         .nat
         .listen
@@ -109,7 +109,7 @@ async fn detect(configured: &str) -> Listen {
     listen
 }
 
-async fn host(state: &AppState) -> Host {
+async fn host(state: &Context) -> Host {
     let z = &state.settings.zjmf;
     Host {
         chain: z.nat_chain.clone(),
@@ -125,7 +125,7 @@ async fn host(state: &AppState) -> Host {
 /// used as it is (the sampler refreshes every view every few seconds and re-applies when
 /// an address changes); only the others cost LXD a call. Callers that just changed a
 /// container drop its view first.
-pub async fn addresses(state: &AppState, hostnames: Vec<String>) -> BTreeMap<String, String> {
+pub async fn addresses(state: &Context, hostnames: Vec<String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let unique: std::collections::BTreeSet<String> = hostnames.into_iter().collect();
     let now = Instant::now();
@@ -157,12 +157,12 @@ fn forward(r: &NatRule, ips: &BTreeMap<String, String>) -> Option<Forward> {
 }
 
 /// Makes iptables hold exactly the stored rules (every chain rewritten).
-pub async fn apply(state: &AppState) -> Result<(), NatError> {
+pub async fn apply(state: &Context) -> Result<(), NatError> {
     let mut applied = state.nat.applied.lock().await;
     rewrite(state, &mut applied).await
 }
 
-async fn rewrite(state: &AppState, applied: &mut Applied) -> Result<(), NatError> {
+async fn rewrite(state: &Context, applied: &mut Applied) -> Result<(), NatError> {
     let started = Instant::now();
     let rules = db::run(&state.pool, db::zjmf::all_rules).await?;
     let host = host(state).await;
@@ -252,7 +252,7 @@ impl AddError {
 
 /// Adds a rule to the store (the customer's within the product's limit) and its lines to
 /// iptables; both or neither.
-pub async fn add(state: &AppState, new: NewRule<'_>) -> Result<NatRule, AddError> {
+pub async fn add(state: &Context, new: NewRule<'_>) -> Result<NatRule, AddError> {
     let started = Instant::now();
     let mut applied = state.nat.applied.lock().await;
     let locked = started.elapsed();
@@ -299,7 +299,7 @@ pub async fn add(state: &AppState, new: NewRule<'_>) -> Result<NatRule, AddError
 }
 
 async fn write_added(
-    state: &AppState,
+    state: &Context,
     applied: &mut Applied,
     row: &NatRule,
 ) -> Result<(), NatError> {
@@ -366,7 +366,7 @@ async fn reap_locked(state: &AppState, applied: &mut Applied) -> Result<(), NatE
 /// Removes the container's rule (proto, ext_port, int_port) from the store and its lines
 /// from iptables; both or neither. False when there is no such rule.
 pub async fn remove(
-    state: &AppState,
+    state: &Context,
     hostname: &str,
     proto: Proto,
     ext_port: u16,
@@ -459,7 +459,7 @@ pub async fn remove(
 /// The TCP ports of the panel (and the `/api/`), of its plain-HTTP redirects to HTTPS
 /// and of the jumpbox when they run: as configured and as bound (a configured port 0
 /// binds a free one).
-pub fn reserved_ports(state: &AppState) -> Vec<u16> {
+pub fn reserved_ports(state: &Context) -> Vec<u16> {
     let s = &state.settings;
     let jumpbox = s.jumpbox.enabled.then_some(s.jumpbox.listen.as_str());
     let mut ports = nat::reserved_ports(std::iter::once(s.server.listen.as_str()).chain(jumpbox));
@@ -471,7 +471,7 @@ pub fn reserved_ports(state: &AppState) -> Vec<u16> {
 
 /// Refuses (409) an external port that this server or another process of this host
 /// listens on: a forward would take it from them on the addresses forwards listen on.
-pub async fn check_host_port(state: &AppState, proto: Proto, port: u16) -> Result<(), Refusal> {
+pub async fn check_host_port(state: &Context, proto: Proto, port: u16) -> Result<(), Refusal> {
     if proto == Proto::Tcp && reserved_ports(state).contains(&port) {
         return Err(Refusal::new(409, "lxdapi.reserved_port"));
     }
@@ -486,7 +486,7 @@ pub async fn check_host_port(state: &AppState, proto: Proto, port: u16) -> Resul
 
 /// Maps a random free external port to the container's port 22 (drawing again when
 /// another call took the port first) and applies. Returns the external port.
-pub async fn add_ssh(state: &AppState, hostname: &str) -> Result<u16, Refusal> {
+pub async fn add_ssh(state: &Context, hostname: &str) -> Result<u16, Refusal> {
     let reserved = reserved_ports(state);
     for _ in 0..20 {
         let stored = db::run(&state.pool, |c| db::zjmf::used_ports(c, "tcp"))
@@ -548,7 +548,7 @@ pub struct ImportReport {
 /// `suanli zjmf import --rules FILE`: the Flask backend's rules into the store, then
 /// applied. A rule whose external port is already taken (by another rule, this server or
 /// a process of this host) is skipped and reported.
-pub async fn import(state: &AppState, text: &str) -> Result<ImportReport, String> {
+pub async fn import(state: &Context, text: &str) -> Result<ImportReport, String> {
     let (rules, mut skipped) = nat::parse_flask_rules(text)?;
     let mut imported = 0;
     let reserved = reserved_ports(state);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::OpsError;
 use crate::db::{self, DbError, permissions::Permission};
 use crate::domain::access::{ROLE_LABELS, Role, route_allows};
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// Routes that must stay open to admins, or nobody could undo a mistake.
 const ADMIN_LIFELINES: &[&str] = &[
@@ -20,7 +20,7 @@ const ADMIN_LIFELINES: &[&str] = &[
     "/",
 ];
 
-pub async fn toggle_role(state: &AppState, id: i64, role: &str) -> Result<Permission, OpsError> {
+pub async fn toggle_role(state: &Context, id: i64, role: &str) -> Result<Permission, OpsError> {
     if !ROLE_LABELS.contains(&role) {
         return Err(OpsError::NotFound);
     }
@@ -44,7 +44,7 @@ pub async fn toggle_role(state: &AppState, id: i64, role: &str) -> Result<Permis
     changed
 }
 
-pub async fn all(state: &AppState) -> Result<Vec<Permission>, OpsError> {
+pub async fn all(state: &Context) -> Result<Vec<Permission>, OpsError> {
     Ok(db::run(&state.pool, db::permissions::all).await?)
 }
 
@@ -118,7 +118,7 @@ impl Records {
 }
 
 /// The records, from memory unless missing or too old.
-async fn table(state: &AppState) -> Result<Arc<Table>, DbError> {
+async fn table(state: &Context) -> Result<Arc<Table>, DbError> {
     let read = Instant::now();
     match state.routes.fresh(read) {
         Ok(table) => Ok(table),
@@ -133,7 +133,7 @@ async fn table(state: &AppState) -> Result<Arc<Table>, DbError> {
 
 /// The roles allowed on a route; None when the route has no record (deny).
 pub async fn allowed_roles(
-    state: &AppState,
+    state: &Context,
     method: &str,
     pattern: &str,
 ) -> Result<Option<Vec<String>>, DbError> {
@@ -141,7 +141,7 @@ pub async fn allowed_roles(
 }
 
 /// The methods that have a record for `pattern`, sorted (what a 405 offers instead).
-pub async fn methods_of(state: &AppState, pattern: &str) -> Result<Vec<String>, DbError> {
+pub async fn methods_of(state: &Context, pattern: &str) -> Result<Vec<String>, DbError> {
     let table = table(state).await?;
     let mut methods: Vec<String> = table
         .0
@@ -156,7 +156,7 @@ pub async fn methods_of(state: &AppState, pattern: &str) -> Result<Vec<String>, 
 /// What `role` may call, decided as the gate decides it: a test of (method, pattern),
 /// for hiding the buttons of actions it would be refused.
 pub async fn permits(
-    state: &AppState,
+    state: &Context,
     role: Role,
 ) -> Result<impl Fn(&str, &str) -> bool + use<>, DbError> {
     let table = table(state).await?;

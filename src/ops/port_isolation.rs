@@ -9,13 +9,13 @@ use serde_json::json;
 use crate::db;
 use crate::domain::port_isolation::missing_isolation;
 use crate::lxd::{Instance, LxdError};
-use crate::startup::AppState;
+use crate::ops::Context;
 
 // SECURITY: a stopped container's bridged NICs get `security.port_isolation` before it
 // starts (issue #14). Only while stopped: LXD applies a NIC change to a running
 // container by unplugging and re-plugging the NIC, and the customer's system would be
 // left without its address. Returns whether anything was written.
-pub async fn isolate(state: &AppState, name: &str) -> Result<bool, LxdError> {
+pub async fn isolate(state: &Context, name: &str) -> Result<bool, LxdError> {
     match state.lxd.instance(name).await? {
         Some(inst) => isolate_read(state, name, &inst).await,
         None => Ok(false),
@@ -23,7 +23,7 @@ pub async fn isolate(state: &AppState, name: &str) -> Result<bool, LxdError> {
 }
 
 /// `isolate` for a container already read from LXD.
-async fn isolate_read(state: &AppState, name: &str, inst: &Instance) -> Result<bool, LxdError> {
+async fn isolate_read(state: &Context, name: &str, inst: &Instance) -> Result<bool, LxdError> {
     if inst.status != "Stopped" {
         return Ok(false);
     }
@@ -43,7 +43,7 @@ async fn isolate_read(state: &AppState, name: &str, inst: &Instance) -> Result<b
 /// Start-up: the API's containers made before port isolation get it now when stopped;
 /// a running one gets it at its next start, restart or stop through the API (or its
 /// reinstall), without cutting its network now (see `isolate`).
-pub async fn isolate_existing(state: &AppState) {
+pub async fn isolate_existing(state: &Context) {
     let names = match db::run(&state.pool, db::zjmf::hostnames).await {
         Ok(names) => names,
         Err(e) => {

@@ -32,7 +32,7 @@ use crate::db::cleanups::{Cleanup, Due, Leftover};
 use crate::db::{self, DbError};
 use crate::docker::DockerError;
 use crate::lxd::LxdError;
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// How long one try may wait for LXD to let go of a container (a create LXD carries on
 /// after its client died, then the stop and the delete).
@@ -55,7 +55,7 @@ const REOPENED: &str = "interrupted: the server stopped while deleting; delete a
 /// Start-up: the store is put right before any door opens (sessions closed, cut-off
 /// creations failed and their undo recorded, cut-off deletes reopened), then the undo
 /// itself runs in the background.
-pub async fn at_start(state: &Arc<AppState>) -> Result<(), DbError> {
+pub async fn at_start(state: &Arc<Context>) -> Result<(), DbError> {
     let closed = db::run(&state.pool, |c| {
         db::sessions::close_unfinished(c, "server_stopped")
     })
@@ -98,7 +98,7 @@ pub struct Pass {
 
 /// Works off every due clean-up once (concurrently; each bounded by `LXD_BUDGET` or the
 /// engine's own timeouts).
-pub async fn clean_up(state: &AppState) -> Result<Pass, DbError> {
+pub async fn clean_up(state: &Context) -> Result<Pass, DbError> {
     let due = db::run(&state.pool, db::cleanups::due).await?;
     let results =
         futures_util::future::join_all(due.into_iter().map(|d| clean_one(state, d))).await;
@@ -109,7 +109,7 @@ pub async fn clean_up(state: &AppState) -> Result<Pass, DbError> {
     })
 }
 
-async fn keep_cleaning(state: Arc<AppState>) {
+async fn keep_cleaning(state: Arc<Context>) {
     loop {
         let tick = match clean_up(&state).await {
             Ok(pass) if pass.left > 0 => BUSY_TICK,
@@ -128,7 +128,7 @@ async fn keep_cleaning(state: Arc<AppState>) {
 }
 
 /// One try at one clean-up; true when it is finished.
-async fn clean_one(state: &AppState, due: Due) -> bool {
+async fn clean_one(state: &Context, due: Due) -> bool {
     let quiet = chrono::Duration::from_std(QUIET).unwrap_or_default();
     let settled = Utc::now() - due.since >= quiet;
     let outcome = match &due.leftover {
@@ -176,7 +176,7 @@ enum Outcome {
 
 /// The container of an unfinished ZJMF create: removed for sure, then its forwards, then
 /// its row (which takes the clean-up with it).
-async fn clean_lxd(state: &AppState, name: &str, settled: bool) -> Outcome {
+async fn clean_lxd(state: &Context, name: &str, settled: bool) -> Outcome {
     // the forwards go first: none may point at a container that is going away
     let rules = drop_rules(state, name).await;
     let removed = state.lxd.remove(name, LXD_BUDGET).await;
@@ -198,7 +198,7 @@ async fn clean_lxd(state: &AppState, name: &str, settled: bool) -> Outcome {
 }
 
 /// Removes the container's port forwards from the store and from iptables.
-async fn drop_rules(state: &AppState, name: &str) -> Result<(), String> {
+async fn drop_rules(state: &Context, name: &str) -> Result<(), String> {
     let owned = name.to_string();
     let removed = db::run(&state.pool, move |c| db::zjmf::forget_rules(c, &owned))
         .await
@@ -212,7 +212,7 @@ async fn drop_rules(state: &AppState, name: &str) -> Result<(), String> {
 /// A failed create whose container could not be removed within `UNDO_BUDGET`: its
 /// forwards go now, its row stays (the hostname stays taken) and the clean-ups finish
 /// the removal.
-pub async fn hand_over_lxd(state: &AppState, name: &str, why: &LxdError) {
+pub async fn hand_over_lxd(state: &Context, name: &str, why: &LxdError) {
     log::warn!(
         "zjmf: the half-created container {name} cannot be removed yet ({why}): kept, the clean-up retries"
     );
@@ -233,7 +233,7 @@ pub async fn hand_over_lxd(state: &AppState, name: &str, why: &LxdError) {
 /// and data volume (by the names provisioning gives them), then the tenant network when
 /// nothing else of the tenant uses it.
 async fn clean_instance(
-    state: &AppState,
+    state: &Context,
     id: i64,
     name: &str,
     node_id: i64,
@@ -280,7 +280,7 @@ pub struct PendingCreate {
 }
 
 /// The LXD containers whose clean-up is pending, oldest first (the admin's LXD page).
-pub async fn pending_creates(state: &AppState) -> Result<Vec<PendingCreate>, DbError> {
+pub async fn pending_creates(state: &Context) -> Result<Vec<PendingCreate>, DbError> {
     let rows = db::run(&state.pool, db::cleanups::lxd_list).await?;
     Ok(rows
         .into_iter()

@@ -5,7 +5,7 @@ use super::OpsError;
 use super::audit::{self, Origin};
 use crate::db::{self, instances::InstanceView, sessions::NewSession};
 use crate::docker::exec::ShellControl;
-use crate::startup::AppState;
+use crate::ops::Context;
 
 pub use crate::db::sessions::Outcome;
 
@@ -20,7 +20,7 @@ pub struct Opened {
 
 /// Records the start of a shell (`command` empty) or a one-shot command on `inst`.
 pub async fn begin(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     inst: &InstanceView,
     command: &str,
@@ -51,7 +51,7 @@ pub async fn begin(
 /// The program ended by itself: its exit code (when the engine recorded one) goes on
 /// the row with the counts, reason "exit". Returns the code.
 pub async fn end_exited(
-    state: &AppState,
+    state: &Context,
     s: Opened,
     control: &ShellControl,
     mut outcome: Outcome,
@@ -70,7 +70,7 @@ pub async fn end_exited(
 
 /// Records the end: byte counts, exit code and why (exit, client, idle, revoked, error,
 /// limit). A failed write is logged: the session is over either way.
-pub async fn end(state: &AppState, s: Opened, outcome: Outcome, reason: &'static str) {
+pub async fn end(state: &Context, s: Opened, outcome: Outcome, reason: &'static str) {
     let id = s.id;
     if let Err(e) = db::run(&state.pool, move |c| {
         db::sessions::close(c, id, outcome, reason)

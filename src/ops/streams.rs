@@ -31,7 +31,7 @@ pub struct Holder {
 /// has not expired, their current role still has the route, and they still see the
 /// instance.
 pub async fn still_allowed(
-    state: &crate::startup::AppState,
+    state: &crate::ops::Context,
     h: &Holder,
     instance_id: i64,
 ) -> Result<bool, OpsError> {
@@ -77,7 +77,7 @@ pub async fn still_allowed(
 /// receiver of `verdict` is dropped) or the check fails, which it reports. A database
 /// hiccup does not cut open sessions: the next check decides.
 pub async fn watch(
-    state: std::sync::Arc<crate::startup::AppState>,
+    state: std::sync::Arc<crate::ops::Context>,
     holder: Holder,
     instance: i64,
     every: std::time::Duration,
@@ -119,7 +119,7 @@ pub fn is_running(inst: &InstanceView) -> Result<(), OpsError> {
 /// Opens bash (or sh), or one command, in the instance's container: on a TTY of that
 /// size when `tty` is given.
 pub async fn exec(
-    state: &crate::startup::AppState,
+    state: &crate::ops::Context,
     inst: &InstanceView,
     program: Program<'_>,
     tty: Option<TermSize>,
@@ -138,7 +138,7 @@ pub async fn exec(
 
 /// The container's log (followed or not). Errors of the engine arrive on the stream.
 pub async fn logs(
-    state: &crate::startup::AppState,
+    state: &crate::ops::Context,
     inst: &InstanceView,
     opts: LogOptions,
 ) -> Result<LogStream, OpsError> {

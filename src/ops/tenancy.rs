@@ -14,7 +14,7 @@ use super::OpsError;
 use crate::db;
 use crate::docker::network;
 use crate::domain::tenancy::Tenant;
-use crate::startup::AppState;
+use crate::ops::Context;
 
 /// A node id and a tenant network name.
 type NodeNetwork = (i64, String);
@@ -38,14 +38,14 @@ impl Locks {
 }
 
 /// The tenant's network name under this panel's prefix.
-pub fn network_name(state: &AppState, tenant: Tenant) -> String {
+pub fn network_name(state: &Context, tenant: Tenant) -> String {
     tenant.network_name(&state.settings.docker.tenant_network_prefix)
 }
 
 /// The tenant's network on the node (created when missing), with its lock held: keep
 /// the guard until the container using the network has started.
 pub async fn network(
-    state: &AppState,
+    state: &Context,
     docker: &Docker,
     node_id: i64,
     tenant: Tenant,
@@ -60,7 +60,7 @@ pub async fn network(
 /// or left on a duplicate network) onto its tenant's network only. Returns whether it
 /// was moved.
 pub async fn settle(
-    state: &AppState,
+    state: &Context,
     docker: &Docker,
     node_id: i64,
     tenant: Tenant,
@@ -78,7 +78,7 @@ pub async fn settle(
 /// nothing left): removes the tenant's network when no other instance of the tenant is
 /// on the node and no container is attached. Best effort: a failure only leaves an
 /// empty network, which the next instance of the tenant reuses.
-pub async fn prune(state: &AppState, docker: &Docker, node_id: i64, tenant: Tenant, except: i64) {
+pub async fn prune(state: &Context, docker: &Docker, node_id: i64, tenant: Tenant, except: i64) {
     let name = network_name(state, tenant);
     let _guard = state.tenant_locks.hold(node_id, &name).await;
     prune_held(state, docker, node_id, tenant, except).await;
@@ -86,7 +86,7 @@ pub async fn prune(state: &AppState, docker: &Docker, node_id: i64, tenant: Tena
 
 /// `prune` for a caller that already holds the network's lock (from `network`).
 pub async fn prune_held(
-    state: &AppState,
+    state: &Context,
     docker: &Docker,
     node_id: i64,
     tenant: Tenant,

@@ -15,7 +15,7 @@ use crate::db;
 use crate::domain::port_isolation::with_isolation;
 use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest};
 use crate::lxd::{Instance, InstanceState, LxdError, NewInstance, StateAction};
-use crate::startup::AppState;
+use crate::ops::Context;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Power {
@@ -31,7 +31,7 @@ const ADDRESS_WAIT: Duration = Duration::from_secs(15);
 /// How often its state is read meanwhile (one LXD call of a few ms).
 const ADDRESS_POLL: Duration = Duration::from_millis(50);
 
-fn timeout(state: &AppState) -> Duration {
+fn timeout(state: &Context) -> Duration {
     Duration::from_secs(state.settings.zjmf.operation_timeout_secs)
 }
 
@@ -61,7 +61,7 @@ pub fn api_origin(ip: &str) -> Origin {
 }
 
 async fn record(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     action: &str,
     hostname: &str,
@@ -76,7 +76,7 @@ async fn record(
 
 /// Records a refused action in the audit log and hands the refusal back.
 async fn refused(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     action: &str,
     hostname: &str,
@@ -87,7 +87,7 @@ async fn refused(
     refusal
 }
 
-async fn existing(state: &AppState, name: &str) -> Result<Instance, Refusal> {
+async fn existing(state: &Context, name: &str) -> Result<Instance, Refusal> {
     state
         .lxd
         .instance(name)
@@ -98,7 +98,7 @@ async fn existing(state: &AppState, name: &str) -> Result<Instance, Refusal> {
 
 /// The container's config and state: what LXD said less than `lxd::cache::MAX_AGE` ago,
 /// else asked now (and kept).
-async fn seen(state: &AppState, name: &str) -> Result<(Instance, InstanceState), Refusal> {
+async fn seen(state: &Context, name: &str) -> Result<(Instance, InstanceState), Refusal> {
     if let Some(hit) = state.lxd_cache.fresh(name, Instant::now()) {
         return Ok(hit);
     }
@@ -117,7 +117,7 @@ async fn seen(state: &AppState, name: &str) -> Result<(Instance, InstanceState),
 /// Drops the container's cached view (lxd/cache.rs) when an action on it ends, however it
 /// ends: the next read asks LXD.
 struct Changes<'a> {
-    state: &'a AppState,
+    state: &'a Context,
     name: &'a str,
 }
 
@@ -209,7 +209,7 @@ pub fn usage(inst: &Instance, live: &InstanceState, cpu: &CpuSamples, unlimited_
     }
 }
 
-fn usage_now(state: &AppState, inst: &Instance, live: &InstanceState) -> Usage {
+fn usage_now(state: &Context, inst: &Instance, live: &InstanceState) -> Usage {
     usage(
         inst,
         live,
@@ -219,7 +219,7 @@ fn usage_now(state: &AppState, inst: &Instance, live: &InstanceState) -> Usage {
 }
 
 /// getinfo's `data`.
-pub async fn info(state: &AppState, name: &str) -> Result<Value, Refusal> {
+pub async fn info(state: &Context, name: &str) -> Result<Value, Refusal> {
     let (inst, live) = seen(state, name).await?;
     let u = usage_now(state, &inst, &live);
     Ok(json!({
@@ -248,7 +248,7 @@ pub struct Overview {
 }
 
 /// Every LXD container (created by Suanli or not) with its usage and NAT rules.
-pub async fn overview(state: &AppState) -> Result<Vec<Overview>, Refusal> {
+pub async fn overview(state: &Context) -> Result<Vec<Overview>, Refusal> {
     let asked = Instant::now();
     let list = state.lxd.instances_with_state().await.map_err(lxd_failed)?;
     state.lxd_cache.replace_all(list.clone(), asked);
@@ -269,7 +269,7 @@ pub async fn overview(state: &AppState) -> Result<Vec<Overview>, Refusal> {
 
 /// One container and its rules (the admin's detail page).
 pub async fn detail(
-    state: &AppState,
+    state: &Context,
     name: &str,
 ) -> Result<(Usage, Vec<db::zjmf::NatRule>), Refusal> {
     let (inst, live) = seen(state, name).await?;
@@ -298,7 +298,7 @@ fn megabytes(v: &str) -> Option<i64> {
 }
 
 /// What the LXD host has (asked each time: a create is rare, and a host can grow).
-async fn host(state: &AppState) -> Result<zjmf::bounds::Host, Refusal> {
+async fn host(state: &Context) -> Result<zjmf::bounds::Host, Refusal> {
     let r = state.lxd.resources().await.map_err(lxd_failed)?;
     Ok(zjmf::bounds::Host::new(r.cpu_threads, r.memory_bytes))
 }
@@ -306,7 +306,7 @@ async fn host(state: &AppState) -> Result<zjmf::bounds::Host, Refusal> {
 /// Creates, starts, waits for the address and sets the password; the container is
 /// recorded only when all of that worked, and removed when any of it failed. A product
 /// larger than the host is refused first (400), before anything is made.
-pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Result<Value, Refusal> {
+pub async fn create(state: &Context, origin: &Origin, r: CreateRequest) -> Result<Value, Refusal> {
     zjmf::bounds::fits_host(&r.product, &host(state).await?)?;
     let s = &state.settings.zjmf;
     let name = r.hostname.clone();
@@ -396,7 +396,7 @@ pub async fn create(state: &AppState, origin: &Origin, r: CreateRequest) -> Resu
 }
 
 /// The LXD side of a create; returns the container's IPv4 address.
-async fn build(state: &AppState, req: &NewInstance, password: &str) -> Result<String, Refusal> {
+async fn build(state: &Context, req: &NewInstance, password: &str) -> Result<String, Refusal> {
     let t = timeout(state);
     state.lxd.create(req, t).await.map_err(lxd_failed)?;
     state
@@ -416,7 +416,7 @@ async fn build(state: &AppState, req: &NewInstance, password: &str) -> Result<St
 /// that fails after that leaves the rebuilt container stopped under its name, with its
 /// rules and row: a retry works.
 pub async fn reinstall(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     r: ReinstallRequest,
 ) -> Result<Value, Refusal> {
@@ -459,7 +459,7 @@ pub async fn reinstall(
 
 /// The LXD side of a reinstall; returns the new IPv4 address.
 async fn rebuild(
-    state: &AppState,
+    state: &Context,
     old: &Instance,
     image: &str,
     password: &str,
@@ -490,7 +490,7 @@ async fn rebuild(
 
 /// The old container goes (stopped by force: its root is being replaced) and the scratch
 /// one takes its name.
-async fn swap(state: &AppState, name: &str, scratch: &str) -> Result<(), Refusal> {
+async fn swap(state: &Context, name: &str, scratch: &str) -> Result<(), Refusal> {
     let t = timeout(state);
     let lxd = &state.lxd;
     let old = existing(state, name).await?;
@@ -511,7 +511,7 @@ async fn swap(state: &AppState, name: &str, scratch: &str) -> Result<(), Refusal
 /// A started container's address (DHCP) and its password (chpasswd needs no network):
 /// both at once, so the password costs no time of its own.
 async fn address_and_password(
-    state: &AppState,
+    state: &Context,
     name: &str,
     password: &str,
 ) -> Result<String, Refusal> {
@@ -525,7 +525,7 @@ async fn address_and_password(
 
 /// Polls the container's state until eth0 has an IPv4 address (DHCP), without sleeping
 /// longer than needed.
-async fn wait_for_address(state: &AppState, name: &str) -> Result<String, Refusal> {
+async fn wait_for_address(state: &Context, name: &str) -> Result<String, Refusal> {
     let deadline = Instant::now() + ADDRESS_WAIT;
     loop {
         let live = state
@@ -546,7 +546,7 @@ async fn wait_for_address(state: &AppState, name: &str) -> Result<String, Refusa
 
 /// Sets the container user's password with `chpasswd` inside the container. The
 /// password travels in the exec's environment, never on a command line.
-async fn chpasswd(state: &AppState, name: &str, password: &str) -> Result<(), Refusal> {
+async fn chpasswd(state: &Context, name: &str, password: &str) -> Result<(), Refusal> {
     let user = state.settings.zjmf.container_user.as_str();
     let script = r#"printf '%s:%s\n' "$SUANLI_USER" "$SUANLI_PASSWORD" | chpasswd"#;
     let out = state
@@ -568,7 +568,7 @@ async fn chpasswd(state: &AppState, name: &str, password: &str) -> Result<(), Re
 
 /// Removes a reinstall's scratch container (best effort: logged when it fails; it has no
 /// row, and its name is not the customer's).
-async fn discard(state: &AppState, name: &str) {
+async fn discard(state: &Context, name: &str) {
     if let Err(e) = state.lxd.remove(name, recovery::UNDO_BUDGET).await {
         log::error!("zjmf: could not remove the scratch container {name}: {e}");
     }
@@ -578,7 +578,7 @@ async fn discard(state: &AppState, name: &str) {
 /// what LXD still runs on it, see lxd/removal.rs), then its forwards and row. A container
 /// LXD does not let go of within `recovery::UNDO_BUDGET` keeps its row, and the hostname
 /// stays taken, until the clean-ups have removed it.
-async fn undo(state: &AppState, name: &str) {
+async fn undo(state: &Context, name: &str) {
     match state.lxd.remove(name, recovery::UNDO_BUDGET).await {
         Ok(()) => forget(state, name).await,
         Err(e) => recovery::hand_over_lxd(state, name, &e).await,
@@ -587,7 +587,7 @@ async fn undo(state: &AppState, name: &str) {
 
 /// Stops (by force: it is going away) and deletes the container, waiting out what LXD
 /// still runs on it, then its row and rules.
-pub async fn delete(state: &AppState, origin: &Origin, name: &str) -> Result<(), Refusal> {
+pub async fn delete(state: &Context, origin: &Origin, name: &str) -> Result<(), Refusal> {
     let _changes = Changes { state, name };
     existing(state, name).await?;
     // waits out what LXD still runs on it (a boot, an exec) instead of failing on "busy"
@@ -609,7 +609,7 @@ pub async fn delete(state: &AppState, origin: &Origin, name: &str) -> Result<(),
 
 /// Drops the row and rules of a container that could not be made, and their iptables
 /// rules (best effort: logged).
-async fn forget(state: &AppState, name: &str) {
+async fn forget(state: &Context, name: &str) {
     let owned = name.to_string();
     if let Err(e) = db::run(&state.pool, move |c| db::zjmf::forget(c, &owned)).await {
         log::error!("zjmf: could not forget {name}: {e}");
@@ -620,7 +620,7 @@ async fn forget(state: &AppState, name: &str) {
 }
 
 /// natlist: the container's rules; an unknown container has none (the plugin expects []).
-pub async fn nat_list(state: &AppState, name: &str) -> Result<Value, Refusal> {
+pub async fn nat_list(state: &Context, name: &str) -> Result<Value, Refusal> {
     let owned = name.to_string();
     let rules = db::run(&state.pool, move |c| db::zjmf::rules_of(c, &owned))
         .await
@@ -632,7 +632,7 @@ pub async fn nat_list(state: &AppState, name: &str) -> Result<Value, Refusal> {
 /// a free external port that is neither this server's own nor one a host process
 /// listens on.
 pub async fn add_port(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     name: &str,
     rule: PortRule,
@@ -659,7 +659,7 @@ pub async fn add_port(
 }
 
 pub async fn remove_port(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     name: &str,
     rule: PortRule,
@@ -683,7 +683,7 @@ pub async fn remove_port(
 /// Start, stop or restart; idempotent (starting a running container succeeds). Stop is
 /// clean first, forced after `CLEAN_STOP`. Gives the i18n key of what was done.
 pub async fn power(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     name: &str,
     action: Power,
@@ -737,7 +737,7 @@ pub async fn power(
     Ok(msg)
 }
 
-async fn stop(state: &AppState, name: &str) -> Result<(), Refusal> {
+async fn stop(state: &Context, name: &str) -> Result<(), Refusal> {
     let clean = state
         .lxd
         .set_state(name, StateAction::Stop, false, CLEAN_STOP)
@@ -754,7 +754,7 @@ async fn stop(state: &AppState, name: &str) -> Result<(), Refusal> {
 }
 
 pub async fn set_password(
-    state: &AppState,
+    state: &Context,
     origin: &Origin,
     name: &str,
     password: &str,
@@ -828,7 +828,7 @@ impl CpuSamples {
 /// Reads every container's state every `every` (one LXD call): CPU time samples and the
 /// cached views for getinfo and the admin pages; re-applies the NAT rules when a
 /// container's address changed.
-pub async fn sample_lxd(state: Arc<AppState>, every: Duration) {
+pub async fn sample_lxd(state: Arc<Context>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut known: Option<HashMap<String, String>> = None;

@@ -14,8 +14,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
-use super::{CaInfo, TlsError, describe, fingerprint, host_name, info_for, parse};
-use crate::domain::tls::{CertName, same_names};
+use super::{TlsError, describe, fingerprint, host_name, info_for, parse};
+use crate::domain::tls::{CaInfo, CertName, same_names};
 
 /// Apple's platforms refuse TLS server certificates valid for longer (even from a
 /// CA the user installed); Chromium and Firefox accept it from a local CA.

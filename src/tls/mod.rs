@@ -25,7 +25,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
 use crate::config::ServerSettings;
-use crate::domain::tls::{CertName, default_names, parse_names};
+use crate::domain::tls::{CaInfo, CertName, TlsInfo, default_names, parse_names};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -40,45 +40,10 @@ pub enum TlsError {
     Generate(String),
 }
 
-/// The panel's HTTPS once it listens: what the settings page shows, and the port of the
-/// plain-HTTP redirects (a port the NAT forwards must not take).
-#[derive(Clone, Debug)]
-pub struct Https {
-    pub info: TlsInfo,
-    /// where HTTPS listens (as bound)
-    pub addr: std::net::SocketAddr,
-    pub redirect: Option<std::net::SocketAddr>,
-}
-
 /// What the panel serves over HTTPS, and what the settings page and the log show of it.
 pub struct Tls {
     pub config: ServerConfig,
     pub info: TlsInfo,
-}
-
-#[derive(Clone, Debug)]
-pub struct TlsInfo {
-    /// the served certificate's SHA-256 (of its DER), `AB:CD:…` as browsers show it
-    pub fingerprint: String,
-    /// base64 SHA-256 of its public key (SPKI): what Chromium's
-    /// `--ignore-certificate-errors-spki-list` and key pins take
-    pub spki_sha256: String,
-    /// its subject alternative names
-    pub names: Vec<String>,
-    /// the last day it is valid (UTC), `YYYY-MM-DD`
-    pub not_after: String,
-    pub cert_path: PathBuf,
-    /// the local CA, when the certificate is generated
-    pub ca: Option<CaInfo>,
-    /// whether this start issued the server certificate (first start, names changed,
-    /// expiring)
-    pub issued: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct CaInfo {
-    pub path: PathBuf,
-    pub fingerprint: String,
 }
 
 /// The certificate and rustls configuration for `server` (which has `tls` on).

@@ -23,10 +23,10 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::access::API_KEY_ROLE;
 use crate::domain::zjmf::{self, Refusal, query::Fields};
+use crate::ops::Context;
 use crate::ops::audit::Origin;
 use crate::ops::permissions;
 use crate::ops::zjmf::{self as ops, Power};
-use crate::startup::AppState;
 
 /// The largest body a call may send (a create is a few hundred bytes).
 pub const BODY_MAX: usize = 64 * 1024;
@@ -125,7 +125,7 @@ async fn admit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(st) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(st) = req.app_data::<web::Data<Context>>().cloned() else {
         let res = Reply::refused(Refusal::new(500, "lxdapi.store_failed")).into_response();
         return Ok(req.into_response(res));
     };
@@ -241,7 +241,7 @@ async fn check() -> Reply {
     Reply::ok("API连接正常", None)
 }
 
-async fn getinfo(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+async fn getinfo(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
             Ok(Reply::ok(
@@ -253,7 +253,7 @@ async fn getinfo(st: web::Data<AppState>, req: HttpRequest) -> Reply {
     )
 }
 
-async fn create(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
+async fn create(st: web::Data<Context>, req: HttpRequest, payload: web::Payload) -> Reply {
     reply(
         async {
             let r = zjmf::CreateRequest::parse(&json_body(&req, payload).await?)?;
@@ -264,7 +264,7 @@ async fn create(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload
     )
 }
 
-async fn delete(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+async fn delete(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
             ops::delete(&st, &caller(&req), &host_of(&req)?).await?;
@@ -274,7 +274,7 @@ async fn delete(st: web::Data<AppState>, req: HttpRequest) -> Reply {
     )
 }
 
-async fn power(st: &AppState, req: &HttpRequest, action: Power) -> Reply {
+async fn power(st: &Context, req: &HttpRequest, action: Power) -> Reply {
     reply(
         async {
             let done = ops::power(st, &caller(req), &host_of(req)?, action).await?;
@@ -284,19 +284,19 @@ async fn power(st: &AppState, req: &HttpRequest, action: Power) -> Reply {
     )
 }
 
-async fn boot(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+async fn boot(st: web::Data<Context>, req: HttpRequest) -> Reply {
     power(&st, &req, Power::Start).await
 }
 
-async fn stop(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+async fn stop(st: web::Data<Context>, req: HttpRequest) -> Reply {
     power(&st, &req, Power::Stop).await
 }
 
-async fn reboot(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+async fn reboot(st: web::Data<Context>, req: HttpRequest) -> Reply {
     power(&st, &req, Power::Restart).await
 }
 
-async fn password(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
+async fn password(st: web::Data<Context>, req: HttpRequest, payload: web::Payload) -> Reply {
     reply(
         async {
             let body = json_body(&req, payload).await?;
@@ -309,7 +309,7 @@ async fn password(st: web::Data<AppState>, req: HttpRequest, payload: web::Paylo
     )
 }
 
-async fn reinstall(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
+async fn reinstall(st: web::Data<Context>, req: HttpRequest, payload: web::Payload) -> Reply {
     reply(
         async {
             let r = zjmf::ReinstallRequest::parse(&json_body(&req, payload).await?)?;
@@ -320,7 +320,7 @@ async fn reinstall(st: web::Data<AppState>, req: HttpRequest, payload: web::Payl
     )
 }
 
-async fn natlist(st: web::Data<AppState>, req: HttpRequest) -> Reply {
+async fn natlist(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
             Ok(Reply::ok(
@@ -344,15 +344,15 @@ async fn port_form(
     Ok((name, zjmf::PortRule::parse(field)?))
 }
 
-async fn addport(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
+async fn addport(st: web::Data<Context>, req: HttpRequest, payload: web::Payload) -> Reply {
     change_port(&st, &req, payload, true).await
 }
 
-async fn delport(st: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Reply {
+async fn delport(st: web::Data<Context>, req: HttpRequest, payload: web::Payload) -> Reply {
     change_port(&st, &req, payload, false).await
 }
 
-async fn change_port(st: &AppState, req: &HttpRequest, payload: web::Payload, add: bool) -> Reply {
+async fn change_port(st: &Context, req: &HttpRequest, payload: web::Payload, add: bool) -> Reply {
     reply(
         async {
             let (name, rule) = port_form(req, payload).await?;

@@ -18,18 +18,18 @@ use tokio::task::JoinHandle;
 use crate::db;
 use crate::docker::{self, DockerError, container};
 use crate::domain::tenancy;
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 
 /// Starts the supervisor (it runs until the process ends).
-pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
+pub fn spawn(state: Arc<Context>) -> JoinHandle<()> {
     tokio::spawn(supervise(state))
 }
 
 /// How often the supervisor looks for nodes that got their first container.
 const DISCOVER_EVERY: Duration = Duration::from_secs(1);
 
-async fn supervise(state: Arc<AppState>) {
+async fn supervise(state: Arc<Context>) {
     let every = Duration::from_secs(state.settings.docker.reconcile_secs);
     let mut followers: HashMap<i64, (String, JoinHandle<()>)> = HashMap::new();
     loop {
@@ -60,7 +60,7 @@ async fn supervise(state: Arc<AppState>) {
 
 /// Follows one node forever: on any failure the node is marked unreachable and the
 /// connection is tried again after `every`.
-async fn follow(state: Arc<AppState>, node_id: i64, every: Duration) {
+async fn follow(state: Arc<Context>, node_id: i64, every: Duration) {
     loop {
         let why = match watch(&state, node_id, every).await {
             Ok(()) => "event stream ended".to_string(),
@@ -77,7 +77,7 @@ async fn follow(state: Arc<AppState>, node_id: i64, every: Duration) {
 
 /// Connects, subscribes to events, reconciles, then applies events and reconciles
 /// periodically until the engine goes away.
-async fn watch(state: &AppState, node_id: i64, every: Duration) -> Result<(), OpsError> {
+async fn watch(state: &Context, node_id: i64, every: Duration) -> Result<(), OpsError> {
     let ep = ops::instances::endpoint(state, node_id).await?;
     let d = docker::connect(&ep).await?;
     let filters = HashMap::from([
@@ -118,7 +118,7 @@ async fn watch(state: &AppState, node_id: i64, every: Duration) -> Result<(), Op
 /// Compares every ready instance of the node with the engine's container listing, and
 /// moves a container that is not on exactly its tenant's network (one made before tenant
 /// networks sits on the default bridge) onto it.
-async fn reconcile(state: &AppState, node_id: i64, d: &Docker) -> Result<(), OpsError> {
+async fn reconcile(state: &Context, node_id: i64, d: &Docker) -> Result<(), OpsError> {
     let filters = HashMap::from([("label", vec![container::LABEL_INSTANCE])]);
     let listing = d
         .list_containers(Some(

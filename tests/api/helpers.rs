@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::redirect::Policy;
 use suanli::config::{Secret, Settings};
-use suanli::startup::{AppState, Application};
+use suanli::ops::Context;
+use suanli::startup::Application;
 
 pub const PASSWORD: &str = "Test!pass123";
 
@@ -184,7 +185,7 @@ pub struct TestApp {
     pub base: String,
     /// the SSH jumpbox's port
     pub ssh_port: u16,
-    pub state: actix_web::web::Data<AppState>,
+    pub state: actix_web::web::Data<Context>,
     pub admin_password: String,
     pub data_dir: std::path::PathBuf,
     pub db: TestDb,

@@ -20,7 +20,7 @@ use super::extract::{Ctx, CurrentUser, is_hx};
 use super::render::redirect;
 use crate::domain::access::route_allows;
 use crate::i18n::Lang;
-use crate::startup::AppState;
+use crate::ops::Context;
 
 pub const LANG_COOKIE: &str = "lang";
 
@@ -48,7 +48,7 @@ pub async fn gate(
     if pattern.starts_with("/api/") {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(state) = req.app_data::<web::Data<Context>>().cloned() else {
         return Ok(req.error_response(WebError::Internal("no app state".into())));
     };
     let session = req.get_session();
@@ -154,7 +154,7 @@ pub async fn gate(
 }
 
 async fn record_if_mutating(
-    state: &AppState,
+    state: &Context,
     res: &ServiceResponse<BoxBody>,
     user: Option<&CurrentUser>,
     ip: &str,

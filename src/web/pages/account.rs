@@ -6,8 +6,8 @@ use askama::Template;
 
 use crate::db::login_sessions::LoginSession;
 use crate::domain::device;
+use crate::ops::Context;
 use crate::ops::{self, logins};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::{changed, render};
@@ -43,7 +43,7 @@ struct SessionsPage<'a> {
     rows: &'a [Row],
 }
 
-pub async fn sessions(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+pub async fn sessions(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     let me = ctx.me()?;
     let live = logins::list(&st, me.id).await?;
     let rows: Vec<Row> = live.iter().map(|s| Row::new(s, me.session_id)).collect();
@@ -56,7 +56,7 @@ pub async fn sessions(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse,
 /// Ends one of the user's own sessions (another user's is 404); ending the current one
 /// is a logout.
 pub async fn end_session(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::db::{self, audit::AuditFilter, audit::AuditLog};
 use crate::domain::listing::Page;
-use crate::startup::AppState;
+use crate::ops::Context;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;
@@ -78,7 +78,7 @@ struct AuditListPartial<'a> {
 }
 
 pub async fn index(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     q: web::Query<AuditParams>,
 ) -> Result<HttpResponse, WebError> {

@@ -11,8 +11,8 @@ use crate::domain::accounts::PasswordForm;
 use crate::domain::fields::FieldErrors;
 use crate::domain::redirect::local_path;
 use crate::i18n::Lang;
+use crate::ops::Context;
 use crate::ops::{self, OpsError, accounts::LoginRefused};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::middleware::{LANG_COOKIE, session};
@@ -57,7 +57,7 @@ pub async fn login_page(ctx: Ctx, q: web::Query<NextParam>) -> Result<HttpRespon
 }
 
 pub async fn login(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     session: Session,
     req: HttpRequest,
@@ -111,7 +111,7 @@ pub async fn login(
 }
 
 pub async fn logout(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     session: Session,
 ) -> Result<HttpResponse, WebError> {
@@ -140,7 +140,7 @@ pub async fn password_page(ctx: Ctx) -> Result<HttpResponse, WebError> {
 }
 
 pub async fn change_password(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     session: Session,
     form: web::Form<PasswordForm>,
@@ -162,7 +162,7 @@ pub async fn change_password(
 }
 
 pub async fn set_lang(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     code: web::Path<String>,
     q: web::Query<NextParam>,
 ) -> Result<HttpResponse, WebError> {

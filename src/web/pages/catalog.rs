@@ -11,8 +11,8 @@ use super::FormPage;
 use crate::domain::catalog::Catalog;
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, ListQuery, Page};
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::{changed, render, render_422};
@@ -38,11 +38,11 @@ pub trait CatalogPage: 'static {
     type Row;
     type Form: DeserializeOwned + 'static;
 
-    async fn list(st: &AppState, q: ListQuery) -> Result<Page<Self::Row>, OpsError>;
+    async fn list(st: &Context, q: ListQuery) -> Result<Page<Self::Row>, OpsError>;
     fn blank_form() -> Self::Form;
-    async fn load_form(st: &AppState, id: i64) -> Result<Self::Form, OpsError>;
+    async fn load_form(st: &Context, id: i64) -> Result<Self::Form, OpsError>;
     /// Parses and writes; `OpsError::Invalid` carries the bad fields.
-    async fn save(st: &AppState, id: Option<i64>, form: &Self::Form) -> Result<(), OpsError>;
+    async fn save(st: &Context, id: Option<i64>, form: &Self::Form) -> Result<(), OpsError>;
 
     fn list_page<'a>(l: &'a Ctx, v: &'a ListView<Self::Row>) -> impl Template + 'a;
     fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Self::Row>) -> impl Template + 'a;
@@ -64,7 +64,7 @@ pub trait CatalogPage: 'static {
 }
 
 pub async fn index<M: CatalogPage>(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     q: web::Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
@@ -91,7 +91,7 @@ pub async fn new<M: CatalogPage>(ctx: Ctx) -> Result<HttpResponse, WebError> {
 }
 
 pub async fn edit<M: CatalogPage>(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -104,7 +104,7 @@ pub async fn edit<M: CatalogPage>(
 }
 
 pub async fn create<M: CatalogPage>(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     form: web::Form<M::Form>,
 ) -> Result<HttpResponse, WebError> {
@@ -112,7 +112,7 @@ pub async fn create<M: CatalogPage>(
 }
 
 pub async fn update<M: CatalogPage>(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
     form: web::Form<M::Form>,
@@ -121,7 +121,7 @@ pub async fn update<M: CatalogPage>(
 }
 
 async fn save<M: CatalogPage>(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     id: Option<i64>,
     form: &M::Form,
@@ -143,7 +143,7 @@ pub struct ListedForm {
 }
 
 pub async fn listed<M: CatalogPage>(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
     form: web::Form<ListedForm>,
@@ -153,7 +153,7 @@ pub async fn listed<M: CatalogPage>(
 }
 
 pub async fn delete<M: CatalogPage>(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {

@@ -8,8 +8,8 @@ use crate::db::{self, companies::CompanyListRow};
 use crate::domain::accounts::{CompanyFields, CompanyForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, ListQuery, Page};
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::{changed, render};
@@ -40,7 +40,7 @@ struct CompanyFormPartial<'a> {
 }
 
 pub async fn index(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     q: web::Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
@@ -77,7 +77,7 @@ pub async fn new(ctx: Ctx) -> Result<HttpResponse, WebError> {
 }
 
 pub async fn edit(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -100,7 +100,7 @@ pub async fn edit(
 }
 
 pub async fn create(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     f: web::Form<CompanyForm>,
 ) -> Result<HttpResponse, WebError> {
@@ -108,7 +108,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
     f: web::Form<CompanyForm>,
@@ -117,7 +117,7 @@ pub async fn update(
 }
 
 async fn save(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     id: Option<i64>,
     f: &CompanyForm,
@@ -143,7 +143,7 @@ async fn save(
 }
 
 pub async fn delete(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {

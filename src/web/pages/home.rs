@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::db;
-use crate::startup::AppState;
+use crate::ops::Context;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;
@@ -27,7 +27,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"code": "ok", "msg": "up"}))
 }
 
-pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(st: web::Data<Context>) -> HttpResponse {
     use diesel::RunQueryDsl;
     let ping = db::run(&st.pool, |c| Ok(diesel::sql_query("SELECT 1").execute(c)?)).await;
     match ping {
@@ -43,7 +43,7 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn static_file(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     req: HttpRequest,
     file: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {

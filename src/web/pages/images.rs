@@ -7,8 +7,8 @@ use crate::db::images::Image;
 use crate::domain::catalog::{Catalog, ImageForm, NewImage};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListQuery, Page};
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::extract::Ctx;
 
 pub struct Images;
@@ -42,7 +42,7 @@ impl CatalogPage for Images {
     type Row = Image;
     type Form = ImageForm;
 
-    async fn list(st: &AppState, q: ListQuery) -> Result<Page<Image>, OpsError> {
+    async fn list(st: &Context, q: ListQuery) -> Result<Page<Image>, OpsError> {
         ops::catalog::list_images(st, q).await
     }
 
@@ -53,7 +53,7 @@ impl CatalogPage for Images {
         }
     }
 
-    async fn load_form(st: &AppState, id: i64) -> Result<ImageForm, OpsError> {
+    async fn load_form(st: &Context, id: i64) -> Result<ImageForm, OpsError> {
         let i = ops::catalog::image(st, id).await?;
         Ok(ImageForm {
             name: i.name,
@@ -65,7 +65,7 @@ impl CatalogPage for Images {
         })
     }
 
-    async fn save(st: &AppState, id: Option<i64>, form: &ImageForm) -> Result<(), OpsError> {
+    async fn save(st: &Context, id: Option<i64>, form: &ImageForm) -> Result<(), OpsError> {
         ops::catalog::save_image(st, id, NewImage::parse(form)?).await
     }
 

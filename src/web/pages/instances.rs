@@ -10,8 +10,8 @@ use crate::docker::container::Action;
 use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{InstanceForm, WizardStep, id};
 use crate::domain::listing::Page;
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::{changed, render};
@@ -28,7 +28,7 @@ pub struct Can {
     pub terminal: bool,
 }
 
-async fn can(st: &AppState, ctx: &Ctx) -> Result<Can, WebError> {
+async fn can(st: &Context, ctx: &Ctx) -> Result<Can, WebError> {
     let has = crate::ops::permissions::permits(st, ctx.me()?.role).await?;
     Ok(Can {
         create: has("POST", "/instances"),
@@ -72,7 +72,7 @@ pub struct PageParam {
 }
 
 pub async fn index(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     q: web::Query<PageParam>,
 ) -> Result<HttpResponse, WebError> {
@@ -96,7 +96,7 @@ pub async fn index(
 }
 
 pub async fn row(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -111,7 +111,7 @@ pub async fn row(
 }
 
 pub async fn start(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -119,7 +119,7 @@ pub async fn start(
 }
 
 pub async fn stop(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -127,7 +127,7 @@ pub async fn stop(
 }
 
 pub async fn restart(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -135,7 +135,7 @@ pub async fn restart(
 }
 
 /// Runs the action and answers with the updated row (HTMX) or back to the list.
-async fn act(st: &AppState, ctx: &Ctx, id: i64, action: Action) -> Result<HttpResponse, WebError> {
+async fn act(st: &Context, ctx: &Ctx, id: i64, action: Action) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     let r = ops::instances::act(st, &actor, id, action).await?;
     if ctx.hx {
@@ -147,7 +147,7 @@ async fn act(st: &AppState, ctx: &Ctx, id: i64, action: Action) -> Result<HttpRe
 }
 
 pub async fn delete(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -291,7 +291,7 @@ fn resolve_step(asked: &str, form: &InstanceForm) -> Step {
 }
 
 pub async fn wizard(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     q: web::Query<WizardParams>,
 ) -> Result<HttpResponse, WebError> {
@@ -312,7 +312,7 @@ pub async fn wizard(
 }
 
 async fn wizard_response(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     step: Step,
     form: &InstanceForm,
@@ -355,7 +355,7 @@ pub struct NodesParams {
 
 /// The node query: listed nodes with the spec's GPU model and enough free capacity.
 pub async fn nodes(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     q: web::Query<NodesParams>,
 ) -> Result<HttpResponse, WebError> {
@@ -371,7 +371,7 @@ pub async fn nodes(
 }
 
 pub async fn create(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     f: web::Form<InstanceForm>,
 ) -> Result<HttpResponse, WebError> {

@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use crate::db::zjmf::NatRule;
 use crate::domain::zjmf::{self, PortRule, Refusal};
+use crate::ops::Context;
 use crate::ops::recovery::{self, PendingCreate};
 use crate::ops::zjmf::{self as ops, Overview, Power, Usage};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::middleware::session;
@@ -45,7 +45,7 @@ struct ListPartial<'a> {
 
 /// The containers as they are now (or why LXD could not say), with the outcome of an
 /// action.
-async fn list<'a>(st: &AppState, ctx: &'a Ctx, notice: Option<(bool, String)>) -> ListPartial<'a> {
+async fn list<'a>(st: &Context, ctx: &'a Ctx, notice: Option<(bool, String)>) -> ListPartial<'a> {
     let (rows, problem) = match ops::overview(st).await {
         Ok(rows) => (rows, None),
         Err(r) => (Vec::new(), Some(r.text(ctx.lang))),
@@ -69,7 +69,7 @@ async fn list<'a>(st: &AppState, ctx: &'a Ctx, notice: Option<(bool, String)>) -
 /// After an action: the list partial with its outcome (HTMX), else a flash message and
 /// back to the page.
 async fn answer(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     session: &Session,
     r: Result<(), Refusal>,
@@ -119,7 +119,7 @@ fn masked(token: &str) -> String {
     format!("{head}…{tail}")
 }
 
-pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+pub async fn index(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     ctx.me()?;
     let list = list(&st, &ctx, None).await;
     if ctx.hx {
@@ -144,7 +144,7 @@ fn hostname(raw: &str) -> Result<String, WebError> {
 }
 
 pub async fn power(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     session: Session,
     path: web::Path<(String, String)>,
@@ -164,7 +164,7 @@ pub async fn power(
 }
 
 pub async fn delete(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     session: Session,
     path: web::Path<String>,
@@ -176,7 +176,7 @@ pub async fn delete(
 }
 
 pub async fn detail(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
@@ -223,7 +223,7 @@ impl PortForm {
 /// entered values on a refusal); a plain form post goes back to the page, or gets the
 /// page again with the message (422).
 async fn change_port(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     name: &str,
     form: &PortForm,
@@ -278,7 +278,7 @@ async fn change_port(
 }
 
 pub async fn add_port(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<String>,
     form: web::Form<PortForm>,
@@ -288,7 +288,7 @@ pub async fn add_port(
 }
 
 pub async fn remove_port(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<String>,
     form: web::Form<PortForm>,

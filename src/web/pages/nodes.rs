@@ -8,8 +8,8 @@ use crate::db::nodes::Node;
 use crate::domain::catalog::{Catalog, NodeForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListQuery, Page};
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::extract::Ctx;
 
 pub struct Nodes;
@@ -47,7 +47,7 @@ impl CatalogPage for Nodes {
     type Row = Node;
     type Form = NodeForm;
 
-    async fn list(st: &AppState, q: ListQuery) -> Result<Page<Node>, OpsError> {
+    async fn list(st: &Context, q: ListQuery) -> Result<Page<Node>, OpsError> {
         ops::catalog::list_nodes(st, q).await
     }
 
@@ -60,7 +60,7 @@ impl CatalogPage for Nodes {
         }
     }
 
-    async fn load_form(st: &AppState, id: i64) -> Result<NodeForm, OpsError> {
+    async fn load_form(st: &Context, id: i64) -> Result<NodeForm, OpsError> {
         let n = ops::catalog::node(st, id).await?;
         Ok(NodeForm {
             name: n.name,
@@ -87,7 +87,7 @@ impl CatalogPage for Nodes {
         })
     }
 
-    async fn save(st: &AppState, id: Option<i64>, form: &NodeForm) -> Result<(), OpsError> {
+    async fn save(st: &Context, id: Option<i64>, form: &NodeForm) -> Result<(), OpsError> {
         ops::catalog::save_node(st, id, form.clone()).await
     }
 

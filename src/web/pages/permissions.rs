@@ -6,7 +6,7 @@ use askama::Template;
 use crate::db::permissions::Permission;
 use crate::domain::access::ROLE_LABELS;
 use crate::ops;
-use crate::startup::AppState;
+use crate::ops::Context;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;
@@ -26,7 +26,7 @@ struct PermissionRowPartial<'a> {
     roles: [&'static str; 5],
 }
 
-pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+pub async fn index(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     let rows = ops::permissions::all(&st).await?;
     render(PermissionsPage {
         l: &ctx,
@@ -36,7 +36,7 @@ pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, We
 }
 
 pub async fn toggle(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<(i64, String)>,
 ) -> Result<HttpResponse, WebError> {

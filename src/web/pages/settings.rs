@@ -9,10 +9,10 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::config::Settings;
+use crate::domain::jumpbox::Jumpbox;
 use crate::domain::nat::Listen;
-use crate::jumpbox::Jumpbox;
-use crate::startup::AppState;
-use crate::tls::Https;
+use crate::domain::tls::Https;
+use crate::ops::Context;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;
@@ -64,7 +64,7 @@ impl NatListen {
     }
 }
 
-pub async fn index(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+pub async fn index(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     ctx.me()?;
     render(SettingsPage {
         l: &ctx,

@@ -7,8 +7,8 @@ use crate::db::specs::Spec;
 use crate::domain::catalog::{Catalog, NewSpec, SpecForm};
 use crate::domain::fields::{FieldErrors, format_cents};
 use crate::domain::listing::{ListQuery, Page};
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::extract::Ctx;
 
 pub struct Specs;
@@ -43,7 +43,7 @@ impl CatalogPage for Specs {
     type Row = Spec;
     type Form = SpecForm;
 
-    async fn list(st: &AppState, q: ListQuery) -> Result<Page<Spec>, OpsError> {
+    async fn list(st: &Context, q: ListQuery) -> Result<Page<Spec>, OpsError> {
         ops::catalog::list_specs(st, q).await
     }
 
@@ -54,7 +54,7 @@ impl CatalogPage for Specs {
         }
     }
 
-    async fn load_form(st: &AppState, id: i64) -> Result<SpecForm, OpsError> {
+    async fn load_form(st: &Context, id: i64) -> Result<SpecForm, OpsError> {
         let s = ops::catalog::spec(st, id).await?;
         Ok(SpecForm {
             name: s.name,
@@ -70,7 +70,7 @@ impl CatalogPage for Specs {
         })
     }
 
-    async fn save(st: &AppState, id: Option<i64>, form: &SpecForm) -> Result<(), OpsError> {
+    async fn save(st: &Context, id: Option<i64>, form: &SpecForm) -> Result<(), OpsError> {
         ops::catalog::save_spec(st, id, NewSpec::parse(form)?).await
     }
 

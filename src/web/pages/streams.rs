@@ -44,9 +44,9 @@ use serde::Deserialize;
 use crate::db::instances::InstanceView;
 use crate::docker::logs::{DEFAULT_TAIL, LogOptions, Tail};
 use crate::i18n::{self, Lang};
+use crate::ops::Context;
 use crate::ops::streams::Holder;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::middleware::{csrf, headers};
@@ -82,7 +82,7 @@ struct TerminalPage<'a> {
     style_nonce: &'a str,
 }
 
-async fn load(st: &AppState, ctx: &Ctx, id: i64) -> Result<InstanceView, WebError> {
+async fn load(st: &Context, ctx: &Ctx, id: i64) -> Result<InstanceView, WebError> {
     let actor = ctx.me()?.actor();
     Ok(ops::instances::get(st, &actor, id).await?)
 }
@@ -109,7 +109,7 @@ fn refusal(lang: Lang, e: OpsError) -> String {
 }
 
 pub async fn logs_page(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -129,7 +129,7 @@ pub async fn logs_page(
 }
 
 pub async fn terminal_page(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -166,7 +166,7 @@ fn flag(s: &str) -> bool {
 
 /// The whole log as a text/plain attachment (not following), streamed from the engine.
 pub async fn logs_download(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<i64>,
     q: web::Query<DownloadQuery>,
@@ -236,7 +236,7 @@ fn upgrade(
 /// Loads the instance for the actor (404), then checks Origin and the CSRF token.
 /// Returns the instance and who holds the socket (with the route it was opened on).
 async fn handshake(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     req: &HttpRequest,
     id: i64,
@@ -283,7 +283,7 @@ enum Due {
 }
 
 impl Upkeep {
-    fn new(st: &web::Data<AppState>, holder: Holder, instance: i64) -> Self {
+    fn new(st: &web::Data<Context>, holder: Holder, instance: i64) -> Self {
         let (tx, revoked) = tokio::sync::oneshot::channel();
         actix_web::rt::spawn(ops::streams::watch(
             st.clone().into_inner(),
@@ -364,7 +364,7 @@ pub struct LogsWsQuery {
 }
 
 pub async fn logs_ws(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     req: HttpRequest,
     body: web::Payload,
@@ -383,7 +383,7 @@ pub async fn logs_ws(
 }
 
 async fn pump_logs(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     r: InstanceView,
     holder: Holder,
     opts: LogOptions,

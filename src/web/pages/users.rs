@@ -11,8 +11,8 @@ use crate::domain::access::Role;
 use crate::domain::accounts::{UserFields, UserForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, Page};
+use crate::ops::Context;
 use crate::ops::{self, OpsError};
-use crate::startup::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::middleware::session;
@@ -46,7 +46,7 @@ struct UserFormPartial<'a> {
 }
 
 pub async fn index(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     q: web::Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
@@ -70,7 +70,7 @@ pub async fn index(
 }
 
 async fn form(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     id: Option<i64>,
     form: &UserForm,
@@ -92,7 +92,7 @@ async fn form(
     )
 }
 
-pub async fn new(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+pub async fn new(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebError> {
     let blank = UserForm {
         role: Role::CustomerMember.as_str().into(),
         ..UserForm::default()
@@ -101,7 +101,7 @@ pub async fn new(st: web::Data<AppState>, ctx: Ctx) -> Result<HttpResponse, WebE
 }
 
 pub async fn edit(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -118,7 +118,7 @@ pub async fn edit(
 }
 
 pub async fn create(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     f: web::Form<UserForm>,
 ) -> Result<HttpResponse, WebError> {
@@ -132,7 +132,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
     f: web::Form<UserForm>,
@@ -146,7 +146,7 @@ pub async fn update(
 }
 
 async fn answer(
-    st: &AppState,
+    st: &Context,
     ctx: &Ctx,
     id: Option<i64>,
     f: &UserForm,
@@ -166,7 +166,7 @@ pub struct DisabledForm {
 }
 
 pub async fn set_disabled(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
     f: web::Form<DisabledForm>,
@@ -176,7 +176,7 @@ pub async fn set_disabled(
 }
 
 pub async fn unlock(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -186,7 +186,7 @@ pub async fn unlock(
 
 /// Ends every login session of the user, their open terminals and jumpbox shells.
 pub async fn end_sessions(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -204,7 +204,7 @@ struct ResetDonePartial<'a> {
 
 /// The new password is shown once, in the dialog (or as a flash message without HTMX).
 pub async fn reset_password(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     session: Session,
     id: web::Path<i64>,

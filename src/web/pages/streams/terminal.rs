@@ -10,10 +10,10 @@ use super::{PING_EVERY, fail, handshake, revoked, upgrade};
 use crate::db::instances::InstanceView;
 use crate::docker::exec::{Chunk, Program, TermSize};
 use crate::i18n::Lang;
+use crate::ops::Context;
 use crate::ops::audit::Origin;
 use crate::ops::bridge::{self, ClientGone, ClientIn, ClientOut, Ended, FromClient};
 use crate::ops::streams::Holder;
-use crate::startup::AppState;
 use crate::web::extract::Ctx;
 
 /// Largest frame a client may send (the page sends big pastes in pieces of 64 KiB).
@@ -28,7 +28,7 @@ pub struct TerminalWsQuery {
 }
 
 pub async fn terminal_ws(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     ctx: Ctx,
     req: HttpRequest,
     body: web::Payload,
@@ -74,7 +74,7 @@ struct Stream {
 }
 
 async fn pump_terminal(
-    st: web::Data<AppState>,
+    st: web::Data<Context>,
     stream: Stream,
     size: TermSize,
     session: Session,
