@@ -335,12 +335,12 @@ async fn write_added(
 }
 
 /// Deletes the lines of removed forwards (masked since) in one transaction.
-pub async fn reap(state: &AppState) -> Result<(), NatError> {
+pub async fn reap(state: &Context) -> Result<(), NatError> {
     let mut applied = state.nat.applied.lock().await;
     reap_locked(state, &mut applied).await
 }
 
-async fn reap_locked(state: &AppState, applied: &mut Applied) -> Result<(), NatError> {
+async fn reap_locked(state: &Context, applied: &mut Applied) -> Result<(), NatError> {
     if applied.masked.is_empty() {
         return Ok(());
     }
