@@ -467,10 +467,11 @@ async fn open_idle(ssh: &[String], name: &str) -> Idle {
         .args(["-tt", name])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("ssh");
+    let mut stderr = child.stderr.take().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
     stdin.write_all(b"echo ready-$((6*7))\r").await.unwrap();
@@ -487,10 +488,19 @@ async fn open_idle(ssh: &[String], name: &str) -> Idle {
             }
         }
     });
-    tokio::time::timeout(Duration::from_secs(120), rx)
+    let answered = tokio::time::timeout(Duration::from_secs(120), rx)
         .await
-        .expect("a shell did not answer within 120 s")
-        .expect("a client ended before its shell answered");
+        .expect("a shell did not answer within 120 s");
+    if answered.is_err() {
+        let mut said = String::new();
+        let _ = stderr.read_to_string(&mut said).await;
+        panic!("a client ended before its shell answered; it said: {said}");
+    }
+    // drained, so a chatty client never blocks on it
+    tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = stderr.read_to_end(&mut sink).await;
+    });
     Idle {
         child,
         stdin,

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::schema::{companies, users};
 use super::{DbError, found};
 use crate::domain::access::Role;
+use crate::domain::auth::Claim;
 use crate::domain::listing::{Page, like_pattern};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -136,9 +137,9 @@ pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<
 
 /// Claims one password check of the account, in one statement: counted as a failure up
 /// front (a success takes it back), and refused when the account is locked or
-/// `threshold` checks are already counted (failed, or still running). An expired lock
-/// starts a fresh count. False: refused, check no password.
-pub fn claim_attempt(conn: &mut PgConnection, id: i64, threshold: i32) -> Result<bool, DbError> {
+/// `threshold` checks are already counted (failed, or still running: Busy). An expired
+/// lock starts a fresh count.
+pub fn claim_attempt(conn: &mut PgConnection, id: i64, threshold: i32) -> Result<Claim, DbError> {
     let claimed = diesel::sql_query(
         "UPDATE users SET \
            failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END, \
@@ -149,7 +150,20 @@ pub fn claim_attempt(conn: &mut PgConnection, id: i64, threshold: i32) -> Result
     .bind::<diesel::sql_types::BigInt, _>(id)
     .bind::<diesel::sql_types::Integer, _>(threshold)
     .execute(conn)?;
-    Ok(claimed == 1)
+    if claimed == 1 {
+        return Ok(Claim::Claimed);
+    }
+    let locked: Option<Option<DateTime<Utc>>> = users::table
+        .find(id)
+        .select(users::locked_until)
+        .first(conn)
+        .optional()?;
+    Ok(match locked {
+        Some(Some(until)) if until > Utc::now() => Claim::Locked,
+        // gone: nothing to wait for
+        None => Claim::Locked,
+        _ => Claim::Busy,
+    })
 }
 
 /// A claimed check failed: once `threshold` are counted the account locks for

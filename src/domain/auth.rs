@@ -39,6 +39,17 @@ pub fn session_holds(
     !disabled && user_epoch == login_epoch && now - login_at < max_age_secs
 }
 
+/// The answer to claiming one password check of an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// counted: check the password
+    Claimed,
+    /// the threshold's worth of checks are running right now: wait for one to end
+    Busy,
+    /// locked: check no password
+    Locked,
+}
+
 /// How many failed logins in a row lock an account, and for how long. The count and
 /// the lock live in the users row and change in single statements (db/users.rs), so that
 /// parallel attempts on any door cannot check more than `threshold` passwords.

@@ -13,7 +13,7 @@ use crate::crypto::random_token;
 use crate::db::{self, users::User};
 use crate::domain::access::Role;
 use crate::domain::accounts::{CompanyFields, PasswordForm, UserFields};
-use crate::domain::auth::{FailureWindow, Throttled};
+use crate::domain::auth::{Claim, FailureWindow, Throttled};
 use crate::domain::fields::FieldErrors;
 use crate::ops::Context;
 
@@ -181,13 +181,9 @@ async fn check_password(
     origin.user_id = Some(user.id);
     origin.role = user.role.clone();
     let (id, threshold) = (user.id, state.lockout.threshold);
-    if !db::run(&state.pool, move |c| {
-        db::users::claim_attempt(c, id, threshold)
-    })
-    .await?
-    {
-        // SECURITY: locked (or every allowed check already running): the account's
-        // password is not looked at, but the time spent is the same.
+    if !claim_check(state, id).await? {
+        // SECURITY: locked (or every allowed check still running after a wait): the
+        // account's password is not looked at, but the time spent is the same.
         verify_password(state, password, &state.dummy_hash).await;
         let event = origin.event("login_locked", 423, "account locked");
         audit::record(&state.pool, event).await;
@@ -221,6 +217,34 @@ async fn check_password(
     }
     audit::record(&state.pool, origin.event("login_success", 200, "")).await;
     Ok(Ok(user))
+}
+
+/// How long a login waits for one of its account's running password checks to end.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Claims one password check of account `id`. While the threshold's worth of checks run
+/// (many right logins at once: a script, VS Code's parallel connections), it waits for
+/// one to end rather than refusing; no more than the threshold ever run at once. False:
+/// locked, or still busy after `BUSY_WAIT`.
+async fn claim_check(state: &Context, id: i64) -> Result<bool, OpsError> {
+    let threshold = state.lockout.threshold;
+    let started = tokio::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        let claim = db::run(&state.pool, move |c| {
+            db::users::claim_attempt(c, id, threshold)
+        })
+        .await?;
+        match claim {
+            Claim::Claimed => return Ok(true),
+            Claim::Locked => return Ok(false),
+            Claim::Busy if started.elapsed() >= BUSY_WAIT => return Ok(false),
+            Claim::Busy => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+            }
+        }
+    }
 }
 
 /// An admin lifts an account's lock.

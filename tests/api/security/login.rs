@@ -95,6 +95,50 @@ async fn two_hundred_parallel_wrong_logins_check_at_most_the_threshold() {
     assert_eq!(passwords_checked(&app, "vic"), checked);
 }
 
+/// Many right logins of one account at once (a script's parallel scp, VS Code's several
+/// connections) all get in, on both doors: beyond the threshold's worth of running checks
+/// they wait for one to end instead of being refused as locked, and nothing is counted
+/// against the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_right_logins_of_one_account_at_once_all_get_in() {
+    // checks that take a while (~50 ms each), so that more than the threshold overlap
+    let app = TestApp::spawn_with(|s| s.security.bcrypt_cost = 10).await;
+    app.user("rae", "customer_member", None).await;
+    let threshold = usize::try_from(app.state.settings.security.lockout_threshold).unwrap();
+    let n = threshold * 2;
+    let ssh: Vec<_> = (0..n)
+        .map(|_| {
+            let (dir, port) = (app.data_dir.clone(), app.ssh_port);
+            tokio::task::spawn_blocking(move || ssh_run(&dir, port, "rae", PASSWORD, &[]))
+        })
+        .collect();
+    let web: Vec<_> = (0..n)
+        .map(|_| {
+            let mut client = app.client();
+            tokio::spawn(async move { client.login("rae", PASSWORD).await.status().as_u16() })
+        })
+        .collect();
+    for t in ssh {
+        let (code, _, err) = t.await.unwrap();
+        assert!(!err.contains("Permission denied"), "ssh {code}: {err}");
+    }
+    for t in web {
+        assert_eq!(t.await.unwrap(), 303);
+    }
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM audit_logs WHERE username = 'rae' AND action = 'login_success'"
+        ),
+        i64::try_from(2 * n).unwrap()
+    );
+    assert_eq!(passwords_checked(&app, "rae"), 0);
+    assert!(!is_locked(&app, "rae"));
+    assert_eq!(
+        app.count("SELECT failed_logins::bigint AS n FROM users WHERE username = 'rae'"),
+        0
+    );
+}
+
 /// Equal time by equal work: every refusal (unknown user, wrong password, locked account)
 /// costs exactly one bcrypt check of the configured cost and answers the same words.
 /// Wall-clock medians vary by more than 10 % between runs on a loaded machine, so they
