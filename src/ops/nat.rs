@@ -4,7 +4,7 @@
 //!
 //! - `apply` rewrites all of Suanli's chains from the store and the containers' current
 //!   addresses in one transaction: at start-up, when a container's address changes (the
-//!   sampler in ops/zjmf.rs), after a container goes, and whenever one change could not be
+//!   sampler, workers/lxd_sampler.rs), after a container goes, and whenever one change could not be
 //!   made on its own;
 //! - `add` and `remove` change one forward's lines and nothing else: `remove` masks them
 //!   (see domain/nat), and `reap` deletes what is masked in one transaction (the sampler
@@ -520,21 +520,6 @@ pub async fn add_ssh(state: &Context, hostname: &str) -> Result<u16, Refusal> {
         }
     }
     Err(Refusal::new(500, "lxdapi.no_free_port"))
-}
-
-/// The container's rules as the plugin lists them: all values strings, Dtype upper-case.
-pub fn listing(rules: &[NatRule]) -> serde_json::Value {
-    rules
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "Dtype": r.proto.to_uppercase(),
-                "Dport": r.ext_port.to_string(),
-                "Sport": r.int_port.to_string(),
-                "ID": r.id.to_string(),
-            })
-        })
-        .collect()
 }
 
 /// What an import did.

@@ -10,15 +10,17 @@
 //!
 //! The gate (web/middleware) lets /api/ routes through without a session or CSRF token;
 //! `admit` here is their authentication and their permission record. Handlers are thin:
-//! ops/zjmf.rs does the work.
+//! ops/zjmf.rs does the work, `wire` writes the JSON the plugin reads.
+
+pub mod wire;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, ServiceConfig, get, post};
-use actix_web::{HttpRequest, HttpResponse, Responder};
-use serde_json::{Value, json};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use crate::domain::access::API_KEY_ROLE;
@@ -27,6 +29,8 @@ use crate::ops::Context;
 use crate::ops::audit::Origin;
 use crate::ops::permissions;
 use crate::ops::zjmf::{self as ops, Power};
+pub use wire::Reply;
+use wire::said;
 
 /// The largest body a call may send (a create is a few hundred bytes).
 pub const BODY_MAX: usize = 64 * 1024;
@@ -51,45 +55,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 Reply::refused(Refusal::new(404, "lxdapi.no_route"))
             })),
     );
-}
-
-/// The JSON every /api/ call answers with.
-pub struct Reply {
-    code: u16,
-    msg: String,
-    data: Option<Value>,
-}
-
-impl Reply {
-    pub fn ok(msg: &str, data: Option<Value>) -> Self {
-        Reply {
-            code: 200,
-            msg: msg.to_string(),
-            data,
-        }
-    }
-    pub fn refused(r: Refusal) -> Self {
-        Reply {
-            code: r.code,
-            msg: r.msg(),
-            data: None,
-        }
-    }
-    fn into_response(self) -> HttpResponse {
-        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut body = json!({"code": self.code, "msg": self.msg});
-        if let Some(data) = self.data {
-            body["data"] = data;
-        }
-        HttpResponse::build(status).json(body)
-    }
-}
-
-impl Responder for Reply {
-    type Body = BoxBody;
-    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        self.into_response()
-    }
 }
 
 fn reply(result: Result<Reply, Refusal>) -> Reply {
@@ -238,16 +203,14 @@ fn caller(req: &HttpRequest) -> Origin {
 }
 
 async fn check() -> Reply {
-    Reply::ok("API连接正常", None)
+    Reply::ok(said::CONNECTED, None)
 }
 
 async fn getinfo(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
-            Ok(Reply::ok(
-                "获取成功",
-                Some(ops::info(&st, &host_of(&req)?).await?),
-            ))
+            let usage = ops::info(&st, &host_of(&req)?).await?;
+            Ok(Reply::ok(said::FETCHED, Some(wire::info(&usage))))
         }
         .await,
     )
@@ -257,8 +220,8 @@ async fn create(st: web::Data<Context>, req: HttpRequest, payload: web::Payload)
     reply(
         async {
             let r = zjmf::CreateRequest::parse(&json_body(&req, payload).await?)?;
-            let data = ops::create(&st, &caller(&req), r).await?;
-            Ok(Reply::ok("容器创建成功", Some(data)))
+            let made = ops::create(&st, &caller(&req), r).await?;
+            Ok(Reply::ok(said::CREATED, Some(wire::made(&made))))
         }
         .await,
     )
@@ -268,7 +231,7 @@ async fn delete(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
             ops::delete(&st, &caller(&req), &host_of(&req)?).await?;
-            Ok(Reply::ok("容器删除成功", None))
+            Ok(Reply::ok(said::DELETED, None))
         }
         .await,
     )
@@ -278,7 +241,7 @@ async fn power(st: &Context, req: &HttpRequest, action: Power) -> Reply {
     reply(
         async {
             let done = ops::power(st, &caller(req), &host_of(req)?, action).await?;
-            Ok(Reply::ok(crate::i18n::t(crate::i18n::Lang::Zh, done), None))
+            Ok(Reply::ok(done, None))
         }
         .await,
     )
@@ -303,7 +266,7 @@ async fn password(st: web::Data<Context>, req: HttpRequest, payload: web::Payloa
             let name = zjmf::json_hostname(&body)?;
             let password = zjmf::password(&body)?;
             ops::set_password(&st, &caller(&req), &name, &password).await?;
-            Ok(Reply::ok("密码修改成功", None))
+            Ok(Reply::ok(said::PASSWORD_SET, None))
         }
         .await,
     )
@@ -313,8 +276,8 @@ async fn reinstall(st: web::Data<Context>, req: HttpRequest, payload: web::Paylo
     reply(
         async {
             let r = zjmf::ReinstallRequest::parse(&json_body(&req, payload).await?)?;
-            let data = ops::reinstall(&st, &caller(&req), r).await?;
-            Ok(Reply::ok("系统重装成功", Some(data)))
+            let made = ops::reinstall(&st, &caller(&req), r).await?;
+            Ok(Reply::ok(said::REINSTALLED, Some(wire::made(&made))))
         }
         .await,
     )
@@ -323,10 +286,8 @@ async fn reinstall(st: web::Data<Context>, req: HttpRequest, payload: web::Paylo
 async fn natlist(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
-            Ok(Reply::ok(
-                "获取成功",
-                Some(ops::nat_list(&st, &host_of(&req)?).await?),
-            ))
+            let rules = ops::nat_list(&st, &host_of(&req)?).await?;
+            Ok(Reply::ok(said::FETCHED, Some(wire::nat_list(&rules))))
         }
         .await,
     )
@@ -358,10 +319,10 @@ async fn change_port(st: &Context, req: &HttpRequest, payload: web::Payload, add
             let (name, rule) = port_form(req, payload).await?;
             if add {
                 ops::add_port(st, &caller(req), &name, rule).await?;
-                Ok(Reply::ok("端口转发添加成功", None))
+                Ok(Reply::ok(said::PORT_ADDED, None))
             } else {
                 ops::remove_port(st, &caller(req), &name, rule).await?;
-                Ok(Reply::ok("端口转发删除成功", None))
+                Ok(Reply::ok(said::PORT_REMOVED, None))
             }
         }
         .await,
