@@ -24,6 +24,11 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use crate::domain::access::API_KEY_ROLE;
+use crate::domain::routes::{
+    API_SCOPE, GET_API_BOOT, GET_API_CHECK, GET_API_DELETE, GET_API_GETINFO, GET_API_NATLIST,
+    GET_API_REBOOT, GET_API_STOP, Method, POST_API_ADDPORT, POST_API_CREATE, POST_API_DELPORT,
+    POST_API_PASSWORD, POST_API_REINSTALL, Route,
+};
 use crate::domain::zjmf::{self, Refusal, query::Fields};
 use crate::ops::Context;
 use crate::ops::audit::Origin;
@@ -37,24 +42,43 @@ pub const BODY_MAX: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/api")
+        web::scope(API_SCOPE)
             .wrap(from_fn(admit))
-            .route("/check", get().to(check))
-            .route("/getinfo", get().to(getinfo))
-            .route("/create", post().to(create))
-            .route("/delete", get().to(delete))
-            .route("/boot", get().to(boot))
-            .route("/stop", get().to(stop))
-            .route("/reboot", get().to(reboot))
-            .route("/password", post().to(password))
-            .route("/reinstall", post().to(reinstall))
-            .route("/natlist", get().to(natlist))
-            .route("/addport", post().to(addport))
-            .route("/delport", post().to(delport))
+            .route(at(GET_API_CHECK), method(GET_API_CHECK).to(check))
+            .route(at(GET_API_GETINFO), method(GET_API_GETINFO).to(getinfo))
+            .route(at(POST_API_CREATE), method(POST_API_CREATE).to(create))
+            .route(at(GET_API_DELETE), method(GET_API_DELETE).to(delete))
+            .route(at(GET_API_BOOT), method(GET_API_BOOT).to(boot))
+            .route(at(GET_API_STOP), method(GET_API_STOP).to(stop))
+            .route(at(GET_API_REBOOT), method(GET_API_REBOOT).to(reboot))
+            .route(
+                at(POST_API_PASSWORD),
+                method(POST_API_PASSWORD).to(password),
+            )
+            .route(
+                at(POST_API_REINSTALL),
+                method(POST_API_REINSTALL).to(reinstall),
+            )
+            .route(at(GET_API_NATLIST), method(GET_API_NATLIST).to(natlist))
+            .route(at(POST_API_ADDPORT), method(POST_API_ADDPORT).to(addport))
+            .route(at(POST_API_DELPORT), method(POST_API_DELPORT).to(delport))
             .default_service(web::to(|| async {
                 Reply::refused(Refusal::new(404, "lxdapi.no_route"))
             })),
     );
+}
+
+/// A route's pattern inside the /api scope.
+fn at(r: Route) -> &'static str {
+    r.within(API_SCOPE)
+}
+
+/// A route's method, for the router.
+fn method(r: Route) -> actix_web::Route {
+    match r.method {
+        Method::Get => get(),
+        Method::Post => post(),
+    }
 }
 
 fn reply(result: Result<Reply, Refusal>) -> Reply {
