@@ -61,10 +61,8 @@ impl Refusal {
     }
     /// The message in `lang`.
     pub fn text(&self, lang: Lang) -> String {
-        self.args.iter().fold(
-            i18n::t(lang, self.key).to_string(),
-            |text, (name, value)| text.replace(&format!("{{{name}}}"), value),
-        )
+        let args: Vec<(&str, &str)> = self.args.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        i18n::tf(lang, self.key, &args)
     }
     /// The message the API answers with (Chinese, as the plugin expects).
     pub fn msg(&self) -> String {
