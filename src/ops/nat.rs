@@ -169,11 +169,7 @@ async fn rewrite(state: &Context, applied: &mut Applied) -> Result<(), NatError>
     let hostnames: Vec<String> = rules.iter().map(|r| r.hostname.clone()).collect();
     let ips = addresses(state, hostnames).await;
     let forwards: Vec<Forward> = rules.iter().filter_map(|r| forward(r, &ips)).collect();
-    if forwards.is_empty()
-        && iptables::run(&["-t", "nat", "-S", &host.chains().0])
-            .await
-            .is_err()
-    {
+    if forwards.is_empty() && !iptables::chain_exists("nat", &host.chains().0).await {
         // nothing to forward and nothing applied yet (or removed by whoever made the chains
         // before): leave iptables alone
         return Ok(());
@@ -183,23 +179,9 @@ async fn rewrite(state: &Context, applied: &mut Applied) -> Result<(), NatError>
     // the chains are declared (flushed) below: masks and masked lines go with them
     applied.masked.clear();
     iptables::restore(&nat::restore_script(&host, &forwards)).await?;
-    let docker_user = iptables::run(&["-t", "filter", "-S", "DOCKER-USER"])
-        .await
-        .is_ok();
+    let docker_user = iptables::chain_exists("filter", "DOCKER-USER").await;
     for (table, parent, chain) in host.jumps(docker_user) {
-        let rule = [
-            "-m",
-            "comment",
-            "--comment",
-            nat::COMMENT,
-            "-j",
-            chain.as_str(),
-        ];
-        let check = [&["-t", table, "-C", parent][..], &rule[..]].concat();
-        if iptables::run(&check).await.is_err() {
-            let insert = [&["-t", table, "-I", parent, "1"][..], &rule[..]].concat();
-            iptables::run(&insert).await?;
-        }
+        iptables::ensure_jump(table, parent, &chain, nat::COMMENT).await?;
     }
     log::info!(
         "nat: rewrote the chains with {} forward(s) of {} rule(s) in {} ms",
