@@ -1,10 +1,12 @@
 //! What the ZJMF plugin's calls do to LXD (lxd/) and the store (db/zjmf.rs). Every
 //! failure is a `Refusal`: a JSON code and a short Chinese message the plugin shows the
 //! customer. A create that fails halfway removes what it made, or, when LXD does not let
-//! go of the container in time, leaves its removal to ops/recovery.rs.
+//! go of the container in time, leaves its removal to ops/recovery.rs. The usage
+//! arithmetic is in domain/zjmf/usage.rs, the JSON the plugin reads in web/api/wire.rs,
+//! the sampling loop in workers/lxd_sampler.rs (it calls `sample`), the CPU samples in
+//! ops/cpu_samples.rs.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::audit::{self, Origin};
@@ -687,63 +689,6 @@ pub async fn set_password(
     Ok(())
 }
 
-/// CPU time samples of running containers, taken by `sample` so that getinfo can
-/// answer CPU use at once (the Flask backend slept a second per call).
-#[derive(Debug, Default)]
-pub struct CpuSamples(Mutex<HashMap<String, Pair>>);
-
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    at: Instant,
-    cpu_ns: i64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Pair {
-    prev: Option<Sample>,
-    last: Sample,
-}
-
-impl CpuSamples {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pair>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn record(&self, name: &str, cpu_ns: i64, at: Instant) {
-        let mut map = self.map();
-        let sample = Sample { at, cpu_ns };
-        let pair = match map.get(name) {
-            Some(p) => Pair {
-                prev: Some(p.last),
-                last: sample,
-            },
-            None => Pair {
-                prev: None,
-                last: sample,
-            },
-        };
-        map.insert(name.to_string(), pair);
-    }
-
-    /// Forgets containers that are gone or stopped.
-    fn keep_only(&self, names: &[String]) {
-        self.map().retain(|k, _| names.contains(k));
-    }
-
-    /// CPU use between the last two samples, in percent of `cores`.
-    pub fn percent(&self, name: &str, cores: u64) -> f64 {
-        let Some(Pair {
-            prev: Some(prev),
-            last,
-        }) = self.map().get(name).copied()
-        else {
-            return 0.0;
-        };
-        let elapsed = i64::try_from(last.at.duration_since(prev.at).as_nanos()).unwrap_or(i64::MAX);
-        usage::cpu_percent(prev.cpu_ns, last.cpu_ns, elapsed, cores)
-    }
-}
-
 /// Reads every container's state (one LXD call): CPU time samples and the cached views
 /// for getinfo and the admin pages (workers/lxd_sampler.rs calls it every few seconds).
 /// Gives the running containers' addresses by name; None when LXD did not answer.
@@ -771,21 +716,4 @@ pub async fn sample(state: &Context) -> Option<HashMap<String, String>> {
     state.cpu.keep_only(&running);
     state.lxd_cache.replace_all(list, asked);
     Some(addresses)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_use_needs_two_samples() {
-        let s = CpuSamples::default();
-        let t0 = Instant::now();
-        s.record("vm1", 0, t0);
-        assert_eq!(s.percent("vm1", 1), 0.0);
-        s.record("vm1", 500_000_000, t0 + Duration::from_secs(1));
-        assert_eq!(s.percent("vm1", 1), 50.0);
-        s.keep_only(&[]);
-        assert_eq!(s.percent("vm1", 1), 0.0);
-    }
 }
