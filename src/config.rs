@@ -16,6 +16,14 @@ pub enum ConfigError {
     Invalid { key: &'static str, why: String },
 }
 
+/// A setting refused: `key`, and why.
+fn bad(key: &'static str, why: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid {
+        key,
+        why: why.into(),
+    })
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -226,18 +234,25 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, why: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                why: why.to_string(),
-            })
-        };
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return bad("server.listen", "expected host:port, e.g. 127.0.0.1:8080");
         }
         if self.jumpbox.listen.parse::<SocketAddr>().is_err() {
             return bad("jumpbox.listen", "expected host:port, e.g. 0.0.0.0:2026");
         }
+        self.validate_jumpbox()?;
+        self.validate_zjmf()?;
+        self.validate_store()?;
+        self.validate_security()?;
+        self.validate_tls()?;
+        if !(1..=500).contains(&self.server.page_size) {
+            return bad("server.page_size", "expected 1..=500");
+        }
+        Ok(())
+    }
+
+    /// The SSH jumpbox's limits and ciphers.
+    fn validate_jumpbox(&self) -> Result<(), ConfigError> {
         if self.jumpbox.idle_timeout_secs == 0 {
             return bad("jumpbox.idle_timeout_secs", "expected > 0");
         }
@@ -267,12 +282,17 @@ impl Settings {
         {
             return bad(
                 "jumpbox.ciphers",
-                &format!(
+                format!(
                     "unknown cipher {c}; expected some of {}",
                     JUMPBOX_CIPHERS.join(", ")
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The ZJMF plugin's API and its NAT rules.
+    fn validate_zjmf(&self) -> Result<(), ConfigError> {
         if self.zjmf.unlimited_bandwidth_gb == 0 {
             return bad(
                 "zjmf.unlimited_bandwidth_gb",
@@ -303,6 +323,11 @@ impl Settings {
         if self.zjmf.tokens().iter().any(|t| t.len() < 16) {
             return bad("zjmf.api_tokens", "each token needs at least 16 characters");
         }
+        Ok(())
+    }
+
+    /// Postgres and the Docker nodes.
+    fn validate_store(&self) -> Result<(), ConfigError> {
         if !self.database.url.expose().starts_with("postgres") {
             return bad("database.url", "expected a postgres:// URL");
         }
@@ -324,6 +349,11 @@ impl Settings {
         if self.database.connect_timeout_secs == 0 {
             return bad("database.connect_timeout_secs", "expected > 0");
         }
+        Ok(())
+    }
+
+    /// Passwords, lockouts and sessions.
+    fn validate_security(&self) -> Result<(), ConfigError> {
         if !(4..=31).contains(&self.security.bcrypt_cost) {
             return bad(
                 "security.bcrypt_cost",
@@ -342,17 +372,12 @@ impl Settings {
         if self.security.session_hours < 1 {
             return bad("security.session_hours", "expected >= 1");
         }
-        self.validate_tls()?;
-        if !(1..=500).contains(&self.server.page_size) {
-            return bad("server.page_size", "expected 1..=500");
-        }
         Ok(())
     }
 
     /// The HTTPS keys of `server` (issue #14).
     fn validate_tls(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        let bad = |key, why: String| Err(ConfigError::Invalid { key, why });
         if let Err(entry) = crate::domain::tls::parse_names(&s.tls_names) {
             return bad(
                 "server.tls_names",
@@ -362,27 +387,27 @@ impl Settings {
         if s.tls_cert.as_os_str().is_empty() != s.tls_key.as_os_str().is_empty() {
             return bad(
                 "server.tls_cert",
-                "set both server.tls_cert and server.tls_key, or neither (a certificate is then generated)".into(),
+                "set both server.tls_cert and server.tls_key, or neither (a certificate is then generated)",
             );
         }
         if !s.http_redirect_listen.is_empty() {
             if s.http_redirect_listen.parse::<SocketAddr>().is_err() {
                 return bad(
                     "server.http_redirect_listen",
-                    "expected host:port, e.g. 0.0.0.0:80, or empty".into(),
+                    "expected host:port, e.g. 0.0.0.0:80, or empty",
                 );
             }
             if !s.tls {
                 return bad(
                     "server.http_redirect_listen",
-                    "needs server.tls = true (behind a TLS proxy, let the proxy redirect)".into(),
+                    "needs server.tls = true (behind a TLS proxy, let the proxy redirect)",
                 );
             }
         }
         if s.tls && s.tls_at_proxy {
             return bad(
                 "server.tls_at_proxy",
-                "set either server.tls (the panel serves HTTPS itself) or server.tls_at_proxy (a proxy in front does), not both".into(),
+                "set either server.tls (the panel serves HTTPS itself) or server.tls_at_proxy (a proxy in front does), not both",
             );
         }
         Ok(())

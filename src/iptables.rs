@@ -60,3 +60,25 @@ pub async fn restore(script: &str) -> Result<(), IptablesError> {
         ))
     }
 }
+
+/// Whether `chain` exists in `table` (`-S` lists it).
+pub async fn chain_exists(table: &str, chain: &str) -> bool {
+    run(&["-t", table, "-S", chain]).await.is_ok()
+}
+
+/// Puts a jump from `parent` to `chain`, marked with `comment`, first in `parent` of
+/// `table`, unless it is there already (`-C`).
+pub async fn ensure_jump(
+    table: &str,
+    parent: &str,
+    chain: &str,
+    comment: &str,
+) -> Result<(), IptablesError> {
+    let rule = ["-m", "comment", "--comment", comment, "-j", chain];
+    let check = [&["-t", table, "-C", parent][..], &rule[..]].concat();
+    if run(&check).await.is_err() {
+        let insert = [&["-t", table, "-I", parent, "1"][..], &rule[..]].concat();
+        run(&insert).await?;
+    }
+    Ok(())
+}

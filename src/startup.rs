@@ -110,11 +110,7 @@ async fn start_workers(state: Arc<Context>) -> Result<(), StartError> {
     } else {
         // where port forwards listen, found once now (logged; on the settings page)
         crate::ops::nat::listen(&state).await;
-        let zjmf = Arc::clone(&state);
-        tokio::spawn(async move {
-            crate::ops::port_isolation::isolate_existing(&zjmf).await;
-            crate::ops::zjmf::sample_lxd(zjmf, CPU_SAMPLE_EVERY).await
-        });
+        crate::workers::lxd_sampler::spawn(Arc::clone(&state), CPU_SAMPLE_EVERY);
     }
     if state.settings.jumpbox.enabled {
         let jumpbox = crate::jumpbox::start(Arc::clone(&state)).await?;
@@ -141,6 +137,45 @@ fn log_certificate(info: &crate::domain::tls::TlsInfo) {
     }
 }
 
+/// The first admin account, made when there is none; its password is printed once and
+/// kept in the data folder.
+async fn first_admin(state: &Context, settings: &Settings) -> Result<(), StartError> {
+    if let Some(password) = crate::ops::accounts::ensure_first_admin(state)
+        .await
+        .map_err(|e| StartError::Admin(e.to_string()))?
+    {
+        let path = crate::ops::accounts::initial_password_file(&settings.server.data_dir);
+        let _ = std::fs::remove_file(&path);
+        crypto::write_private(&path, format!("{password}\n").as_bytes())
+            .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
+        // Printed once, on purpose: the operator needs it for the first login.
+        println!(
+            "Created the first account: user `admin`, password `{password}` (also in {}, mode 0600). It must be changed at first login.",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The plain HTTP listener that redirects to HTTPS, when `server.http_redirect_listen`
+/// names one.
+fn plain_redirect(
+    settings: &Settings,
+    https_port: u16,
+) -> Result<Option<(Server, SocketAddr)>, StartError> {
+    Ok(match settings.server.http_redirect_listen.as_str() {
+        "" => None,
+        addr => {
+            let listener =
+                TcpListener::bind(addr).map_err(|e| StartError::Bind(addr.to_string(), e))?;
+            let served = crate::web::https_redirect::serve(listener, https_port)
+                .map_err(|e| StartError::Bind(addr.to_string(), e))?;
+            log::info!("plain http on {} redirects to https", served.1);
+            Some(served)
+        }
+    })
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         // the process-wide rustls provider: ring, for whatever builds a default TLS config
@@ -152,20 +187,7 @@ impl Application {
         } else {
             None
         };
-        if let Some(password) = crate::ops::accounts::ensure_first_admin(&state)
-            .await
-            .map_err(|e| StartError::Admin(e.to_string()))?
-        {
-            let path = crate::ops::accounts::initial_password_file(&settings.server.data_dir);
-            let _ = std::fs::remove_file(&path);
-            crypto::write_private(&path, format!("{password}\n").as_bytes())
-                .map_err(|e| StartError::DataDir(path.display().to_string(), e))?;
-            // Printed once, on purpose: the operator needs it for the first login.
-            println!(
-                "Created the first account: user `admin`, password `{password}` (also in {}, mode 0600). It must be changed at first login.",
-                path.display()
-            );
-        }
+        first_admin(&state, &settings).await?;
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| StartError::Bind(settings.server.listen.clone(), e))?;
         let http_addr = listener
@@ -202,17 +224,7 @@ impl Application {
         let bind_err = |e| StartError::Bind(settings.server.listen.clone(), e);
         let (server, redirect) = match tls {
             Some(tls) => {
-                let redirect = match settings.server.http_redirect_listen.as_str() {
-                    "" => None,
-                    addr => {
-                        let listener = TcpListener::bind(addr)
-                            .map_err(|e| StartError::Bind(addr.to_string(), e))?;
-                        let served = crate::web::https_redirect::serve(listener, http_addr.port())
-                            .map_err(|e| StartError::Bind(addr.to_string(), e))?;
-                        log::info!("plain http on {} redirects to https", served.1);
-                        Some(served)
-                    }
-                };
+                let redirect = plain_redirect(&settings, http_addr.port())?;
                 let server = server
                     .listen_rustls_0_23(listener, tls.config)
                     .map_err(bind_err)?

@@ -77,7 +77,6 @@ enum Tok {
 fn code_only(src: &str) -> String {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len());
-    let blank = |out: &mut String, c: char| out.push(if c == '\n' { '\n' } else { ' ' });
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -87,24 +86,7 @@ fn code_only(src: &str) -> String {
                 i += 1;
             }
         } else if c == '/' && next == Some('*') {
-            let mut depth = 0;
-            while i < chars.len() {
-                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    out.push_str("  ");
-                    i += 2;
-                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    out.push_str("  ");
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    blank(&mut out, chars[i]);
-                    i += 1;
-                }
-            }
+            i = blank_block_comment(&chars, i, &mut out);
         } else if c == '"' {
             // a string; its prefix (b, c) is an identifier already passed
             out.push(' ');
@@ -129,21 +111,7 @@ fn code_only(src: &str) -> String {
                 && raw_string_hashes(&chars[i + 2..]).is_some()
                 && !ident_before(&chars, i)
         {
-            let start = if c == 'b' { i + 2 } else { i + 1 };
-            let hashes = raw_string_hashes(&chars[start..]).unwrap_or(0);
-            let end: Vec<char> = std::iter::once('"')
-                .chain(std::iter::repeat_n('#', hashes))
-                .collect();
-            // past the prefix, the hashes and the opening quote
-            let mut j = start + hashes + 1;
-            while j < chars.len() && !chars[j..].starts_with(&end) {
-                j += 1;
-            }
-            let j = (j + end.len()).min(chars.len());
-            for &c in &chars[i..j] {
-                blank(&mut out, c);
-            }
-            i = j;
+            i = blank_raw_string(&chars, i, &mut out);
         } else if c == '\'' {
             // a character literal ('a', '\n', '\u{1F600}') or a lifetime ('a)
             let end = if next == Some('\\') {
@@ -174,6 +142,54 @@ fn code_only(src: &str) -> String {
         }
     }
     out
+}
+
+/// A blank for `c` (a line break stays one).
+fn blank(out: &mut String, c: char) {
+    out.push(if c == '\n' { '\n' } else { ' ' });
+}
+
+/// Blanks the block comment (nested ones too) that starts at `i`; the index after it.
+fn blank_block_comment(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    let mut depth = 0;
+    while i < chars.len() {
+        if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+            depth += 1;
+            out.push_str("  ");
+            i += 2;
+        } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+            depth -= 1;
+            out.push_str("  ");
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            blank(out, chars[i]);
+            i += 1;
+        }
+    }
+    i
+}
+
+/// Blanks the raw string (`r#"…"#`, `br"…"`) that starts at `i`; the index after it.
+fn blank_raw_string(chars: &[char], i: usize, out: &mut String) -> usize {
+    let c = chars[i];
+    let start = if c == 'b' { i + 2 } else { i + 1 };
+    let hashes = raw_string_hashes(&chars[start..]).unwrap_or(0);
+    let end: Vec<char> = std::iter::once('"')
+        .chain(std::iter::repeat_n('#', hashes))
+        .collect();
+    // past the prefix, the hashes and the opening quote
+    let mut j = start + hashes + 1;
+    while j < chars.len() && !chars[j..].starts_with(&end) {
+        j += 1;
+    }
+    let j = (j + end.len()).min(chars.len());
+    for &c in &chars[i..j] {
+        blank(out, c);
+    }
+    j
 }
 
 /// How many `#` open a raw string that starts right after its `r`, if one does.

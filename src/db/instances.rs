@@ -8,7 +8,7 @@ use diesel::sql_types::{Array, Int4, Text};
 use super::schema::{images, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
-use crate::domain::instances::{NewInstance, PlacementError, Resources, pick_gpus};
+use crate::domain::instances::{NewInstance, PlacementError, Resources, admits, gpus_for};
 use crate::domain::tenancy::Tenant;
 
 /// One instance as lists, rows and actions show it (names of what it references joined in).
@@ -273,26 +273,10 @@ pub struct Owner {
     pub company_id: Option<i64>,
 }
 
-/// Places an instance on its node. Run inside a transaction: the node row is locked
-/// (SELECT … FOR UPDATE), so concurrent placements on one node run one after another
-/// and each sees the usage and GPUs the previous ones took.
-pub fn place(
-    conn: &mut PgConnection,
-    owner: Owner,
-    v: &NewInstance,
-) -> Result<Result<i64, PlacementError>, DbError> {
-    let image_ok = images::table
-        .find(v.image_id)
-        .filter(images::listed)
-        .select(images::id)
-        .first::<i64>(conn)
-        .optional()?
-        .is_some();
-    if !image_ok {
-        return Ok(Err(PlacementError::Unavailable("image_id")));
-    }
-    let Some((spec_model, need)) = specs::table
-        .find(v.spec_id)
+/// A listed spec's GPU model and what it asks for.
+fn listed_spec(conn: &mut PgConnection, id: i64) -> Result<Option<(String, Resources)>, DbError> {
+    let found = specs::table
+        .find(id)
         .filter(specs::listed)
         .select((
             specs::gpu_model,
@@ -305,14 +289,19 @@ pub fn place(
             ),
         ))
         .first::<(String, Dims)>(conn)
-        .optional()?
-    else {
-        return Ok(Err(PlacementError::Unavailable("spec_id")));
-    };
-    let need = resources(need);
-    let Some((node_model, capacity, used)) = nodes::table
+        .optional()?;
+    Ok(found.map(|(model, need)| (model, resources(need))))
+}
+
+/// A listed node's GPU model, capacity and use, locked until the transaction ends (so
+/// two placements on it do not both take its last resources).
+fn locked_node(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<(String, Resources, Resources)>, DbError> {
+    let found = nodes::table
         .inner_join(node_usage::table)
-        .filter(nodes::id.eq(v.node_id))
+        .filter(nodes::id.eq(id))
         .filter(nodes::listed)
         .select((
             nodes::gpu_model,
@@ -333,28 +322,45 @@ pub fn place(
         ))
         .for_update()
         .first::<(String, Dims, Dims)>(conn)
+        .optional()?;
+    Ok(found.map(|(model, capacity, used)| (model, resources(capacity), resources(used))))
+}
+
+/// Places an instance on its node. Run inside a transaction: the node row is locked
+/// (SELECT … FOR UPDATE), so concurrent placements on one node run one after another
+/// and each sees the usage and GPUs the previous ones took.
+pub fn place(
+    conn: &mut PgConnection,
+    owner: Owner,
+    v: &NewInstance,
+) -> Result<Result<i64, PlacementError>, DbError> {
+    let image_ok = images::table
+        .find(v.image_id)
+        .filter(images::listed)
+        .select(images::id)
+        .first::<i64>(conn)
         .optional()?
-    else {
+        .is_some();
+    if !image_ok {
+        return Ok(Err(PlacementError::Unavailable("image_id")));
+    }
+    let Some((spec_model, need)) = listed_spec(conn, v.spec_id)? else {
+        return Ok(Err(PlacementError::Unavailable("spec_id")));
+    };
+    let Some((node_model, capacity, used)) = locked_node(conn, v.node_id)? else {
         return Ok(Err(PlacementError::Unavailable("node_id")));
     };
-    if !node_model.trim().eq_ignore_ascii_case(spec_model.trim()) {
-        return Ok(Err(PlacementError::GpuModel));
-    }
-    let capacity = resources(capacity);
-    if !need.fits_in(capacity.minus(resources(used))) {
-        return Ok(Err(PlacementError::Capacity));
+    if let Err(refused) = admits(&spec_model, need, &node_model, capacity, used) {
+        return Ok(Err(refused));
     }
     let held: Vec<Vec<i32>> = instances::table
         .filter(instances::node_id.eq(v.node_id))
         .filter(cardinality(instances::gpu_indices).gt(0))
         .select(instances::gpu_indices)
         .load(conn)?;
-    let Some(gpus) = pick_gpus(
-        capacity.gpu_count,
-        held.iter().map(Vec::as_slice),
-        need.gpu_count,
-    ) else {
-        return Ok(Err(PlacementError::Capacity));
+    let gpus = match gpus_for(capacity, need, held.iter().map(Vec::as_slice)) {
+        Ok(gpus) => gpus,
+        Err(refused) => return Ok(Err(refused)),
     };
 
     let id = diesel::insert_into(instances::table)

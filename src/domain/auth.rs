@@ -1,4 +1,4 @@
-//! Password and lockout rules shared by every door (web login, SSH jumpbox later).
+//! Password and lockout rules shared by every door (the web login and the SSH jumpbox).
 
 use std::collections::VecDeque;
 

@@ -3,6 +3,18 @@
 
 use std::net::IpAddr;
 
+/// The longest DNS label, and so the longest container host name.
+pub const DNS_LABEL_MAX: usize = 63;
+
+/// A DNS label, as LXD takes a container's host name: ASCII letters, digits and hyphens,
+/// at most `DNS_LABEL_MAX`, starting with a letter, not ending with a hyphen.
+pub fn is_dns_label(t: &str) -> bool {
+    t.len() <= DNS_LABEL_MAX
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && t.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !t.ends_with('-')
+}
+
 /// Bad fields of one form: (field name, i18n key of the message).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldErrors(Vec<(&'static str, &'static str)>);
@@ -141,6 +153,26 @@ pub fn checkbox(v: &Option<String>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_labels() {
+        for good in ["a", "vm-1", "A0b", &"a".repeat(63)] {
+            assert!(is_dns_label(good), "{good}");
+        }
+        for bad in [
+            "",
+            "1a",
+            "-a",
+            "a-",
+            "a_b",
+            "a.b",
+            "训练",
+            "a b",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn money() {

@@ -5,7 +5,6 @@ use serde::Deserialize;
 
 use super::fields::{self, FieldErrors};
 
-const NAME_MAX: usize = 63;
 const REMARK_MAX: usize = 2000;
 
 /// The resources a spec asks for, a node has, or an instance holds.
@@ -72,14 +71,14 @@ pub fn pick_gpus<'a>(
     (free.len() == usize::try_from(want.max(0)).unwrap_or(0)).then_some(free)
 }
 
-/// An instance name is the container's host name: a DNS label (letters, digits and
-/// hyphens, at most 63, starting with a letter, not ending with a hyphen).
+/// An instance name is the container's host name: a DNS label (`fields::is_dns_label`).
 pub fn instance_name(s: &str) -> Result<String, &'static str> {
-    let t = fields::required(s, NAME_MAX)?;
-    let ok = t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && t.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !t.ends_with('-');
-    if ok { Ok(t) } else { Err("field.bad_hostname") }
+    let t = fields::required(s, fields::DNS_LABEL_MAX)?;
+    if fields::is_dns_label(&t) {
+        Ok(t)
+    } else {
+        Err("field.bad_hostname")
+    }
 }
 
 /// The wizard's choices as the browser sends them (hidden fields carry earlier steps).
@@ -173,6 +172,39 @@ pub enum PlacementError {
     Capacity,
 }
 
+/// The node's GPU model is the spec's (case and surrounding blanks aside).
+pub fn same_gpu_model(spec_model: &str, node_model: &str) -> bool {
+    node_model.trim().eq_ignore_ascii_case(spec_model.trim())
+}
+
+/// Whether a spec of `spec_model` asking for `need` may go on a node of `node_model`
+/// with `capacity`, of which its instances use `used`.
+pub fn admits(
+    spec_model: &str,
+    need: Resources,
+    node_model: &str,
+    capacity: Resources,
+    used: Resources,
+) -> Result<(), PlacementError> {
+    if !same_gpu_model(spec_model, node_model) {
+        return Err(PlacementError::GpuModel);
+    }
+    if !need.fits_in(capacity.minus(used)) {
+        return Err(PlacementError::Capacity);
+    }
+    Ok(())
+}
+
+/// The GPU indices an admitted spec gets on a node of `capacity` whose instances hold
+/// `held` (the counts may fit while the free indices do not).
+pub fn gpus_for<'a>(
+    capacity: Resources,
+    need: Resources,
+    held: impl IntoIterator<Item = &'a [i32]>,
+) -> Result<Vec<i32>, PlacementError> {
+    pick_gpus(capacity.gpu_count, held, need.gpu_count).ok_or(PlacementError::Capacity)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +247,36 @@ mod tests {
         // indices beyond a shrunk node are ignored, not a panic
         let stale = [7];
         assert_eq!(pick_gpus(2, [&stale[..]], 2), Some(vec![0, 1]));
+    }
+
+    #[test]
+    fn placement_needs_the_model_then_capacity_then_free_gpus() {
+        let node = r(4, 32, 128, 500, 1000);
+        let need = r(2, 8, 32, 100, 0);
+        let idle = r(0, 0, 0, 0, 0);
+        assert_eq!(admits(" A100 ", need, "a100", node, idle), Ok(()));
+        assert_eq!(
+            admits("A100", need, "H100", node, idle),
+            Err(PlacementError::GpuModel)
+        );
+        // the model is checked before the capacity
+        assert_eq!(
+            admits("A100", need, "H100", node, node),
+            Err(PlacementError::GpuModel)
+        );
+        assert_eq!(
+            admits("A100", need, "A100", node, r(0, 25, 0, 0, 0)),
+            Err(PlacementError::Capacity)
+        );
+        assert_eq!(gpus_for(node, need, []), Ok(vec![0, 1]));
+        // the counts fit, but the free indices do not (a stale count)
+        let held = [0, 1, 2];
+        assert_eq!(
+            gpus_for(node, need, [&held[..]]),
+            Err(PlacementError::Capacity)
+        );
+        assert!(same_gpu_model("rtx 4090", " RTX 4090"));
+        assert!(!same_gpu_model("RTX 4090", "RTX 3090"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod listing;
 pub mod nat;
 pub mod port_isolation;
 pub mod redirect;
+pub mod routes;
 pub mod tenancy;
 pub mod tls;
 pub mod zjmf;

@@ -1,10 +1,12 @@
 //! The contract the ZJMF (魔方财务) `lxdserver` plugin speaks with its backend: how it
 //! names containers, how its numeric options arrive (numbers, strings or ""), what a
 //! create asks for, and the LXD config keys that follow. No IO. `bounds` says how far
-//! each number may go, `query` reads query strings and form bodies.
+//! each number may go, `query` reads query strings and form bodies, `usage` works out a
+//! container's usage from what LXD says.
 
 pub mod bounds;
 pub mod query;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -59,10 +61,8 @@ impl Refusal {
     }
     /// The message in `lang`.
     pub fn text(&self, lang: Lang) -> String {
-        self.args.iter().fold(
-            i18n::t(lang, self.key).to_string(),
-            |text, (name, value)| text.replace(&format!("{{{name}}}"), value),
-        )
+        let args: Vec<(&str, &str)> = self.args.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        i18n::tf(lang, self.key, &args)
     }
     /// The message the API answers with (Chinese, as the plugin expects).
     pub fn msg(&self) -> String {
@@ -70,11 +70,9 @@ impl Refusal {
     }
 }
 
-pub const NAME_MAX: usize = 63;
-
-/// A container name as LXD accepts it: letters, digits and hyphens, at most 63, starting
-/// with a letter, not ending with a hyphen. The plugin sends it unencoded in query
-/// strings, so anything else is refused rather than guessed at.
+/// A container name as LXD accepts it: a DNS label (`fields::is_dns_label`). The plugin
+/// sends it unencoded in query strings, so anything else is refused rather than guessed
+/// at.
 pub fn hostname(raw: Option<&str>) -> Result<String, Refusal> {
     let Some(raw) = raw else {
         return Err(Refusal::missing("hostname"));
@@ -83,11 +81,7 @@ pub fn hostname(raw: Option<&str>) -> Result<String, Refusal> {
     if t.is_empty() {
         return Err(Refusal::missing("hostname"));
     }
-    let ok = t.len() <= NAME_MAX
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && t.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !t.ends_with('-');
-    if ok {
+    if super::fields::is_dns_label(t) {
         Ok(t.to_string())
     } else {
         Err(Refusal::invalid("hostname"))
@@ -323,36 +317,6 @@ pub fn lxd_config(
     }
     let devices = BTreeMap::from([("root".to_string(), root), ("eth0".to_string(), nic)]);
     (config, devices)
-}
-
-/// CPU use in percent of the container's cores between two samples of its cumulative
-/// CPU time (ns), rounded to 2 decimals; 0 without two samples.
-pub fn cpu_percent(prev_ns: i64, now_ns: i64, elapsed_ns: i64, cores: u64) -> f64 {
-    if elapsed_ns <= 0 || now_ns < prev_ns || cores == 0 {
-        return 0.0;
-    }
-    let pct = (now_ns - prev_ns) as f64 / elapsed_ns as f64 / cores as f64 * 100.0;
-    (pct.min(100.0) * 100.0).round() / 100.0
-}
-
-/// Bytes to whole MB (the plugin shows MB).
-pub fn mb(bytes: i64) -> i64 {
-    bytes.max(0) / (1024 * 1024)
-}
-
-/// Bytes to GB with 2 decimals.
-pub fn gb2(bytes: i64) -> f64 {
-    (bytes.max(0) as f64 / 1024f64.powi(3) * 100.0).round() / 100.0
-}
-
-/// `Status` as the plugin knows it: `running` and `stop`; `frozen`, else `unknown`.
-pub fn status(lxd_status: &str) -> &'static str {
-    match lxd_status {
-        "Running" => "running",
-        "Stopped" => "stop",
-        "Frozen" => "frozen",
-        _ => "unknown",
-    }
 }
 
 #[cfg(test)]
@@ -637,21 +601,6 @@ mod tests {
         let (_, devices) = lxd_config(&unlimited, "default", "lxdbr0");
         assert!(!devices["eth0"].contains_key("limits.ingress"));
         assert!(!devices["eth0"].contains_key("limits.egress"));
-    }
-
-    #[test]
-    fn usage_figures() {
-        // 0.5 s of CPU over 1 s on 2 cores: 25 %
-        assert_eq!(cpu_percent(0, 500_000_000, 1_000_000_000, 2), 25.0);
-        assert_eq!(cpu_percent(0, 1, 3_000_000_000, 1), 0.0);
-        assert_eq!(cpu_percent(10, 5, 1, 1), 0.0, "counter reset (restart)");
-        assert_eq!(cpu_percent(0, 2_000_000_000, 1_000_000_000, 1), 100.0);
-        assert_eq!(mb(5 * 1024 * 1024 + 1), 5);
-        assert_eq!(gb2(1_610_612_736), 1.5);
-        assert_eq!(status("Running"), "running");
-        assert_eq!(status("Stopped"), "stop");
-        assert_eq!(status("Frozen"), "frozen");
-        assert_eq!(status("Error"), "unknown");
     }
 
     #[test]

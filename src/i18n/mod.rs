@@ -77,6 +77,14 @@ pub fn t(lang: Lang, key: &str) -> &str {
     cat.get(key).map(String::as_str).unwrap_or(key)
 }
 
+/// The message for `key` with its `{name}` arguments filled in.
+pub fn tf(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
+    args.iter()
+        .fold(t(lang, key).to_string(), |text, (name, value)| {
+            text.replace(&format!("{{{name}}}"), value)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +108,10 @@ mod tests {
         );
         assert_eq!(t(Lang::Zh, "nav.images"), "镜像库");
         assert_eq!(t(Lang::En, "nav.images"), "Images");
+        assert_eq!(
+            tf(Lang::En, "error.engine", &[("why", "gone")]),
+            "Docker engine of the node failed: gone"
+        );
     }
 
     /// Every `.t("…")` in templates and src and every i18n key literal in src/ exists.
@@ -115,6 +127,8 @@ mod tests {
             "permissions.",
             "login.",
             "lxdapi.",
+            "error.",
+            "lxd_error.",
         ]
         .map(|p| (p, p));
         let mut missing = Vec::new();

@@ -16,35 +16,55 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::i18n::{self, Lang};
+
 pub use cache::Cache;
 pub use client::Lxd;
 pub use wire::Operation;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum LxdError {
     /// The socket is missing, refuses, or the connection broke (with the reason).
-    #[error("LXD 无法连接（{0}）")]
     Unreachable(String),
     /// LXD answered 404 (its message, e.g. "Instance not found").
-    #[error("LXD 中不存在：{0}")]
     NotFound(String),
     /// The image alias a create names does not exist in LXD.
-    #[error("镜像不存在：{0}")]
     ImageNotFound(String),
     /// LXD refused or a background operation failed: LXD's own message.
-    #[error("{0}")]
     Lxd(String),
     /// LXD still runs an operation on the instance (its description, e.g. "Creating
     /// instance"), so it cannot be removed yet.
-    #[error("LXD 仍在执行该容器的操作：{0}")]
     Busy(String),
     /// No answer, or the operation did not finish, within the caller's timeout.
-    #[error("LXD 操作超时")]
     Timeout,
     /// A reply that is not what LXD's REST API promises.
-    #[error("LXD 返回了无法识别的响应：{0}")]
     Protocol(String),
 }
+
+impl LxdError {
+    /// What the failure says in `lang` (`lxd_error.*`; LXD's own message as it is).
+    pub fn text(&self, lang: Lang) -> String {
+        let (key, why) = match self {
+            LxdError::Unreachable(why) => ("lxd_error.unreachable", why),
+            LxdError::NotFound(why) => ("lxd_error.not_found", why),
+            LxdError::ImageNotFound(why) => ("lxd_error.image_not_found", why),
+            LxdError::Lxd(why) => return why.clone(),
+            LxdError::Busy(why) => ("lxd_error.busy", why),
+            LxdError::Timeout => return i18n::t(lang, "lxd_error.timeout").to_string(),
+            LxdError::Protocol(why) => ("lxd_error.protocol", why),
+        };
+        i18n::tf(lang, key, &[("why", why)])
+    }
+}
+
+/// In Chinese: the text the ZJMF plugin shows its customers.
+impl std::fmt::Display for LxdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text(Lang::Zh))
+    }
+}
+
+impl std::error::Error for LxdError {}
 
 /// An instance as `GET /1.0/instances/{name}` describes it.
 #[derive(Clone, Debug, Default, Deserialize)]

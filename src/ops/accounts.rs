@@ -124,13 +124,7 @@ pub async fn login(
     ip: &str,
     door: &'static str,
 ) -> Result<Result<User, LoginRefused>, OpsError> {
-    let origin = Origin {
-        user_id: None,
-        username: username.trim().to_string(),
-        role: String::new(),
-        ip: ip.to_string(),
-        door,
-    };
+    let origin = Origin::new(None, username.trim(), "", ip, door);
     // a peer address always parses; without one, all such requests share one budget
     let source = ip
         .parse()

@@ -23,6 +23,24 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// Who acts through `door`: a user (`user_id`), or a caller not known as one (a login
+    /// attempt under the name it gave, the ZJMF plugin).
+    pub fn new(
+        user_id: Option<i64>,
+        username: impl Into<String>,
+        role: impl Into<String>,
+        ip: impl Into<String>,
+        door: &'static str,
+    ) -> Origin {
+        Origin {
+            user_id,
+            username: username.into(),
+            role: role.into(),
+            ip: ip.into(),
+            door,
+        }
+    }
+
     pub fn event(&self, action: &str, status: i32, detail: impl Into<String>) -> NewAuditLog {
         NewAuditLog {
             user_id: self.user_id,

@@ -16,11 +16,11 @@ use crate::domain::tls::Https;
 use crate::lxd::{Cache, Lxd};
 
 use super::accounts::LoginThrottle;
+use super::cpu_samples::CpuSamples;
 use super::instances::Totals;
 use super::nat::Nat;
 use super::permissions::Records;
 use super::tenancy::Locks;
-use super::zjmf::CpuSamples;
 
 /// What every handler and op shares.
 pub struct Context {

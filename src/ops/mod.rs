@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bridge;
 pub mod catalog;
 pub mod context;
+pub mod cpu_samples;
 pub mod instances;
 pub mod logins;
 pub mod nat;

@@ -4,7 +4,7 @@
 //!
 //! - `apply` rewrites all of Suanli's chains from the store and the containers' current
 //!   addresses in one transaction: at start-up, when a container's address changes (the
-//!   sampler in ops/zjmf.rs), after a container goes, and whenever one change could not be
+//!   sampler, workers/lxd_sampler.rs), after a container goes, and whenever one change could not be
 //!   made on its own;
 //! - `add` and `remove` change one forward's lines and nothing else: `remove` masks them
 //!   (see domain/nat), and `reap` deletes what is masked in one transaction (the sampler
@@ -169,11 +169,7 @@ async fn rewrite(state: &Context, applied: &mut Applied) -> Result<(), NatError>
     let hostnames: Vec<String> = rules.iter().map(|r| r.hostname.clone()).collect();
     let ips = addresses(state, hostnames).await;
     let forwards: Vec<Forward> = rules.iter().filter_map(|r| forward(r, &ips)).collect();
-    if forwards.is_empty()
-        && iptables::run(&["-t", "nat", "-S", &host.chains().0])
-            .await
-            .is_err()
-    {
+    if forwards.is_empty() && !iptables::chain_exists("nat", &host.chains().0).await {
         // nothing to forward and nothing applied yet (or removed by whoever made the chains
         // before): leave iptables alone
         return Ok(());
@@ -183,23 +179,9 @@ async fn rewrite(state: &Context, applied: &mut Applied) -> Result<(), NatError>
     // the chains are declared (flushed) below: masks and masked lines go with them
     applied.masked.clear();
     iptables::restore(&nat::restore_script(&host, &forwards)).await?;
-    let docker_user = iptables::run(&["-t", "filter", "-S", "DOCKER-USER"])
-        .await
-        .is_ok();
+    let docker_user = iptables::chain_exists("filter", "DOCKER-USER").await;
     for (table, parent, chain) in host.jumps(docker_user) {
-        let rule = [
-            "-m",
-            "comment",
-            "--comment",
-            nat::COMMENT,
-            "-j",
-            chain.as_str(),
-        ];
-        let check = [&["-t", table, "-C", parent][..], &rule[..]].concat();
-        if iptables::run(&check).await.is_err() {
-            let insert = [&["-t", table, "-I", parent, "1"][..], &rule[..]].concat();
-            iptables::run(&insert).await?;
-        }
+        iptables::ensure_jump(table, parent, &chain, nat::COMMENT).await?;
     }
     log::info!(
         "nat: rewrote the chains with {} forward(s) of {} rule(s) in {} ms",
@@ -520,21 +502,6 @@ pub async fn add_ssh(state: &Context, hostname: &str) -> Result<u16, Refusal> {
         }
     }
     Err(Refusal::new(500, "lxdapi.no_free_port"))
-}
-
-/// The container's rules as the plugin lists them: all values strings, Dtype upper-case.
-pub fn listing(rules: &[NatRule]) -> serde_json::Value {
-    rules
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "Dtype": r.proto.to_uppercase(),
-                "Dport": r.ext_port.to_string(),
-                "Sport": r.int_port.to_string(),
-                "ID": r.id.to_string(),
-            })
-        })
-        .collect()
 }
 
 /// What an import did.

@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 use super::OpsError;
 use crate::db::{self, DbError, permissions::Permission};
 use crate::domain::access::{ROLE_LABELS, Role, route_allows};
+use crate::domain::routes;
 use crate::ops::Context;
 
 /// Routes that must stay open to admins, or nobody could undo a mistake.
 const ADMIN_LIFELINES: &[&str] = &[
-    "/permissions",
-    "/permissions/{id}/roles/{role}",
-    "/login",
-    "/password",
-    "/",
+    routes::GET_PERMISSIONS.pattern,
+    routes::POST_PERMISSIONS_ID_ROLES_ROLE.pattern,
+    routes::GET_LOGIN.pattern,
+    routes::GET_PASSWORD.pattern,
+    routes::GET_ROOT.pattern,
 ];
 
 pub async fn toggle_role(state: &Context, id: i64, role: &str) -> Result<Permission, OpsError> {

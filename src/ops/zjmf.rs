@@ -1,19 +1,20 @@
 //! What the ZJMF plugin's calls do to LXD (lxd/) and the store (db/zjmf.rs). Every
 //! failure is a `Refusal`: a JSON code and a short Chinese message the plugin shows the
 //! customer. A create that fails halfway removes what it made, or, when LXD does not let
-//! go of the container in time, leaves its removal to ops/recovery.rs.
+//! go of the container in time, leaves its removal to ops/recovery.rs. The usage
+//! arithmetic is in domain/zjmf/usage.rs, the JSON the plugin reads in web/api/wire.rs,
+//! the sampling loop in workers/lxd_sampler.rs (it calls `sample`), the CPU samples in
+//! ops/cpu_samples.rs.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-use serde_json::{Value, json};
 
 use super::audit::{self, Origin};
 use super::{nat, port_isolation, recovery};
 use crate::db;
 use crate::domain::port_isolation::with_isolation;
-use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest};
+pub use crate::domain::zjmf::usage::Usage;
+use crate::domain::zjmf::{self, CreateRequest, PortRule, Refusal, ReinstallRequest, usage};
 use crate::lxd::{Instance, InstanceState, LxdError, NewInstance, StateAction};
 use crate::ops::Context;
 
@@ -51,13 +52,7 @@ fn store_failed(e: db::DbError) -> Refusal {
 
 /// Who calls: the ZJMF plugin through /api/ (`api_origin`) or an admin on the LXD pages.
 pub fn api_origin(ip: &str) -> Origin {
-    Origin {
-        user_id: None,
-        username: "zjmf".into(),
-        role: "zjmf".into(),
-        ip: ip.to_string(),
-        door: "api",
-    }
+    Origin::new(None, "zjmf", "zjmf", ip, "api")
 }
 
 async fn record(
@@ -127,116 +122,36 @@ impl Drop for Changes<'_> {
     }
 }
 
-/// A container's state, usage and limits, as getinfo and the admin pages show them.
-#[derive(Clone, Debug)]
-pub struct Usage {
-    pub name: String,
-    /// running | stop | frozen | unknown
-    pub status: &'static str,
-    pub cpu_percent: f64,
-    pub cores: u64,
-    pub ram_total_mb: i64,
-    pub ram_used_mb: i64,
-    pub disk_total_mb: i64,
-    pub disk_used_mb: i64,
-    /// None while stopped
-    pub ip: Option<String>,
-    /// the flow limit in GB (the documented large value when unlimited)
-    pub flow_gb: u64,
-    /// no flow limit (pages say so rather than show the large value)
-    pub flow_unlimited: bool,
-    pub flow_used_gb: f64,
-    pub image: String,
-}
-
-impl Usage {
-    /// The i18n key of the status.
-    pub fn status_key(&self) -> String {
-        format!("lxd.state_{}", self.status)
-    }
-}
-
-/// Usage of one container, from what LXD says alone (no store read: getinfo is the
-/// plugin's most frequent call). Suanli writes every billing figure into the container's
-/// config (`user.suanli.*`, lxd_config); containers it did not create (migrated from the
-/// Flask backend) give their limits through LXD's own keys.
-pub fn usage(inst: &Instance, live: &InstanceState, cpu: &CpuSamples, unlimited_gb: u64) -> Usage {
-    let name = inst.name.as_str();
-    let cfg = &inst.expanded_config;
-    let meta = |key: &str| cfg.get(&zjmf::meta(key));
-    let cores = cfg
-        .get("limits.cpu")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let ram_total_mb = cfg
-        .get("limits.memory")
-        .and_then(|v| megabytes(v))
-        .unwrap_or(0);
-    let disk_total_mb = meta("disk_mb")
-        .and_then(|v| v.parse().ok())
-        .or_else(|| {
-            inst.expanded_devices
-                .get("root")
-                .and_then(|d| d.get("size"))
-                .and_then(|v| megabytes(v))
-        })
-        .unwrap_or(0);
-    let flow_limit: Option<u64> = meta("bandwidth_gb")
-        .and_then(|v| v.parse().ok())
-        .filter(|gb| *gb > 0);
-    let running = live.status == "Running";
-    Usage {
-        name: name.to_string(),
-        status: zjmf::status(&live.status),
-        cpu_percent: if running {
-            cpu.percent(name, cores)
-        } else {
-            0.0
-        },
-        cores,
-        ram_total_mb,
-        ram_used_mb: zjmf::mb(live.memory_usage),
-        disk_total_mb,
-        disk_used_mb: zjmf::mb(live.disk_usage_root),
-        ip: live.ipv4.clone().filter(|_| running),
-        flow_gb: flow_limit.unwrap_or(unlimited_gb),
-        flow_unlimited: flow_limit.is_none(),
-        flow_used_gb: zjmf::gb2(live.network_bytes()),
-        image: meta("image")
-            .or_else(|| cfg.get("image.description"))
-            .cloned()
-            .unwrap_or_default(),
+/// What LXD says of a container, as its usage reads it (domain/zjmf/usage.rs).
+fn seen_by<'a>(inst: &'a Instance, live: &'a InstanceState) -> usage::Seen<'a> {
+    usage::Seen {
+        name: &inst.name,
+        config: &inst.expanded_config,
+        root_size: inst
+            .expanded_devices
+            .get("root")
+            .and_then(|d| d.get("size"))
+            .map(String::as_str),
+        status: &live.status,
+        memory_bytes: live.memory_usage,
+        disk_bytes: live.disk_usage_root,
+        network_bytes: live.network_bytes(),
+        ipv4: live.ipv4.as_deref(),
     }
 }
 
 fn usage_now(state: &Context, inst: &Instance, live: &InstanceState) -> Usage {
-    usage(
-        inst,
-        live,
-        &state.cpu,
+    usage::usage(
+        &seen_by(inst, live),
+        |cores| state.cpu.percent(&inst.name, cores),
         state.settings.zjmf.unlimited_bandwidth_gb,
     )
 }
 
-/// getinfo's `data`.
-pub async fn info(state: &Context, name: &str) -> Result<Value, Refusal> {
+/// getinfo: the container's usage.
+pub async fn info(state: &Context, name: &str) -> Result<Usage, Refusal> {
     let (inst, live) = seen(state, name).await?;
-    let u = usage_now(state, &inst, &live);
-    Ok(json!({
-        "Hostname": u.name,
-        "Status": u.status,
-        "UsedCPU": u.cpu_percent,
-        "CPUCores": u.cores,
-        // the plugin divides by these: never 0
-        "TotalRam": u.ram_total_mb.max(1),
-        "UsedRam": u.ram_used_mb,
-        "TotalDisk": u.disk_total_mb.max(1),
-        "UsedDisk": u.disk_used_mb,
-        "IP": u.ip.unwrap_or_else(|| "N/A".into()),
-        "Bandwidth": u.flow_gb,
-        "UseBandwidth": u.flow_used_gb,
-        "ImageSourceAlias": u.image,
-    }))
+    Ok(usage_now(state, &inst, &live))
 }
 
 /// One container on the admin's LXD page.
@@ -281,32 +196,24 @@ pub async fn detail(
     Ok((u, rules))
 }
 
-/// `512MB`, `1GB`, `1GiB`, `2048` (bytes) → MB.
-fn megabytes(v: &str) -> Option<i64> {
-    let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    Some(match unit.trim() {
-        "" | "B" => n / (1024 * 1024),
-        "kB" | "KB" | "KiB" => n / 1024,
-        "MB" | "MiB" => n,
-        "GB" | "GiB" => n * 1024,
-        "TB" | "TiB" => n * 1024 * 1024,
-        _ => return None,
-    })
-}
-
 /// What the LXD host has (asked each time: a create is rare, and a host can grow).
 async fn host(state: &Context) -> Result<zjmf::bounds::Host, Refusal> {
     let r = state.lxd.resources().await.map_err(lxd_failed)?;
     Ok(zjmf::bounds::Host::new(r.cpu_threads, r.memory_bytes))
 }
 
+/// A container made (create) or made again (reinstall).
+#[derive(Clone, Debug)]
+pub struct Made {
+    pub hostname: String,
+    pub ip: String,
+    pub ssh_port: u16,
+}
+
 /// Creates, starts, waits for the address and sets the password; the container is
 /// recorded only when all of that worked, and removed when any of it failed. A product
 /// larger than the host is refused first (400), before anything is made.
-pub async fn create(state: &Context, origin: &Origin, r: CreateRequest) -> Result<Value, Refusal> {
+pub async fn create(state: &Context, origin: &Origin, r: CreateRequest) -> Result<Made, Refusal> {
     zjmf::bounds::fits_host(&r.product, &host(state).await?)?;
     let s = &state.settings.zjmf;
     let name = r.hostname.clone();
@@ -340,29 +247,7 @@ pub async fn create(state: &Context, origin: &Origin, r: CreateRequest) -> Resul
         profiles: Vec::new(),
     };
     let started = Instant::now();
-    // The row first: a second create of the same name is refused at once, and a server
-    // that stops halfway finds what to remove at its next start (ops/recovery.rs).
-    // A row without its container (removed behind our back) is stale and goes; one still
-    // creating is another call's.
-    let (n, p, img) = (name.clone(), r.product.clone(), image.clone());
-    let claimed = db::transaction(&state.pool, move |c| {
-        if let Some(row) = db::zjmf::find(c, &n)? {
-            if row.creating {
-                return Ok(false);
-            }
-            db::zjmf::forget(c, &n)?;
-        }
-        db::zjmf::insert(c, &n, &p, &img)?;
-        Ok(true)
-    })
-    .await;
-    match claimed {
-        Ok(true) => {}
-        Ok(false) | Err(db::DbError::Duplicate(_)) => {
-            return Err(Refusal::new(409, "lxdapi.exists"));
-        }
-        Err(e) => return Err(store_failed(e)),
-    }
+    claim(state, &name, &r.product, &image).await?;
     let made = async {
         let address = build(state, &req, &r.password).await?;
         // the forwards are applied from LXD's view of the new container, not an older one
@@ -392,7 +277,40 @@ pub async fn create(state: &Context, origin: &Origin, r: CreateRequest) -> Resul
         format!("image {image}, ip {address}, ssh port {ssh_port}"),
     )
     .await;
-    Ok(json!({"hostname": name, "ip": address, "ssh_port": ssh_port}))
+    Ok(Made {
+        hostname: name.clone(),
+        ip: address,
+        ssh_port,
+    })
+}
+
+/// The row first: a second create of the same name is refused at once, and a server
+/// that stops halfway finds what to remove at its next start (ops/recovery.rs). A row
+/// without its container (removed behind our back) is stale and goes; one still creating
+/// is another call's.
+async fn claim(
+    state: &Context,
+    name: &str,
+    product: &zjmf::Product,
+    image: &str,
+) -> Result<(), Refusal> {
+    let (n, p, img) = (name.to_string(), product.clone(), image.to_string());
+    let claimed = db::transaction(&state.pool, move |c| {
+        if let Some(row) = db::zjmf::find(c, &n)? {
+            if row.creating {
+                return Ok(false);
+            }
+            db::zjmf::forget(c, &n)?;
+        }
+        db::zjmf::insert(c, &n, &p, &img)?;
+        Ok(true)
+    })
+    .await;
+    match claimed {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(db::DbError::Duplicate(_)) => Err(Refusal::new(409, "lxdapi.exists")),
+        Err(e) => Err(store_failed(e)),
+    }
 }
 
 /// The LXD side of a create; returns the container's IPv4 address.
@@ -419,7 +337,7 @@ pub async fn reinstall(
     state: &Context,
     origin: &Origin,
     r: ReinstallRequest,
-) -> Result<Value, Refusal> {
+) -> Result<Made, Refusal> {
     let name = r.hostname.clone();
     let _changes = Changes { state, name: &name };
     let image = r
@@ -454,7 +372,11 @@ pub async fn reinstall(
     };
     let detail = format!("image {image}, ip {address}, ssh port {ssh_port}");
     record(state, origin, "zjmf_reinstall", &name, 200, detail).await;
-    Ok(json!({"hostname": name, "ip": address, "ssh_port": ssh_port}))
+    Ok(Made {
+        hostname: name.clone(),
+        ip: address,
+        ssh_port,
+    })
 }
 
 /// The LXD side of a reinstall; returns the new IPv4 address.
@@ -620,12 +542,11 @@ async fn forget(state: &Context, name: &str) {
 }
 
 /// natlist: the container's rules; an unknown container has none (the plugin expects []).
-pub async fn nat_list(state: &Context, name: &str) -> Result<Value, Refusal> {
+pub async fn nat_list(state: &Context, name: &str) -> Result<Vec<db::zjmf::NatRule>, Refusal> {
     let owned = name.to_string();
-    let rules = db::run(&state.pool, move |c| db::zjmf::rules_of(c, &owned))
+    db::run(&state.pool, move |c| db::zjmf::rules_of(c, &owned))
         .await
-        .map_err(store_failed)?;
-    Ok(nat::listing(&rules))
+        .map_err(store_failed)
 }
 
 /// addport: within the product's rule limit (the automatic SSH rule does not count), on
@@ -768,203 +689,31 @@ pub async fn set_password(
     Ok(())
 }
 
-/// CPU time samples of running containers, taken by `sample_lxd` so that getinfo can
-/// answer CPU use at once (the Flask backend slept a second per call).
-#[derive(Debug, Default)]
-pub struct CpuSamples(Mutex<HashMap<String, Pair>>);
-
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    at: Instant,
-    cpu_ns: i64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Pair {
-    prev: Option<Sample>,
-    last: Sample,
-}
-
-impl CpuSamples {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pair>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn record(&self, name: &str, cpu_ns: i64, at: Instant) {
-        let mut map = self.map();
-        let sample = Sample { at, cpu_ns };
-        let pair = match map.get(name) {
-            Some(p) => Pair {
-                prev: Some(p.last),
-                last: sample,
-            },
-            None => Pair {
-                prev: None,
-                last: sample,
-            },
-        };
-        map.insert(name.to_string(), pair);
-    }
-
-    /// Forgets containers that are gone or stopped.
-    fn keep_only(&self, names: &[String]) {
-        self.map().retain(|k, _| names.contains(k));
-    }
-
-    /// CPU use between the last two samples, in percent of `cores`.
-    pub fn percent(&self, name: &str, cores: u64) -> f64 {
-        let Some(Pair {
-            prev: Some(prev),
-            last,
-        }) = self.map().get(name).copied()
-        else {
-            return 0.0;
-        };
-        let elapsed = i64::try_from(last.at.duration_since(prev.at).as_nanos()).unwrap_or(i64::MAX);
-        zjmf::cpu_percent(prev.cpu_ns, last.cpu_ns, elapsed, cores)
-    }
-}
-
-/// Reads every container's state every `every` (one LXD call): CPU time samples and the
-/// cached views for getinfo and the admin pages; re-applies the NAT rules when a
-/// container's address changed.
-pub async fn sample_lxd(state: Arc<Context>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut known: Option<HashMap<String, String>> = None;
-    loop {
-        ticks.tick().await;
-        // removed forwards' masked lines go, many in one transaction
-        if let Err(e) = nat::reap(&state).await {
-            log::error!("nat: reaping removed forwards failed: {e}");
+/// Reads every container's state (one LXD call): CPU time samples and the cached views
+/// for getinfo and the admin pages (workers/lxd_sampler.rs calls it every few seconds).
+/// Gives the running containers' addresses by name; None when LXD did not answer.
+pub async fn sample(state: &Context) -> Option<HashMap<String, String>> {
+    let asked = Instant::now();
+    let list = match state.lxd.instances_with_state().await {
+        Ok(list) => list,
+        Err(e) => {
+            log::debug!("lxd sampler: {e}");
+            return None;
         }
-        let asked = Instant::now();
-        let list = match state.lxd.instances_with_state().await {
-            Ok(list) => list,
-            Err(e) => {
-                log::debug!("lxd sampler: {e}");
-                continue;
-            }
-        };
-        let mut running = Vec::new();
-        let mut addresses = HashMap::new();
-        for (inst, live) in &list {
-            if live.status != "Running" {
-                continue;
-            }
-            running.push(inst.name.clone());
-            state.cpu.record(&inst.name, live.cpu_usage_ns, asked);
-            if let Some(ip) = &live.ipv4 {
-                addresses.insert(inst.name.clone(), ip.clone());
-            }
+    };
+    let mut running = Vec::new();
+    let mut addresses = HashMap::new();
+    for (inst, live) in &list {
+        if live.status != "Running" {
+            continue;
         }
-        state.cpu.keep_only(&running);
-        state.lxd_cache.replace_all(list, asked);
-        // a container that got another address (restart, reinstall): its forwards follow
-        if known.as_ref() != Some(&addresses) {
-            match nat::apply(&state).await {
-                Ok(()) => known = Some(addresses),
-                Err(e) => log::error!("nat: re-applying after an address change failed: {e}"),
-            }
+        running.push(inst.name.clone());
+        state.cpu.record(&inst.name, live.cpu_usage_ns, asked);
+        if let Some(ip) = &live.ipv4 {
+            addresses.insert(inst.name.clone(), ip.clone());
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usage_comes_from_lxd_alone() {
-        let mut inst = Instance {
-            name: "vm1".into(),
-            status: "Running".into(),
-            ..Default::default()
-        };
-        let (config, devices) = zjmf::lxd_config(
-            &zjmf::Product {
-                cpu: 2,
-                disk_mb: 4096,
-                ram_mb: 512,
-                up_mbit: 0,
-                down_mbit: 0,
-                ports: 3,
-                bandwidth_gb: 100,
-            },
-            "default",
-            "lxdbr0",
-        );
-        inst.expanded_config = config;
-        inst.expanded_config
-            .insert(zjmf::meta("image"), "debian12".into());
-        inst.expanded_devices = devices;
-        let live = InstanceState {
-            status: "Running".into(),
-            memory_usage: 64 << 20,
-            network: [("eth0".to_string(), (1 << 30, 1 << 30))].into(),
-            ipv4: Some("10.0.0.2".into()),
-            ..Default::default()
-        };
-        let cpu = CpuSamples::default();
-        let u = usage(&inst, &live, &cpu, 1_048_576);
-        assert_eq!(
-            (u.status, u.cores, u.ram_total_mb, u.disk_total_mb),
-            ("running", 2, 512, 4096)
-        );
-        assert_eq!((u.ram_used_mb, u.flow_gb, u.flow_used_gb), (64, 100, 2.0));
-        assert!(!u.flow_unlimited);
-        assert_eq!(
-            (u.ip.as_deref(), u.image.as_str()),
-            (Some("10.0.0.2"), "debian12")
-        );
-
-        // a container of the Flask backend: LXD's own keys, unlimited flow
-        let foreign = Instance {
-            name: "old".into(),
-            status: "Stopped".into(),
-            expanded_config: [
-                ("limits.cpu".to_string(), "1".to_string()),
-                ("limits.memory".to_string(), "1GB".to_string()),
-            ]
-            .into(),
-            expanded_devices: [(
-                "root".to_string(),
-                [("size".to_string(), "10GB".to_string())].into(),
-            )]
-            .into(),
-            ..Default::default()
-        };
-        let stopped = InstanceState {
-            status: "Stopped".into(),
-            ipv4: Some("10.0.0.3".into()),
-            ..Default::default()
-        };
-        let u = usage(&foreign, &stopped, &cpu, 1_048_576);
-        assert_eq!(
-            (u.status, u.cores, u.ram_total_mb, u.disk_total_mb),
-            ("stop", 1, 1024, 10240)
-        );
-        assert_eq!((u.flow_gb, u.flow_unlimited, u.ip), (1_048_576, true, None));
-    }
-
-    #[test]
-    fn sizes_in_lxd_units() {
-        assert_eq!(megabytes("512MB"), Some(512));
-        assert_eq!(megabytes("2GB"), Some(2048));
-        assert_eq!(megabytes("1GiB"), Some(1024));
-        assert_eq!(megabytes("1048576"), Some(1));
-        assert_eq!(megabytes("50%"), None);
-    }
-
-    #[test]
-    fn cpu_use_needs_two_samples() {
-        let s = CpuSamples::default();
-        let t0 = Instant::now();
-        s.record("vm1", 0, t0);
-        assert_eq!(s.percent("vm1", 1), 0.0);
-        s.record("vm1", 500_000_000, t0 + Duration::from_secs(1));
-        assert_eq!(s.percent("vm1", 1), 50.0);
-        s.keep_only(&[]);
-        assert_eq!(s.percent("vm1", 1), 0.0);
-    }
+    state.cpu.keep_only(&running);
+    state.lxd_cache.replace_all(list, asked);
+    Some(addresses)
 }

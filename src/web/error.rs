@@ -1,13 +1,12 @@
 //! WebError and the one table from errors to HTTP statuses. Pages get the (bilingual)
 //! error page; 5xx causes are logged once and shown as a generic message.
 
-use std::borrow::Cow;
-
 use actix_web::http::StatusCode as S;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::db::DbError;
+use crate::i18n::{Lang, tf};
 use crate::ops::OpsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,34 +71,27 @@ struct ErrorPage<'a> {
 }
 
 impl WebError {
-    fn messages(&self) -> (Cow<'_, str>, Cow<'_, str>) {
-        if let WebError::Engine(why) = self {
-            return (
-                format!("节点 Docker 引擎出错：{why}").into(),
-                format!("Docker engine of the node failed: {why}").into(),
-            );
+    /// The i18n key of what the error page says, and its `{why}`.
+    fn message(&self) -> (&'static str, Option<&str>) {
+        match self {
+            WebError::NotFound => ("error.not_found", None),
+            WebError::Forbidden => ("error.forbidden", None),
+            WebError::Csrf => ("error.csrf", None),
+            WebError::Unauthorized => ("error.unauthorized", None),
+            WebError::Conflict(key) => (key, None),
+            WebError::Unavailable(_) => ("error.unavailable", None),
+            WebError::Engine(why) => ("error.engine", Some(why)),
+            WebError::Internal(_) => ("error.internal", None),
         }
-        let (zh, en) = match self {
-            WebError::NotFound => ("页面或记录不存在", "Not found"),
-            WebError::Forbidden => ("没有权限执行此操作", "You are not allowed to do this"),
-            WebError::Csrf => (
-                "表单已过期，请刷新页面后重试",
-                "The form expired: reload the page and try again",
-            ),
-            WebError::Unauthorized => ("请先登录", "Please log in"),
-            WebError::Conflict(key) => (
-                crate::i18n::t(crate::i18n::Lang::Zh, key),
-                crate::i18n::t(crate::i18n::Lang::En, key),
-            ),
-            WebError::Unavailable(_) => (
-                "服务暂时不可用（数据库无法连接），请稍后重试",
-                "Service unavailable (database unreachable): try again shortly",
-            ),
-            WebError::Internal(_) | WebError::Engine(_) => {
-                ("服务器内部错误", "Internal server error")
-            }
+    }
+
+    fn messages(&self) -> (String, String) {
+        let (key, why) = self.message();
+        let args: &[(&str, &str)] = match why {
+            Some(why) => &[("why", why)],
+            None => &[],
         };
-        (zh.into(), en.into())
+        (tf(Lang::Zh, key, args), tf(Lang::En, key, args))
     }
 }
 

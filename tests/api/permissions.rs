@@ -1,5 +1,7 @@
 use std::collections::BTreeSet;
 
+use suanli::domain::routes::{self, *};
+
 use crate::helpers::{PASSWORD, Session, TestApp};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -15,179 +17,122 @@ enum Access {
 }
 use Access::*;
 
-/// Every route of the server: (method, pattern as registered, path to call, who may call it).
+/// Every route of the server (`domain::routes`), the path to call and who may call it.
 /// `{id}` paths use ids that exist (7 = a harmless target created below).
-const ROUTES: &[(&str, &str, &str, Access)] = &[
-    ("GET", "/healthz", "/healthz", Public),
-    ("GET", "/readyz", "/readyz", Public),
-    ("GET", "/static/{file:.*}", "/static/app.css", Public),
-    ("GET", "/login", "/login", Public),
-    ("POST", "/login", "/login", Public),
-    ("GET", "/lang/{code}", "/lang/en", Public),
-    ("GET", "/", "/", Users),
-    ("GET", "/password", "/password", Users),
-    ("POST", "/password", "/password", Users),
-    ("GET", "/account/sessions", "/account/sessions", Users),
+const ROUTES: &[(Route, &str, Access)] = &[
+    (GET_HEALTHZ, "/healthz", Public),
+    (GET_READYZ, "/readyz", Public),
+    (GET_STATIC_FILE, "/static/app.css", Public),
+    (GET_LOGIN, "/login", Public),
+    (POST_LOGIN, "/login", Public),
+    (GET_LANG_CODE, "/lang/en", Public),
+    (GET_ROOT, "/", Users),
+    (GET_PASSWORD, "/password", Users),
+    (POST_PASSWORD, "/password", Users),
+    (GET_ACCOUNT_SESSIONS, "/account/sessions", Users),
     (
-        "POST",
-        "/account/sessions/{id}/end",
+        POST_ACCOUNT_SESSIONS_ID_END,
         "/account/sessions/999999/end",
         Users,
     ),
-    ("GET", "/images", "/images", Admin),
-    ("GET", "/images/new", "/images/new", Admin),
-    ("POST", "/images", "/images", Admin),
-    ("GET", "/images/{id}/edit", "/images/1/edit", Admin),
-    ("POST", "/images/{id}", "/images/1", Admin),
-    ("POST", "/images/{id}/listed", "/images/1/listed", Admin),
-    ("POST", "/images/{id}/delete", "/images/999/delete", Admin),
-    ("GET", "/nodes", "/nodes", Admin),
-    ("GET", "/nodes/new", "/nodes/new", Admin),
-    ("POST", "/nodes", "/nodes", Admin),
-    ("GET", "/nodes/{id}/edit", "/nodes/1/edit", Admin),
-    ("POST", "/nodes/{id}", "/nodes/1", Admin),
-    ("POST", "/nodes/{id}/listed", "/nodes/1/listed", Admin),
-    ("POST", "/nodes/{id}/delete", "/nodes/999/delete", Admin),
-    ("GET", "/specs", "/specs", Admin),
-    ("GET", "/specs/new", "/specs/new", Admin),
-    ("POST", "/specs", "/specs", Admin),
-    ("GET", "/specs/{id}/edit", "/specs/1/edit", Admin),
-    ("POST", "/specs/{id}", "/specs/1", Admin),
-    ("POST", "/specs/{id}/listed", "/specs/1/listed", Admin),
-    ("POST", "/specs/{id}/delete", "/specs/999/delete", Admin),
-    ("GET", "/settings", "/settings", Admin),
-    ("GET", "/lxd", "/lxd", Admin),
-    ("GET", "/lxd/{name}", "/lxd/no-such-box", Admin),
+    (GET_IMAGES, "/images", Admin),
+    (GET_IMAGES_NEW, "/images/new", Admin),
+    (POST_IMAGES, "/images", Admin),
+    (GET_IMAGES_ID_EDIT, "/images/1/edit", Admin),
+    (POST_IMAGES_ID, "/images/1", Admin),
+    (POST_IMAGES_ID_LISTED, "/images/1/listed", Admin),
+    (POST_IMAGES_ID_DELETE, "/images/999/delete", Admin),
+    (GET_NODES, "/nodes", Admin),
+    (GET_NODES_NEW, "/nodes/new", Admin),
+    (POST_NODES, "/nodes", Admin),
+    (GET_NODES_ID_EDIT, "/nodes/1/edit", Admin),
+    (POST_NODES_ID, "/nodes/1", Admin),
+    (POST_NODES_ID_LISTED, "/nodes/1/listed", Admin),
+    (POST_NODES_ID_DELETE, "/nodes/999/delete", Admin),
+    (GET_SPECS, "/specs", Admin),
+    (GET_SPECS_NEW, "/specs/new", Admin),
+    (POST_SPECS, "/specs", Admin),
+    (GET_SPECS_ID_EDIT, "/specs/1/edit", Admin),
+    (POST_SPECS_ID, "/specs/1", Admin),
+    (POST_SPECS_ID_LISTED, "/specs/1/listed", Admin),
+    (POST_SPECS_ID_DELETE, "/specs/999/delete", Admin),
+    (GET_SETTINGS, "/settings", Admin),
+    (GET_LXD, "/lxd", Admin),
+    (GET_LXD_NAME, "/lxd/no-such-box", Admin),
     (
-        "POST",
-        "/lxd/{name}/power/{action}",
+        POST_LXD_NAME_POWER_ACTION,
         "/lxd/no-such-box/power/start",
         Admin,
     ),
+    (POST_LXD_NAME_DELETE, "/lxd/no-such-box/delete", Admin),
+    (POST_LXD_NAME_PORTS, "/lxd/no-such-box/ports", Admin),
     (
-        "POST",
-        "/lxd/{name}/delete",
-        "/lxd/no-such-box/delete",
-        Admin,
-    ),
-    ("POST", "/lxd/{name}/ports", "/lxd/no-such-box/ports", Admin),
-    (
-        "POST",
-        "/lxd/{name}/ports/delete",
+        POST_LXD_NAME_PORTS_DELETE,
         "/lxd/no-such-box/ports/delete",
         Admin,
     ),
-    ("GET", "/api/check", "/api/check", ApiKey),
-    ("GET", "/api/getinfo", "/api/getinfo?hostname=vm1", ApiKey),
-    ("POST", "/api/create", "/api/create", ApiKey),
-    ("GET", "/api/delete", "/api/delete?hostname=vm1", ApiKey),
-    ("GET", "/api/boot", "/api/boot?hostname=vm1", ApiKey),
-    ("GET", "/api/stop", "/api/stop?hostname=vm1", ApiKey),
-    ("GET", "/api/reboot", "/api/reboot?hostname=vm1", ApiKey),
-    ("POST", "/api/password", "/api/password", ApiKey),
-    ("POST", "/api/reinstall", "/api/reinstall", ApiKey),
-    ("GET", "/api/natlist", "/api/natlist?hostname=vm1", ApiKey),
-    ("POST", "/api/addport", "/api/addport", ApiKey),
-    ("POST", "/api/delport", "/api/delport", ApiKey),
-    ("GET", "/users", "/users", Admin),
-    ("GET", "/users/new", "/users/new", Admin),
-    ("POST", "/users", "/users", Admin),
-    ("GET", "/users/{id}/edit", "/users/{victim}/edit", Admin),
-    ("POST", "/users/{id}", "/users/{victim}", Admin),
+    (GET_API_CHECK, "/api/check", ApiKey),
+    (GET_API_GETINFO, "/api/getinfo?hostname=vm1", ApiKey),
+    (POST_API_CREATE, "/api/create", ApiKey),
+    (GET_API_DELETE, "/api/delete?hostname=vm1", ApiKey),
+    (GET_API_BOOT, "/api/boot?hostname=vm1", ApiKey),
+    (GET_API_STOP, "/api/stop?hostname=vm1", ApiKey),
+    (GET_API_REBOOT, "/api/reboot?hostname=vm1", ApiKey),
+    (POST_API_PASSWORD, "/api/password", ApiKey),
+    (POST_API_REINSTALL, "/api/reinstall", ApiKey),
+    (GET_API_NATLIST, "/api/natlist?hostname=vm1", ApiKey),
+    (POST_API_ADDPORT, "/api/addport", ApiKey),
+    (POST_API_DELPORT, "/api/delport", ApiKey),
+    (GET_USERS, "/users", Admin),
+    (GET_USERS_NEW, "/users/new", Admin),
+    (POST_USERS, "/users", Admin),
+    (GET_USERS_ID_EDIT, "/users/{victim}/edit", Admin),
+    (POST_USERS_ID, "/users/{victim}", Admin),
+    (POST_USERS_ID_DISABLED, "/users/{victim}/disabled", Admin),
+    (POST_USERS_ID_PASSWORD, "/users/{victim}/password", Admin),
+    (POST_USERS_ID_UNLOCK, "/users/{victim}/unlock", Admin),
     (
-        "POST",
-        "/users/{id}/disabled",
-        "/users/{victim}/disabled",
-        Admin,
-    ),
-    (
-        "POST",
-        "/users/{id}/password",
-        "/users/{victim}/password",
-        Admin,
-    ),
-    (
-        "POST",
-        "/users/{id}/unlock",
-        "/users/{victim}/unlock",
-        Admin,
-    ),
-    (
-        "POST",
-        "/users/{id}/sessions/end",
+        POST_USERS_ID_SESSIONS_END,
         "/users/{victim}/sessions/end",
         Admin,
     ),
-    ("GET", "/companies", "/companies", Admin),
-    ("GET", "/companies/new", "/companies/new", Admin),
-    ("POST", "/companies", "/companies", Admin),
+    (GET_COMPANIES, "/companies", Admin),
+    (GET_COMPANIES_NEW, "/companies/new", Admin),
+    (POST_COMPANIES, "/companies", Admin),
+    (GET_COMPANIES_ID_EDIT, "/companies/{company}/edit", Admin),
+    (POST_COMPANIES_ID, "/companies/{company}", Admin),
+    (POST_COMPANIES_ID_DELETE, "/companies/999/delete", Admin),
+    (GET_PERMISSIONS, "/permissions", Admin),
     (
-        "GET",
-        "/companies/{id}/edit",
-        "/companies/{company}/edit",
-        Admin,
-    ),
-    ("POST", "/companies/{id}", "/companies/{company}", Admin),
-    (
-        "POST",
-        "/companies/{id}/delete",
-        "/companies/999/delete",
-        Admin,
-    ),
-    ("GET", "/permissions", "/permissions", Admin),
-    (
-        "POST",
-        "/permissions/{id}/roles/{role}",
+        POST_PERMISSIONS_ID_ROLES_ROLE,
         "/permissions/1/roles/nobody",
         Admin,
     ),
-    ("GET", "/audit", "/audit", Admin),
-    ("GET", "/instances", "/instances", Users),
-    ("GET", "/instances/new", "/instances/new", Users),
-    ("GET", "/instances/new/nodes", "/instances/new/nodes", Users),
-    ("POST", "/instances", "/instances", Users),
-    ("GET", "/instances/{id}/row", "/instances/1/row", Users),
-    ("POST", "/instances/{id}/start", "/instances/1/start", Users),
-    ("POST", "/instances/{id}/stop", "/instances/1/stop", Users),
+    (GET_AUDIT, "/audit", Admin),
+    (GET_INSTANCES, "/instances", Users),
+    (GET_INSTANCES_NEW, "/instances/new", Users),
+    (GET_INSTANCES_NEW_NODES, "/instances/new/nodes", Users),
+    (POST_INSTANCES, "/instances", Users),
+    (GET_INSTANCES_ID_ROW, "/instances/1/row", Users),
+    (POST_INSTANCES_ID_START, "/instances/1/start", Users),
+    (POST_INSTANCES_ID_STOP, "/instances/1/stop", Users),
+    (POST_INSTANCES_ID_RESTART, "/instances/1/restart", Users),
+    (POST_INSTANCES_ID_DELETE, "/instances/1/delete", Users),
+    (GET_INSTANCES_ID_LOGS, "/instances/1/logs", Users),
+    (GET_INSTANCES_ID_LOGS_WS, "/instances/1/logs/ws", Users),
     (
-        "POST",
-        "/instances/{id}/restart",
-        "/instances/1/restart",
-        Users,
-    ),
-    (
-        "POST",
-        "/instances/{id}/delete",
-        "/instances/1/delete",
-        Users,
-    ),
-    ("GET", "/instances/{id}/logs", "/instances/1/logs", Users),
-    (
-        "GET",
-        "/instances/{id}/logs/ws",
-        "/instances/1/logs/ws",
-        Users,
-    ),
-    (
-        "GET",
-        "/instances/{id}/logs/download",
+        GET_INSTANCES_ID_LOGS_DOWNLOAD,
         "/instances/1/logs/download",
         Users,
     ),
+    (GET_INSTANCES_ID_TERMINAL, "/instances/1/terminal", Users),
     (
-        "GET",
-        "/instances/{id}/terminal",
-        "/instances/1/terminal",
-        Users,
-    ),
-    (
-        "GET",
-        "/instances/{id}/terminal/ws",
+        GET_INSTANCES_ID_TERMINAL_WS,
         "/instances/1/terminal/ws",
         Users,
     ),
     // last: it ends the session
-    ("POST", "/logout", "/logout", Users),
+    (POST_LOGOUT, "/logout", Users),
 ];
 
 async fn call(s: &Session, method: &str, path: &str, login_as: Option<&str>) -> reqwest::Response {
@@ -232,8 +177,16 @@ async fn every_route_for_every_role() {
         .collect();
     let tested: BTreeSet<(String, String)> = ROUTES
         .iter()
-        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .map(|(r, _, _)| (r.method.as_str().to_string(), r.pattern.to_string()))
         .collect();
+    let all: BTreeSet<(String, String)> = routes::ALL
+        .iter()
+        .map(|r| (r.method.as_str().to_string(), r.pattern.to_string()))
+        .collect();
+    assert_eq!(
+        registered, all,
+        "the api_permissions rows of the migrations are the routes of domain::routes"
+    );
     assert_eq!(
         registered, tested,
         "every registered route is in the matrix and vice versa"
@@ -250,7 +203,8 @@ async fn every_route_for_every_role() {
 
     let mut failures = Vec::new();
     for (role, s) in sessions.iter_mut() {
-        for (m, _, raw, access) in ROUTES {
+        for (route, raw, access) in ROUTES {
+            let m = route.method.as_str();
             let path = raw
                 .replace("{victim}", &victim.to_string())
                 .replace("{company}", &company.to_string());
@@ -282,7 +236,7 @@ async fn every_route_for_every_role() {
                 status != 403 && status != 401 && (!to_login || path == "/logout")
                     || (path == "/login" && *role == "anonymous")
             } else if *role == "anonymous" {
-                if *m == "GET" {
+                if m == "GET" {
                     status == 303 && to_login
                 } else {
                     status == 401

@@ -10,85 +10,74 @@
 //!
 //! The gate (web/middleware) lets /api/ routes through without a session or CSRF token;
 //! `admit` here is their authentication and their permission record. Handlers are thin:
-//! ops/zjmf.rs does the work.
+//! ops/zjmf.rs does the work, `wire` writes the JSON the plugin reads.
+
+pub mod wire;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::web::{self, ServiceConfig, get, post};
-use actix_web::{HttpRequest, HttpResponse, Responder};
-use serde_json::{Value, json};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use crate::domain::access::API_KEY_ROLE;
+use crate::domain::routes::{
+    API_SCOPE, GET_API_BOOT, GET_API_CHECK, GET_API_DELETE, GET_API_GETINFO, GET_API_NATLIST,
+    GET_API_REBOOT, GET_API_STOP, Method, POST_API_ADDPORT, POST_API_CREATE, POST_API_DELPORT,
+    POST_API_PASSWORD, POST_API_REINSTALL, Route,
+};
 use crate::domain::zjmf::{self, Refusal, query::Fields};
 use crate::ops::Context;
 use crate::ops::audit::Origin;
 use crate::ops::permissions;
 use crate::ops::zjmf::{self as ops, Power};
+pub use wire::Reply;
+use wire::said;
 
 /// The largest body a call may send (a create is a few hundred bytes).
 pub const BODY_MAX: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::scope("/api")
+        web::scope(API_SCOPE)
             .wrap(from_fn(admit))
-            .route("/check", get().to(check))
-            .route("/getinfo", get().to(getinfo))
-            .route("/create", post().to(create))
-            .route("/delete", get().to(delete))
-            .route("/boot", get().to(boot))
-            .route("/stop", get().to(stop))
-            .route("/reboot", get().to(reboot))
-            .route("/password", post().to(password))
-            .route("/reinstall", post().to(reinstall))
-            .route("/natlist", get().to(natlist))
-            .route("/addport", post().to(addport))
-            .route("/delport", post().to(delport))
+            .route(at(GET_API_CHECK), method(GET_API_CHECK).to(check))
+            .route(at(GET_API_GETINFO), method(GET_API_GETINFO).to(getinfo))
+            .route(at(POST_API_CREATE), method(POST_API_CREATE).to(create))
+            .route(at(GET_API_DELETE), method(GET_API_DELETE).to(delete))
+            .route(at(GET_API_BOOT), method(GET_API_BOOT).to(boot))
+            .route(at(GET_API_STOP), method(GET_API_STOP).to(stop))
+            .route(at(GET_API_REBOOT), method(GET_API_REBOOT).to(reboot))
+            .route(
+                at(POST_API_PASSWORD),
+                method(POST_API_PASSWORD).to(password),
+            )
+            .route(
+                at(POST_API_REINSTALL),
+                method(POST_API_REINSTALL).to(reinstall),
+            )
+            .route(at(GET_API_NATLIST), method(GET_API_NATLIST).to(natlist))
+            .route(at(POST_API_ADDPORT), method(POST_API_ADDPORT).to(addport))
+            .route(at(POST_API_DELPORT), method(POST_API_DELPORT).to(delport))
             .default_service(web::to(|| async {
                 Reply::refused(Refusal::new(404, "lxdapi.no_route"))
             })),
     );
 }
 
-/// The JSON every /api/ call answers with.
-pub struct Reply {
-    code: u16,
-    msg: String,
-    data: Option<Value>,
+/// A route's pattern inside the /api scope.
+fn at(r: Route) -> &'static str {
+    r.within(API_SCOPE)
 }
 
-impl Reply {
-    pub fn ok(msg: &str, data: Option<Value>) -> Self {
-        Reply {
-            code: 200,
-            msg: msg.to_string(),
-            data,
-        }
-    }
-    pub fn refused(r: Refusal) -> Self {
-        Reply {
-            code: r.code,
-            msg: r.msg(),
-            data: None,
-        }
-    }
-    fn into_response(self) -> HttpResponse {
-        let status = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut body = json!({"code": self.code, "msg": self.msg});
-        if let Some(data) = self.data {
-            body["data"] = data;
-        }
-        HttpResponse::build(status).json(body)
-    }
-}
-
-impl Responder for Reply {
-    type Body = BoxBody;
-    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        self.into_response()
+/// A route's method, for the router.
+fn method(r: Route) -> actix_web::Route {
+    match r.method {
+        Method::Get => get(),
+        Method::Post => post(),
     }
 }
 
@@ -238,16 +227,14 @@ fn caller(req: &HttpRequest) -> Origin {
 }
 
 async fn check() -> Reply {
-    Reply::ok("API连接正常", None)
+    Reply::ok(said::CONNECTED, None)
 }
 
 async fn getinfo(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
-            Ok(Reply::ok(
-                "获取成功",
-                Some(ops::info(&st, &host_of(&req)?).await?),
-            ))
+            let usage = ops::info(&st, &host_of(&req)?).await?;
+            Ok(Reply::ok(said::FETCHED, Some(wire::info(&usage))))
         }
         .await,
     )
@@ -257,8 +244,8 @@ async fn create(st: web::Data<Context>, req: HttpRequest, payload: web::Payload)
     reply(
         async {
             let r = zjmf::CreateRequest::parse(&json_body(&req, payload).await?)?;
-            let data = ops::create(&st, &caller(&req), r).await?;
-            Ok(Reply::ok("容器创建成功", Some(data)))
+            let made = ops::create(&st, &caller(&req), r).await?;
+            Ok(Reply::ok(said::CREATED, Some(wire::made(&made))))
         }
         .await,
     )
@@ -268,7 +255,7 @@ async fn delete(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
             ops::delete(&st, &caller(&req), &host_of(&req)?).await?;
-            Ok(Reply::ok("容器删除成功", None))
+            Ok(Reply::ok(said::DELETED, None))
         }
         .await,
     )
@@ -278,7 +265,7 @@ async fn power(st: &Context, req: &HttpRequest, action: Power) -> Reply {
     reply(
         async {
             let done = ops::power(st, &caller(req), &host_of(req)?, action).await?;
-            Ok(Reply::ok(crate::i18n::t(crate::i18n::Lang::Zh, done), None))
+            Ok(Reply::ok(done, None))
         }
         .await,
     )
@@ -303,7 +290,7 @@ async fn password(st: web::Data<Context>, req: HttpRequest, payload: web::Payloa
             let name = zjmf::json_hostname(&body)?;
             let password = zjmf::password(&body)?;
             ops::set_password(&st, &caller(&req), &name, &password).await?;
-            Ok(Reply::ok("密码修改成功", None))
+            Ok(Reply::ok(said::PASSWORD_SET, None))
         }
         .await,
     )
@@ -313,8 +300,8 @@ async fn reinstall(st: web::Data<Context>, req: HttpRequest, payload: web::Paylo
     reply(
         async {
             let r = zjmf::ReinstallRequest::parse(&json_body(&req, payload).await?)?;
-            let data = ops::reinstall(&st, &caller(&req), r).await?;
-            Ok(Reply::ok("系统重装成功", Some(data)))
+            let made = ops::reinstall(&st, &caller(&req), r).await?;
+            Ok(Reply::ok(said::REINSTALLED, Some(wire::made(&made))))
         }
         .await,
     )
@@ -323,10 +310,8 @@ async fn reinstall(st: web::Data<Context>, req: HttpRequest, payload: web::Paylo
 async fn natlist(st: web::Data<Context>, req: HttpRequest) -> Reply {
     reply(
         async {
-            Ok(Reply::ok(
-                "获取成功",
-                Some(ops::nat_list(&st, &host_of(&req)?).await?),
-            ))
+            let rules = ops::nat_list(&st, &host_of(&req)?).await?;
+            Ok(Reply::ok(said::FETCHED, Some(wire::nat_list(&rules))))
         }
         .await,
     )
@@ -358,10 +343,10 @@ async fn change_port(st: &Context, req: &HttpRequest, payload: web::Payload, add
             let (name, rule) = port_form(req, payload).await?;
             if add {
                 ops::add_port(st, &caller(req), &name, rule).await?;
-                Ok(Reply::ok("端口转发添加成功", None))
+                Ok(Reply::ok(said::PORT_ADDED, None))
             } else {
                 ops::remove_port(st, &caller(req), &name, rule).await?;
-                Ok(Reply::ok("端口转发删除成功", None))
+                Ok(Reply::ok(said::PORT_REMOVED, None))
             }
         }
         .await,
