@@ -13,8 +13,9 @@
 //!   `lxd`, `tls` (the panel's certificate files), `host_net`, `iptables`;
 //! - `ops`: one function per action, and the `Context` they share; the only room that
 //!   uses `lxd`, `tls`, `host_net` and `iptables`;
-//! - the doors: `web`, `jumpbox`, `workers`. They use ops (and, until they go through ops
-//!   alone, `db` and `docker`), never each other;
+//! - the doors: `web`, `jumpbox`, `workers`. They go through ops alone (the rows ops
+//!   hands them are named from `ops::views`, the plain values of containers from
+//!   `domain::container`), never each other;
 //! - `startup`: the composition root, which builds the context and opens the doors. No
 //!   room uses it (only the binary, `src/main.rs`, which is another crate and not read).
 //!
@@ -28,8 +29,8 @@ use std::path::{Path, PathBuf};
 const BASE: &[&str] = &["i18n", "domain", "config", "crypto"];
 /// Adapters only ops (and start-up) may use.
 const OPS_ONLY: &[&str] = &["lxd", "tls", "host_net", "iptables"];
-/// Adapters the doors still use directly (issue 16, section 2 moves them behind ops).
-const DOOR_ADAPTERS: &[&str] = &["db", "docker"];
+/// Adapters only ops (and start-up) may use, besides `OPS_ONLY`.
+const STORES: &[&str] = &["db", "docker"];
 
 /// The rooms `room` may use, besides itself; None for a room with no rule yet.
 fn allowed(room: &str) -> Option<Vec<&'static str>> {
@@ -46,13 +47,9 @@ fn allowed(room: &str) -> Option<Vec<&'static str>> {
         "domain" => vec!["i18n"],
         "config" | "crypto" => with(&[]),
         "db" | "docker" | "lxd" | "tls" | "host_net" | "iptables" => with(&[]),
-        "ops" => with(&[DOOR_ADAPTERS, OPS_ONLY]),
-        "web" | "jumpbox" | "workers" => with(&[DOOR_ADAPTERS, &["ops"]]),
-        "startup" => with(&[
-            DOOR_ADAPTERS,
-            OPS_ONLY,
-            &["ops", "web", "jumpbox", "workers"],
-        ]),
+        "ops" => with(&[STORES, OPS_ONLY]),
+        "web" | "jumpbox" | "workers" => with(&[&["ops"]]),
+        "startup" => with(&[STORES, OPS_ONLY, &["ops", "web", "jumpbox", "workers"]]),
         _ => return None,
     })
 }

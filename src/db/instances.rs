@@ -9,6 +9,7 @@ use super::schema::{images, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
 use crate::domain::instances::{NewInstance, PlacementError, Resources, admits, gpus_for};
+use crate::domain::lifecycle::Phase;
 use crate::domain::tenancy::Tenant;
 
 /// One instance as lists, rows and actions show it (names of what it references joined in).
@@ -20,7 +21,9 @@ pub struct InstanceView {
     pub remark: String,
     pub container_id: String,
     pub status: String,
-    pub phase: String,
+    /// stored as text; read through `Phase::try_from`
+    #[diesel(deserialize_as = String)]
+    pub phase: Phase,
     pub message: String,
     pub disk_quota: bool,
     pub volume_name: String,

@@ -305,31 +305,7 @@ pub async fn status(docker: &Docker, container_id: &str) -> Result<String, Docke
         .unwrap_or_default())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "start" => Some(Action::Start),
-            "stop" => Some(Action::Stop),
-            "restart" => Some(Action::Restart),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Start => "start",
-            Action::Stop => "stop",
-            Action::Restart => "restart",
-        }
-    }
-}
+pub use crate::domain::container::Action;
 
 /// Runs a lifecycle action and returns the container's state afterwards. Starting a
 /// running or stopping a stopped container is not an error (the engine answers 304).

@@ -44,45 +44,7 @@ const OUTPUT_BUFFER: usize = 64 * 1024;
 /// How long `exit_code` waits for the engine to record the end of the process.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
-/// Terminal size in character cells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TermSize {
-    pub cols: u16,
-    pub rows: u16,
-}
-
-impl TermSize {
-    /// A size the engine accepts: each side within 1..=1000 cells.
-    pub fn clamped(cols: u16, rows: u16) -> Self {
-        TermSize {
-            cols: cols.clamp(1, 1000),
-            rows: rows.clamp(1, 1000),
-        }
-    }
-}
-
-impl Default for TermSize {
-    fn default() -> Self {
-        TermSize { cols: 80, rows: 24 }
-    }
-}
-
-/// What runs in the exec.
-#[derive(Clone, Copy, Debug)]
-pub enum Program<'a> {
-    /// bash, else sh
-    Shell,
-    /// one command line, run by `sh -c`
-    Command(&'a str),
-}
-
-/// One piece of output. Without a TTY the engine keeps stdout and stderr apart; with one
-/// everything is `Out`.
-#[derive(Debug)]
-pub enum Chunk {
-    Out(Bytes),
-    Err(Bytes),
-}
+pub use crate::domain::container::{Chunk, Program, TermSize};
 
 /// An open shell: give `input` and `output` to whichever tasks pump them.
 pub struct Shell {

@@ -124,13 +124,7 @@ impl InstanceForm {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WizardStep {
-    Image,
-    Spec,
-    Node,
-    Details,
-}
+pub use super::wizard::WizardStep;
 
 /// A positive row id from a form field.
 pub fn id(s: &str) -> Option<i64> {

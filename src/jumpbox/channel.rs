@@ -22,16 +22,15 @@ use tokio::sync::mpsc::{Receiver, channel};
 use tokio::time::Instant;
 
 use super::conn::Shared;
-use crate::db::instances::InstanceView;
-use crate::docker::exec::{Chunk, Program, TermSize};
-use crate::domain::access::{Role, scope};
+use crate::domain::access::Role;
+use crate::domain::container::{Chunk, Program, TermSize};
 use crate::domain::jumpbox::{
     Choice, Key, LineEditor, MenuEntry, menu_line, parse_choice, parse_exec,
 };
 use crate::i18n::{self, Lang};
 use crate::ops::bridge::{self, ClientGone, ClientIn, ClientOut, Ended, FromClient};
+use crate::ops::views::InstanceView;
 use crate::ops::{self, OpsError};
-use crate::{db, docker::DockerError};
 
 /// Events the drain task may hold while the bridge is busy writing input.
 const EVENT_QUEUE: usize = 32;
@@ -447,12 +446,8 @@ async fn direct(shared: &Shared, client: &mut Client, request: &[u8]) -> Ending 
 
 /// The instances of the menu, oldest first, at most `jumpbox.menu_limit`.
 async fn load_menu(shared: &Shared) -> Result<Vec<InstanceView>, OpsError> {
-    let scope = scope(&shared.login.actor);
     let limit = shared.state.settings.jumpbox.menu_limit;
-    Ok(db::run(&shared.state.pool, move |c| {
-        db::instances::menu(c, scope, limit)
-    })
-    .await?)
+    ops::instances::menu(&shared.state, &shared.login.actor, limit).await
 }
 
 async fn show(shared: &Shared, client: &Client, list: &[InstanceView]) -> Result<(), Gone> {
@@ -490,21 +485,7 @@ async fn show(shared: &Shared, client: &Client, list: &[InstanceView]) -> Result
 /// The instance as it is now, loaded with the user's scope (someone else's is not
 /// found): by id (a menu number) or by name.
 async fn reload(shared: &Shared, id: Option<i64>, name: &str) -> Result<InstanceView, OpsError> {
-    let scope = scope(&shared.login.actor);
-    let name = name.to_string();
-    let found = db::run(&shared.state.pool, move |c| match id {
-        Some(id) => db::instances::find(c, scope, id).map(|i| vec![i]),
-        None => db::instances::find_by_name(c, scope, &name),
-    })
-    .await
-    .map_err(|e| OpsError::from_write(e, "name"))?;
-    let mut found = found.into_iter();
-    match (found.next(), found.next()) {
-        (Some(one), None) => Ok(one),
-        (None, _) => Err(OpsError::NotFound),
-        // two tenants' instances share the name: only the menu's number is clear
-        (Some(_), Some(_)) => Err(OpsError::Refused("jumpbox.ambiguous")),
-    }
+    ops::instances::lookup(&shared.state, &shared.login.actor, id, name).await
 }
 
 /// A clear line for why the instance `name` cannot be entered (`inst` when it was found).
@@ -524,9 +505,7 @@ fn explain(client: &Client, name: &str, inst: Option<&InstanceView>, e: &OpsErro
             fill("jumpbox.not_running", "").replace("{status}", &status)
         }
         OpsError::Refused(key) => fill("jumpbox.failed", client.t(key)),
-        OpsError::Docker(d @ (DockerError::Unreachable(_) | DockerError::Config(_))) => {
-            fill("jumpbox.unreachable", &d.to_string())
-        }
+        e if e.engine_unreachable() => fill("jumpbox.unreachable", &e.to_string()),
         OpsError::Docker(d) => fill("jumpbox.failed", &d.to_string()),
         other => {
             log::error!("jumpbox: {other}");

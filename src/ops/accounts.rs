@@ -10,11 +10,13 @@ use std::time::Instant;
 use super::audit::{self, Origin};
 use super::{OpsError, logins};
 use crate::crypto::random_token;
-use crate::db::{self, users::User};
+use crate::db::companies::{Company, CompanyListRow};
+use crate::db::{self, users::User, users::UserListRow};
 use crate::domain::access::Role;
 use crate::domain::accounts::{CompanyFields, PasswordForm, UserFields};
 use crate::domain::auth::{Claim, FailureWindow, Throttled};
 use crate::domain::fields::FieldErrors;
+use crate::domain::listing::Page;
 use crate::ops::Context;
 
 /// Why a login was refused. Unknown users, wrong passwords and locked accounts are told
@@ -475,4 +477,37 @@ pub async fn delete_company(state: &Context, id: i64) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| db::companies::delete(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
+}
+
+/// A page of companies whose name matches `q`, with their member counts.
+pub async fn list_companies(
+    state: &Context,
+    q: String,
+    page: i64,
+) -> Result<Page<CompanyListRow>, OpsError> {
+    let per = state.settings.server.page_size;
+    Ok(db::run(&state.pool, move |c| db::companies::list(c, &q, page, per)).await?)
+}
+
+pub async fn company(state: &Context, id: i64) -> Result<Company, OpsError> {
+    Ok(db::run(&state.pool, move |c| db::companies::find(c, id)).await?)
+}
+
+/// Every company, by name (the choices of the user form).
+pub async fn companies(state: &Context) -> Result<Vec<Company>, OpsError> {
+    Ok(db::run(&state.pool, db::companies::all).await?)
+}
+
+/// A page of users whose username or display name matches `q`, newest first.
+pub async fn list_users(
+    state: &Context,
+    q: String,
+    page: i64,
+) -> Result<Page<UserListRow>, OpsError> {
+    let per = state.settings.server.page_size;
+    Ok(db::run(&state.pool, move |c| db::users::list(c, &q, page, per)).await?)
+}
+
+pub async fn user(state: &Context, id: i64) -> Result<User, OpsError> {
+    Ok(db::run(&state.pool, move |c| db::users::find(c, id)).await?)
 }

@@ -1,13 +1,33 @@
 //! Writing audit records. A failed audit write is logged, never shown to the user:
 //! the action it describes has already happened.
 
+use super::{Context, OpsError};
+use crate::db::audit::{AuditFilter, AuditLog};
 use crate::db::{self, Pool, audit::NewAuditLog};
+use crate::domain::listing::Page;
 
 pub async fn record(pool: &Pool, entry: NewAuditLog) {
     let action = entry.action.clone();
     if let Err(e) = db::run(pool, move |conn| db::audit::insert(conn, &entry)).await {
         log::error!(action = action.as_str(); "audit write failed: {e}");
     }
+}
+
+/// A page of the audit log as `filter` narrows it, and every resource type recorded
+/// (the filter's choices).
+pub async fn list(
+    state: &Context,
+    filter: AuditFilter,
+    page: i64,
+) -> Result<(Page<AuditLog>, Vec<String>), OpsError> {
+    let per = state.settings.server.page_size;
+    Ok(db::run(&state.pool, move |c| {
+        Ok((
+            db::audit::list(c, &filter, page, per)?,
+            db::audit::resource_types(c)?,
+        ))
+    })
+    .await?)
 }
 
 /// Where a request came from and who made it, for events the ops record themselves.

@@ -3,7 +3,7 @@
 
 use super::OpsError;
 use crate::db::{self, images::Image, nodes::Node, nodes::SecretWrites, specs::Spec};
-use crate::domain::catalog::{Catalog, NewImage, NewNode, NewSpec, NodeForm, SecretChange};
+use crate::domain::catalog::{Catalog, NewImage, NewNode, NewSpec, SecretChange};
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
 
@@ -58,14 +58,8 @@ pub async fn save_spec(state: &Context, id: Option<i64>, v: NewSpec) -> Result<(
     .map_err(|e| OpsError::from_write(e, "name"))
 }
 
-/// Parses and saves a node form. Editing needs the stored row: an empty secret field
-/// keeps the stored value, so TLS validation must know whether a key is stored.
-pub async fn save_node(state: &Context, id: Option<i64>, form: NodeForm) -> Result<(), OpsError> {
-    let had_key = match id {
-        Some(id) => node(state, id).await?.has_client_key,
-        None => false,
-    };
-    let v = NewNode::parse(&form, had_key)?;
+/// Saves a node (its secrets sealed with the master key; a `Keep` keeps the stored one).
+pub async fn save_node(state: &Context, id: Option<i64>, v: NewNode) -> Result<(), OpsError> {
     let master = state.master.clone();
     let seal = |change: &SecretChange| match change {
         SecretChange::Keep => None,

@@ -84,4 +84,15 @@ impl Context {
             nat: Default::default(),
         }
     }
+
+    /// Whether the database answers a trivial query (the readiness probe).
+    pub async fn database_ready(&self) -> Result<(), super::OpsError> {
+        use diesel::RunQueryDsl;
+        crate::db::run(
+            &self.pool,
+            |c| Ok(diesel::sql_query("SELECT 1").execute(c)?),
+        )
+        .await?;
+        Ok(())
+    }
 }

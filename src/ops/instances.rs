@@ -11,7 +11,7 @@ use crate::db::{self, images::Image, instances::InstanceView, instances::NodeCho
 use crate::docker::{self, Endpoint, TlsMaterial, container};
 use crate::domain::access::{Actor, Scope, scope};
 use crate::domain::fields::FieldErrors;
-use crate::domain::instances::{InstanceForm, NewInstance, PlacementError};
+use crate::domain::instances::{NewInstance, PlacementError};
 use crate::domain::listing::{ListQuery, Page};
 use crate::domain::tenancy::Tenant;
 use crate::ops::Context;
@@ -85,6 +85,40 @@ pub async fn get(state: &Context, actor: &Actor, id: i64) -> Result<InstanceView
         .map_err(|e| OpsError::from_write(e, "id"))
 }
 
+/// The jumpbox menu: the actor's instances, oldest first, at most `limit`.
+pub async fn menu(
+    state: &Context,
+    actor: &Actor,
+    limit: i64,
+) -> Result<Vec<InstanceView>, OpsError> {
+    let scope = scope(actor);
+    Ok(db::run(&state.pool, move |c| db::instances::menu(c, scope, limit)).await?)
+}
+
+/// One of the actor's instances by id, or else by name. Two tenants' instances may share
+/// a name: then only the id is clear (`jumpbox.ambiguous`).
+pub async fn lookup(
+    state: &Context,
+    actor: &Actor,
+    id: Option<i64>,
+    name: &str,
+) -> Result<InstanceView, OpsError> {
+    let scope = scope(actor);
+    let name = name.to_string();
+    let found = db::run(&state.pool, move |c| match id {
+        Some(id) => db::instances::find(c, scope, id).map(|i| vec![i]),
+        None => db::instances::find_by_name(c, scope, &name),
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "name"))?;
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(OpsError::NotFound),
+        (Some(_), Some(_)) => Err(OpsError::Refused("jumpbox.ambiguous")),
+    }
+}
+
 /// Listed images and specs for the first two wizard steps.
 pub async fn offer(state: &Context) -> Result<(Vec<Image>, Vec<Spec>), OpsError> {
     let q = ListQuery {
@@ -117,15 +151,10 @@ pub async fn nodes_for_spec(state: &Context, spec_id: i64) -> Result<Vec<NodeCho
     .map_err(OpsError::from)
 }
 
-/// Validates the wizard, places the instance (node row locked, capacity re-checked,
+/// Places the instance (node row locked, capacity re-checked,
 /// GPU indices assigned) and starts provisioning in the background. The loser of a
 /// race for the last resources gets `instance.no_capacity` and nothing is written.
-pub async fn create(
-    state: &Arc<Context>,
-    actor: &Actor,
-    form: &InstanceForm,
-) -> Result<i64, OpsError> {
-    let v = NewInstance::parse(form)?;
+pub async fn create(state: &Arc<Context>, actor: &Actor, v: NewInstance) -> Result<i64, OpsError> {
     let owner = db::instances::Owner {
         user_id: actor.user_id,
         company_id: actor.company_id,
@@ -261,7 +290,7 @@ pub async fn act(
     action: container::Action,
 ) -> Result<InstanceView, OpsError> {
     let inst = get(state, actor, id).await?;
-    if inst.phase != "ready" {
+    if !inst.phase.is_ready() {
         return Err(OpsError::Refused("instance.not_ready"));
     }
     let ep = endpoint(state, inst.node_id).await?;

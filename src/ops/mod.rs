@@ -15,14 +15,17 @@ pub mod permissions;
 pub mod port_isolation;
 pub mod recovery;
 pub mod sessions;
+pub mod status;
 pub mod streams;
 pub mod tenancy;
+pub mod views;
 pub mod zjmf;
 
 pub use context::Context;
 
 use crate::crypto::CryptoError;
-use crate::db::DbError;
+/// The store's error, part of `OpsError`'s contract (its `Db` variant).
+pub use crate::db::DbError;
 use crate::docker::DockerError;
 use crate::domain::fields::FieldErrors;
 
@@ -63,6 +66,17 @@ impl OpsError {
             DbError::NotFound => OpsError::NotFound,
             other => OpsError::Db(other),
         }
+    }
+}
+
+impl OpsError {
+    /// The node's Docker engine could not be reached or its endpoint cannot be used (as
+    /// opposed to an engine that answered with an error).
+    pub fn engine_unreachable(&self) -> bool {
+        matches!(
+            self,
+            OpsError::Docker(DockerError::Unreachable(_) | DockerError::Config(_))
+        )
     }
 }
 

@@ -101,7 +101,7 @@ pub async fn watch(
 
 /// The container exists: the instance is ready (its container may be stopped).
 pub fn has_container(inst: &InstanceView) -> Result<(), OpsError> {
-    if inst.phase != "ready" || inst.container_id.is_empty() {
+    if !inst.phase.is_ready() || inst.container_id.is_empty() {
         return Err(OpsError::Refused("instance.not_ready"));
     }
     Ok(())

@@ -5,9 +5,8 @@ use actix_web::http::StatusCode as S;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::db::DbError;
 use crate::i18n::{Lang, tf};
-use crate::ops::OpsError;
+use crate::ops::{DbError, OpsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {

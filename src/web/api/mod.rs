@@ -137,7 +137,7 @@ async fn admit(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let method = req.method().as_str().to_string();
-    let unavailable = |e: crate::db::DbError| {
+    let unavailable = |e: crate::ops::DbError| {
         log::error!("/api/ permission records: {e}");
         Reply::refused(Refusal::new(503, "lxdapi.store_failed")).into_response()
     };

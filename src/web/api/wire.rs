@@ -9,10 +9,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use serde_json::{Value, json};
 
-use crate::db::zjmf::NatRule;
 use crate::domain::zjmf::Refusal;
 use crate::domain::zjmf::usage::Usage;
 use crate::i18n::{self, Lang};
+use crate::ops::views::NatRule;
 use crate::ops::zjmf::Made;
 
 /// The messages of calls that worked, as i18n keys (power actions say what

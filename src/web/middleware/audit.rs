@@ -1,6 +1,6 @@
 //! The audit record of a mutating request: who, from where, what, and the status.
 
-use crate::db::audit::NewAuditLog;
+use crate::ops::views::NewAuditLog;
 use crate::web::extract::CurrentUser;
 
 /// Routes whose events the login code records itself, with more detail.

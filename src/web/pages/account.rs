@@ -4,9 +4,9 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::db::login_sessions::LoginSession;
 use crate::domain::device;
 use crate::ops::Context;
+use crate::ops::views::LoginSession;
 use crate::ops::{self, logins};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;

@@ -5,9 +5,9 @@ use askama::Template;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use crate::db::{self, audit::AuditFilter, audit::AuditLog};
 use crate::domain::listing::Page;
-use crate::ops::Context;
+use crate::ops::views::{AuditFilter, AuditLog};
+use crate::ops::{self, Context};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;
@@ -82,14 +82,7 @@ pub async fn index(
     ctx: Ctx,
     q: web::Query<AuditParams>,
 ) -> Result<HttpResponse, WebError> {
-    let (filter, page, per) = (q.filter(), q.page(), st.settings.server.page_size);
-    let (list, types) = db::run(&st.pool, move |c| {
-        Ok((
-            db::audit::list(c, &filter, page, per)?,
-            db::audit::resource_types(c)?,
-        ))
-    })
-    .await?;
+    let (list, types) = ops::audit::list(&st, q.filter(), q.page()).await?;
     if ctx.hx {
         render(AuditListPartial {
             l: &ctx,

@@ -4,11 +4,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::catalog::form_response;
-use crate::db::{self, companies::CompanyListRow};
 use crate::domain::accounts::{CompanyFields, CompanyForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, ListQuery, Page};
 use crate::ops::Context;
+use crate::ops::views::CompanyListRow;
 use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
@@ -44,10 +44,8 @@ pub async fn index(
     ctx: Ctx,
     q: web::Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
-    let per = st.settings.server.page_size;
     let lq = ListQuery::parse(&q, &["name"]);
-    let (text, page) = (lq.q.clone(), lq.page);
-    let list = db::run(&st.pool, move |c| db::companies::list(c, &text, page, per)).await?;
+    let list = ops::accounts::list_companies(&st, lq.q.clone(), lq.page).await?;
     if ctx.hx {
         render(CompanyListPartial {
             l: &ctx,
@@ -82,7 +80,7 @@ pub async fn edit(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
-    let c = db::run(&st.pool, move |c| db::companies::find(c, id)).await?;
+    let c = ops::accounts::company(&st, id).await?;
     let form = CompanyForm {
         name: c.name,
         remark: c.remark,

@@ -6,7 +6,6 @@ use actix_files::NamedFile;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::db;
 use crate::ops::Context;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
@@ -28,9 +27,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(st: web::Data<Context>) -> HttpResponse {
-    use diesel::RunQueryDsl;
-    let ping = db::run(&st.pool, |c| Ok(diesel::sql_query("SELECT 1").execute(c)?)).await;
-    match ping {
+    match st.database_ready().await {
         Ok(_) => {
             HttpResponse::Ok().json(serde_json::json!({"code": "ok", "msg": "database reachable"}))
         }

@@ -3,11 +3,11 @@
 use askama::Template;
 
 use super::catalog::{CatalogPage, ListView};
-use crate::db::images::Image;
 use crate::domain::catalog::{Catalog, ImageForm, NewImage};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
+use crate::ops::views::{IMAGE_SORTS, Image};
 use crate::ops::{self, OpsError};
 use crate::web::extract::Ctx;
 
@@ -38,7 +38,7 @@ struct ImageFormPartial<'a> {
 
 impl CatalogPage for Images {
     const KIND: Catalog = Catalog::Images;
-    const SORTS: &'static [&'static str] = crate::db::images::SORTS;
+    const SORTS: &'static [&'static str] = IMAGE_SORTS;
     type Row = Image;
     type Form = ImageForm;
 

@@ -5,12 +5,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::db::{images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
-use crate::docker::container::Action;
+use crate::domain::container::Action;
 use crate::domain::fields::FieldErrors;
-use crate::domain::instances::{InstanceForm, WizardStep, id};
+use crate::domain::instances::{InstanceForm, NewInstance, WizardStep, id};
 use crate::domain::listing::Page;
 use crate::ops::Context;
+use crate::ops::views::{Image, InstanceView, NodeChoice, Spec};
 use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
@@ -170,83 +170,27 @@ pub struct WizardParams {
     pub node_spec_id: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    Image,
-    Spec,
-    Node,
-    Details,
-    Confirm,
-}
-
-impl Step {
-    const ORDER: [Step; 5] = [
-        Step::Image,
-        Step::Spec,
-        Step::Node,
-        Step::Details,
-        Step::Confirm,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Step::Image => "image",
-            Step::Spec => "spec",
-            Step::Node => "node",
-            Step::Details => "details",
-            Step::Confirm => "confirm",
-        }
-    }
-
-    fn prev(self) -> &'static str {
-        Step::ORDER[usize::from(self.number().saturating_sub(2))].name()
-    }
-
-    fn next(self) -> &'static str {
-        Step::ORDER[usize::from(self.number().min(4))].name()
-    }
-
-    /// (css class, label key) of every step for the progress bar.
-    fn trail(self) -> Vec<(&'static str, &'static str)> {
-        Step::ORDER
-            .iter()
-            .map(|s| {
-                let class = match s.number().cmp(&self.number()) {
-                    std::cmp::Ordering::Less => "done",
-                    std::cmp::Ordering::Equal => "active",
-                    std::cmp::Ordering::Greater => "",
-                };
-                (class, s.label())
-            })
-            .collect()
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Step::Image => "instance.step_image",
-            Step::Spec => "instance.step_spec",
-            Step::Node => "instance.step_node",
-            Step::Details => "instance.step_details",
-            Step::Confirm => "instance.step_confirm",
-        }
-    }
-
-    fn number(self) -> u8 {
-        match self {
-            Step::Image => 1,
-            Step::Spec => 2,
-            Step::Node => 3,
-            Step::Details => 4,
-            Step::Confirm => 5,
-        }
-    }
+/// (css class, label key) of every step for the progress bar.
+fn trail(step: WizardStep) -> Vec<(&'static str, &'static str)> {
+    WizardStep::ORDER
+        .iter()
+        .map(|s| {
+            let class = match s.number().cmp(&step.number()) {
+                std::cmp::Ordering::Less => "done",
+                std::cmp::Ordering::Equal => "active",
+                std::cmp::Ordering::Greater => "",
+            };
+            (class, s.label())
+        })
+        .collect()
 }
 
 #[derive(Template)]
 #[template(path = "instances/_wizard.html")]
 struct WizardPartial<'a> {
     l: &'a Ctx,
-    step: Step,
+    step: WizardStep,
+    trail: Vec<(&'static str, &'static str)>,
     form: &'a InstanceForm,
     errors: &'a FieldErrors,
     /// a refusal shown above the step (资源不足, …)
@@ -268,20 +212,11 @@ struct NodesPartial<'a> {
 }
 
 /// The step to show: the one asked for, but never past the first missing choice.
-fn resolve_step(asked: &str, form: &InstanceForm) -> Step {
-    let asked = match asked {
-        "spec" => Step::Spec,
-        "node" => Step::Node,
-        "details" => Step::Details,
-        "confirm" => Step::Confirm,
-        _ => Step::Image,
-    };
+fn resolve_step(asked: &str, form: &InstanceForm) -> WizardStep {
+    let asked = WizardStep::parse(asked);
     let reached = match form.step() {
-        WizardStep::Image => Step::Image,
-        WizardStep::Spec => Step::Spec,
-        WizardStep::Node => Step::Node,
-        WizardStep::Details if form.name.trim().is_empty() => Step::Details,
-        WizardStep::Details => Step::Confirm,
+        WizardStep::Details if !form.name.trim().is_empty() => WizardStep::Confirm,
+        step => step,
     };
     if asked.number() <= reached.number() {
         asked
@@ -301,11 +236,11 @@ pub async fn wizard(
     }
     let step = resolve_step(&q.step, &form);
     // the details step re-checks the name before the summary
-    if step == Step::Confirm {
+    if step == WizardStep::Confirm {
         let mut e = FieldErrors::default();
         form.check_details(&mut e);
         if !e.is_empty() {
-            return wizard_response(&st, &ctx, Step::Details, &form, &e, None, true).await;
+            return wizard_response(&st, &ctx, WizardStep::Details, &form, &e, None, true).await;
         }
     }
     wizard_response(&st, &ctx, step, &form, &FieldErrors::default(), None, false).await
@@ -314,7 +249,7 @@ pub async fn wizard(
 async fn wizard_response(
     st: &Context,
     ctx: &Ctx,
-    step: Step,
+    step: WizardStep,
     form: &InstanceForm,
     errors: &FieldErrors,
     problem: Option<&str>,
@@ -322,7 +257,7 @@ async fn wizard_response(
 ) -> Result<HttpResponse, WebError> {
     let (images, specs) = ops::instances::offer(st).await?;
     let nodes = match id(&form.spec_id) {
-        Some(spec_id) if step.number() >= Step::Node.number() => {
+        Some(spec_id) if step.number() >= WizardStep::Node.number() => {
             ops::instances::nodes_for_spec(st, spec_id).await?
         }
         _ => Vec::new(),
@@ -333,6 +268,7 @@ async fn wizard_response(
     let partial = WizardPartial {
         l: ctx,
         step,
+        trail: trail(step),
         form,
         errors,
         problem,
@@ -377,18 +313,14 @@ pub async fn create(
 ) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     let state = st.clone().into_inner();
-    match ops::instances::create(&state, &actor, &f).await {
+    let outcome = match NewInstance::parse(&f) {
+        Ok(v) => ops::instances::create(&state, &actor, v).await,
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
         Ok(_) => Ok(changed(ctx.hx, "/instances")),
         Err(OpsError::Invalid(errors)) => {
-            let step = if errors.get("image_id").is_some() {
-                Step::Image
-            } else if errors.get("spec_id").is_some() {
-                Step::Spec
-            } else if errors.get("node_id").is_some() {
-                Step::Node
-            } else {
-                Step::Details
-            };
+            let step = WizardStep::of_errors(&errors);
             wizard_response(&st, &ctx, step, &f, &errors, None, true).await
         }
         Err(OpsError::Refused(key))
@@ -399,7 +331,7 @@ pub async fn create(
             wizard_response(
                 &st,
                 &ctx,
-                Step::Node,
+                WizardStep::Node,
                 &form,
                 &FieldErrors::default(),
                 Some(ctx.t(key)),

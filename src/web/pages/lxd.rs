@@ -10,10 +10,10 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::db::zjmf::NatRule;
 use crate::domain::zjmf::{self, PortRule, Refusal};
 use crate::ops::Context;
 use crate::ops::recovery::{self, PendingCreate};
+use crate::ops::views::NatRule;
 use crate::ops::zjmf::{self as ops, Overview, Power, Usage};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;

@@ -4,11 +4,11 @@
 use askama::Template;
 
 use super::catalog::{CatalogPage, ListView};
-use crate::db::nodes::Node;
-use crate::domain::catalog::{Catalog, NodeForm};
+use crate::domain::catalog::{Catalog, NewNode, NodeForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
+use crate::ops::views::{NODE_SORTS, Node};
 use crate::ops::{self, OpsError};
 use crate::web::extract::Ctx;
 
@@ -43,7 +43,7 @@ fn flag(b: bool) -> String {
 
 impl CatalogPage for Nodes {
     const KIND: Catalog = Catalog::Nodes;
-    const SORTS: &'static [&'static str] = crate::db::nodes::SORTS;
+    const SORTS: &'static [&'static str] = NODE_SORTS;
     type Row = Node;
     type Form = NodeForm;
 
@@ -88,7 +88,13 @@ impl CatalogPage for Nodes {
     }
 
     async fn save(st: &Context, id: Option<i64>, form: &NodeForm) -> Result<(), OpsError> {
-        ops::catalog::save_node(st, id, form.clone()).await
+        // an empty secret field keeps the stored value, so TLS validation must know
+        // whether a key is stored
+        let had_key = match id {
+            Some(id) => ops::catalog::node(st, id).await?.has_client_key,
+            None => false,
+        };
+        ops::catalog::save_node(st, id, NewNode::parse(form, had_key)?).await
     }
 
     fn list_page<'a>(l: &'a Ctx, v: &'a ListView<Node>) -> impl Template + 'a {

@@ -3,10 +3,10 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::db::permissions::Permission;
 use crate::domain::access::ROLE_LABELS;
 use crate::ops;
 use crate::ops::Context;
+use crate::ops::views::Permission;
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;

@@ -3,11 +3,11 @@
 use askama::Template;
 
 use super::catalog::{CatalogPage, ListView};
-use crate::db::specs::Spec;
 use crate::domain::catalog::{Catalog, NewSpec, SpecForm};
 use crate::domain::fields::{FieldErrors, format_cents};
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
+use crate::ops::views::{SPEC_SORTS, Spec};
 use crate::ops::{self, OpsError};
 use crate::web::extract::Ctx;
 
@@ -39,7 +39,7 @@ struct SpecFormPartial<'a> {
 /// fen → "3.50", for templates
 impl CatalogPage for Specs {
     const KIND: Catalog = Catalog::Specs;
-    const SORTS: &'static [&'static str] = crate::db::specs::SORTS;
+    const SORTS: &'static [&'static str] = SPEC_SORTS;
     type Row = Spec;
     type Form = SpecForm;
 

@@ -41,11 +41,11 @@ use askama::Template;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use crate::db::instances::InstanceView;
-use crate::docker::logs::{DEFAULT_TAIL, LogOptions, Tail};
+use crate::domain::container::{DEFAULT_TAIL, LogOptions, Tail};
 use crate::i18n::{self, Lang};
 use crate::ops::Context;
 use crate::ops::streams::Holder;
+use crate::ops::views::InstanceView;
 use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;

@@ -6,12 +6,12 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::catalog::form_response;
-use crate::db::{self, companies::Company, users::UserListRow};
 use crate::domain::access::Role;
 use crate::domain::accounts::{UserFields, UserForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, Page};
 use crate::ops::Context;
+use crate::ops::views::{Company, UserListRow};
 use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
@@ -50,10 +50,8 @@ pub async fn index(
     ctx: Ctx,
     q: web::Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
-    let per = st.settings.server.page_size;
     let lq = crate::domain::listing::ListQuery::parse(&q, &["id"]);
-    let (text, page) = (lq.q.clone(), lq.page);
-    let list = db::run(&st.pool, move |c| db::users::list(c, &text, page, per)).await?;
+    let list = ops::accounts::list_users(&st, lq.q.clone(), lq.page).await?;
     if ctx.hx {
         render(UserListPartial {
             l: &ctx,
@@ -77,7 +75,7 @@ async fn form(
     errors: &FieldErrors,
     invalid: bool,
 ) -> Result<HttpResponse, WebError> {
-    let companies = db::run(&st.pool, db::companies::all).await?;
+    let companies = ops::accounts::companies(st).await?;
     form_response(
         ctx,
         UserFormPartial {
@@ -106,7 +104,7 @@ pub async fn edit(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
-    let u = db::run(&st.pool, move |c| db::users::find(c, id)).await?;
+    let u = ops::accounts::user(&st, id).await?;
     let f = UserForm {
         username: u.username,
         display_name: u.display_name,

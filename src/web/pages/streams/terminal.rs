@@ -7,13 +7,13 @@ use actix_ws::{CloseCode, Message, MessageStream, Session};
 use serde::Deserialize;
 
 use super::{PING_EVERY, fail, handshake, revoked, upgrade};
-use crate::db::instances::InstanceView;
-use crate::docker::exec::{Chunk, Program, TermSize};
+use crate::domain::container::{Chunk, Program, TermSize};
 use crate::i18n::Lang;
 use crate::ops::Context;
 use crate::ops::audit::Origin;
 use crate::ops::bridge::{self, ClientGone, ClientIn, ClientOut, Ended, FromClient};
 use crate::ops::streams::Holder;
+use crate::ops::views::InstanceView;
 use crate::web::extract::Ctx;
 
 /// Largest frame a client may send (the page sends big pastes in pieces of 64 KiB).
