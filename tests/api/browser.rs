@@ -220,7 +220,13 @@ impl Browser {
         for _ in 0..3 {
             self.cmd(Method::POST, "/url", json!({ "url": url })).await;
             let lines = self.read_console().await;
-            if !lines.iter().any(|l| l.contains("ERR_NETWORK_CHANGED")) {
+            // Chromium's own error page: the load failed before any answer (a network
+            // change as the suite's containers come and go, seen under stress-ng)
+            let error_page = self
+                .try_execute("return location.href.startsWith('chrome-error://');")
+                .await
+                == Ok(json!(true));
+            if !error_page && !lines.iter().any(|l| l.contains("ERR_NETWORK_CHANGED")) {
                 self.seen_console.lock().unwrap().extend(lines);
                 return;
             }

@@ -121,10 +121,17 @@ async fn a_number_opens_a_shell_with_the_clients_size_and_exit_returns_to_the_li
         p.expect_within("\r\n40 120\r\n", std::time::Duration::from_millis(500))
     });
     // Ctrl-C reaches the foreground program in the container: sent once `sleep` is
-    // about to run (the echoed command line reads st""arted, its output started)
+    // about to run (the echoed command line reads st""arted, its output started), and
+    // again until the shell answers (on a loaded machine the first may come before
+    // `sleep` runs; a later one flushes what waited in the line); `sleep 60` outlasts
+    // the patience, so an answer means a Ctrl-C stopped it
     p.send("echo st\"\"arted; sleep 60\r");
     p.expect("\r\nstarted\r\n");
-    p.send("\x03");
+    eventually_blocking("Ctrl-C stops sleep", || {
+        p.send("\x03");
+        p.send("echo in$((6*7))t\r");
+        p.expect_within("\r\nin42t\r\n", std::time::Duration::from_millis(500))
+    });
     p.send("echo $((6*7)); exit\r");
     p.expect("\r\n42\r\n");
     p.expect(&format!("已离开实例 {name}，退出码 0"));
