@@ -208,35 +208,26 @@ fn script(op: &str, lines: &[String]) -> String {
 /// The RETURN rules (without `-I`/`-D`) that mask a forward: same shard, address,
 /// protocol and port as its DNAT rules.
 fn mask_lines(host: &Host, f: &Forward) -> Vec<String> {
-    let p = f.proto.as_str();
-    host.listen
-        .iter()
-        .map(|addr| {
-            format!(
-                "{} -d {addr}/32 -p {p} -m {p} --dport {} -m comment --comment \"{COMMENT}-gone:{}:{}\" -j RETURN",
-                host.nat_shard(shard(f.ext_port)),
-                f.ext_port,
-                f.hostname,
-                f.id,
-            )
-        })
-        .collect()
+    port_lines(host, f, "-gone", "RETURN")
 }
 
 /// The DNAT rules of a forward (without `-A`): one per listen address, none without.
 fn nat_lines(host: &Host, f: &Forward) -> Vec<String> {
+    let target = format!("DNAT --to-destination {}:{}", f.container_ip, f.int_port);
+    port_lines(host, f, "", &target)
+}
+
+/// One rule per listen address matching the forward's port in its shard, commented
+/// `suanli<kind>:<hostname>:<id>`, jumping to `target`.
+fn port_lines(host: &Host, f: &Forward, kind: &str, target: &str) -> Vec<String> {
     let p = f.proto.as_str();
+    let chain = host.nat_shard(shard(f.ext_port));
     host.listen
         .iter()
         .map(|addr| {
             format!(
-                "{} -d {addr}/32 -p {p} -m {p} --dport {} -m comment --comment \"{COMMENT}:{}:{}\" -j DNAT --to-destination {}:{}",
-                host.nat_shard(shard(f.ext_port)),
-                f.ext_port,
-                f.hostname,
-                f.id,
-                f.container_ip,
-                f.int_port
+                "{chain} -d {addr}/32 -p {p} -m {p} --dport {} -m comment --comment \"{COMMENT}{kind}:{}:{}\" -j {target}",
+                f.ext_port, f.hostname, f.id,
             )
         })
         .collect()
