@@ -322,13 +322,7 @@ ensure_lxd() {
 # and the busybox version: editing the recipe rebuilds it, and an imported image whose
 # fingerprint (the tarball's sha256) differs is replaced.
 ensure_lxd_test_image() {
-    ensure_apt busybox-static
-    local tag
-    tag=$({
-        declare -f _lxd_busybox_image _lxd_test_rootfs _lxd_image_pack
-        dpkg-query -W -f='${Version}' busybox-static
-    } | sha256sum | cut -c1-12)
-    _lxd_cached_image "$1" busybox-lxd "$tag" _lxd_busybox_image
+    _ensure_lxd_busybox_image "$1" busybox-lxd _lxd_busybox_image
 }
 
 # ensure_lxd_slow_test_image ALIAS - the LXD test image made slow to create, for the tests
@@ -337,13 +331,19 @@ ensure_lxd_test_image() {
 # disk), and an init that waits 8 s before asking for an address, so a create through the
 # API lasts longer than 8 s. Cached and imported like the test image.
 ensure_lxd_slow_test_image() {
+    _ensure_lxd_busybox_image "$1" slow-busybox-lxd _lxd_slow_image
+}
+
+# _ensure_lxd_busybox_image ALIAS NAME BUILDER - a busybox-static image made by BUILDER,
+# cached under NAME with a tag hashed from its recipe and the busybox version.
+_ensure_lxd_busybox_image() {
     ensure_apt busybox-static
     local tag
     tag=$({
-        declare -f _lxd_slow_image _lxd_test_rootfs _lxd_image_pack
+        declare -f "$3" _lxd_test_rootfs _lxd_image_pack
         dpkg-query -W -f='${Version}' busybox-static
     } | sha256sum | cut -c1-12)
-    _lxd_cached_image "$1" slow-busybox-lxd "$tag" _lxd_slow_image
+    _lxd_cached_image "$1" "$2" "$tag" "$3"
 }
 
 # _lxd_slow_image BUILD TARBALL TAG - the slow test image (see above) into TARBALL.

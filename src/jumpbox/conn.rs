@@ -170,13 +170,7 @@ impl Handler for Connection {
                 login_session: None,
                 route: TERMINAL_ROUTE.to_string(),
             },
-            origin: Origin {
-                user_id: Some(u.id),
-                username: u.username.clone(),
-                role: u.role.clone(),
-                ip,
-                door: "ssh",
-            },
+            origin: Origin::new(Some(u.id), u.username.as_str(), u.role.as_str(), ip, "ssh"),
             must_change_password: u.must_change_password,
             over_limit: user_slot.is_none(),
         };

@@ -34,7 +34,7 @@ use limits::Limits;
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 
 /// The permission record a jumpbox shell needs: the web terminal's (one rule, two doors).
-pub const TERMINAL_ROUTE: &str = "/instances/{id}/terminal";
+pub const TERMINAL_ROUTE: &str = crate::domain::routes::GET_INSTANCES_ID_TERMINAL.pattern;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JumpboxError {

@@ -375,26 +375,26 @@ pub async fn remove(
         })
         .filter(|_| applied.synced)
         .cloned();
-    let (unstored, deleted) = match &written {
+    let (unstored, masked) = match &written {
         Some(f) => {
             let script = nat::mask_script(&host(state).await, f);
-            let (unstored, deleted) = tokio::join!(unstore, iptables::restore(&script));
-            (unstored, Some(deleted))
+            let (unstored, masked) = tokio::join!(unstore, iptables::restore(&script));
+            (unstored, Some(masked))
         }
         None => (unstore.await, None),
     };
-    let row = match (unstored, deleted) {
+    let row = match (unstored, masked) {
         (Ok(Some(row)), Some(Ok(()))) if written.as_ref().is_some_and(|f| f.id == row.id) => {
             if let Some(f) = applied.forwards.remove(&row.id) {
                 applied.masked.push(f);
             }
             row
         }
-        (Ok(Some(row)), deleted) => {
+        (Ok(Some(row)), masked) => {
             // iptables refused, or this process never wrote the rule (no address then, or
             // another process such as `suanli zjmf import` did): certainly gone only after a
             // rewrite from the store, which no longer holds it
-            if let Some(Err(e)) = deleted {
+            if let Some(Err(e)) = masked {
                 log::warn!(
                     "nat: masking rule {} failed ({e}): rewriting the chains",
                     row.id
@@ -411,15 +411,15 @@ pub async fn remove(
             }
             row
         }
-        (Ok(None), deleted) => {
-            if matches!(deleted, Some(Ok(()))) {
+        (Ok(None), masked) => {
+            if matches!(masked, Some(Ok(()))) {
                 // lines without a row (the lock makes this unlikely): the store decides
                 rewrite(state, &mut applied).await?;
             }
             return Ok(false);
         }
-        (Err(e), deleted) => {
-            if matches!(deleted, Some(Ok(()))) {
+        (Err(e), masked) => {
+            if matches!(masked, Some(Ok(()))) {
                 // the row stayed: its lines come back
                 if let Err(undo) = rewrite(state, &mut applied).await {
                     log::error!("nat: a stored rule's lines are gone from iptables: {undo}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::OpsError;
 use crate::db::{self, DbError, permissions::Permission};
 use crate::domain::access::{ROLE_LABELS, Role, route_allows};
-use crate::domain::routes;
+use crate::domain::routes::{self, Route};
 use crate::ops::Context;
 
 /// Routes that must stay open to admins, or nobody could undo a mistake.
@@ -159,11 +159,11 @@ pub async fn methods_of(state: &Context, pattern: &str) -> Result<Vec<String>, D
 pub async fn permits(
     state: &Context,
     role: Role,
-) -> Result<impl Fn(&str, &str) -> bool + use<>, DbError> {
+) -> Result<impl Fn(Route) -> bool + use<>, DbError> {
     let table = table(state).await?;
-    Ok(move |method: &str, pattern: &str| {
+    Ok(move |route: Route| {
         table
-            .get(method, pattern)
+            .get(route.method.as_str(), route.pattern)
             .is_some_and(|allowed| route_allows(allowed, Some(role)))
     })
 }

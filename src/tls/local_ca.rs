@@ -168,15 +168,21 @@ fn new_ca() -> Result<(String, String), String> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    params.serial_number = Some(serial());
-    let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(CA_DAYS);
+    valid_for(&mut params, CA_DAYS);
     let key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
     let cert = params
         .self_signed(&key)
         .map_err(|e| format!("CA certificate: {e}"))?;
     Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A fresh serial, valid from a day back (clients whose clock runs a little behind still
+/// accept it) for `days`.
+fn valid_for(params: &mut CertificateParams, days: i64) {
+    params.serial_number = Some(serial());
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(days);
 }
 
 /// A server certificate for `names` signed by `issuer`: (certificate PEM, key PEM).
@@ -204,11 +210,7 @@ fn new_server_cert(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
-    params.serial_number = Some(serial());
-    let now = OffsetDateTime::now_utc();
-    // a day back: clients whose clock runs a little behind still accept it
-    params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(SERVER_DAYS);
+    valid_for(&mut params, SERVER_DAYS);
     let key = KeyPair::generate().map_err(|e| format!("server key: {e}"))?;
     let cert = params
         .signed_by(&key, issuer)

@@ -39,13 +39,13 @@ impl CurrentUser {
     }
     /// Who did it, for events the ops record themselves.
     pub fn origin(&self, ip: &str) -> Origin {
-        Origin {
-            user_id: Some(self.id),
-            username: self.username.clone(),
-            role: self.role.as_str().into(),
-            ip: ip.to_string(),
-            door: "web",
-        }
+        Origin::new(
+            Some(self.id),
+            self.username.as_str(),
+            self.role.as_str(),
+            ip,
+            "web",
+        )
     }
 }
 

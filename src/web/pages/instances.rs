@@ -9,6 +9,7 @@ use crate::domain::container::Action;
 use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{InstanceForm, NewInstance, WizardStep, id};
 use crate::domain::listing::Page;
+use crate::domain::routes;
 use crate::ops::Context;
 use crate::ops::views::{Image, InstanceView, NodeChoice, Spec};
 use crate::ops::{self, OpsError};
@@ -31,13 +32,13 @@ pub struct Can {
 async fn can(st: &Context, ctx: &Ctx) -> Result<Can, WebError> {
     let has = crate::ops::permissions::permits(st, ctx.me()?.role).await?;
     Ok(Can {
-        create: has("POST", "/instances"),
-        start: has("POST", "/instances/{id}/start"),
-        stop: has("POST", "/instances/{id}/stop"),
-        restart: has("POST", "/instances/{id}/restart"),
-        delete: has("POST", "/instances/{id}/delete"),
-        logs: has("GET", "/instances/{id}/logs"),
-        terminal: has("GET", "/instances/{id}/terminal"),
+        create: has(routes::POST_INSTANCES),
+        start: has(routes::POST_INSTANCES_ID_START),
+        stop: has(routes::POST_INSTANCES_ID_STOP),
+        restart: has(routes::POST_INSTANCES_ID_RESTART),
+        delete: has(routes::POST_INSTANCES_ID_DELETE),
+        logs: has(routes::GET_INSTANCES_ID_LOGS),
+        terminal: has(routes::GET_INSTANCES_ID_TERMINAL),
     })
 }
 
