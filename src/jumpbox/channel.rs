@@ -21,7 +21,7 @@ use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::sync::mpsc::{Receiver, channel};
 use tokio::time::Instant;
 
-use super::conn::Shared;
+use super::login::Shared;
 use crate::domain::access::Role;
 use crate::domain::container::{Chunk, Program, TermSize};
 use crate::domain::jumpbox::{

@@ -11,35 +11,14 @@ use chrono::Utc;
 use russh::server::{Auth, Handler, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 
+use super::channel;
 use super::limits::{Limits, Slot};
-use super::{TERMINAL_ROUTE, channel};
+use super::login::{Login, Shared, TERMINAL_ROUTE};
 use crate::domain::access::Actor;
 use crate::ops::Context;
 use crate::ops::accounts::LoginRefused;
 use crate::ops::audit::Origin;
 use crate::ops::streams::Holder;
-
-/// Who is logged in on a connection, as the channels need it.
-#[derive(Clone, Debug)]
-pub struct Login {
-    pub actor: Actor,
-    pub username: String,
-    /// what `ops::streams::still_allowed` re-checks while a shell is open
-    pub holder: Holder,
-    /// who did it, for the audit and the sessions rows
-    pub origin: Origin,
-    /// the account still has its initial password: the web panel must change it first
-    pub must_change_password: bool,
-    /// the user already holds `jumpbox.max_sessions_per_user` connections
-    pub over_limit: bool,
-}
-
-/// What every channel of a connection shares.
-pub struct Shared {
-    pub state: Arc<Context>,
-    pub login: Login,
-    pub max_per_user: usize,
-}
 
 pub struct Connection {
     state: Arc<Context>,

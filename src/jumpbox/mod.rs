@@ -8,6 +8,7 @@
 //!
 //! - `hostkey`: the ed25519 host key in the data directory;
 //! - `limits`: concurrent connections overall and per user;
+//! - `login`: who is logged in on a connection, as its channels need it;
 //! - `conn`: one connection (russh `Handler`): authentication, channel set-up;
 //! - `channel`: one session channel: the menu, direct entry, the exec bridge.
 
@@ -15,6 +16,7 @@ mod channel;
 mod conn;
 pub mod hostkey;
 mod limits;
+mod login;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,9 +34,6 @@ use limits::Limits;
 
 /// The host key's file in the data directory.
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
-
-/// The permission record a jumpbox shell needs: the web terminal's (one rule, two doors).
-pub const TERMINAL_ROUTE: &str = crate::domain::routes::GET_INSTANCES_ID_TERMINAL.pattern;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JumpboxError {

@@ -1,0 +1,34 @@
+//! Who is logged in on a connection, as its channels need it: `conn` fills it in at login,
+//! `channel` reads it for every shell.
+
+use std::sync::Arc;
+
+use crate::domain::access::Actor;
+use crate::ops::Context;
+use crate::ops::audit::Origin;
+use crate::ops::streams::Holder;
+
+/// The permission record a jumpbox shell needs: the web terminal's (one rule, two doors).
+pub const TERMINAL_ROUTE: &str = crate::domain::routes::GET_INSTANCES_ID_TERMINAL.pattern;
+
+/// Who is logged in on a connection, as the channels need it.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub actor: Actor,
+    pub username: String,
+    /// what `ops::streams::still_allowed` re-checks while a shell is open
+    pub holder: Holder,
+    /// who did it, for the audit and the sessions rows
+    pub origin: Origin,
+    /// the account still has its initial password: the web panel must change it first
+    pub must_change_password: bool,
+    /// the user already holds `jumpbox.max_sessions_per_user` connections
+    pub over_limit: bool,
+}
+
+/// What every channel of a connection shares.
+pub struct Shared {
+    pub state: Arc<Context>,
+    pub login: Login,
+    pub max_per_user: usize,
+}
