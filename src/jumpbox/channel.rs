@@ -313,8 +313,6 @@ fn refusal(shared: &Shared, client: &Client) -> Option<String> {
 
 /// The numbered menu: list, read a choice, connect, and back to the list when the
 /// shell ends.
-// split in issue 16 section 2
-#[allow(clippy::too_many_lines)]
 async fn menu(shared: &Shared, client: &mut Client) -> Ending {
     let welcome = client
         .t("jumpbox.welcome")
@@ -323,100 +321,119 @@ async fn menu(shared: &Shared, client: &mut Client) -> Ending {
         return gone.into();
     }
     loop {
-        let list = match load_menu(shared).await {
-            Ok(list) => list,
-            Err(e) => {
-                log::error!("jumpbox menu: {e}");
-                let text = client
-                    .t("jumpbox.failed")
-                    .replace("{name}", "")
-                    .replace("{error}", &e.to_string());
-                return client.refuse(&text).await;
-            }
-        };
-        if let Err(gone) = show(shared, client, &list).await {
-            return gone.into();
-        }
-        let choice = loop {
-            if let Err(gone) = client.say(client.t("jumpbox.prompt")).await {
-                return gone.into();
-            }
-            match client.key().await {
-                Ok(Key::Line(line)) => match parse_choice(&line, list.len()) {
-                    Choice::Nothing => continue,
-                    other => break (other, line),
-                },
-                Ok(Key::Interrupt) => continue,
-                Ok(Key::EndOfInput) => break (Choice::Quit, String::new()),
-                Err(ending) => return ending,
-            }
-        };
-        let (wanted, found) = match choice {
-            (Choice::Quit, _) => {
-                return match client.line(client.t("jumpbox.bye")).await {
-                    Ok(()) => Ending::Status(0),
-                    Err(gone) => gone.into(),
-                };
-            }
-            (Choice::Number(n), _) => match list.get(n - 1) {
-                Some(inst) => (
-                    inst.name.clone(),
-                    reload(shared, Some(inst.id), &inst.name).await,
-                ),
-                None => (String::new(), Err(OpsError::NotFound)),
-            },
-            (Choice::Name(name), _) => {
-                let found = reload(shared, None, &name).await;
-                (name, found)
-            }
-            (Choice::OutOfRange, typed) => {
-                let text = client
-                    .t("jumpbox.out_of_range")
-                    .replace("{input}", typed.trim())
-                    .replace("{count}", &list.len().to_string());
-                if let Err(gone) = client.line(&text).await {
-                    return gone.into();
-                }
-                continue;
-            }
-            (Choice::Invalid | Choice::Nothing, typed) => {
-                let text = client
-                    .t("jumpbox.not_a_number")
-                    .replace("{input}", typed.trim());
-                if let Err(gone) = client.line(&text).await {
-                    return gone.into();
-                }
-                continue;
-            }
-        };
-        let inst = match found {
-            Ok(inst) => inst,
-            Err(e) => {
-                if let Err(gone) = client.line(&explain(client, &wanted, None, &e)).await {
-                    return gone.into();
-                }
-                continue;
-            }
-        };
-        match bridge(shared, client, &inst, None).await {
-            Bridged::Exited(code) => {
-                let code = code.map_or("?".to_string(), |c| c.to_string());
-                let text = client
-                    .t("jumpbox.left")
-                    .replace("{name}", &inst.name)
-                    .replace("{code}", &code);
-                if let Err(gone) = client.line(&format!("\n{text}")).await {
-                    return gone.into();
-                }
-            }
-            Bridged::Refused(text) => {
-                if let Err(gone) = client.complain(&text).await {
-                    return gone.into();
-                }
-            }
-            Bridged::Ended(ending) => return ending,
+        if let Err(ending) = menu_round(shared, client).await {
+            return ending;
         }
     }
+}
+
+/// One round of the menu: the list, a choice, and the shell it opens. `Err`: the
+/// channel ends.
+async fn menu_round(shared: &Shared, client: &mut Client) -> Result<(), Ending> {
+    let list = match load_menu(shared).await {
+        Ok(list) => list,
+        Err(e) => return Err(menu_failed(client, &e).await),
+    };
+    show(shared, client, &list).await?;
+    let (choice, typed) = read_choice(client, list.len()).await?;
+    match pick(shared, client, &list, choice, &typed).await? {
+        Some(inst) => enter(shared, client, &inst).await,
+        None => Ok(()),
+    }
+}
+
+/// The menu could not be listed: say why and end.
+async fn menu_failed(client: &Client, e: &OpsError) -> Ending {
+    log::error!("jumpbox menu: {e}");
+    let text = client
+        .t("jumpbox.failed")
+        .replace("{name}", "")
+        .replace("{error}", &e.to_string());
+    client.refuse(&text).await
+}
+
+/// Prompts until a line says something (the end of the input is a quit); the choice
+/// and the line typed.
+async fn read_choice(client: &mut Client, count: usize) -> Result<(Choice, String), Ending> {
+    loop {
+        client.say(client.t("jumpbox.prompt")).await?;
+        match client.key().await? {
+            Key::Line(line) => match parse_choice(&line, count) {
+                Choice::Nothing => {}
+                other => return Ok((other, line)),
+            },
+            Key::Interrupt => {}
+            Key::EndOfInput => return Ok((Choice::Quit, String::new())),
+        }
+    }
+}
+
+/// The instance `choice` names, as it is now; None (once the user is told why) when
+/// there is none, for the menu to show again. A quit ends the channel.
+async fn pick(
+    shared: &Shared,
+    client: &Client,
+    list: &[InstanceView],
+    choice: Choice,
+    typed: &str,
+) -> Result<Option<InstanceView>, Ending> {
+    let (wanted, found) = match choice {
+        Choice::Quit => {
+            client.line(client.t("jumpbox.bye")).await?;
+            return Err(Ending::Status(0));
+        }
+        Choice::Number(n) => match list.get(n - 1) {
+            Some(inst) => (
+                inst.name.clone(),
+                reload(shared, Some(inst.id), &inst.name).await,
+            ),
+            None => (String::new(), Err(OpsError::NotFound)),
+        },
+        Choice::Name(name) => {
+            let found = reload(shared, None, &name).await;
+            (name, found)
+        }
+        Choice::OutOfRange => {
+            let text = client
+                .t("jumpbox.out_of_range")
+                .replace("{input}", typed.trim())
+                .replace("{count}", &list.len().to_string());
+            client.line(&text).await?;
+            return Ok(None);
+        }
+        Choice::Invalid | Choice::Nothing => {
+            let text = client
+                .t("jumpbox.not_a_number")
+                .replace("{input}", typed.trim());
+            client.line(&text).await?;
+            return Ok(None);
+        }
+    };
+    match found {
+        Ok(inst) => Ok(Some(inst)),
+        Err(e) => {
+            client.line(&explain(client, &wanted, None, &e)).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// A shell in the chosen instance, then a line on how it ended; `Err` when the channel
+/// ends with it.
+async fn enter(shared: &Shared, client: &mut Client, inst: &InstanceView) -> Result<(), Ending> {
+    match bridge(shared, client, inst, None).await {
+        Bridged::Exited(code) => {
+            let code = code.map_or("?".to_string(), |c| c.to_string());
+            let text = client
+                .t("jumpbox.left")
+                .replace("{name}", &inst.name)
+                .replace("{code}", &code);
+            client.line(&format!("\n{text}")).await?;
+        }
+        Bridged::Refused(text) => client.complain(&text).await?,
+        Bridged::Ended(ending) => return Err(ending),
+    }
+    Ok(())
 }
 
 /// `ssh … <instance>` (a shell) or `ssh … <instance> -- <command>`: no menu, and the
