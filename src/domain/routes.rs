@@ -1,8 +1,10 @@
 //! Every route the panel mounts, written once: `METHOD_PATH` constants (path parameters by
-//! name: `{id}` is `ID`) and `ALL`. The router (web/mod.rs, web/api), the forced-change
-//! list of the gate, the buttons of the instance pages, the jumpbox's terminal and the
-//! admin lifelines use them; the `api_permissions` rows the migrations insert are checked
-//! against `ALL` (tests/api/permissions.rs).
+//! name: `{id}` is `ID`), the catalog pages' sets (`IMAGES`, `NODES`, `SPECS`) and `ALL`.
+//! The router (web/mod.rs, web/api), the gate (its forced-change list, its redirects, the
+//! routes the audit leaves to the login code), the pages' redirects, the buttons of the
+//! instance pages, the jumpbox's terminal and the admin lifelines use them; no route path
+//! is written anywhere else in the doors. The `api_permissions` rows the migrations insert
+//! are checked against `ALL` (tests/api/permissions.rs).
 
 /// The methods routes take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,6 +51,22 @@ impl Route {
     /// The pattern inside its scope (`/check` for `/api/check` in `/api`).
     pub fn within(self, scope: &str) -> &'static str {
         self.pattern.strip_prefix(scope).unwrap_or(self.pattern)
+    }
+
+    /// The pattern up to its first parameter (`/static/` for `/static/{file:.*}`): what
+    /// every path of the route starts with.
+    pub fn fixed_prefix(self) -> &'static str {
+        self.pattern.split('{').next().unwrap_or(self.pattern)
+    }
+
+    /// A path of the route: each `{name}` parameter replaced by its value (values are
+    /// path segments the panel made, such as ids and container names).
+    pub fn path(self, params: &[(&str, &str)]) -> String {
+        params
+            .iter()
+            .fold(self.pattern.to_string(), |path, (name, value)| {
+                path.replace(&format!("{{{name}}}"), value)
+            })
     }
 }
 
@@ -136,6 +154,49 @@ pub const GET_INSTANCES_ID_LOGS_DOWNLOAD: Route = get("/instances/{id}/logs/down
 pub const GET_INSTANCES_ID_TERMINAL: Route = get("/instances/{id}/terminal");
 pub const GET_INSTANCES_ID_TERMINAL_WS: Route = get("/instances/{id}/terminal/ws");
 pub const POST_LOGOUT: Route = post("/logout");
+
+/// The routes of a catalog page (images, nodes, specs), which share their handlers
+/// (web/pages/catalog.rs).
+#[derive(Clone, Copy, Debug)]
+pub struct CatalogRoutes {
+    pub index: Route,
+    pub new: Route,
+    pub create: Route,
+    pub edit: Route,
+    pub update: Route,
+    pub listed: Route,
+    pub delete: Route,
+}
+
+pub const IMAGES: CatalogRoutes = CatalogRoutes {
+    index: GET_IMAGES,
+    new: GET_IMAGES_NEW,
+    create: POST_IMAGES,
+    edit: GET_IMAGES_ID_EDIT,
+    update: POST_IMAGES_ID,
+    listed: POST_IMAGES_ID_LISTED,
+    delete: POST_IMAGES_ID_DELETE,
+};
+
+pub const NODES: CatalogRoutes = CatalogRoutes {
+    index: GET_NODES,
+    new: GET_NODES_NEW,
+    create: POST_NODES,
+    edit: GET_NODES_ID_EDIT,
+    update: POST_NODES_ID,
+    listed: POST_NODES_ID_LISTED,
+    delete: POST_NODES_ID_DELETE,
+};
+
+pub const SPECS: CatalogRoutes = CatalogRoutes {
+    index: GET_SPECS,
+    new: GET_SPECS_NEW,
+    create: POST_SPECS,
+    edit: GET_SPECS_ID_EDIT,
+    update: POST_SPECS_ID,
+    listed: POST_SPECS_ID_LISTED,
+    delete: POST_SPECS_ID_DELETE,
+};
 
 /// Every route, each once.
 pub const ALL: &[Route] = &[
@@ -241,5 +302,15 @@ mod tests {
         assert_eq!(GET_API_CHECK.within(API_SCOPE), "/check");
         assert_eq!(GET_USERS.within(API_SCOPE), "/users");
         assert_eq!(POST_LOGOUT.method.as_str(), "POST");
+        assert_eq!(GET_STATIC_FILE.fixed_prefix(), "/static/");
+        assert_eq!(GET_USERS.fixed_prefix(), "/users");
+        assert_eq!(GET_LXD_NAME.path(&[("name", "c1")]), "/lxd/c1");
+        assert_eq!(IMAGES.update.path(&[("id", "7")]), "/images/7");
+        for c in [IMAGES, NODES, SPECS] {
+            assert_eq!(c.index.pattern, c.create.pattern);
+            for r in [c.new, c.edit, c.update, c.listed, c.delete] {
+                assert!(r.pattern.starts_with(c.index.pattern), "{r:?}");
+            }
+        }
     }
 }

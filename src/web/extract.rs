@@ -7,6 +7,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 
 use super::error::WebError;
 use crate::domain::access::{Actor, Role};
+use crate::domain::routes::GET_ROOT;
 use crate::i18n::{self, Lang};
 use crate::ops::audit::Origin;
 
@@ -80,8 +81,9 @@ impl Ctx {
     }
     /// Navigation highlighting: does the current path start with `prefix`?
     pub fn at(&self, prefix: &str) -> bool {
-        if prefix == "/" {
-            self.path == "/"
+        let root = GET_ROOT.pattern;
+        if prefix == root {
+            self.path == root
         } else {
             self.path.starts_with(prefix)
         }

@@ -1,13 +1,14 @@
 //! The audit record of a mutating request: who, from where, what, and the status.
 
+use crate::domain::routes::{POST_LOGIN, POST_LOGOUT, Route};
 use crate::ops::views::NewAuditLog;
 use crate::web::extract::CurrentUser;
 
 /// Routes whose events the login code records itself, with more detail.
-const SELF_AUDITED: &[&str] = &["/login", "/logout"];
+const SELF_AUDITED: &[Route] = &[POST_LOGIN, POST_LOGOUT];
 
 pub fn wants_record(pattern: &str) -> bool {
-    !SELF_AUDITED.contains(&pattern)
+    !SELF_AUDITED.iter().any(|r| r.pattern == pattern)
 }
 
 /// The resource type is the first segment of the route pattern (`/images/{id}` →
@@ -67,6 +68,7 @@ mod tests {
             ("images", "7", "anonymous")
         );
         assert_eq!(e.action, "POST /images/{id}/listed");
-        assert!(!wants_record("/login") && wants_record("/images"));
+        assert!(!wants_record(POST_LOGIN.pattern) && !wants_record(POST_LOGOUT.pattern));
+        assert!(wants_record(crate::domain::routes::POST_IMAGES.pattern));
     }
 }

@@ -7,6 +7,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 
+use crate::domain::routes::GET_STATIC_FILE;
+
 /// Scripts, styles, images and connections from this origin only ('self' also covers
 /// ws:/wss: to the same host in CSP 3, which the terminal and logs sockets use); no
 /// inline script, style or event handler anywhere (they live in static/*.js, *.css).
@@ -43,7 +45,7 @@ pub async fn secure(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // static files are the same for everyone and may be cached; everything else may
     // carry a user's data, a CSRF token or a session's answer: never stored
-    let cacheable = req.path().starts_with("/static/");
+    let cacheable = req.path().starts_with(GET_STATIC_FILE.fixed_prefix());
     // handlers' and the gate's errors arrive here as responses already
     let mut res = next.call(req).await?.map_into_boxed_body();
     let h = res.headers_mut();

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::domain::device;
+use crate::domain::{device, routes};
 use crate::ops::Context;
 use crate::ops::views::LoginSession;
 use crate::ops::{self, logins};
@@ -63,9 +63,9 @@ pub async fn end_session(
     let me = ctx.me()?;
     ops::logins::end(&st, me.id, *id, logins::reason::BY_USER).await?;
     let to = if *id == me.session_id {
-        "/login"
+        routes::GET_LOGIN.pattern
     } else {
-        "/account/sessions"
+        routes::GET_ACCOUNT_SESSIONS.pattern
     };
     Ok(changed(ctx.hx, to))
 }

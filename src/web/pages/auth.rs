@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::domain::accounts::PasswordForm;
 use crate::domain::fields::FieldErrors;
 use crate::domain::redirect::local_path;
+use crate::domain::routes::{GET_LOGIN, GET_PASSWORD, GET_ROOT};
 use crate::i18n::Lang;
 use crate::ops::Context;
 use crate::ops::{self, OpsError, accounts::LoginRefused};
@@ -46,7 +47,7 @@ pub struct LoginForm {
 
 pub async fn login_page(ctx: Ctx, q: web::Query<NextParam>) -> Result<HttpResponse, WebError> {
     if ctx.user.is_some() {
-        return Ok(redirect(false, "/"));
+        return Ok(redirect(false, GET_ROOT.pattern));
     }
     render(LoginPage {
         l: &ctx,
@@ -73,7 +74,7 @@ pub async fn login(
             let token = ops::logins::start(&st, user.id, &ctx.ip, agent).await?;
             session::start(&session, &token);
             let to = if user.must_change_password {
-                "/password".into()
+                GET_PASSWORD.pattern.into()
             } else {
                 local_path(&form.next)
             };
@@ -119,7 +120,7 @@ pub async fn logout(
         ops::accounts::logout(&st, u.session_id, u.origin(&ctx.ip)).await?;
     }
     session::end(&session);
-    Ok(redirect(ctx.hx, "/login"))
+    Ok(redirect(ctx.hx, GET_LOGIN.pattern))
 }
 
 #[derive(Template)]
@@ -150,7 +151,7 @@ pub async fn change_password(
         Ok(_) => {
             // this session stays valid; every other session of the user ends
             session::set_flash(&session, ctx.t("password.changed"));
-            Ok(redirect(ctx.hx, "/"))
+            Ok(redirect(ctx.hx, GET_ROOT.pattern))
         }
         Err(OpsError::Invalid(errors)) => render_422(PasswordPage {
             l: &ctx,
@@ -168,6 +169,7 @@ pub async fn set_lang(
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_code(&code).ok_or(WebError::NotFound)?;
     let cookie = Cookie::build(LANG_COOKIE, lang.code())
+        // the whole site
         .path("/")
         .same_site(SameSite::Lax)
         .secure(st.settings.security_cookie_secure())

@@ -11,6 +11,7 @@ use super::FormPage;
 use crate::domain::catalog::Catalog;
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, ListQuery, Page};
+use crate::domain::routes::{self, CatalogRoutes};
 use crate::ops::Context;
 use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
@@ -35,6 +36,12 @@ impl<T> ListView<T> {
 pub trait CatalogPage: 'static {
     const KIND: Catalog;
     const SORTS: &'static [&'static str];
+    /// The catalog's routes (web/mod.rs mounts them).
+    const ROUTES: CatalogRoutes = match Self::KIND {
+        Catalog::Images => routes::IMAGES,
+        Catalog::Nodes => routes::NODES,
+        Catalog::Specs => routes::SPECS,
+    };
     type Row;
     type Form: DeserializeOwned + 'static;
 
@@ -54,12 +61,9 @@ pub trait CatalogPage: 'static {
         errors: &'a FieldErrors,
     ) -> impl Template + 'a;
 
+    /// The list page, where changes lead back to.
     fn base() -> &'static str {
-        match Self::KIND {
-            Catalog::Images => "/images",
-            Catalog::Nodes => "/nodes",
-            Catalog::Specs => "/specs",
-        }
+        Self::ROUTES.index.pattern
     }
 }
 

@@ -7,6 +7,7 @@ use super::catalog::form_response;
 use crate::domain::accounts::{CompanyFields, CompanyForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, ListQuery, Page};
+use crate::domain::routes;
 use crate::ops::Context;
 use crate::ops::views::CompanyListRow;
 use crate::ops::{self, OpsError};
@@ -125,7 +126,7 @@ async fn save(
         Err(e) => Err(e.into()),
     };
     match outcome {
-        Ok(()) => Ok(changed(ctx.hx, "/companies")),
+        Ok(()) => Ok(changed(ctx.hx, routes::GET_COMPANIES.pattern)),
         Err(OpsError::Invalid(errors)) => form_response(
             ctx,
             CompanyFormPartial {
@@ -146,5 +147,5 @@ pub async fn delete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     ops::accounts::delete_company(&st, *id).await?;
-    Ok(changed(ctx.hx, "/companies"))
+    Ok(changed(ctx.hx, routes::GET_COMPANIES.pattern))
 }

@@ -143,7 +143,7 @@ async fn act(st: &Context, ctx: &Ctx, id: i64, action: Action) -> Result<HttpRes
         let can = can(st, ctx).await?;
         render(InstanceRowPartial { l: ctx, r: &r, can })
     } else {
-        Ok(changed(false, "/instances"))
+        Ok(changed(false, routes::GET_INSTANCES.pattern))
     }
 }
 
@@ -154,7 +154,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     ops::instances::delete(&st, &actor, *path).await?;
-    Ok(changed(ctx.hx, "/instances"))
+    Ok(changed(ctx.hx, routes::GET_INSTANCES.pattern))
 }
 
 // ------------------------------------------------------------------ the wizard
@@ -319,7 +319,7 @@ pub async fn create(
         Err(e) => Err(e.into()),
     };
     match outcome {
-        Ok(_) => Ok(changed(ctx.hx, "/instances")),
+        Ok(_) => Ok(changed(ctx.hx, routes::GET_INSTANCES.pattern)),
         Err(OpsError::Invalid(errors)) => {
             let step = WizardStep::of_errors(&errors);
             wizard_response(&st, &ctx, step, &f, &errors, None, true).await

@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::domain::routes;
 use crate::domain::zjmf::{self, PortRule, Refusal};
 use crate::ops::Context;
 use crate::ops::recovery::{self, PendingCreate};
@@ -83,7 +84,7 @@ async fn answer(
         return render(list(st, ctx, Some(notice)).await);
     }
     session::set_flash(session, &notice.1);
-    Ok(redirect(false, "/lxd"))
+    Ok(redirect(false, routes::GET_LXD.pattern))
 }
 
 /// A container's page: its usage and its rules part.
@@ -237,7 +238,10 @@ async fn change_port(
         Err(r) => Err(r),
     };
     if result.is_ok() && !ctx.hx {
-        return Ok(redirect(false, &format!("/lxd/{name}")));
+        return Ok(redirect(
+            false,
+            &routes::GET_LXD_NAME.path(&[("name", name)]),
+        ));
     }
     let (u, rules) = ops::detail(st, name)
         .await

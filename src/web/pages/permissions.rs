@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::domain::access::ROLE_LABELS;
+use crate::domain::routes;
 use crate::ops;
 use crate::ops::Context;
 use crate::ops::views::Permission;
@@ -48,6 +49,9 @@ pub async fn toggle(
             roles: ROLE_LABELS,
         })
     } else {
-        Ok(crate::web::render::redirect(false, "/permissions"))
+        Ok(crate::web::render::redirect(
+            false,
+            routes::GET_PERMISSIONS.pattern,
+        ))
     }
 }

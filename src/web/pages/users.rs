@@ -10,6 +10,7 @@ use crate::domain::access::Role;
 use crate::domain::accounts::{UserFields, UserForm};
 use crate::domain::fields::FieldErrors;
 use crate::domain::listing::{ListParams, Page};
+use crate::domain::routes;
 use crate::ops::Context;
 use crate::ops::views::{Company, UserListRow};
 use crate::ops::{self, OpsError};
@@ -151,7 +152,7 @@ async fn answer(
     outcome: Result<(), OpsError>,
 ) -> Result<HttpResponse, WebError> {
     match outcome {
-        Ok(()) => Ok(changed(ctx.hx, "/users")),
+        Ok(()) => Ok(changed(ctx.hx, routes::GET_USERS.pattern)),
         Err(OpsError::Invalid(errors)) => form(st, ctx, id, f, &errors, true).await,
         Err(e) => Err(e.into()),
     }
@@ -170,7 +171,7 @@ pub async fn set_disabled(
     f: web::Form<DisabledForm>,
 ) -> Result<HttpResponse, WebError> {
     ops::accounts::set_disabled(&st, ctx.me()?.id, *id, f.disabled == "1").await?;
-    Ok(changed(ctx.hx, "/users"))
+    Ok(changed(ctx.hx, routes::GET_USERS.pattern))
 }
 
 pub async fn unlock(
@@ -179,7 +180,7 @@ pub async fn unlock(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     ops::accounts::unlock(&st, *id).await?;
-    Ok(changed(ctx.hx, "/users"))
+    Ok(changed(ctx.hx, routes::GET_USERS.pattern))
 }
 
 /// Ends every login session of the user, their open terminals and jumpbox shells.
@@ -189,7 +190,7 @@ pub async fn end_sessions(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     ops::logins::end_all_of(&st, *id).await?;
-    Ok(changed(ctx.hx, "/users"))
+    Ok(changed(ctx.hx, routes::GET_USERS.pattern))
 }
 
 #[derive(Template)]
@@ -224,5 +225,5 @@ pub async fn reset_password(
             password
         ),
     );
-    Ok(changed(false, "/users"))
+    Ok(changed(false, routes::GET_USERS.pattern))
 }
