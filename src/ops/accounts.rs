@@ -137,7 +137,7 @@ pub async fn login(
             if t.first {
                 log::warn!(ip = ip; "login refused: too many failed logins from this address");
                 audit::record(
-                    &state.pool,
+                    state,
                     origin.event(
                         "login_throttled",
                         429,
@@ -171,7 +171,7 @@ async fn check_password(
         // SECURITY: the same bcrypt work for unknown names, so timing does not reveal accounts.
         verify_password(state, password, &state.dummy_hash).await;
         let event = origin.event("login_failed", 401, "unknown user");
-        audit::record(&state.pool, event).await;
+        audit::record(state, event).await;
         return Ok(Err(LoginRefused::BadCredentials));
     };
     origin.user_id = Some(user.id);
@@ -182,7 +182,7 @@ async fn check_password(
         // account's password is not looked at, but the time spent is the same.
         verify_password(state, password, &state.dummy_hash).await;
         let event = origin.event("login_locked", 423, "account locked");
-        audit::record(&state.pool, event).await;
+        audit::record(state, event).await;
         return Ok(Err(LoginRefused::Locked));
     }
     if !verify_password(state, password, &user.password_hash).await {
@@ -192,26 +192,26 @@ async fn check_password(
         })
         .await?;
         let event = origin.event("login_failed", 401, "bad password");
-        audit::record(&state.pool, event).await;
+        audit::record(state, event).await;
         if locked_now {
             log::warn!(user = id; "account locked after repeated login failures");
             let event = origin.event("account_locked", 423, "too many failures");
-            audit::record(&state.pool, event).await;
+            audit::record(state, event).await;
         }
         return Ok(Err(LoginRefused::BadCredentials));
     }
     if user.disabled {
         let event = origin.event("login_failed", 403, "account disabled");
-        audit::record(&state.pool, event).await;
+        audit::record(state, event).await;
         return Ok(Err(LoginRefused::Disabled));
     }
     if !db::run(&state.pool, move |c| db::users::succeed_attempt(c, id)).await? {
         // SECURITY: the account locked while this check ran; a success never lifts a lock
         let event = origin.event("login_locked", 423, "account locked");
-        audit::record(&state.pool, event).await;
+        audit::record(state, event).await;
         return Ok(Err(LoginRefused::Locked));
     }
-    audit::record(&state.pool, origin.event("login_success", 200, "")).await;
+    audit::record(state, origin.event("login_success", 200, "")).await;
     Ok(Ok(user))
 }
 
@@ -257,7 +257,7 @@ pub async fn logout(state: &Context, session_id: i64, origin: Origin) -> Result<
         Ok(()) | Err(OpsError::NotFound) => {}
         Err(e) => return Err(e),
     }
-    audit::record(&state.pool, origin.event("logout", 200, "")).await;
+    audit::record(state, origin.event("logout", 200, "")).await;
     Ok(())
 }
 
@@ -401,7 +401,7 @@ pub async fn update_user(
             "{moved} instance(s) of user {id} moved to company {}",
             company.map_or("-".to_string(), |c| c.to_string())
         );
-        audit::record(&state.pool, me.event("instances_moved", 200, detail)).await;
+        audit::record(state, me.event("instances_moved", 200, detail)).await;
     }
     Ok(())
 }

@@ -3,12 +3,12 @@
 
 use super::{Context, OpsError};
 use crate::db::audit::{AuditFilter, AuditLog};
-use crate::db::{self, Pool, audit::NewAuditLog};
+use crate::db::{self, audit::NewAuditLog};
 use crate::domain::listing::Page;
 
-pub async fn record(pool: &Pool, entry: NewAuditLog) {
+pub async fn record(state: &Context, entry: NewAuditLog) {
     let action = entry.action.clone();
-    if let Err(e) = db::run(pool, move |conn| db::audit::insert(conn, &entry)).await {
+    if let Err(e) = db::run(&state.pool, move |conn| db::audit::insert(conn, &entry)).await {
         log::error!(action = action.as_str(); "audit write failed: {e}");
     }
 }

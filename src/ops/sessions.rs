@@ -39,7 +39,7 @@ pub async fn begin(
     let mut event = origin.event("connect", 200, format!("session {id}"));
     event.resource_type = "instance".into();
     event.resource_id = inst.id.to_string();
-    audit::record(&state.pool, event).await;
+    audit::record(state, event).await;
     Ok(Opened {
         id,
         origin: origin.clone(),
@@ -86,5 +86,5 @@ pub async fn end(state: &Context, s: Opened, outcome: Outcome, reason: &'static 
     let mut event = s.origin.event("disconnect", 200, detail);
     event.resource_type = "instance".into();
     event.resource_id = s.instance_id.to_string();
-    audit::record(&state.pool, event).await;
+    audit::record(state, event).await;
 }

@@ -66,7 +66,7 @@ async fn record(
     let mut event = origin.event(action, status, detail);
     event.resource_type = "lxd_container".into();
     event.resource_id = hostname.to_string();
-    audit::record(&state.pool, event).await;
+    audit::record(state, event).await;
 }
 
 /// Records a refused action in the audit log and hands the refusal back.
