@@ -1,11 +1,13 @@
 //! WebError and the one table from errors to HTTP statuses. Pages get the (bilingual)
-//! error page; 5xx causes are logged once and shown as a generic message.
+//! error page, every word of it from the i18n catalogues (`error.*`); 5xx causes are
+//! logged once (in English) and shown as a generic message.
 
 use actix_web::http::StatusCode as S;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::i18n::{Lang, tf};
+use crate::domain::routes::GET_ROOT;
+use crate::i18n::{Lang, t, tf};
 use crate::ops::{DbError, OpsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,10 @@ struct ErrorPage<'a> {
     status: u16,
     zh: &'a str,
     en: &'a str,
+    /// the link back to the home page, and its text in both languages
+    home: &'static str,
+    home_zh: &'static str,
+    home_en: &'static str,
 }
 
 impl WebError {
@@ -117,6 +123,9 @@ impl ResponseError for WebError {
             status: status.as_u16(),
             zh: &zh,
             en: &en,
+            home: GET_ROOT.pattern,
+            home_zh: t(Lang::Zh, "error.home"),
+            home_en: t(Lang::En, "error.home"),
         }
         .render()
         .unwrap_or_else(|_| en.to_string());
