@@ -8,6 +8,7 @@ use diesel::sql_types::{Array, Int4, Text};
 use super::schema::{images, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
+use crate::domain::container::State;
 use crate::domain::instances::{NewInstance, PlacementError, Resources, admits, gpus_for};
 use crate::domain::lifecycle::Phase;
 use crate::domain::tenancy::Tenant;
@@ -20,7 +21,9 @@ pub struct InstanceView {
     pub name: String,
     pub remark: String,
     pub container_id: String,
-    pub status: String,
+    /// stored as text; read through `State::from`
+    #[diesel(deserialize_as = String)]
+    pub status: State,
     /// stored as text; read through `Phase::try_from`
     #[diesel(deserialize_as = String)]
     pub phase: Phase,
@@ -62,15 +65,8 @@ impl InstanceView {
     }
 
     /// i18n keys of the container status and the phase.
-    pub fn status_key(&self) -> String {
-        format!(
-            "status.{}",
-            if self.status.is_empty() {
-                "unknown"
-            } else {
-                &self.status
-            }
-        )
+    pub fn status_key(&self) -> &'static str {
+        self.status.key()
     }
     pub fn phase_key(&self) -> String {
         format!("phase.{}", self.phase)
@@ -413,7 +409,7 @@ pub fn mark_ready(
     conn: &mut PgConnection,
     id: i64,
     container_id: &str,
-    status: &str,
+    status: State,
     volume_name: &str,
     disk_quota: bool,
 ) -> Result<(), DbError> {
@@ -421,7 +417,7 @@ pub fn mark_ready(
         .set((
             instances::phase.eq("ready"),
             instances::container_id.eq(container_id),
-            instances::status.eq(status),
+            instances::status.eq(status.as_str()),
             instances::volume_name.eq(volume_name),
             instances::disk_quota.eq(disk_quota),
             instances::message.eq(""),
@@ -447,9 +443,9 @@ pub fn mark_failed(conn: &mut PgConnection, id: i64, message: &str) -> Result<()
 }
 
 /// The container's state as the engine reports it (worker and actions).
-pub fn set_status(conn: &mut PgConnection, id: i64, status: &str) -> Result<(), DbError> {
+pub fn set_status(conn: &mut PgConnection, id: i64, status: State) -> Result<(), DbError> {
     let n = diesel::update(instances::table.find(id))
-        .set(instances::status.eq(status))
+        .set(instances::status.eq(status.as_str()))
         .execute(conn)?;
     found(n)
 }
@@ -507,7 +503,8 @@ pub fn containers_of_node(
 pub struct NodeContainer {
     pub id: i64,
     pub container_id: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: State,
     pub owner_id: i64,
     pub company_id: Option<i64>,
 }
@@ -545,16 +542,16 @@ pub fn set_status_of_container(
     conn: &mut PgConnection,
     node_id: i64,
     container_id: &str,
-    status: &str,
+    status: State,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
         instances::table
             .filter(instances::node_id.eq(node_id))
             .filter(instances::container_id.eq(container_id))
             .filter(instances::phase.eq("ready"))
-            .filter(instances::status.ne(status)),
+            .filter(instances::status.ne(status.as_str())),
     )
-    .set(instances::status.eq(status))
+    .set(instances::status.eq(status.as_str()))
     .execute(conn)?)
 }
 

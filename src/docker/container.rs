@@ -145,7 +145,7 @@ pub fn is_storage_opt_refusal(message: &str) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Created {
     pub container_id: String,
-    pub status: String,
+    pub status: State,
     pub volume_name: String,
     /// false: the engine refused `--storage-opt size`, the system disk is not limited
     pub disk_quota: bool,
@@ -294,18 +294,17 @@ pub async fn ensure_image(
 }
 
 /// The container's state (created, running, exited, …).
-pub async fn status(docker: &Docker, container_id: &str) -> Result<String, DockerError> {
+pub async fn status(docker: &Docker, container_id: &str) -> Result<State, DockerError> {
     let c = docker
         .inspect_container(container_id, None)
         .await
         .map_err(engine)?;
     Ok(c.state
         .and_then(|s| s.status)
-        .map(|s| s.to_string())
-        .unwrap_or_default())
+        .map_or(State::Unknown, |s| State::parse(&s.to_string())))
 }
 
-pub use crate::domain::container::Action;
+pub use crate::domain::container::{Action, State};
 
 /// Runs a lifecycle action and returns the container's state afterwards. Starting a
 /// running or stopping a stopped container is not an error (the engine answers 304).
@@ -313,7 +312,7 @@ pub async fn act(
     docker: &Docker,
     container_id: &str,
     action: Action,
-) -> Result<String, DockerError> {
+) -> Result<State, DockerError> {
     let r = match action {
         Action::Start => docker.start_container(container_id, None).await,
         Action::Stop => {

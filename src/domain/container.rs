@@ -30,6 +30,99 @@ impl Action {
     }
 }
 
+/// A container's state as the engine last reported it (Docker's `State.Status`), plus
+/// `Missing` (the engine does not know the container) and `Unknown` (not seen yet, or a
+/// state this build does not know). Stored as its text in `instances.status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum State {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    Missing,
+    #[default]
+    Unknown,
+}
+
+impl State {
+    pub const ALL: [State; 9] = [
+        State::Created,
+        State::Running,
+        State::Paused,
+        State::Restarting,
+        State::Removing,
+        State::Exited,
+        State::Dead,
+        State::Missing,
+        State::Unknown,
+    ];
+
+    /// The stored text (Docker's own word, lower case); `Unknown` is stored empty.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Paused => "paused",
+            State::Restarting => "restarting",
+            State::Removing => "removing",
+            State::Exited => "exited",
+            State::Dead => "dead",
+            State::Missing => "missing",
+            State::Unknown => "",
+        }
+    }
+
+    /// Reads the engine's (or the store's) word; anything else is `Unknown`.
+    pub fn parse(s: &str) -> State {
+        State::ALL
+            .into_iter()
+            .find(|st| !s.is_empty() && st.as_str() == s)
+            .unwrap_or(State::Unknown)
+    }
+
+    pub fn is_running(self) -> bool {
+        self == State::Running
+    }
+
+    /// The i18n key that names it (`status.running`, `status.unknown`).
+    pub fn key(self) -> &'static str {
+        match self {
+            State::Created => "status.created",
+            State::Running => "status.running",
+            State::Paused => "status.paused",
+            State::Restarting => "status.restarting",
+            State::Removing => "status.removing",
+            State::Exited => "status.exited",
+            State::Dead => "status.dead",
+            State::Missing => "status.missing",
+            State::Unknown => "status.unknown",
+        }
+    }
+
+    /// The CSS class word of its badge (`unknown` for the empty one).
+    pub fn css(self) -> &'static str {
+        match self {
+            State::Unknown => "unknown",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl From<String> for State {
+    fn from(s: String) -> Self {
+        State::parse(&s)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Terminal size in character cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TermSize {
@@ -116,6 +209,17 @@ pub struct LogOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_round_trip_through_their_text() {
+        for st in State::ALL {
+            assert_eq!(State::parse(st.as_str()), st);
+            assert!(st.key().ends_with(st.css()));
+        }
+        assert_eq!(State::parse("RUNNING"), State::Unknown);
+        assert_eq!(State::parse(""), State::Unknown);
+        assert!(State::Running.is_running() && !State::Exited.is_running());
+    }
 
     #[test]
     fn tail_parsing() {

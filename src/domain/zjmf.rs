@@ -5,6 +5,7 @@
 //! container's usage from what LXD says.
 
 pub mod bounds;
+pub mod power;
 pub mod query;
 pub mod usage;
 

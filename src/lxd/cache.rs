@@ -88,21 +88,22 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::zjmf::power::Power;
 
     fn view(name: &str, status: &str) -> (Instance, InstanceState) {
         let inst = Instance {
             name: name.into(),
-            status: status.into(),
+            status: Power::parse(status),
             ..Default::default()
         };
         let live = InstanceState {
-            status: status.into(),
+            status: Power::parse(status),
             ..Default::default()
         };
         (inst, live)
     }
 
-    fn status(c: &Cache, name: &str) -> Option<String> {
+    fn status(c: &Cache, name: &str) -> Option<Power> {
         c.fresh(name, Instant::now()).map(|(i, _)| i.status)
     }
 
@@ -117,7 +118,7 @@ mod tests {
                 .unwrap()
                 .0
                 .status,
-            "Running"
+            Power::Running
         );
         assert!(c.fresh("vm1", t0 + MAX_AGE).is_none());
         assert!(c.fresh("vm2", t0).is_none());
@@ -130,7 +131,7 @@ mod tests {
         c.forget("vm1"); // stopped after the list request was sent
         c.replace_all(vec![view("vm1", "Running"), view("vm2", "Running")], asked);
         assert_eq!(status(&c, "vm1"), None);
-        assert_eq!(status(&c, "vm2").as_deref(), Some("Running"));
+        assert_eq!(status(&c, "vm2"), Some(Power::Running));
         let (inst, live) = view("vm1", "Running");
         c.put(inst, live, asked);
         assert_eq!(
@@ -140,7 +141,7 @@ mod tests {
         );
         // a later refresh is believed again
         c.replace_all(vec![view("vm1", "Stopped")], Instant::now());
-        assert_eq!(status(&c, "vm1").as_deref(), Some("Stopped"));
+        assert_eq!(status(&c, "vm1"), Some(Power::Stopped));
     }
 
     #[test]
@@ -151,8 +152,8 @@ mod tests {
         c.put(inst, live, asked + Duration::from_millis(5));
         c.replace_all(vec![view("vm1", "Running")], asked);
         assert_eq!(
-            status(&c, "vm1").as_deref(),
-            Some("Stopped"),
+            status(&c, "vm1"),
+            Some(Power::Stopped),
             "the newer read wins"
         );
         let (inst, live) = view("vm2", "Running");

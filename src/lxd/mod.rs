@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::i18n::{self, Lang};
+use crate::domain::zjmf::power::Power;
 
 pub use cache::Cache;
 pub use client::Lxd;
@@ -71,7 +72,7 @@ impl std::error::Error for LxdError {}
 pub struct Instance {
     pub name: String,
     /// Running, Stopped, Frozen, Error…
-    pub status: String,
+    pub status: Power,
     /// container | virtual-machine
     #[serde(default, rename = "type", deserialize_with = "or_default")]
     pub kind: String,
@@ -101,7 +102,7 @@ where
 /// What `GET /1.0/instances/{name}/state` says; counters are 0 when LXD does not know them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceState {
-    pub status: String,
+    pub status: Power,
     /// CPU time used since start, nanoseconds.
     pub cpu_usage_ns: i64,
     /// Memory in use, bytes.
@@ -143,7 +144,7 @@ impl InstanceState {
             }
         }
         InstanceState {
-            status: m["status"].as_str().unwrap_or_default().to_string(),
+            status: Power::parse(m["status"].as_str().unwrap_or_default()),
             cpu_usage_ns: int(&m["cpu"]["usage"]),
             memory_usage: int(&m["memory"]["usage"]),
             disk_usage_root: int(&m["disk"]["root"]["usage"]),
@@ -241,7 +242,7 @@ mod tests {
             }
         });
         let s = InstanceState::parse(&m);
-        assert_eq!(s.status, "Running");
+        assert_eq!(s.status, Power::Running);
         assert_eq!(s.cpu_usage_ns, 23030841);
         assert_eq!(s.memory_usage, 565248);
         assert_eq!(s.disk_usage_root, 2097152);
@@ -263,12 +264,12 @@ mod tests {
         );
         assert_eq!(
             (
-                s.status.as_str(),
+                s.status,
                 s.disk_usage_root,
                 s.ipv4.as_deref(),
                 s.network_bytes()
             ),
-            ("Stopped", 0, None, 0)
+            (Power::Stopped, 0, None, 0)
         );
         // DHCP not answered yet: only a link-local address
         let s = InstanceState::parse(&json!({"status": "Running", "network": {"eth0": {
@@ -288,8 +289,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            (i.name.as_str(), i.kind.as_str(), i.status.as_str()),
-            ("c1", "container", "Running")
+            (i.name.as_str(), i.kind.as_str(), i.status),
+            ("c1", "container", Power::Running)
         );
         assert_eq!(i.config["image.os"], "busybox");
         assert!(i.devices.is_empty());

@@ -82,12 +82,12 @@ impl Lxd {
             // A forced stop ends what runs inside (an exec, an init that waits); LXD
             // refuses it while a create or a start holds the instance, which then has
             // to be waited for.
-            if inst.status != "Stopped" {
+            if !inst.status.is_stopped() {
                 let _ = self.set_state(name, StateAction::Stop, true, slice()).await;
             }
             return self.wait_out(&ops, slice()).await;
         }
-        if inst.status != "Stopped" {
+        if !inst.status.is_stopped() {
             self.set_state(name, StateAction::Stop, true, slice())
                 .await?;
         }

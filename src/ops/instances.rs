@@ -12,6 +12,7 @@ use crate::docker::{self, Endpoint, TlsMaterial, container};
 use crate::domain::access::{Actor, Scope, scope};
 use crate::domain::fields::FieldErrors;
 use crate::domain::instances::{NewInstance, PlacementError};
+use crate::domain::container::State;
 use crate::domain::listing::{ListQuery, Page};
 use crate::domain::tenancy::Tenant;
 use crate::ops::Context;
@@ -238,7 +239,7 @@ pub async fn provision(state: &Context, id: i64) -> Result<(), OpsError> {
                     conn,
                     id,
                     &c.container_id,
-                    &c.status,
+                    c.status,
                     &c.volume_name,
                     c.disk_quota,
                 )
@@ -307,11 +308,11 @@ pub async fn act(
         }
     }
     let status = match container::act(&d, &inst.container_id, action).await {
-        Err(docker::DockerError::NotFound(_)) => "missing".to_string(),
+        Err(docker::DockerError::NotFound(_)) => State::Missing,
         other => other?,
     };
     db::run(&state.pool, move |c| {
-        db::instances::set_status(c, id, &status)
+        db::instances::set_status(c, id, status)
     })
     .await?;
     get(state, actor, id).await

@@ -24,7 +24,7 @@ pub async fn isolate(state: &Context, name: &str) -> Result<bool, LxdError> {
 
 /// `isolate` for a container already read from LXD.
 async fn isolate_read(state: &Context, name: &str, inst: &Instance) -> Result<bool, LxdError> {
-    if inst.status != "Stopped" {
+    if !inst.status.is_stopped() {
         return Ok(false);
     }
     let missing = missing_isolation(&inst.devices, &inst.expanded_devices);
@@ -64,7 +64,7 @@ pub async fn isolate_existing(state: &Context) {
         if missing_isolation(&inst.devices, &inst.expanded_devices).is_empty() {
             continue;
         }
-        if inst.status != "Stopped" {
+        if !inst.status.is_stopped() {
             waiting += 1;
             log::warn!(
                 "zjmf: {name} runs without port isolation until its next start through the API"

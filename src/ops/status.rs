@@ -14,6 +14,7 @@ use super::{Context, OpsError};
 use crate::db;
 use crate::docker::{self, DockerError, container};
 use crate::domain::tenancy;
+use crate::domain::container::State;
 
 /// The nodes that have containers, each with the fingerprint of its endpoint and TLS
 /// material (a follower restarts when it changes).
@@ -53,11 +54,11 @@ pub async fn watch(state: &Context, node_id: i64, every: Duration) -> Result<(),
                     if let Some(id) = ev.actor.and_then(|a| a.id) {
                         let status = match container::status(&d, &id).await {
                             Ok(s) => s,
-                            Err(DockerError::NotFound(_)) => "missing".to_string(),
+                            Err(DockerError::NotFound(_)) => State::Missing,
                             Err(e) => return Err(e.into()),
                         };
                         db::run(&state.pool, move |c| {
-                            db::instances::set_status_of_container(c, node_id, &id, &status)
+                            db::instances::set_status_of_container(c, node_id, &id, status)
                         })
                         .await?;
                     }
@@ -84,7 +85,7 @@ async fn reconcile(state: &Context, node_id: i64, d: &Docker) -> Result<(), OpsE
         ))
         .await
         .map_err(|e| DockerError::from_bollard(e, ""))?;
-    let mut states: HashMap<String, String> = HashMap::new();
+    let mut states: HashMap<String, State> = HashMap::new();
     let mut networks: HashMap<String, Vec<String>> = HashMap::new();
     for c in listing {
         let Some(id) = c.id else { continue };
@@ -94,7 +95,11 @@ async fn reconcile(state: &Context, node_id: i64, d: &Docker) -> Result<(), OpsE
             .map(|n| n.into_keys().collect())
             .unwrap_or_default();
         networks.insert(id.clone(), names);
-        states.insert(id, c.state.map(|s| s.to_string()).unwrap_or_default());
+        states.insert(
+            id,
+            c.state
+                .map_or(State::Unknown, |s| State::parse(&s.to_string())),
+        );
     }
     let rows = db::run(&state.pool, move |c| {
         db::nodes::set_docker_state(c, node_id, "ok", "")?;
@@ -102,7 +107,8 @@ async fn reconcile(state: &Context, node_id: i64, d: &Docker) -> Result<(), OpsE
         for r in &rows {
             let now = states
                 .get(&r.container_id)
-                .map_or("missing", String::as_str);
+                .copied()
+                .unwrap_or(State::Missing);
             if now != r.status {
                 db::instances::set_status_of_container(c, node_id, &r.container_id, now)?;
             }

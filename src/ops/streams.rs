@@ -110,7 +110,7 @@ pub fn has_container(inst: &InstanceView) -> Result<(), OpsError> {
 /// A shell needs a running container (as far as the status worker last saw).
 pub fn is_running(inst: &InstanceView) -> Result<(), OpsError> {
     has_container(inst)?;
-    if inst.status != "running" {
+    if !inst.status.is_running() {
         return Err(OpsError::Refused("stream.not_running"));
     }
     Ok(())

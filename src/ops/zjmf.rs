@@ -132,7 +132,7 @@ fn seen_by<'a>(inst: &'a Instance, live: &'a InstanceState) -> usage::Seen<'a> {
             .get("root")
             .and_then(|d| d.get("size"))
             .map(String::as_str),
-        status: &live.status,
+        status: live.status,
         memory_bytes: live.memory_usage,
         disk_bytes: live.disk_usage_root,
         network_bytes: live.network_bytes(),
@@ -416,7 +416,7 @@ async fn swap(state: &Context, name: &str, scratch: &str) -> Result<(), Refusal>
     let t = timeout(state);
     let lxd = &state.lxd;
     let old = existing(state, name).await?;
-    if old.status != "Stopped" {
+    if !old.status.is_stopped() {
         lxd.set_state(name, StateAction::Stop, true, t)
             .await
             .map_err(lxd_failed)?;
@@ -612,7 +612,7 @@ pub async fn power(
     let _changes = Changes { state, name };
     let inst = existing(state, name).await?;
     let t = timeout(state);
-    let running = inst.status == "Running";
+    let running = inst.status.is_running();
     let lxd = &state.lxd;
     let msg = match action {
         Power::Start => {
@@ -627,7 +627,7 @@ pub async fn power(
             "lxdapi.started"
         }
         Power::Stop => {
-            if inst.status != "Stopped" {
+            if !inst.status.is_stopped() {
                 stop(state, name).await?;
             }
             // so that its next start, by whatever means, is isolated
@@ -681,7 +681,7 @@ pub async fn set_password(
     password: &str,
 ) -> Result<(), Refusal> {
     let inst = existing(state, name).await?;
-    if inst.status != "Running" {
+    if !inst.status.is_running() {
         return Err(Refusal::new(400, "lxdapi.not_running"));
     }
     chpasswd(state, name, password).await?;
@@ -704,7 +704,7 @@ pub async fn sample(state: &Context) -> Option<HashMap<String, String>> {
     let mut running = Vec::new();
     let mut addresses = HashMap::new();
     for (inst, live) in &list {
-        if live.status != "Running" {
+        if !live.status.is_running() {
             continue;
         }
         running.push(inst.name.clone());

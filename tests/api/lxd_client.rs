@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use suanli::lxd::{Lxd, LxdError, NewInstance, StateAction};
+use suanli::domain::zjmf::power::Power;
 
 const SOCKET: &str = "/var/lib/lxd/unix.socket";
 const IMAGE: &str = "suanli-test/busybox-lxd";
@@ -96,8 +97,8 @@ async fn container_lifecycle_through_the_rest_api() {
     let created = t0.elapsed();
     let inst = lxd.instance(name).await.unwrap().expect("created");
     assert_eq!(
-        (inst.status.as_str(), inst.kind.as_str()),
-        ("Stopped", "container")
+        (inst.status, inst.kind.as_str()),
+        (Power::Stopped, "container")
     );
     assert_eq!(inst.config["limits.cpu"], "1");
     assert_eq!(inst.config["limits.memory"], "256MB");
@@ -119,7 +120,7 @@ async fn container_lifecycle_through_the_rest_api() {
     eprintln!("lxd: create {created:?}, start {started:?}, then IPv4 {ip} after {dhcp:?}");
     assert!(!ip.is_loopback() && !ip.is_unspecified(), "{ip}");
     let s = lxd.state(name).await.unwrap().unwrap();
-    assert_eq!(s.status, "Running");
+    assert_eq!(s.status, Power::Running);
     assert!(s.cpu_usage_ns > 0 && s.memory_usage > 0, "{s:?}");
     assert!(
         s.network.contains_key("eth0") && s.network_bytes() > 0,
@@ -195,7 +196,7 @@ async fn container_lifecycle_through_the_rest_api() {
         "clean stop took {stopped:?}"
     );
     let s = lxd.state(name).await.unwrap().unwrap();
-    assert_eq!((s.status.as_str(), s.ipv4), ("Stopped", None));
+    assert_eq!((s.status, s.ipv4), (Power::Stopped, None));
     let dead = lxd.exec(name, &["true"], &[], T).await;
     assert!(matches!(dead, Err(LxdError::Lxd(_))), "{dead:?}");
 
@@ -210,7 +211,7 @@ async fn container_lifecycle_through_the_rest_api() {
         .unwrap();
     let restarted = t3.elapsed();
     wait_for_ipv4(&lxd, name).await;
-    assert_eq!(lxd.state(name).await.unwrap().unwrap().status, "Running");
+    assert_eq!(lxd.state(name).await.unwrap().unwrap().status, Power::Running);
     eprintln!("lxd: clean stop {stopped:?}, restart {restarted:?}");
 
     // delete needs a stopped container

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::meta;
+use super::power::Power;
 
 /// A container's state, usage and limits.
 #[derive(Clone, Debug)]
@@ -45,8 +46,8 @@ pub struct Seen<'a> {
     pub config: &'a BTreeMap<String, String>,
     /// the `size` of its `root` disk device, if it has one
     pub root_size: Option<&'a str>,
-    /// LXD's status: Running, Stopped, Frozen, …
-    pub status: &'a str,
+    /// LXD's power state
+    pub status: Power,
     pub memory_bytes: i64,
     pub disk_bytes: i64,
     /// bytes through eth0 both ways
@@ -75,10 +76,10 @@ pub fn usage(seen: &Seen<'_>, cpu: impl FnOnce(u64) -> f64, unlimited_gb: u64) -
     let flow_limit: Option<u64> = meta("bandwidth_gb")
         .and_then(|v| v.parse().ok())
         .filter(|gb| *gb > 0);
-    let running = seen.status == "Running";
+    let running = seen.status.is_running();
     Usage {
         name: seen.name.to_string(),
-        status: status(seen.status),
+        status: seen.status.plugin_word(),
         cpu_percent: if running { cpu(cores) } else { 0.0 },
         cores,
         ram_total_mb,
@@ -132,16 +133,6 @@ pub fn gb2(bytes: i64) -> f64 {
     (bytes.max(0) as f64 / 1024f64.powi(3) * 100.0).round() / 100.0
 }
 
-/// `Status` as the plugin knows it: `running` and `stop`; `frozen`, else `unknown`.
-pub fn status(lxd_status: &str) -> &'static str {
-    match lxd_status {
-        "Running" => "running",
-        "Stopped" => "stop",
-        "Frozen" => "frozen",
-        _ => "unknown",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{Product, lxd_config};
@@ -171,7 +162,7 @@ mod tests {
             name: "vm1",
             config: &config,
             root_size,
-            status: "Running",
+            status: Power::Running,
             memory_bytes: 64 << 20,
             disk_bytes: 0,
             network_bytes: 2 << 30,
@@ -200,7 +191,7 @@ mod tests {
             name: "old",
             config: &config,
             root_size: Some("10GB"),
-            status: "Stopped",
+            status: Power::Stopped,
             memory_bytes: 0,
             disk_bytes: 0,
             network_bytes: 0,
@@ -239,9 +230,5 @@ mod tests {
         assert_eq!(cpu_percent(0, 2_000_000_000, 1_000_000_000, 1), 100.0);
         assert_eq!(mb(5 * 1024 * 1024 + 1), 5);
         assert_eq!(gb2(1_610_612_736), 1.5);
-        assert_eq!(status("Running"), "running");
-        assert_eq!(status("Stopped"), "stop");
-        assert_eq!(status("Frozen"), "frozen");
-        assert_eq!(status("Error"), "unknown");
     }
 }
