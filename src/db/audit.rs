@@ -5,13 +5,14 @@ use diesel::prelude::*;
 
 use super::DbError;
 use super::schema::audit_logs as al;
+use crate::domain::ids::UserId;
 use crate::domain::listing::{Page, like_pattern};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = al)]
 pub struct AuditLog {
     pub id: i64,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub username: String,
     pub role: String,
     pub ip: String,
@@ -28,7 +29,7 @@ pub struct AuditLog {
 #[derive(Clone, Debug, Default, Insertable)]
 #[diesel(table_name = al)]
 pub struct NewAuditLog {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub username: String,
     pub role: String,
     pub ip: String,

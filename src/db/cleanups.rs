@@ -11,6 +11,7 @@ use diesel::sql_types::Bool;
 
 use super::DbError;
 use super::schema::{cleanups as cu, instances, lxd_containers as lc};
+use crate::domain::ids::{CompanyId, InstanceId, NodeId, UserId};
 use crate::domain::tenancy::Tenant;
 
 /// A pending clean-up as the admin's LXD page lists it.
@@ -19,7 +20,7 @@ use crate::domain::tenancy::Tenant;
 pub struct Cleanup {
     pub id: i64,
     pub hostname: Option<String>,
-    pub instance_id: Option<i64>,
+    pub instance_id: Option<InstanceId>,
     pub since: DateTime<Utc>,
     pub attempts: i32,
     pub last_error: String,
@@ -33,9 +34,9 @@ pub enum Leftover {
     Lxd { hostname: String },
     /// what the cut-off creation of a (now failed) instance may have left on its node
     Docker {
-        instance_id: i64,
+        instance_id: InstanceId,
         name: String,
-        node_id: i64,
+        node_id: NodeId,
         tenant: Tenant,
     },
 }
@@ -86,7 +87,7 @@ pub fn hand_over_lxd(conn: &mut PgConnection, hostname: &str, error: &str) -> Re
 }
 
 /// Clean-ups for these (just failed) instances.
-pub fn add_instances(conn: &mut PgConnection, ids: &[i64]) -> Result<(), DbError> {
+pub fn add_instances(conn: &mut PgConnection, ids: &[InstanceId]) -> Result<(), DbError> {
     for id in ids {
         diesel::insert_into(cu::table)
             .values(cu::instance_id.eq(id))
@@ -118,7 +119,15 @@ pub fn due(conn: &mut PgConnection) -> Result<Vec<Due>, DbError> {
         .select((cu::id, cu::since, cu::hostname))
         .order(cu::id)
         .load(conn)?;
-    type DockerRow = (i64, DateTime<Utc>, i64, String, i64, i64, Option<i64>);
+    type DockerRow = (
+        i64,
+        DateTime<Utc>,
+        InstanceId,
+        String,
+        NodeId,
+        UserId,
+        Option<CompanyId>,
+    );
     let docker: Vec<DockerRow> = cu::table
         .inner_join(instances::table)
         .filter(instances::phase.eq("failed"))

@@ -6,12 +6,13 @@ use diesel::prelude::*;
 use super::schema::{companies, users};
 use super::{DbError, found};
 use crate::domain::accounts::CompanyFields;
+use crate::domain::ids::CompanyId;
 use crate::domain::listing::{Page, like_pattern};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = companies)]
 pub struct Company {
-    pub id: i64,
+    pub id: CompanyId,
     pub name: String,
     pub remark: String,
     pub created_at: DateTime<Utc>,
@@ -38,7 +39,7 @@ pub struct CompanyListRow {
     pub members: i64,
 }
 
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<Company, DbError> {
+pub fn find(conn: &mut PgConnection, id: CompanyId) -> Result<Company, DbError> {
     Ok(companies::table
         .find(id)
         .select(Company::as_select())
@@ -59,7 +60,7 @@ pub fn insert(conn: &mut PgConnection, f: &CompanyFields) -> Result<Company, DbE
         .get_result(conn)?)
 }
 
-pub fn update(conn: &mut PgConnection, id: i64, f: &CompanyFields) -> Result<(), DbError> {
+pub fn update(conn: &mut PgConnection, id: CompanyId, f: &CompanyFields) -> Result<(), DbError> {
     let n = diesel::update(companies::table.find(id))
         .set(CompanyRow::from(f))
         .execute(conn)?;
@@ -67,7 +68,7 @@ pub fn update(conn: &mut PgConnection, id: i64, f: &CompanyFields) -> Result<(),
 }
 
 /// Refused by the foreign keys (DbError::InUse) while users or instances belong to it.
-pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+pub fn delete(conn: &mut PgConnection, id: CompanyId) -> Result<(), DbError> {
     let n = diesel::delete(companies::table.find(id)).execute(conn)?;
     found(n)
 }

@@ -45,7 +45,7 @@ impl<'a> From<&'a NewImage> for ImageRow<'a> {
     }
 }
 
-catalog_queries!(images, Image,
+catalog_queries!(images, Image, i64,
     sorts: { "name" => images::name, "address" => images::address, "created_at" => images::created_at });
 
 pub fn insert(conn: &mut PgConnection, v: &NewImage) -> Result<Image, DbError> {

@@ -9,6 +9,7 @@ use super::schema::{images, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
 use crate::domain::container::State;
+use crate::domain::ids::{CompanyId, InstanceId, NodeId, UserId};
 use crate::domain::instances::{NewInstance, PlacementError, Resources, admits, gpus_for};
 use crate::domain::lifecycle::Phase;
 use crate::domain::tenancy::Tenant;
@@ -17,7 +18,7 @@ use crate::domain::tenancy::Tenant;
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = instances)]
 pub struct InstanceView {
-    pub id: i64,
+    pub id: InstanceId,
     pub name: String,
     pub remark: String,
     pub container_id: String,
@@ -37,9 +38,9 @@ pub struct InstanceView {
     pub system_disk_gb: i32,
     pub data_disk_gb: i32,
     pub created_at: DateTime<Utc>,
-    pub node_id: i64,
-    pub owner_id: i64,
-    pub company_id: Option<i64>,
+    pub node_id: NodeId,
+    pub owner_id: UserId,
+    pub company_id: Option<CompanyId>,
     #[diesel(select_expression = images::name)]
     pub image_name: String,
     #[diesel(select_expression = images::address)]
@@ -151,7 +152,11 @@ pub fn page(
 
 /// One instance if the scope may see it; NotFound otherwise (the same answer as a
 /// missing id, so ids of others' instances reveal nothing).
-pub fn find(conn: &mut PgConnection, scope: Scope, id: i64) -> Result<InstanceView, DbError> {
+pub fn find(
+    conn: &mut PgConnection,
+    scope: Scope,
+    id: InstanceId,
+) -> Result<InstanceView, DbError> {
     Ok(for_scope!(scope, joined!(), |q| q
         .filter(instances::id.eq(id))
         .select(InstanceView::as_select())
@@ -179,8 +184,8 @@ pub const TENANT_NAME_INDEX: &str = "instances_tenant_name_key";
 /// Fails with Duplicate when a name clashes with one of the new tenant's.
 pub fn move_owner_to(
     conn: &mut PgConnection,
-    owner_id: i64,
-    company: Option<i64>,
+    owner_id: UserId,
+    company: Option<CompanyId>,
 ) -> Result<usize, DbError> {
     Ok(diesel::update(
         instances::table
@@ -209,7 +214,7 @@ pub fn find_by_name(
 /// A node the chosen spec fits on, with what is free on it.
 #[derive(Clone, Debug, Queryable)]
 pub struct NodeChoice {
-    pub id: i64,
+    pub id: NodeId,
     pub name: String,
     pub region: String,
     pub gpu_model: String,
@@ -268,8 +273,8 @@ pub fn nodes_fitting(
 /// Who creates the instance (set by the server from the session).
 #[derive(Clone, Copy, Debug)]
 pub struct Owner {
-    pub user_id: i64,
-    pub company_id: Option<i64>,
+    pub user_id: UserId,
+    pub company_id: Option<CompanyId>,
 }
 
 /// A listed spec's GPU model and what it asks for.
@@ -296,7 +301,7 @@ fn listed_spec(conn: &mut PgConnection, id: i64) -> Result<Option<(String, Resou
 /// two placements on it do not both take its last resources).
 fn locked_node(
     conn: &mut PgConnection,
-    id: i64,
+    id: NodeId,
 ) -> Result<Option<(String, Resources, Resources)>, DbError> {
     let found = nodes::table
         .inner_join(node_usage::table)
@@ -332,7 +337,7 @@ pub fn place(
     conn: &mut PgConnection,
     owner: Owner,
     v: &NewInstance,
-) -> Result<Result<i64, PlacementError>, DbError> {
+) -> Result<Result<InstanceId, PlacementError>, DbError> {
     let image_ok = images::table
         .find(v.image_id)
         .filter(images::listed)
@@ -397,7 +402,7 @@ fn resources((gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb): Di
 }
 
 /// Progress while creating (e.g. image pull), shown in the row.
-pub fn set_message(conn: &mut PgConnection, id: i64, message: &str) -> Result<(), DbError> {
+pub fn set_message(conn: &mut PgConnection, id: InstanceId, message: &str) -> Result<(), DbError> {
     let n = diesel::update(instances::table.find(id))
         .set(instances::message.eq(message))
         .execute(conn)?;
@@ -407,7 +412,7 @@ pub fn set_message(conn: &mut PgConnection, id: i64, message: &str) -> Result<()
 /// The container exists: store its id, state, volume and whether the disk quota holds.
 pub fn mark_ready(
     conn: &mut PgConnection,
-    id: i64,
+    id: InstanceId,
     container_id: &str,
     status: State,
     volume_name: &str,
@@ -428,7 +433,7 @@ pub fn mark_ready(
 
 /// Creation failed (whatever was half-made is already removed): keep the row with the
 /// engine's message and give its capacity and GPUs back.
-pub fn mark_failed(conn: &mut PgConnection, id: i64, message: &str) -> Result<(), DbError> {
+pub fn mark_failed(conn: &mut PgConnection, id: InstanceId, message: &str) -> Result<(), DbError> {
     let n = diesel::update(instances::table.find(id))
         .set((
             instances::phase.eq("failed"),
@@ -443,7 +448,7 @@ pub fn mark_failed(conn: &mut PgConnection, id: i64, message: &str) -> Result<()
 }
 
 /// The container's state as the engine reports it (worker and actions).
-pub fn set_status(conn: &mut PgConnection, id: i64, status: State) -> Result<(), DbError> {
+pub fn set_status(conn: &mut PgConnection, id: InstanceId, status: State) -> Result<(), DbError> {
     let n = diesel::update(instances::table.find(id))
         .set(instances::status.eq(status.as_str()))
         .execute(conn)?;
@@ -452,7 +457,7 @@ pub fn set_status(conn: &mut PgConnection, id: i64, status: State) -> Result<(),
 
 /// Delete is under way (the row stays until the container and volume are gone).
 /// False when the instance is still being created or a delete already runs.
-pub fn begin_delete(conn: &mut PgConnection, id: i64) -> Result<bool, DbError> {
+pub fn begin_delete(conn: &mut PgConnection, id: InstanceId) -> Result<bool, DbError> {
     let n = diesel::update(
         instances::table
             .find(id)
@@ -465,7 +470,11 @@ pub fn begin_delete(conn: &mut PgConnection, id: i64) -> Result<bool, DbError> {
 
 /// Removal failed: the row stays, shows the error and can be retried. An instance
 /// without a container goes back to failed, one with a container to ready.
-pub fn delete_failed(conn: &mut PgConnection, id: i64, message: &str) -> Result<(), DbError> {
+pub fn delete_failed(
+    conn: &mut PgConnection,
+    id: InstanceId,
+    message: &str,
+) -> Result<(), DbError> {
     use diesel::dsl::sql;
     let n = diesel::update(instances::table.find(id))
         .set((
@@ -478,7 +487,7 @@ pub fn delete_failed(conn: &mut PgConnection, id: i64, message: &str) -> Result<
     found(n)
 }
 
-pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+pub fn delete(conn: &mut PgConnection, id: InstanceId) -> Result<(), DbError> {
     let n = diesel::delete(instances::table.find(id)).execute(conn)?;
     found(n)
 }
@@ -487,7 +496,7 @@ pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
 /// instance of a node.
 pub fn containers_of_node(
     conn: &mut PgConnection,
-    node_id: i64,
+    node_id: NodeId,
 ) -> Result<Vec<NodeContainer>, DbError> {
     Ok(instances::table
         .filter(instances::node_id.eq(node_id))
@@ -501,12 +510,12 @@ pub fn containers_of_node(
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = instances)]
 pub struct NodeContainer {
-    pub id: i64,
+    pub id: InstanceId,
     pub container_id: String,
     #[diesel(deserialize_as = String)]
     pub status: State,
-    pub owner_id: i64,
-    pub company_id: Option<i64>,
+    pub owner_id: UserId,
+    pub company_id: Option<CompanyId>,
 }
 
 impl NodeContainer {
@@ -519,9 +528,9 @@ impl NodeContainer {
 /// stopped or half-deleted one may still have a container that needs the network)?
 pub fn tenant_has_others(
     conn: &mut PgConnection,
-    node_id: i64,
+    node_id: NodeId,
     tenant: Tenant,
-    except: i64,
+    except: InstanceId,
 ) -> Result<bool, DbError> {
     let on_node = instances::table
         .filter(instances::node_id.eq(node_id))
@@ -540,7 +549,7 @@ pub fn tenant_has_others(
 /// it (if any). Returns the number of rows changed.
 pub fn set_status_of_container(
     conn: &mut PgConnection,
-    node_id: i64,
+    node_id: NodeId,
     container_id: &str,
     status: State,
 ) -> Result<usize, DbError> {
@@ -557,7 +566,7 @@ pub fn set_status_of_container(
 
 /// Nodes that have containers to follow, with a fingerprint of how to reach them (an
 /// edit of the endpoint or TLS material restarts the node's follower).
-pub fn nodes_with_containers(conn: &mut PgConnection) -> Result<Vec<(i64, String)>, DbError> {
+pub fn nodes_with_containers(conn: &mut PgConnection) -> Result<Vec<(NodeId, String)>, DbError> {
     Ok(nodes::table
         .filter(nodes::docker_endpoint.ne(""))
         .filter(diesel::dsl::exists(
@@ -582,7 +591,7 @@ pub fn nodes_with_containers(conn: &mut PgConnection) -> Result<Vec<(i64, String
 pub fn fail_interrupted(
     conn: &mut PgConnection,
     message: &str,
-) -> Result<Vec<(i64, String, i64)>, DbError> {
+) -> Result<Vec<(InstanceId, String, NodeId)>, DbError> {
     Ok(
         diesel::update(instances::table.filter(instances::phase.eq("creating")))
             .set((
@@ -615,7 +624,7 @@ pub fn reset_interrupted_deletes(conn: &mut PgConnection, message: &str) -> Resu
 /// image reference and its node.
 #[derive(Clone, Debug, Queryable)]
 pub struct PlanRow {
-    pub id: i64,
+    pub id: InstanceId,
     pub name: String,
     pub cpu_cores: i32,
     pub memory_gb: i32,
@@ -623,9 +632,9 @@ pub struct PlanRow {
     pub data_disk_gb: i32,
     pub gpu_indices: Vec<i32>,
     pub image: String,
-    pub node_id: i64,
-    pub owner_id: i64,
-    pub company_id: Option<i64>,
+    pub node_id: NodeId,
+    pub owner_id: UserId,
+    pub company_id: Option<CompanyId>,
 }
 
 impl PlanRow {
@@ -634,7 +643,7 @@ impl PlanRow {
     }
 }
 
-pub fn plan(conn: &mut PgConnection, id: i64) -> Result<PlanRow, DbError> {
+pub fn plan(conn: &mut PgConnection, id: InstanceId) -> Result<PlanRow, DbError> {
     Ok(instances::table
         .inner_join(images::table)
         .filter(instances::id.eq(id))

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::DbError;
 use super::schema::{login_sessions, users};
 use super::users::User;
+use crate::domain::ids::UserId;
 
 /// Ended and expired rows are kept this long (for the user's own review), then pruned.
 const KEEP_DAYS: i64 = 30;
@@ -16,7 +17,7 @@ const KEEP_DAYS: i64 = 30;
 #[diesel(table_name = login_sessions)]
 pub struct LoginSession {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub ip: String,
@@ -31,7 +32,7 @@ fn born_after(max_age_secs: i64) -> DateTime<Utc> {
 pub fn insert(
     conn: &mut PgConnection,
     token_hash: &str,
-    user_id: i64,
+    user_id: UserId,
     ip: &str,
     user_agent: &str,
 ) -> Result<i64, DbError> {
@@ -85,7 +86,12 @@ pub fn touch(conn: &mut PgConnection, id: i64, ip: &str) -> Result<(), DbError> 
 }
 
 /// Ends session `id` of `user_id` (a row of someone else is not found: false).
-pub fn end(conn: &mut PgConnection, id: i64, user_id: i64, reason: &str) -> Result<bool, DbError> {
+pub fn end(
+    conn: &mut PgConnection,
+    id: i64,
+    user_id: UserId,
+    reason: &str,
+) -> Result<bool, DbError> {
     let n = diesel::update(
         login_sessions::table
             .find(id)
@@ -103,7 +109,7 @@ pub fn end(conn: &mut PgConnection, id: i64, user_id: i64, reason: &str) -> Resu
 /// Ends every live session of `user_id` but `keep`; how many ended.
 pub fn end_all(
     conn: &mut PgConnection,
-    user_id: i64,
+    user_id: UserId,
     keep: Option<i64>,
     reason: &str,
 ) -> Result<usize, DbError> {
@@ -123,7 +129,7 @@ pub fn end_all(
 /// The live sessions of `user_id`, most recently used first.
 pub fn live_of(
     conn: &mut PgConnection,
-    user_id: i64,
+    user_id: UserId,
     max_age_secs: i64,
 ) -> Result<Vec<LoginSession>, DbError> {
     Ok(login_sessions::table
@@ -136,7 +142,7 @@ pub fn live_of(
 }
 
 /// Forgets `user_id`'s sessions that ended or started more than `KEEP_DAYS` ago.
-pub fn prune(conn: &mut PgConnection, user_id: i64) -> Result<(), DbError> {
+pub fn prune(conn: &mut PgConnection, user_id: UserId) -> Result<(), DbError> {
     let cutoff = Utc::now() - Duration::days(KEEP_DAYS);
     diesel::delete(
         login_sessions::table

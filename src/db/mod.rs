@@ -4,9 +4,9 @@
 /// The queries the three catalog tables (images, nodes, specs) share: list with search
 /// (ILIKE on the generated, trigram-indexed `search` column),
 /// 上架 filter, sorting and paging; find; toggle listed; delete (refused by the
-/// instances foreign keys while in use).
+/// instances foreign keys while in use). `$id` is the type of the row's id.
 macro_rules! catalog_queries {
-    ($table:ident, $row:ty, sorts: { $($key:literal => $col:expr),+ $(,)? }) => {
+    ($table:ident, $row:ty, $id:ty, sorts: { $($key:literal => $col:expr),+ $(,)? }) => {
         pub const SORTS: &[&str] = &[$($key),+];
 
         pub fn list(conn: &mut PgConnection, q: &ListQuery, per_page: i64) -> Result<Page<$row>, DbError> {
@@ -30,16 +30,16 @@ macro_rules! catalog_queries {
             Ok(Page { rows, total, page: q.page, per_page })
         }
 
-        pub fn find(conn: &mut PgConnection, id: i64) -> Result<$row, DbError> {
+        pub fn find(conn: &mut PgConnection, id: $id) -> Result<$row, DbError> {
             Ok($table::table.find(id).select(<$row>::as_select()).first(conn)?)
         }
 
-        pub fn set_listed(conn: &mut PgConnection, id: i64, listed: bool) -> Result<(), DbError> {
+        pub fn set_listed(conn: &mut PgConnection, id: $id, listed: bool) -> Result<(), DbError> {
             let n = diesel::update($table::table.find(id)).set($table::listed.eq(listed)).execute(conn)?;
             $crate::db::found(n)
         }
 
-        pub fn delete(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+        pub fn delete(conn: &mut PgConnection, id: $id) -> Result<(), DbError> {
             let n = diesel::delete($table::table.find(id)).execute(conn)?;
             $crate::db::found(n)
         }
@@ -49,6 +49,7 @@ macro_rules! catalog_queries {
 pub mod audit;
 pub mod cleanups;
 pub mod companies;
+pub mod ids;
 pub mod images;
 pub mod instances;
 pub mod login_sessions;

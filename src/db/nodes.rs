@@ -7,12 +7,13 @@ use diesel::prelude::*;
 use super::schema::nodes;
 use super::{DbError, found};
 use crate::domain::catalog::NewNode;
+use crate::domain::ids::NodeId;
 use crate::domain::listing::{ListQuery, Page};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = nodes)]
 pub struct Node {
-    pub id: i64,
+    pub id: NodeId,
     pub name: String,
     pub region: String,
     pub cpu_cores: i32,
@@ -100,7 +101,7 @@ impl<'a> NodeRow<'a> {
     }
 }
 
-catalog_queries!(nodes, Node,
+catalog_queries!(nodes, Node, NodeId,
     sorts: { "name" => nodes::name, "region" => nodes::region, "gpu_model" => nodes::gpu_model,
              "created_at" => nodes::created_at });
 
@@ -117,7 +118,7 @@ pub fn insert(
 
 pub fn update(
     conn: &mut PgConnection,
-    id: i64,
+    id: NodeId,
     v: &NewNode,
     secrets: SecretWrites,
 ) -> Result<(), DbError> {
@@ -131,7 +132,7 @@ pub fn update(
 pub type Sealed = Option<Vec<u8>>;
 
 /// The encrypted (password, client key), for the code that connects to the node.
-pub fn secrets(conn: &mut PgConnection, id: i64) -> Result<(Sealed, Sealed), DbError> {
+pub fn secrets(conn: &mut PgConnection, id: NodeId) -> Result<(Sealed, Sealed), DbError> {
     Ok(nodes::table
         .find(id)
         .select((nodes::password_enc, nodes::client_key_enc))
@@ -148,7 +149,7 @@ pub struct DockerAccess {
     pub client_key_enc: Sealed,
 }
 
-pub fn docker_access(conn: &mut PgConnection, id: i64) -> Result<DockerAccess, DbError> {
+pub fn docker_access(conn: &mut PgConnection, id: NodeId) -> Result<DockerAccess, DbError> {
     Ok(nodes::table
         .find(id)
         .select((
@@ -165,7 +166,7 @@ pub fn docker_access(conn: &mut PgConnection, id: i64) -> Result<DockerAccess, D
 /// Written only when it changes (`docker_seen_at` = when it did).
 pub fn set_docker_state(
     conn: &mut PgConnection,
-    id: i64,
+    id: NodeId,
     state: &str,
     error: &str,
 ) -> Result<(), DbError> {

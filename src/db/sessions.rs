@@ -6,14 +6,15 @@ use diesel::prelude::*;
 
 use super::schema::sessions;
 use super::{DbError, found};
+use crate::domain::ids::{InstanceId, UserId};
 
 #[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct NewSession {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub username: String,
     pub source_ip: String,
-    pub instance_id: Option<i64>,
+    pub instance_id: Option<InstanceId>,
     pub instance_name: String,
     pub node_name: String,
     /// "ssh" or "web"

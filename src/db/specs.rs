@@ -57,7 +57,7 @@ impl<'a> From<&'a NewSpec> for SpecRow<'a> {
     }
 }
 
-catalog_queries!(specs, Spec,
+catalog_queries!(specs, Spec, i64,
     sorts: { "name" => specs::name, "gpu_model" => specs::gpu_model, "price" => specs::price_per_hour_cents,
              "created_at" => specs::created_at });
 

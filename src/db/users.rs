@@ -7,17 +7,18 @@ use super::schema::{companies, users};
 use super::{DbError, found};
 use crate::domain::access::Role;
 use crate::domain::auth::Claim;
+use crate::domain::ids::{CompanyId, UserId};
 use crate::domain::listing::{Page, like_pattern};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub password_hash: String,
     pub role: String,
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
     pub disabled: bool,
     pub must_change_password: bool,
     pub failed_logins: i32,
@@ -46,7 +47,7 @@ pub struct NewUser<'a> {
     pub display_name: &'a str,
     pub password_hash: &'a str,
     pub role: &'a str,
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
     pub must_change_password: bool,
 }
 
@@ -56,7 +57,7 @@ pub struct UserChanges<'a> {
     pub username: &'a str,
     pub display_name: &'a str,
     pub role: &'a str,
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
 }
 
 /// A user row with its company name, for the admin list.
@@ -69,7 +70,7 @@ pub fn count(conn: &mut PgConnection) -> Result<i64, DbError> {
     Ok(users::table.count().get_result(conn)?)
 }
 
-pub fn find(conn: &mut PgConnection, id: i64) -> Result<User, DbError> {
+pub fn find(conn: &mut PgConnection, id: UserId) -> Result<User, DbError> {
     Ok(users::table
         .find(id)
         .select(User::as_select())
@@ -91,7 +92,7 @@ pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, DbError> {
         .get_result(conn)?)
 }
 
-pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result<(), DbError> {
+pub fn update(conn: &mut PgConnection, id: UserId, changes: &UserChanges) -> Result<(), DbError> {
     let n = diesel::update(users::table.find(id))
         .set(changes)
         .execute(conn)?;
@@ -101,7 +102,7 @@ pub fn update(conn: &mut PgConnection, id: i64, changes: &UserChanges) -> Result
 /// New password hash; every live session ends (the epoch moves).
 pub fn set_password(
     conn: &mut PgConnection,
-    id: i64,
+    id: UserId,
     hash: &str,
     must_change: bool,
 ) -> Result<(), DbError> {
@@ -118,14 +119,14 @@ pub fn set_password(
 }
 
 /// Every live stream of the user (terminals, jumpbox shells) ends at its next re-check.
-pub fn bump_epoch(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+pub fn bump_epoch(conn: &mut PgConnection, id: UserId) -> Result<(), DbError> {
     let n = diesel::update(users::table.find(id))
         .set(users::session_epoch.eq(users::session_epoch + 1))
         .execute(conn)?;
     found(n)
 }
 
-pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<(), DbError> {
+pub fn set_disabled(conn: &mut PgConnection, id: UserId, disabled: bool) -> Result<(), DbError> {
     let n = diesel::update(users::table.find(id))
         .set((
             users::disabled.eq(disabled),
@@ -139,7 +140,11 @@ pub fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> Result<
 /// front (a success takes it back), and refused when the account is locked or
 /// `threshold` checks are already counted (failed, or still running: Busy). An expired
 /// lock starts a fresh count.
-pub fn claim_attempt(conn: &mut PgConnection, id: i64, threshold: i32) -> Result<Claim, DbError> {
+pub fn claim_attempt(
+    conn: &mut PgConnection,
+    id: UserId,
+    threshold: i32,
+) -> Result<Claim, DbError> {
     let claimed = diesel::sql_query(
         "UPDATE users SET \
            failed_logins = CASE WHEN locked_until IS NULL THEN failed_logins + 1 ELSE 1 END, \
@@ -170,7 +175,7 @@ pub fn claim_attempt(conn: &mut PgConnection, id: i64, threshold: i32) -> Result
 /// `window_secs`. True when this failure locked it.
 pub fn fail_attempt(
     conn: &mut PgConnection,
-    id: i64,
+    id: UserId,
     threshold: i32,
     window_secs: i64,
 ) -> Result<bool, DbError> {
@@ -187,7 +192,7 @@ pub fn fail_attempt(
 
 /// A claimed check succeeded: the count starts again, unless the account locked
 /// meanwhile (a success never lifts a lock). False: locked, refuse the login.
-pub fn succeed_attempt(conn: &mut PgConnection, id: i64) -> Result<bool, DbError> {
+pub fn succeed_attempt(conn: &mut PgConnection, id: UserId) -> Result<bool, DbError> {
     let n = diesel::update(users::table.find(id).filter(users::locked_until.is_null()))
         .set((
             users::failed_logins.eq(0),
@@ -198,7 +203,7 @@ pub fn succeed_attempt(conn: &mut PgConnection, id: i64) -> Result<bool, DbError
 }
 
 /// An admin lifts a lock (and the failure count).
-pub fn unlock(conn: &mut PgConnection, id: i64) -> Result<(), DbError> {
+pub fn unlock(conn: &mut PgConnection, id: UserId) -> Result<(), DbError> {
     let n = diesel::update(users::table.find(id))
         .set((
             users::failed_logins.eq(0),

@@ -17,6 +17,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::DockerError;
+use crate::domain::ids::InstanceId;
 
 /// The labels that tie containers and volumes to their instance (id and unique name).
 pub const LABEL_INSTANCE: &str = "suanli.instance";
@@ -36,7 +37,7 @@ pub const SECURITY_OPT: &[&str] = &["no-new-privileges"];
 /// Everything the container of one instance is made from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerPlan {
-    pub instance_id: i64,
+    pub instance_id: InstanceId,
     /// the instance name, also the container's host name
     pub name: String,
     pub image: String,
@@ -52,12 +53,12 @@ pub struct ContainerPlan {
 }
 
 /// The container of instance `id` named `name`.
-pub fn container_name(id: i64, name: &str) -> String {
+pub fn container_name(id: InstanceId, name: &str) -> String {
     format!("suanli-{id}-{name}")
 }
 
 /// The data volume of instance `id` named `name` (when its spec has a data disk).
-pub fn volume_name(id: i64, name: &str) -> String {
+pub fn volume_name(id: InstanceId, name: &str) -> String {
     format!("suanli-{id}-{name}-data")
 }
 
@@ -301,7 +302,7 @@ pub async fn status(docker: &Docker, container_id: &str) -> Result<State, Docker
         .map_err(engine)?;
     Ok(c.state
         .and_then(|s| s.status)
-        .map_or(State::Unknown, |s| State::parse(&s.to_string())))
+        .map_or(State::Unknown, |s| State::parse(s.as_ref())))
 }
 
 pub use crate::domain::container::{Action, State};
@@ -379,7 +380,7 @@ mod tests {
 
     fn plan(gpus: Vec<i32>) -> ContainerPlan {
         ContainerPlan {
-            instance_id: 7,
+            instance_id: InstanceId(7),
             name: "train-a".into(),
             image: "suanli-test/busybox:1".into(),
             cpu_cores: 2,

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::ids::{CompanyId, UserId};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     Admin,
@@ -66,17 +68,17 @@ pub enum CompanyRule {
 /// The logged-in user as far as the rules are concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub role: Role,
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
 }
 
 /// Which rows an actor may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     All,
-    Company(i64),
-    Owner(i64),
+    Company(CompanyId),
+    Owner(UserId),
 }
 
 /// Admins see everything, owners their company, members (and owners without a
@@ -104,22 +106,26 @@ mod tests {
     #[test]
     fn scopes() {
         let a = |role, company_id| Actor {
-            user_id: 7,
+            user_id: UserId(7),
             role,
             company_id,
         };
         for (why, actor, want) in [
             ("admin", a(Role::Admin, None), Scope::All),
-            ("owner", a(Role::CustomerOwner, Some(3)), Scope::Company(3)),
+            (
+                "owner",
+                a(Role::CustomerOwner, Some(CompanyId(3))),
+                Scope::Company(CompanyId(3)),
+            ),
             (
                 "member in company",
-                a(Role::CustomerMember, Some(3)),
-                Scope::Owner(7),
+                a(Role::CustomerMember, Some(CompanyId(3))),
+                Scope::Owner(UserId(7)),
             ),
             (
                 "member alone",
                 a(Role::CustomerMember, None),
-                Scope::Owner(7),
+                Scope::Owner(UserId(7)),
             ),
         ] {
             assert_eq!(scope(&actor), want, "{why}");

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use super::access::{CompanyRule, Role};
 use super::auth::check_strength;
 use super::fields::{self, FieldErrors};
+use super::ids::CompanyId;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
@@ -23,7 +24,7 @@ pub struct UserFields {
     pub username: String,
     pub display_name: String,
     pub role: Role,
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
 }
 
 impl UserFields {
@@ -39,7 +40,7 @@ impl UserFields {
         let company_id = match f.company_id.trim() {
             "" => None,
             s => match s.parse::<i64>() {
-                Ok(id) if id > 0 => Some(id),
+                Ok(id) if id > 0 => Some(CompanyId(id)),
                 _ => {
                     e.add("company_id", "field.bad_company");
                     None

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::fields::{self, FieldErrors};
+use super::ids::NodeId;
 
 const REMARK_MAX: usize = 2000;
 
@@ -96,7 +97,7 @@ pub struct InstanceForm {
 pub struct NewInstance {
     pub image_id: i64,
     pub spec_id: i64,
-    pub node_id: i64,
+    pub node_id: NodeId,
     pub name: String,
     pub remark: String,
 }
@@ -141,7 +142,7 @@ impl NewInstance {
         let (image_id, spec_id, node_id) = (
             e.take("image_id", required_id(&f.image_id)),
             e.take("spec_id", required_id(&f.spec_id)),
-            e.take("node_id", required_id(&f.node_id)),
+            e.take("node_id", required_id(&f.node_id).map(NodeId)),
         );
         let (name, remark) = f.check_details(&mut e);
         let v = NewInstance {

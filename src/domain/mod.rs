@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod container;
 pub mod device;
 pub mod fields;
+pub mod ids;
 pub mod instances;
 pub mod jumpbox;
 pub mod lifecycle;

@@ -2,16 +2,18 @@
 //! tenant's containers share on a node, and how a container is moved onto it. Pure: the
 //! adapter in docker/network.rs and ops/tenancy.rs apply these decisions.
 
+use super::ids::{CompanyId, UserId};
+
 /// A tenant: a company, or a member without a company (a tenant of one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tenant {
-    Company(i64),
-    User(i64),
+    Company(CompanyId),
+    User(UserId),
 }
 
 impl Tenant {
     /// The tenant an instance belongs to: its company when it has one, else its owner.
-    pub fn of(owner_id: i64, company_id: Option<i64>) -> Tenant {
+    pub fn of(owner_id: UserId, company_id: Option<CompanyId>) -> Tenant {
         company_id.map_or(Tenant::User(owner_id), Tenant::Company)
     }
 
@@ -125,12 +127,23 @@ mod tests {
 
     #[test]
     fn the_tenant_is_the_company_else_the_owner() {
-        assert_eq!(Tenant::of(34, Some(12)), Tenant::Company(12));
-        assert_eq!(Tenant::of(34, None), Tenant::User(34));
+        assert_eq!(
+            Tenant::of(UserId(34), Some(CompanyId(12))),
+            Tenant::Company(CompanyId(12))
+        );
+        assert_eq!(Tenant::of(UserId(34), None), Tenant::User(UserId(34)));
         for (why, t, name) in [
-            ("company", Tenant::Company(12), "suanli-tenant-c12"),
-            ("member alone", Tenant::User(34), "suanli-tenant-u34"),
-            ("same number", Tenant::User(12), "suanli-tenant-u12"),
+            (
+                "company",
+                Tenant::Company(CompanyId(12)),
+                "suanli-tenant-c12",
+            ),
+            (
+                "member alone",
+                Tenant::User(UserId(34)),
+                "suanli-tenant-u34",
+            ),
+            ("same number", Tenant::User(UserId(12)), "suanli-tenant-u12"),
         ] {
             assert_eq!(t.network_name("suanli-tenant-"), name, "{why}");
         }

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::login::Shared;
 use crate::domain::access::Role;
 use crate::domain::container::{Chunk, Program, TermSize};
+use crate::domain::ids::InstanceId;
 use crate::domain::jumpbox::{
     Choice, Key, LineEditor, MenuEntry, menu_line, parse_choice, parse_exec,
 };
@@ -485,7 +486,7 @@ async fn show(shared: &Shared, client: &Client, list: &[InstanceView]) -> Result
             name: &inst.name,
             container_id: &inst.container_id,
             node: &inst.node_name,
-            status: client.t(&status),
+            status: client.t(status),
             owner: admin.then_some(inst.owner_name.as_str()),
         };
         text.push_str(&menu_line(i + 1, &entry));
@@ -501,7 +502,11 @@ async fn show(shared: &Shared, client: &Client, list: &[InstanceView]) -> Result
 
 /// The instance as it is now, loaded with the user's scope (someone else's is not
 /// found): by id (a menu number) or by name.
-async fn reload(shared: &Shared, id: Option<i64>, name: &str) -> Result<InstanceView, OpsError> {
+async fn reload(
+    shared: &Shared,
+    id: Option<InstanceId>,
+    name: &str,
+) -> Result<InstanceView, OpsError> {
     ops::instances::lookup(&shared.state, &shared.login.actor, id, name).await
 }
 
@@ -518,7 +523,7 @@ fn explain(client: &Client, name: &str, inst: Option<&InstanceView>, e: &OpsErro
     match e {
         OpsError::NotFound => fill("jumpbox.not_found", ""),
         OpsError::Refused("stream.not_running" | "instance.not_ready") => {
-            let status = inst.map_or(String::new(), |i| client.t(&i.status_key()).to_string());
+            let status = inst.map_or(String::new(), |i| client.t(i.status_key()).to_string());
             fill("jumpbox.not_running", "").replace("{status}", &status)
         }
         OpsError::Refused(key) => fill("jumpbox.failed", client.t(key)),

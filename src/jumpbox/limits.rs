@@ -6,6 +6,7 @@
 //! once; beyond that a connection is dropped unanswered. A slot frees itself when
 //! dropped.
 
+use crate::domain::ids::UserId;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,7 +27,7 @@ pub struct Limits {
 #[derive(Debug, Default)]
 struct Open {
     total: usize,
-    per_user: HashMap<i64, usize>,
+    per_user: HashMap<UserId, usize>,
     refusing: usize,
     pending: usize,
     pending_per_ip: HashMap<IpAddr, usize>,
@@ -42,7 +43,7 @@ pub struct Slot {
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Connection,
-    User(i64),
+    User(UserId),
     Refusal,
     Pending(IpAddr),
 }
@@ -113,7 +114,7 @@ impl Limits {
     }
 
     /// The user's next connection, or None when they hold `max_per_user`.
-    pub fn user(self: &Arc<Self>, user_id: i64) -> Option<Slot> {
+    pub fn user(self: &Arc<Self>, user_id: UserId) -> Option<Slot> {
         let mut open = self.open();
         let n = open.per_user.entry(user_id).or_default();
         if *n >= self.max_per_user {
@@ -180,11 +181,11 @@ mod tests {
         let _c = l.connection().unwrap();
         drop(b);
 
-        let u = l.user(7).unwrap();
-        assert!(l.user(7).is_none(), "per-user limit");
-        let _other = l.user(8).unwrap();
+        let u = l.user(UserId(7)).unwrap();
+        assert!(l.user(UserId(7)).is_none(), "per-user limit");
+        let _other = l.user(UserId(8)).unwrap();
         drop(u);
-        assert!(l.user(7).is_some());
+        assert!(l.user(UserId(7)).is_some());
         assert_eq!(l.counts(), (1, 1));
     }
 

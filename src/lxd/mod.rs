@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::i18n::{self, Lang};
 use crate::domain::zjmf::power::Power;
+use crate::i18n::{self, Lang};
 
 pub use cache::Cache;
 pub use client::Lxd;

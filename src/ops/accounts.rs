@@ -16,6 +16,7 @@ use crate::domain::access::Role;
 use crate::domain::accounts::{CompanyFields, PasswordForm, UserFields};
 use crate::domain::auth::{Claim, FailureWindow, Throttled};
 use crate::domain::fields::FieldErrors;
+use crate::domain::ids::{CompanyId, UserId};
 use crate::domain::listing::Page;
 use crate::ops::Context;
 
@@ -222,7 +223,7 @@ const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// (many right logins at once: a script, VS Code's parallel connections), it waits for
 /// one to end rather than refusing; no more than the threshold ever run at once. False:
 /// locked, or still busy after `BUSY_WAIT`.
-async fn claim_check(state: &Context, id: i64) -> Result<bool, OpsError> {
+async fn claim_check(state: &Context, id: UserId) -> Result<bool, OpsError> {
     let threshold = state.lockout.threshold;
     let started = tokio::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(20);
@@ -244,7 +245,7 @@ async fn claim_check(state: &Context, id: i64) -> Result<bool, OpsError> {
 }
 
 /// An admin lifts an account's lock.
-pub async fn unlock(state: &Context, id: i64) -> Result<(), OpsError> {
+pub async fn unlock(state: &Context, id: UserId) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| db::users::unlock(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
@@ -265,7 +266,7 @@ pub async fn logout(state: &Context, session_id: i64, origin: Origin) -> Result<
 /// other login session of theirs ends, `keep` (the one they did it from) stays.
 pub async fn change_password(
     state: &Context,
-    user_id: i64,
+    user_id: UserId,
     keep: i64,
     form: &PasswordForm,
 ) -> Result<User, OpsError> {
@@ -369,7 +370,7 @@ pub async fn create_user(
 pub async fn update_user(
     state: &Context,
     me: &Origin,
-    id: i64,
+    id: UserId,
     fields: UserFields,
 ) -> Result<(), OpsError> {
     if Some(id) == me.user_id && fields.role != Role::Admin {
@@ -419,8 +420,8 @@ fn company_or_username(e: db::DbError) -> OpsError {
 
 pub async fn set_disabled(
     state: &Context,
-    me: i64,
-    id: i64,
+    me: UserId,
+    id: UserId,
     disabled: bool,
 ) -> Result<(), OpsError> {
     if id == me && disabled {
@@ -439,7 +440,7 @@ pub async fn set_disabled(
 
 /// Sets a new random password that must be changed at next login; ends the user's
 /// sessions. Returns the password to show once to the admin.
-pub async fn reset_password(state: &Context, id: i64) -> Result<(User, String), OpsError> {
+pub async fn reset_password(state: &Context, id: UserId) -> Result<(User, String), OpsError> {
     let password = initial_password();
     let hash = hash_password(state, &password).await?;
     let user = db::transaction(&state.pool, move |c| {
@@ -462,7 +463,7 @@ pub async fn reset_password_by_name(state: &Context, username: &str) -> Result<S
 
 pub async fn save_company(
     state: &Context,
-    id: Option<i64>,
+    id: Option<CompanyId>,
     fields: CompanyFields,
 ) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match id {
@@ -473,7 +474,7 @@ pub async fn save_company(
     .map_err(|e| OpsError::from_write(e, "name"))
 }
 
-pub async fn delete_company(state: &Context, id: i64) -> Result<(), OpsError> {
+pub async fn delete_company(state: &Context, id: CompanyId) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| db::companies::delete(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
@@ -489,7 +490,7 @@ pub async fn list_companies(
     Ok(db::run(&state.pool, move |c| db::companies::list(c, &q, page, per)).await?)
 }
 
-pub async fn company(state: &Context, id: i64) -> Result<Company, OpsError> {
+pub async fn company(state: &Context, id: CompanyId) -> Result<Company, OpsError> {
     Ok(db::run(&state.pool, move |c| db::companies::find(c, id)).await?)
 }
 
@@ -508,6 +509,6 @@ pub async fn list_users(
     Ok(db::run(&state.pool, move |c| db::users::list(c, &q, page, per)).await?)
 }
 
-pub async fn user(state: &Context, id: i64) -> Result<User, OpsError> {
+pub async fn user(state: &Context, id: UserId) -> Result<User, OpsError> {
     Ok(db::run(&state.pool, move |c| db::users::find(c, id)).await?)
 }

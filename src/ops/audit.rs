@@ -4,6 +4,7 @@
 use super::{Context, OpsError};
 use crate::db::audit::{AuditFilter, AuditLog};
 use crate::db::{self, audit::NewAuditLog};
+use crate::domain::ids::UserId;
 use crate::domain::listing::Page;
 
 pub async fn record(state: &Context, entry: NewAuditLog) {
@@ -33,7 +34,7 @@ pub async fn list(
 /// Where a request came from and who made it, for events the ops record themselves.
 #[derive(Clone, Debug, Default)]
 pub struct Origin {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub username: String,
     pub role: String,
     pub ip: String,
@@ -46,7 +47,7 @@ impl Origin {
     /// Who acts through `door`: a user (`user_id`), or a caller not known as one (a login
     /// attempt under the name it gave, the ZJMF plugin).
     pub fn new(
-        user_id: Option<i64>,
+        user_id: Option<UserId>,
         username: impl Into<String>,
         role: impl Into<String>,
         ip: impl Into<String>,

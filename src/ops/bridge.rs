@@ -26,6 +26,7 @@ use super::streams::{self, Holder};
 use crate::db::instances::InstanceView;
 use crate::docker::DockerError;
 use crate::docker::exec::{Chunk, Program, ShellControl, ShellInput, ShellOutput, TermSize};
+use crate::domain::ids::InstanceId;
 use crate::ops::Context;
 
 /// How soon an open bridge ends after its user is disabled, logs out or loses the
@@ -79,7 +80,7 @@ pub struct Bridge {
     control: ShellControl,
     opened: Opened,
     holder: Holder,
-    instance: i64,
+    instance: InstanceId,
 }
 
 /// How a bridge ended (its session row is closed by then).
@@ -213,7 +214,7 @@ async fn pump_in(
     typeahead: Bytes,
     delivered: &mut i64,
     activity: &Activity,
-    instance: i64,
+    instance: InstanceId,
 ) -> Ended {
     // once the program stops taking input (it closed it or is ending), what the client
     // still sends is read and discarded, as sshd does: its output decides the end

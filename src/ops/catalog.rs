@@ -4,6 +4,7 @@
 use super::OpsError;
 use crate::db::{self, images::Image, nodes::Node, nodes::SecretWrites, specs::Spec};
 use crate::domain::catalog::{Catalog, NewImage, NewNode, NewSpec, SecretChange};
+use crate::domain::ids::NodeId;
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
 
@@ -28,7 +29,7 @@ pub async fn image(state: &Context, id: i64) -> Result<Image, OpsError> {
         .map_err(|e| OpsError::from_write(e, "id"))
 }
 
-pub async fn node(state: &Context, id: i64) -> Result<Node, OpsError> {
+pub async fn node(state: &Context, id: NodeId) -> Result<Node, OpsError> {
     db::run(&state.pool, move |c| db::nodes::find(c, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
@@ -59,7 +60,7 @@ pub async fn save_spec(state: &Context, id: Option<i64>, v: NewSpec) -> Result<(
 }
 
 /// Saves a node (its secrets sealed with the master key; a `Keep` keeps the stored one).
-pub async fn save_node(state: &Context, id: Option<i64>, v: NewNode) -> Result<(), OpsError> {
+pub async fn save_node(state: &Context, id: Option<NodeId>, v: NewNode) -> Result<(), OpsError> {
     let master = state.master.clone();
     let seal = |change: &SecretChange| match change {
         SecretChange::Keep => None,
@@ -95,7 +96,7 @@ pub async fn set_listed(
 ) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match kind {
         Catalog::Images => db::images::set_listed(c, id, listed),
-        Catalog::Nodes => db::nodes::set_listed(c, id, listed),
+        Catalog::Nodes => db::nodes::set_listed(c, NodeId(id), listed),
         Catalog::Specs => db::specs::set_listed(c, id, listed),
     })
     .await
@@ -106,7 +107,7 @@ pub async fn set_listed(
 pub async fn delete(state: &Context, kind: Catalog, id: i64) -> Result<(), OpsError> {
     db::run(&state.pool, move |c| match kind {
         Catalog::Images => db::images::delete(c, id),
-        Catalog::Nodes => db::nodes::delete(c, id),
+        Catalog::Nodes => db::nodes::delete(c, NodeId(id)),
         Catalog::Specs => db::specs::delete(c, id),
     })
     .await

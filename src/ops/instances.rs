@@ -10,9 +10,10 @@ use super::{OpsError, tenancy};
 use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
 use crate::docker::{self, Endpoint, TlsMaterial, container};
 use crate::domain::access::{Actor, Scope, scope};
-use crate::domain::fields::FieldErrors;
-use crate::domain::instances::{NewInstance, PlacementError};
 use crate::domain::container::State;
+use crate::domain::fields::FieldErrors;
+use crate::domain::ids::{InstanceId, NodeId};
+use crate::domain::instances::{NewInstance, PlacementError};
 use crate::domain::listing::{ListQuery, Page};
 use crate::domain::tenancy::Tenant;
 use crate::ops::Context;
@@ -79,7 +80,7 @@ pub async fn list(
     })
 }
 
-pub async fn get(state: &Context, actor: &Actor, id: i64) -> Result<InstanceView, OpsError> {
+pub async fn get(state: &Context, actor: &Actor, id: InstanceId) -> Result<InstanceView, OpsError> {
     let scope = scope(actor);
     db::run(&state.pool, move |c| db::instances::find(c, scope, id))
         .await
@@ -101,7 +102,7 @@ pub async fn menu(
 pub async fn lookup(
     state: &Context,
     actor: &Actor,
-    id: Option<i64>,
+    id: Option<InstanceId>,
     name: &str,
 ) -> Result<InstanceView, OpsError> {
     let scope = scope(actor);
@@ -155,7 +156,11 @@ pub async fn nodes_for_spec(state: &Context, spec_id: i64) -> Result<Vec<NodeCho
 /// Places the instance (node row locked, capacity re-checked,
 /// GPU indices assigned) and starts provisioning in the background. The loser of a
 /// race for the last resources gets `instance.no_capacity` and nothing is written.
-pub async fn create(state: &Arc<Context>, actor: &Actor, v: NewInstance) -> Result<i64, OpsError> {
+pub async fn create(
+    state: &Arc<Context>,
+    actor: &Actor,
+    v: NewInstance,
+) -> Result<InstanceId, OpsError> {
     let owner = db::instances::Owner {
         user_id: actor.user_id,
         company_id: actor.company_id,
@@ -187,7 +192,7 @@ pub async fn create(state: &Arc<Context>, actor: &Actor, v: NewInstance) -> Resu
 /// container id, or failed with the engine's message (capacity and GPUs given back,
 /// nothing left on the node: no container, no volume, and no tenant network that no
 /// other instance of the tenant uses).
-pub async fn provision(state: &Context, id: i64) -> Result<(), OpsError> {
+pub async fn provision(state: &Context, id: InstanceId) -> Result<(), OpsError> {
     let row = db::run(&state.pool, move |c| db::instances::plan(c, id)).await?;
     let node_id = row.node_id;
     let tenant = row.tenant();
@@ -259,7 +264,7 @@ pub async fn provision(state: &Context, id: i64) -> Result<(), OpsError> {
 }
 
 /// The node's engine endpoint with its TLS material (client key decrypted in memory).
-pub async fn endpoint(state: &Context, node_id: i64) -> Result<Endpoint, OpsError> {
+pub async fn endpoint(state: &Context, node_id: NodeId) -> Result<Endpoint, OpsError> {
     let a = db::run(&state.pool, move |c| db::nodes::docker_access(c, node_id)).await?;
     if a.docker_endpoint.is_empty() {
         return Err(docker::DockerError::Config("the node has no Docker endpoint".into()).into());
@@ -287,7 +292,7 @@ pub async fn endpoint(state: &Context, node_id: i64) -> Result<Endpoint, OpsErro
 pub async fn act(
     state: &Context,
     actor: &Actor,
-    id: i64,
+    id: InstanceId,
     action: container::Action,
 ) -> Result<InstanceView, OpsError> {
     let inst = get(state, actor, id).await?;
@@ -320,7 +325,7 @@ pub async fn act(
 
 /// Removes the container (forced) and its data volume, then the row. If the engine
 /// fails, the instance stays with the error and can be deleted again.
-pub async fn delete(state: &Context, actor: &Actor, id: i64) -> Result<(), OpsError> {
+pub async fn delete(state: &Context, actor: &Actor, id: InstanceId) -> Result<(), OpsError> {
     let inst = get(state, actor, id).await?;
     if !db::run(&state.pool, move |c| db::instances::begin_delete(c, id)).await? {
         return Err(OpsError::Refused("instance.busy"));
@@ -360,7 +365,7 @@ pub async fn delete(state: &Context, actor: &Actor, id: i64) -> Result<(), OpsEr
 }
 
 /// The tenant's network on the node once instance `id` is gone, if nothing else uses it.
-async fn prune_network(state: &Context, node_id: i64, tenant: Tenant, id: i64) {
+async fn prune_network(state: &Context, node_id: NodeId, tenant: Tenant, id: InstanceId) {
     let Ok(ep) = endpoint(state, node_id).await else {
         return;
     };
@@ -375,8 +380,8 @@ async fn prune_network(state: &Context, node_id: i64, tenant: Tenant, id: i64) {
 /// (either being absent is fine).
 pub async fn remove_leftovers(
     state: &Context,
-    node_id: i64,
-    id: i64,
+    node_id: NodeId,
+    id: InstanceId,
     name: &str,
 ) -> Result<(), OpsError> {
     let ep = endpoint(state, node_id).await?;

@@ -6,6 +6,7 @@
 use super::OpsError;
 use crate::crypto::{random_token, token_hash};
 use crate::db::{self, login_sessions::LoginSession, users::User};
+use crate::domain::ids::UserId;
 use crate::ops::Context;
 
 /// How stale `last_seen_at` may get before a request writes it again (one write per
@@ -29,7 +30,7 @@ fn max_age(state: &Context) -> i64 {
 /// Starts a session of `user_id`; the random id for the cookie.
 pub async fn start(
     state: &Context,
-    user_id: i64,
+    user_id: UserId,
     ip: &str,
     user_agent: &str,
 ) -> Result<String, OpsError> {
@@ -77,7 +78,7 @@ pub async fn is_live(state: &Context, id: i64) -> Result<bool, OpsError> {
 }
 
 /// The live sessions of a user, most recently used first.
-pub async fn list(state: &Context, user_id: i64) -> Result<Vec<LoginSession>, OpsError> {
+pub async fn list(state: &Context, user_id: UserId) -> Result<Vec<LoginSession>, OpsError> {
     let max_age = max_age(state);
     Ok(db::run(&state.pool, move |c| {
         db::login_sessions::live_of(c, user_id, max_age)
@@ -88,7 +89,7 @@ pub async fn list(state: &Context, user_id: i64) -> Result<Vec<LoginSession>, Op
 /// Ends session `id` of `user_id`; someone else's session is not found.
 pub async fn end(
     state: &Context,
-    user_id: i64,
+    user_id: UserId,
     id: i64,
     why: &'static str,
 ) -> Result<(), OpsError> {
@@ -105,7 +106,7 @@ pub async fn end(
 
 /// An admin ends every session of a user: browser sessions at once, and (the epoch
 /// moves) open terminals and jumpbox shells at their next re-check.
-pub async fn end_all_of(state: &Context, user_id: i64) -> Result<usize, OpsError> {
+pub async fn end_all_of(state: &Context, user_id: UserId) -> Result<usize, OpsError> {
     db::transaction(&state.pool, move |c| {
         db::users::bump_epoch(c, user_id)?;
         db::login_sessions::end_all(c, user_id, None, reason::BY_ADMIN)

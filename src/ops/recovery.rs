@@ -31,6 +31,7 @@ use super::{OpsError, instances, nat, tenancy};
 use crate::db::cleanups::{Cleanup, Due, Leftover};
 use crate::db::{self, DbError};
 use crate::docker::DockerError;
+use crate::domain::ids::{InstanceId, NodeId};
 use crate::lxd::LxdError;
 use crate::ops::Context;
 
@@ -65,7 +66,7 @@ pub async fn at_start(state: &Arc<Context>) -> Result<(), DbError> {
     }
     let (failed, reopened, abandoned) = db::transaction(&state.pool, |c| {
         let failed = db::instances::fail_interrupted(c, INTERRUPTED)?;
-        let ids: Vec<i64> = failed.iter().map(|(id, _, _)| *id).collect();
+        let ids: Vec<InstanceId> = failed.iter().map(|(id, _, _)| *id).collect();
         db::cleanups::add_instances(c, &ids)?;
         let reopened = db::instances::reset_interrupted_deletes(c, REOPENED)?;
         let abandoned = db::cleanups::abandon_unfinished_creates(c)?;
@@ -234,9 +235,9 @@ pub async fn hand_over_lxd(state: &Context, name: &str, why: &LxdError) {
 /// nothing else of the tenant uses it.
 async fn clean_instance(
     state: &Context,
-    id: i64,
+    id: InstanceId,
     name: &str,
-    node_id: i64,
+    node_id: NodeId,
     tenant: crate::domain::tenancy::Tenant,
     settled: bool,
 ) -> Outcome {

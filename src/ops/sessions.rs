@@ -5,6 +5,7 @@ use super::OpsError;
 use super::audit::{self, Origin};
 use crate::db::{self, instances::InstanceView, sessions::NewSession};
 use crate::docker::exec::ShellControl;
+use crate::domain::ids::InstanceId;
 use crate::ops::Context;
 
 pub use crate::db::sessions::Outcome;
@@ -14,7 +15,7 @@ pub use crate::db::sessions::Outcome;
 pub struct Opened {
     pub id: i64,
     origin: Origin,
-    instance_id: i64,
+    instance_id: InstanceId,
     instance_name: String,
 }
 

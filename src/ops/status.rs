@@ -13,18 +13,19 @@ use futures_util::StreamExt;
 use super::{Context, OpsError};
 use crate::db;
 use crate::docker::{self, DockerError, container};
-use crate::domain::tenancy;
 use crate::domain::container::State;
+use crate::domain::ids::NodeId;
+use crate::domain::tenancy;
 
 /// The nodes that have containers, each with the fingerprint of its endpoint and TLS
 /// material (a follower restarts when it changes).
-pub async fn nodes_to_follow(state: &Context) -> Result<Vec<(i64, String)>, OpsError> {
+pub async fn nodes_to_follow(state: &Context) -> Result<Vec<(NodeId, String)>, OpsError> {
     Ok(db::run(&state.pool, db::instances::nodes_with_containers).await?)
 }
 
 /// Records that the node's engine cannot be reached, and why (its instances show it). A
 /// failed write is left for the next try.
-pub async fn mark_unreachable(state: &Context, node_id: i64, why: String) {
+pub async fn mark_unreachable(state: &Context, node_id: NodeId, why: String) {
     let _ = db::run(&state.pool, move |c| {
         db::nodes::set_docker_state(c, node_id, "unreachable", &why)
     })
@@ -33,7 +34,7 @@ pub async fn mark_unreachable(state: &Context, node_id: i64, why: String) {
 
 /// Connects, subscribes to events, reconciles, then applies events and reconciles
 /// periodically until the engine goes away.
-pub async fn watch(state: &Context, node_id: i64, every: Duration) -> Result<(), OpsError> {
+pub async fn watch(state: &Context, node_id: NodeId, every: Duration) -> Result<(), OpsError> {
     let ep = super::instances::endpoint(state, node_id).await?;
     let d = docker::connect(&ep).await?;
     let filters = HashMap::from([
@@ -74,7 +75,7 @@ pub async fn watch(state: &Context, node_id: i64, every: Duration) -> Result<(),
 /// Compares every ready instance of the node with the engine's container listing, and
 /// moves a container that is not on exactly its tenant's network (one made before tenant
 /// networks sits on the default bridge) onto it.
-async fn reconcile(state: &Context, node_id: i64, d: &Docker) -> Result<(), OpsError> {
+async fn reconcile(state: &Context, node_id: NodeId, d: &Docker) -> Result<(), OpsError> {
     let filters = HashMap::from([("label", vec![container::LABEL_INSTANCE])]);
     let listing = d
         .list_containers(Some(
@@ -97,8 +98,7 @@ async fn reconcile(state: &Context, node_id: i64, d: &Docker) -> Result<(), OpsE
         networks.insert(id.clone(), names);
         states.insert(
             id,
-            c.state
-                .map_or(State::Unknown, |s| State::parse(&s.to_string())),
+            c.state.map_or(State::Unknown, |s| State::parse(s.as_ref())),
         );
     }
     let rows = db::run(&state.pool, move |c| {

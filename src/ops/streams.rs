@@ -11,11 +11,12 @@ use crate::docker::logs::{self, LogOptions, LogStream};
 use crate::docker::{self, DockerError};
 use crate::domain::access::{Actor, route_allows, scope};
 use crate::domain::auth::session_holds;
+use crate::domain::ids::{InstanceId, UserId};
 
 /// Who holds a long-lived stream, as their session said at the handshake.
 #[derive(Clone, Debug)]
 pub struct Holder {
-    pub user_id: i64,
+    pub user_id: UserId,
     /// the user's session epoch at login (a password change or reset moves it)
     pub epoch: i32,
     /// login time, unix seconds
@@ -33,7 +34,7 @@ pub struct Holder {
 pub async fn still_allowed(
     state: &crate::ops::Context,
     h: &Holder,
-    instance_id: i64,
+    instance_id: InstanceId,
 ) -> Result<bool, OpsError> {
     // SECURITY: disabling a user or resetting a password ends their open terminals too.
     let max_age = state.settings.security.session_hours * 3600;
@@ -79,7 +80,7 @@ pub async fn still_allowed(
 pub async fn watch(
     state: std::sync::Arc<crate::ops::Context>,
     holder: Holder,
-    instance: i64,
+    instance: InstanceId,
     every: std::time::Duration,
     mut verdict: tokio::sync::oneshot::Sender<()>,
 ) {

@@ -13,18 +13,19 @@ use tokio::sync::OwnedMutexGuard;
 use super::OpsError;
 use crate::db;
 use crate::docker::network;
+use crate::domain::ids::{InstanceId, NodeId};
 use crate::domain::tenancy::Tenant;
 use crate::ops::Context;
 
 /// A node id and a tenant network name.
-type NodeNetwork = (i64, String);
+type NodeNetwork = (NodeId, String);
 
 /// One lock per (node, tenant network) in this process.
 #[derive(Debug, Default)]
 pub struct Locks(Mutex<HashMap<NodeNetwork, Arc<tokio::sync::Mutex<()>>>>);
 
 impl Locks {
-    async fn hold(&self, node_id: i64, name: &str) -> OwnedMutexGuard<()> {
+    async fn hold(&self, node_id: NodeId, name: &str) -> OwnedMutexGuard<()> {
         let lock = match self.0.lock() {
             Ok(mut map) => Arc::clone(
                 map.entry((node_id, name.to_string()))
@@ -47,7 +48,7 @@ pub fn network_name(state: &Context, tenant: Tenant) -> String {
 pub async fn network(
     state: &Context,
     docker: &Docker,
-    node_id: i64,
+    node_id: NodeId,
     tenant: Tenant,
 ) -> Result<(OwnedMutexGuard<()>, String), OpsError> {
     let name = network_name(state, tenant);
@@ -62,7 +63,7 @@ pub async fn network(
 pub async fn settle(
     state: &Context,
     docker: &Docker,
-    node_id: i64,
+    node_id: NodeId,
     tenant: Tenant,
     container_id: &str,
 ) -> Result<bool, OpsError> {
@@ -78,7 +79,13 @@ pub async fn settle(
 /// nothing left): removes the tenant's network when no other instance of the tenant is
 /// on the node and no container is attached. Best effort: a failure only leaves an
 /// empty network, which the next instance of the tenant reuses.
-pub async fn prune(state: &Context, docker: &Docker, node_id: i64, tenant: Tenant, except: i64) {
+pub async fn prune(
+    state: &Context,
+    docker: &Docker,
+    node_id: NodeId,
+    tenant: Tenant,
+    except: InstanceId,
+) {
     let name = network_name(state, tenant);
     let _guard = state.tenant_locks.hold(node_id, &name).await;
     prune_held(state, docker, node_id, tenant, except).await;
@@ -88,9 +95,9 @@ pub async fn prune(state: &Context, docker: &Docker, node_id: i64, tenant: Tenan
 pub async fn prune_held(
     state: &Context,
     docker: &Docker,
-    node_id: i64,
+    node_id: NodeId,
     tenant: Tenant,
-    except: i64,
+    except: InstanceId,
 ) {
     let name = network_name(state, tenant);
     let others = db::run(&state.pool, move |c| {

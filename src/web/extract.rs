@@ -7,17 +7,18 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 
 use super::error::WebError;
 use crate::domain::access::{Actor, Role};
+use crate::domain::ids::{CompanyId, UserId};
 use crate::domain::routes::GET_ROOT;
 use crate::i18n::{self, Lang};
 use crate::ops::audit::Origin;
 
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub role: Role,
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
     pub must_change_password: bool,
     /// the login session (login_sessions row) of this request
     pub session_id: i64,

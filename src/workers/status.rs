@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::domain::ids::NodeId;
 use crate::ops::{self, Context};
 
 /// Starts the supervisor (it runs until the process ends).
@@ -24,11 +25,11 @@ const DISCOVER_EVERY: Duration = Duration::from_secs(1);
 
 async fn supervise(state: Arc<Context>) {
     let every = Duration::from_secs(state.settings.docker.reconcile_secs);
-    let mut followers: HashMap<i64, (String, JoinHandle<()>)> = HashMap::new();
+    let mut followers: HashMap<NodeId, (String, JoinHandle<()>)> = HashMap::new();
     loop {
         match ops::status::nodes_to_follow(&state).await {
             Ok(nodes) => {
-                let wanted: HashMap<i64, String> = nodes.into_iter().collect();
+                let wanted: HashMap<NodeId, String> = nodes.into_iter().collect();
                 followers.retain(|id, (fingerprint, task)| {
                     let keep = wanted.get(id) == Some(fingerprint) && !task.is_finished();
                     if !keep {
@@ -53,7 +54,7 @@ async fn supervise(state: Arc<Context>) {
 
 /// Follows one node forever: on any failure the node is marked unreachable and the
 /// connection is tried again after `every`.
-async fn follow(state: Arc<Context>, node_id: i64, every: Duration) {
+async fn follow(state: Arc<Context>, node_id: NodeId, every: Duration) {
     loop {
         let why = match ops::status::watch(&state, node_id, every).await {
             Ok(()) => "event stream ended".to_string(),

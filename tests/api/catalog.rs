@@ -216,7 +216,7 @@ async fn node_secrets_are_encrypted_never_rendered_kept_and_cleared() {
     assert_eq!(app.count("SELECT count(*) AS n FROM nodes WHERE position('TOPSECRET' in encode(client_key_enc, 'escape')) > 0"), 0);
     let (pw, key) = {
         let mut c = app.db.conn();
-        suanli::db::nodes::secrets(&mut c, id).unwrap()
+        suanli::db::nodes::secrets(&mut c, suanli::domain::ids::NodeId(id)).unwrap()
     };
     assert_eq!(
         app.state.master.decrypt(&pw.unwrap()).unwrap(),

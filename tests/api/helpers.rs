@@ -298,7 +298,7 @@ impl TestApp {
             "UPDATE users SET must_change_password = false WHERE id = {}",
             user.id
         ));
-        user.id
+        user.id.get()
     }
 
     pub async fn logged_in(&self, username: &str) -> Session {

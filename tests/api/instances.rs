@@ -496,7 +496,9 @@ async fn the_engine_stores_the_gpu_request_with_the_assigned_indices() {
     // What provisioning sends for a GPU spec, created (not started) on the real engine.
     use suanli::docker::container::ContainerPlan;
     let plan = ContainerPlan {
-        instance_id: 900_000_000 + i64::from(std::process::id() % 1000),
+        instance_id: suanli::domain::ids::InstanceId(
+            900_000_000 + i64::from(std::process::id() % 1000),
+        ),
         name: unique("gpu-body"),
         image: TEST_IMAGE.into(),
         cpu_cores: 2,

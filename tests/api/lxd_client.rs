@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use suanli::lxd::{Lxd, LxdError, NewInstance, StateAction};
 use suanli::domain::zjmf::power::Power;
+use suanli::lxd::{Lxd, LxdError, NewInstance, StateAction};
 
 const SOCKET: &str = "/var/lib/lxd/unix.socket";
 const IMAGE: &str = "suanli-test/busybox-lxd";
@@ -211,7 +211,10 @@ async fn container_lifecycle_through_the_rest_api() {
         .unwrap();
     let restarted = t3.elapsed();
     wait_for_ipv4(&lxd, name).await;
-    assert_eq!(lxd.state(name).await.unwrap().unwrap().status, Power::Running);
+    assert_eq!(
+        lxd.state(name).await.unwrap().unwrap().status,
+        Power::Running
+    );
     eprintln!("lxd: clean stop {stopped:?}, restart {restarted:?}");
 
     // delete needs a stopped container

@@ -6,6 +6,7 @@ use askama::Template;
 use super::catalog::form_response;
 use crate::domain::accounts::{CompanyFields, CompanyForm};
 use crate::domain::fields::FieldErrors;
+use crate::domain::ids::CompanyId;
 use crate::domain::listing::{ListParams, ListQuery, Page};
 use crate::domain::routes;
 use crate::ops::Context;
@@ -35,7 +36,7 @@ struct CompanyListPartial<'a> {
 #[template(path = "companies/_form.html")]
 struct CompanyFormPartial<'a> {
     l: &'a Ctx,
-    id: Option<i64>,
+    id: Option<CompanyId>,
     form: &'a CompanyForm,
     errors: &'a FieldErrors,
 }
@@ -78,7 +79,7 @@ pub async fn new(ctx: Ctx) -> Result<HttpResponse, WebError> {
 pub async fn edit(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<CompanyId>,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     let c = ops::accounts::company(&st, id).await?;
@@ -109,7 +110,7 @@ pub async fn create(
 pub async fn update(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<CompanyId>,
     f: web::Form<CompanyForm>,
 ) -> Result<HttpResponse, WebError> {
     save(&st, &ctx, Some(*id), &f).await
@@ -118,7 +119,7 @@ pub async fn update(
 async fn save(
     st: &Context,
     ctx: &Ctx,
-    id: Option<i64>,
+    id: Option<CompanyId>,
     f: &CompanyForm,
 ) -> Result<HttpResponse, WebError> {
     let outcome = match CompanyFields::parse(f) {
@@ -144,7 +145,7 @@ async fn save(
 pub async fn delete(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<CompanyId>,
 ) -> Result<HttpResponse, WebError> {
     ops::accounts::delete_company(&st, *id).await?;
     Ok(changed(ctx.hx, routes::GET_COMPANIES.pattern))

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::domain::container::Action;
 use crate::domain::fields::FieldErrors;
+use crate::domain::ids::InstanceId;
 use crate::domain::instances::{InstanceForm, NewInstance, WizardStep, id};
 use crate::domain::listing::Page;
 use crate::domain::routes;
@@ -99,7 +100,7 @@ pub async fn index(
 pub async fn row(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
 ) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     let r = ops::instances::get(&st, &actor, *path).await?;
@@ -114,7 +115,7 @@ pub async fn row(
 pub async fn start(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
 ) -> Result<HttpResponse, WebError> {
     act(&st, &ctx, *path, Action::Start).await
 }
@@ -122,7 +123,7 @@ pub async fn start(
 pub async fn stop(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
 ) -> Result<HttpResponse, WebError> {
     act(&st, &ctx, *path, Action::Stop).await
 }
@@ -130,13 +131,18 @@ pub async fn stop(
 pub async fn restart(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
 ) -> Result<HttpResponse, WebError> {
     act(&st, &ctx, *path, Action::Restart).await
 }
 
 /// Runs the action and answers with the updated row (HTMX) or back to the list.
-async fn act(st: &Context, ctx: &Ctx, id: i64, action: Action) -> Result<HttpResponse, WebError> {
+async fn act(
+    st: &Context,
+    ctx: &Ctx,
+    id: InstanceId,
+    action: Action,
+) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     let r = ops::instances::act(st, &actor, id, action).await?;
     if ctx.hx {
@@ -150,7 +156,7 @@ async fn act(st: &Context, ctx: &Ctx, id: i64, action: Action) -> Result<HttpRes
 pub async fn delete(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
 ) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     ops::instances::delete(&st, &actor, *path).await?;
@@ -265,7 +271,7 @@ async fn wizard_response(
     };
     let image = id(&form.image_id).and_then(|i| images.iter().find(|x| x.id == i));
     let spec = id(&form.spec_id).and_then(|i| specs.iter().find(|x| x.id == i));
-    let node = id(&form.node_id).and_then(|i| nodes.iter().find(|x| x.id == i));
+    let node = id(&form.node_id).and_then(|i| nodes.iter().find(|x| x.id.get() == i));
     let partial = WizardPartial {
         l: ctx,
         step,

@@ -6,6 +6,7 @@ use askama::Template;
 use super::catalog::{CatalogPage, ListView};
 use crate::domain::catalog::{Catalog, NewNode, NodeForm};
 use crate::domain::fields::FieldErrors;
+use crate::domain::ids::NodeId;
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
 use crate::ops::views::{NODE_SORTS, Node};
@@ -61,7 +62,7 @@ impl CatalogPage for Nodes {
     }
 
     async fn load_form(st: &Context, id: i64) -> Result<NodeForm, OpsError> {
-        let n = ops::catalog::node(st, id).await?;
+        let n = ops::catalog::node(st, NodeId(id)).await?;
         Ok(NodeForm {
             name: n.name,
             region: n.region,
@@ -91,10 +92,10 @@ impl CatalogPage for Nodes {
         // an empty secret field keeps the stored value, so TLS validation must know
         // whether a key is stored
         let had_key = match id {
-            Some(id) => ops::catalog::node(st, id).await?.has_client_key,
+            Some(id) => ops::catalog::node(st, NodeId(id)).await?.has_client_key,
             None => false,
         };
-        ops::catalog::save_node(st, id, NewNode::parse(form, had_key)?).await
+        ops::catalog::save_node(st, id.map(NodeId), NewNode::parse(form, had_key)?).await
     }
 
     fn list_page<'a>(l: &'a Ctx, v: &'a ListView<Node>) -> impl Template + 'a {

@@ -42,6 +42,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::domain::container::{DEFAULT_TAIL, LogOptions, Tail};
+use crate::domain::ids::InstanceId;
 use crate::i18n::{self, Lang};
 use crate::ops::Context;
 use crate::ops::streams::Holder;
@@ -82,7 +83,7 @@ struct TerminalPage<'a> {
     style_nonce: &'a str,
 }
 
-async fn load(st: &Context, ctx: &Ctx, id: i64) -> Result<InstanceView, WebError> {
+async fn load(st: &Context, ctx: &Ctx, id: InstanceId) -> Result<InstanceView, WebError> {
     let actor = ctx.me()?.actor();
     Ok(ops::instances::get(st, &actor, id).await?)
 }
@@ -111,7 +112,7 @@ fn refusal(lang: Lang, e: OpsError) -> String {
 pub async fn logs_page(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
 ) -> Result<HttpResponse, WebError> {
     let r = load(&st, &ctx, *path).await?;
     let problem = ops::streams::has_container(&r)
@@ -131,7 +132,7 @@ pub async fn logs_page(
 pub async fn terminal_page(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
 ) -> Result<HttpResponse, WebError> {
     let r = load(&st, &ctx, *path).await?;
     let problem = ops::streams::is_running(&r)
@@ -168,7 +169,7 @@ fn flag(s: &str) -> bool {
 pub async fn logs_download(
     st: web::Data<Context>,
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
     q: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, WebError> {
     let r = load(&st, &ctx, *path).await?;
@@ -239,7 +240,7 @@ async fn handshake(
     st: &Context,
     ctx: &Ctx,
     req: &HttpRequest,
-    id: i64,
+    id: InstanceId,
 ) -> Result<(InstanceView, Holder), WebError> {
     let r = load(st, ctx, id).await?;
     // SECURITY: a WebSocket handshake is a GET that any site can make with the user's
@@ -283,7 +284,7 @@ enum Due {
 }
 
 impl Upkeep {
-    fn new(st: &web::Data<Context>, holder: Holder, instance: i64) -> Self {
+    fn new(st: &web::Data<Context>, holder: Holder, instance: InstanceId) -> Self {
         let (tx, revoked) = tokio::sync::oneshot::channel();
         actix_web::rt::spawn(ops::streams::watch(
             st.clone().into_inner(),
@@ -368,7 +369,7 @@ pub async fn logs_ws(
     ctx: Ctx,
     req: HttpRequest,
     body: web::Payload,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
     q: web::Query<LogsWsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (r, holder) = handshake(&st, &ctx, &req, *path).await?;
@@ -434,13 +435,13 @@ async fn pump_logs(
 }
 
 /// Tells the page why the stream could not go on, then closes (1011).
-async fn fail(session: Session, lang: Lang, instance: i64, e: OpsError) {
+async fn fail(session: Session, lang: Lang, instance: InstanceId, e: OpsError) {
     log::warn!(instance = instance; "stream refused or failed: {e}");
     close_with(session, &refusal(lang, e), CloseCode::Error).await;
 }
 
 /// The holder may no longer stream: says so, then closes (1008).
-async fn revoked(session: Session, lang: Lang, instance: i64) {
+async fn revoked(session: Session, lang: Lang, instance: InstanceId) {
     log::warn!(instance = instance; "stream closed: access revoked or session ended");
     close_with(session, i18n::t(lang, "stream.revoked"), CloseCode::Policy).await;
 }

@@ -9,6 +9,7 @@ use super::catalog::form_response;
 use crate::domain::access::Role;
 use crate::domain::accounts::{UserFields, UserForm};
 use crate::domain::fields::FieldErrors;
+use crate::domain::ids::UserId;
 use crate::domain::listing::{ListParams, Page};
 use crate::domain::routes;
 use crate::ops::Context;
@@ -39,7 +40,7 @@ struct UserListPartial<'a> {
 #[template(path = "users/_form.html")]
 struct UserFormPartial<'a> {
     l: &'a Ctx,
-    id: Option<i64>,
+    id: Option<UserId>,
     form: &'a UserForm,
     errors: &'a FieldErrors,
     companies: &'a [Company],
@@ -71,7 +72,7 @@ pub async fn index(
 async fn form(
     st: &Context,
     ctx: &Ctx,
-    id: Option<i64>,
+    id: Option<UserId>,
     form: &UserForm,
     errors: &FieldErrors,
     invalid: bool,
@@ -102,7 +103,7 @@ pub async fn new(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebEr
 pub async fn edit(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     let u = ops::accounts::user(&st, id).await?;
@@ -133,7 +134,7 @@ pub async fn create(
 pub async fn update(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
     f: web::Form<UserForm>,
 ) -> Result<HttpResponse, WebError> {
     let me = ctx.me()?.origin(&ctx.ip);
@@ -147,7 +148,7 @@ pub async fn update(
 async fn answer(
     st: &Context,
     ctx: &Ctx,
-    id: Option<i64>,
+    id: Option<UserId>,
     f: &UserForm,
     outcome: Result<(), OpsError>,
 ) -> Result<HttpResponse, WebError> {
@@ -167,7 +168,7 @@ pub struct DisabledForm {
 pub async fn set_disabled(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
     f: web::Form<DisabledForm>,
 ) -> Result<HttpResponse, WebError> {
     ops::accounts::set_disabled(&st, ctx.me()?.id, *id, f.disabled == "1").await?;
@@ -177,7 +178,7 @@ pub async fn set_disabled(
 pub async fn unlock(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, WebError> {
     ops::accounts::unlock(&st, *id).await?;
     Ok(changed(ctx.hx, routes::GET_USERS.pattern))
@@ -187,7 +188,7 @@ pub async fn unlock(
 pub async fn end_sessions(
     st: web::Data<Context>,
     ctx: Ctx,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, WebError> {
     ops::logins::end_all_of(&st, *id).await?;
     Ok(changed(ctx.hx, routes::GET_USERS.pattern))
@@ -206,7 +207,7 @@ pub async fn reset_password(
     st: web::Data<Context>,
     ctx: Ctx,
     session: Session,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, WebError> {
     let (user, password) = ops::accounts::reset_password(&st, *id).await?;
     if ctx.hx {

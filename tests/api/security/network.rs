@@ -407,12 +407,12 @@ async fn concurrent_creates_of_one_tenant_network_end_with_one_network() {
     };
 
     // through the panel: one lock per tenant network, every caller gets the same id
-    let tenant = Tenant::User(4242);
+    let tenant = Tenant::User(suanli::domain::ids::UserId(4242));
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let (state, d) = (app.state.clone(), d.clone());
             tokio::spawn(async move {
-                suanli::ops::tenancy::network(&state, &d, nd, tenant)
+                suanli::ops::tenancy::network(&state, &d, suanli::domain::ids::NodeId(nd), tenant)
                     .await
                     .map(|(_, id)| id)
             })

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{PING_EVERY, fail, handshake, revoked, upgrade};
 use crate::domain::container::{Chunk, Program, TermSize};
+use crate::domain::ids::InstanceId;
 use crate::i18n::Lang;
 use crate::ops::Context;
 use crate::ops::audit::Origin;
@@ -32,7 +33,7 @@ pub async fn terminal_ws(
     ctx: Ctx,
     req: HttpRequest,
     body: web::Payload,
-    path: web::Path<i64>,
+    path: web::Path<InstanceId>,
     q: web::Query<TerminalWsQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (r, holder) = handshake(&st, &ctx, &req, *path).await?;
