@@ -284,7 +284,7 @@ mod tests {
 
     fn user(role: crate::domain::access::Role) -> CurrentUser {
         CurrentUser {
-            id: 1,
+            id: crate::domain::ids::UserId(1),
             username: "u".into(),
             display_name: String::new(),
             role,
