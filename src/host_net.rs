@@ -8,17 +8,37 @@ use std::net::Ipv4Addr;
 
 use tokio::process::Command;
 
-use crate::domain::nat::{self, Proto};
+use crate::domain::nat::{self, Proto, UnexpectedIpOutput};
+
+/// What could not be read of this host's network stack.
+#[derive(Debug, thiserror::Error)]
+pub enum HostNetError {
+    /// the blocking read of the socket tables did not finish
+    #[error("reading this host's sockets: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("this host has no IPv4 default route")]
+    NoDefaultRoute,
+    #[error("cannot run `ip` (iproute2): {0}")]
+    IpUnavailable(std::io::Error),
+    /// `ip` ran and failed (its standard error)
+    #[error("`ip addr show dev {interface}`: {stderr}")]
+    IpFailed { interface: String, stderr: String },
+    #[error(transparent)]
+    IpOutput(#[from] UnexpectedIpOutput),
+}
 
 /// The ports on which a process of this host takes new `proto` traffic (IPv4 and IPv6
 /// sockets). A host without IPv6 has no `tcp6`/`udp6` table: that counts as empty.
-pub async fn listening_ports(proto: Proto) -> Result<BTreeSet<u16>, String> {
-    tokio::task::spawn_blocking(move || listening_ports_now(proto))
-        .await
-        .map_err(|e| format!("reading this host's sockets: {e}"))?
+pub async fn listening_ports(proto: Proto) -> Result<BTreeSet<u16>, HostNetError> {
+    tokio::task::spawn_blocking(move || listening_ports_now(proto)).await?
 }
 
-fn listening_ports_now(proto: Proto) -> Result<BTreeSet<u16>, String> {
+fn listening_ports_now(proto: Proto) -> Result<BTreeSet<u16>, HostNetError> {
     let name = proto.as_str();
     // no IPv6 socket of this protocol at all (a counter): its table need not be walked
     let v6 = match std::fs::read_to_string("/proc/net/sockstat6") {
@@ -40,7 +60,7 @@ fn listening_ports_now(proto: Proto) -> Result<BTreeSet<u16>, String> {
         match text {
             Ok(text) => ports.extend(nat::listening_ports(&text, proto)),
             Err(e) if table.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot read {path}: {e}")),
+            Err(source) => return Err(HostNetError::Read { path, source }),
         }
     }
     Ok(ports)
@@ -74,26 +94,29 @@ fn read_listening(path: &str) -> std::io::Result<String> {
 }
 
 /// The interface of the default route (lowest metric), or why there is none.
-pub async fn default_route_interface() -> Result<String, String> {
-    let text = tokio::fs::read_to_string("/proc/net/route")
+pub async fn default_route_interface() -> Result<String, HostNetError> {
+    let path = "/proc/net/route";
+    let text = tokio::fs::read_to_string(path)
         .await
-        .map_err(|e| format!("cannot read /proc/net/route: {e}"))?;
-    nat::default_route_interface(&text)
-        .ok_or_else(|| "this host has no IPv4 default route".to_string())
+        .map_err(|source| HostNetError::Read {
+            path: path.into(),
+            source,
+        })?;
+    nat::default_route_interface(&text).ok_or(HostNetError::NoDefaultRoute)
 }
 
 /// The IPv4 addresses of `interface`.
-pub async fn ipv4_addresses(interface: &str) -> Result<Vec<Ipv4Addr>, String> {
+pub async fn ipv4_addresses(interface: &str) -> Result<Vec<Ipv4Addr>, HostNetError> {
     let out = Command::new("ip")
         .args(["-j", "-4", "addr", "show", "dev", interface])
         .output()
         .await
-        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+        .map_err(HostNetError::IpUnavailable)?;
     if !out.status.success() {
-        return Err(format!(
-            "`ip addr show dev {interface}`: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(HostNetError::IpFailed {
+            interface: interface.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
-    nat::ipv4_addresses(&String::from_utf8_lossy(&out.stdout))
+    Ok(nat::ipv4_addresses(&String::from_utf8_lossy(&out.stdout))?)
 }

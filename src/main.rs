@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use suanli::config::Settings;
+use suanli::config::{ConfigError, Settings};
 use suanli::domain::access::Role;
 use suanli::domain::accounts::{UserFields, UserForm};
-use suanli::startup::{Application, prepare};
+use suanli::ops::OpsError;
+use suanli::ops::nat::ImportError;
+use suanli::startup::{Application, StartError, prepare};
 
 #[derive(Parser)]
 #[command(name = "suanli", version, about = "Suanli GPU compute rental panel")]
@@ -53,6 +55,34 @@ enum AdminCommand {
     ResetPassword { username: String },
 }
 
+/// Why a command failed (printed as `suanli: …`).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// the server stopped with an error, or stdin could not be read
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// the rule file of `zjmf import`
+    #[error("{path}: {source}")]
+    Rules {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// `admin create`: the fields refused
+    #[error(
+        "invalid {}: see the password rule (>= 8 chars, 3 of lower/upper/digit/symbol) and username rule",
+        .0.join(", ")
+    )]
+    InvalidAdmin(Vec<&'static str>),
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -66,24 +96,24 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::load(cli.config.as_deref())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let app = Application::build(settings)
-                .await
-                .map_err(|e| e.to_string())?;
-            app.run_until_stopped().await.map_err(|e| e.to_string())
+            let app = Application::build(settings).await?;
+            Ok(app.run_until_stopped().await?)
         }
         Command::Migrate => {
-            prepare(&settings).await.map_err(|e| e.to_string())?;
+            prepare(&settings).await?;
             println!("database is up to date");
             Ok(())
         }
         Command::Zjmf(ZjmfCommand::Import { rules }) => {
-            let text =
-                std::fs::read_to_string(&rules).map_err(|e| format!("{}: {e}", rules.display()))?;
-            let (state, _) = prepare(&settings).await.map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&rules).map_err(|source| CliError::Rules {
+                path: rules.clone(),
+                source,
+            })?;
+            let (state, _) = prepare(&settings).await?;
             let report = suanli::ops::nat::import(&state, &text).await?;
             println!("imported {} rule(s), applied", report.imported);
             for (i, why) in &report.skipped {
@@ -92,33 +122,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Admin(cmd) => {
-            let (state, _) = prepare(&settings).await.map_err(|e| e.to_string())?;
+            let (state, _) = prepare(&settings).await?;
             match cmd {
                 AdminCommand::Create { username } => {
                     let mut password = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut password)
-                        .map_err(|e| e.to_string())?;
+                    std::io::stdin().read_to_string(&mut password)?;
                     let form = UserForm {
                         username,
                         role: Role::Admin.as_str().into(),
                         password: password.trim_end_matches(['\r', '\n']).to_string(),
                         ..UserForm::default()
                     };
-                    let (fields, password) = UserFields::parse(&form, true).map_err(|e| {
-                        let fields: Vec<_> = e.fields().collect();
-                        format!("invalid {}: see the password rule (>= 8 chars, 3 of lower/upper/digit/symbol) and username rule", fields.join(", "))
-                    })?;
-                    suanli::ops::accounts::create_user(&state, fields, password)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let (fields, password) = UserFields::parse(&form, true)
+                        .map_err(|e| CliError::InvalidAdmin(e.fields().collect()))?;
+                    suanli::ops::accounts::create_user(&state, fields, password).await?;
                     println!("administrator created; the password must be changed at first login");
                     Ok(())
                 }
                 AdminCommand::ResetPassword { username } => {
-                    let password = suanli::ops::accounts::reset_password_by_name(&state, &username)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let password =
+                        suanli::ops::accounts::reset_password_by_name(&state, &username).await?;
                     println!(
                         "new password for {username}: {password} (must be changed at next login)"
                     );

@@ -22,9 +22,9 @@ use std::time::Instant;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::db::{self, zjmf::NatRule};
-use crate::domain::nat::{self, Forward, Host, Listen, Proto};
+use crate::domain::nat::{self, Forward, Host, Listen, NotARuleList, Proto, SkippedRule};
 use crate::domain::zjmf::Refusal;
-use crate::host_net;
+use crate::host_net::{self, HostNetError};
 use crate::iptables::{self, IptablesError};
 use crate::ops::Context;
 
@@ -57,8 +57,8 @@ pub enum NatError {
     #[error("iptables: {0}")]
     Iptables(#[from] IptablesError),
     /// this host's sockets could not be read
-    #[error("{0}")]
-    Host(String),
+    #[error(transparent)]
+    Host(#[from] HostNetError),
 }
 
 pub fn refusal(e: NatError) -> Refusal {
@@ -94,7 +94,7 @@ async fn detect(configured: &str) -> Listen {
             let addresses = host_net::ipv4_addresses(&interface).await;
             Listen::detected(interface, addresses)
         }
-        Err(why) => Listen::Missing(why),
+        Err(why) => Listen::Missing(why.to_string()),
     };
     match &listen {
         Listen::Detected { interface, .. } => log::info!(
@@ -509,31 +509,58 @@ pub async fn add_ssh(state: &Context, hostname: &str) -> Result<u16, Refusal> {
 pub struct ImportReport {
     pub imported: usize,
     /// (position in the file, why)
-    pub skipped: Vec<(usize, String)>,
+    pub skipped: Vec<(usize, ImportSkip)>,
+}
+
+/// Why an entry of the rule file was not imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportSkip {
+    #[error(transparent)]
+    Unreadable(#[from] SkippedRule),
+    /// a TCP port of this server (the panel, its redirect or the jumpbox)
+    #[error("tcp port {0} is this server's own")]
+    OwnPort(u16),
+    #[error("{proto} port {port} is in use by a process of this host", proto = .0.as_str(), port = .1)]
+    HostPort(Proto, u16),
+    #[error("{proto} port {port} is already forwarded", proto = .0.as_str(), port = .1)]
+    Forwarded(Proto, u16),
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    File(#[from] NotARuleList),
+    #[error(transparent)]
+    Host(#[from] HostNetError),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    /// the rules are stored; applying them failed
+    #[error(transparent)]
+    Apply(#[from] NatError),
 }
 
 /// `suanli zjmf import --rules FILE`: the Flask backend's rules into the store, then
 /// applied. A rule whose external port is already taken (by another rule, this server or
 /// a process of this host) is skipped and reported.
-pub async fn import(state: &Context, text: &str) -> Result<ImportReport, String> {
-    let (rules, mut skipped) = nat::parse_flask_rules(text)?;
+pub async fn import(state: &Context, text: &str) -> Result<ImportReport, ImportError> {
+    let (rules, unreadable) = nat::parse_flask_rules(text)?;
+    let mut skipped: Vec<(usize, ImportSkip)> = unreadable
+        .into_iter()
+        .map(|(i, why)| (i, why.into()))
+        .collect();
     let mut imported = 0;
     let reserved = reserved_ports(state);
     let tcp = host_net::listening_ports(Proto::Tcp).await?;
     let udp = host_net::listening_ports(Proto::Udp).await?;
     for (i, r) in rules {
         if r.proto == Proto::Tcp && reserved.contains(&r.ext_port) {
-            skipped.push((i, format!("tcp port {} is this server's own", r.ext_port)));
+            skipped.push((i, ImportSkip::OwnPort(r.ext_port)));
             continue;
         }
         let host = if r.proto == Proto::Tcp { &tcp } else { &udp };
         if host.contains(&r.ext_port) {
-            let why = format!(
-                "{} port {} is in use by a process of this host",
-                r.proto.as_str(),
-                r.ext_port
-            );
-            skipped.push((i, why));
+            skipped.push((i, ImportSkip::HostPort(r.proto, r.ext_port)));
             continue;
         }
         let (ext, int) = (i32::from(r.ext_port), i32::from(r.int_port));
@@ -545,13 +572,12 @@ pub async fn import(state: &Context, text: &str) -> Result<ImportReport, String>
         .await
         {
             Ok(_) => imported += 1,
-            Err(db::DbError::Duplicate(_)) => skipped.push((
-                i,
-                format!("{} port {} is already forwarded", proto, r.ext_port),
-            )),
-            Err(e) => return Err(e.to_string()),
+            Err(db::DbError::Duplicate(_)) => {
+                skipped.push((i, ImportSkip::Forwarded(r.proto, r.ext_port)));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    apply(state).await.map_err(|e| e.to_string())?;
+    apply(state).await?;
     Ok(ImportReport { imported, skipped })
 }

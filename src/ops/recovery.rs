@@ -186,7 +186,7 @@ async fn clean_lxd(state: &Context, name: &str, settled: bool) -> Outcome {
         return Outcome::Kept(e.to_string());
     }
     if let Err(why) = rules {
-        return Outcome::Kept(why);
+        return Outcome::Kept(why.to_string());
     }
     if !settled {
         return Outcome::Quiet;
@@ -198,14 +198,23 @@ async fn clean_lxd(state: &Context, name: &str, settled: bool) -> Outcome {
     }
 }
 
+/// Why a container's port forwards are not removed yet.
+#[derive(Debug, thiserror::Error)]
+enum DropRulesError {
+    /// not removed from the store
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// removed from the store, not yet from iptables
+    #[error(transparent)]
+    Apply(#[from] nat::NatError),
+}
+
 /// Removes the container's port forwards from the store and from iptables.
-async fn drop_rules(state: &Context, name: &str) -> Result<(), String> {
+async fn drop_rules(state: &Context, name: &str) -> Result<(), DropRulesError> {
     let owned = name.to_string();
-    let removed = db::run(&state.pool, move |c| db::zjmf::forget_rules(c, &owned))
-        .await
-        .map_err(|e| e.to_string())?;
+    let removed = db::run(&state.pool, move |c| db::zjmf::forget_rules(c, &owned)).await?;
     if removed > 0 {
-        nat::apply(state).await.map_err(|e| e.to_string())?;
+        nat::apply(state).await?;
     }
     Ok(())
 }

@@ -12,16 +12,39 @@ pub struct Imported {
     pub int_port: u16,
 }
 
+/// The rule file is not a JSON list.
+#[derive(Debug, thiserror::Error)]
+#[error("not a JSON list of rules: {0}")]
+pub struct NotARuleList(serde_json::Error);
+
+/// Why an entry of the rule file is skipped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SkippedRule {
+    #[error("not an object")]
+    NotAnObject,
+    #[error("no container name")]
+    NoName,
+    #[error("bad container name {0:?}")]
+    BadName(String),
+    #[error("unknown protocol {0:?}")]
+    UnknownProtocol(String),
+    /// which port ("external", "container")
+    #[error("no {0} port")]
+    NoPort(&'static str),
+    /// which port, and its value
+    #[error("bad {0} port {1:?}")]
+    BadPort(&'static str, String),
+}
+
+/// The rules of a rule file and its entries skipped, each with its position in the list.
+pub type FlaskRules = (Vec<(usize, Imported)>, Vec<(usize, SkippedRule)>);
+
 /// Reads the Flask backend's rule file: a JSON list of objects. Field names vary between
 /// its versions, so each value is looked up under its known names (case-insensitive);
 /// unknown fields are ignored. Returns the rules and the entries skipped and why, each
 /// with its position in the list.
-#[allow(clippy::type_complexity)]
-pub fn parse_flask_rules(
-    text: &str,
-) -> Result<(Vec<(usize, Imported)>, Vec<(usize, String)>), String> {
-    let list: Vec<serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| format!("not a JSON list of rules: {e}"))?;
+pub fn parse_flask_rules(text: &str) -> Result<FlaskRules, NotARuleList> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).map_err(NotARuleList)?;
     let mut rules = Vec::new();
     let mut skipped = Vec::new();
     for (i, entry) in list.iter().enumerate() {
@@ -33,8 +56,8 @@ pub fn parse_flask_rules(
     Ok((rules, skipped))
 }
 
-fn flask_rule(v: &serde_json::Value) -> Result<Imported, String> {
-    let obj = v.as_object().ok_or("not an object")?;
+fn flask_rule(v: &serde_json::Value) -> Result<Imported, SkippedRule> {
+    let obj = v.as_object().ok_or(SkippedRule::NotAnObject)?;
     let get = |names: &[&str]| -> Option<String> {
         obj.iter()
             .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
@@ -45,7 +68,7 @@ fn flask_rule(v: &serde_json::Value) -> Result<Imported, String> {
             })
     };
     let hostname =
-        get(&["hostname", "container", "container_name", "name"]).ok_or("no container name")?;
+        get(&["hostname", "container", "container_name", "name"]).ok_or(SkippedRule::NoName)?;
     let host_ok = !hostname.is_empty()
         && hostname.len() <= 63
         && hostname
@@ -53,16 +76,16 @@ fn flask_rule(v: &serde_json::Value) -> Result<Imported, String> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && hostname.starts_with(|c: char| c.is_ascii_alphabetic());
     if !host_ok {
-        return Err(format!("bad container name {hostname:?}"));
+        return Err(SkippedRule::BadName(hostname));
     }
     let proto = get(&["dtype", "protocol", "proto", "type"]).unwrap_or_else(|| "tcp".into());
-    let proto = Proto::parse(&proto).ok_or(format!("unknown protocol {proto:?}"))?;
-    let port = |names: &[&str], what: &str| -> Result<u16, String> {
-        let raw = get(names).ok_or(format!("no {what} port"))?;
-        raw.parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or(format!("bad {what} port {raw:?}"))
+    let proto = Proto::parse(&proto).ok_or(SkippedRule::UnknownProtocol(proto))?;
+    let port = |names: &[&str], what: &'static str| -> Result<u16, SkippedRule> {
+        let raw = get(names).ok_or(SkippedRule::NoPort(what))?;
+        match raw.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(SkippedRule::BadPort(what, raw)),
+        }
     };
     Ok(Imported {
         hostname,
@@ -111,7 +134,8 @@ mod tests {
         );
         let why: Vec<usize> = skipped.iter().map(|(i, _)| *i).collect();
         assert_eq!(why, vec![3, 4, 5, 6]);
-        assert!(skipped[1].1.contains("icmp"));
+        assert_eq!(skipped[1].1, SkippedRule::UnknownProtocol("icmp".into()));
+        assert_eq!(skipped[1].1.to_string(), r#"unknown protocol "icmp""#);
         assert!(parse_flask_rules("{}").is_err());
     }
 }

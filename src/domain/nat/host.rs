@@ -86,10 +86,14 @@ pub fn default_route_interface(route: &str) -> Option<String> {
         .map(|(_, iface)| iface)
 }
 
+/// `ip -j addr` printed something that is not its JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected `ip -j addr` output: {0}")]
+pub struct UnexpectedIpOutput(serde_json::Error);
+
 /// The IPv4 addresses in the output of `ip -j -4 addr show dev IFACE`, in order.
-pub fn ipv4_addresses(json: &str) -> Result<Vec<Ipv4Addr>, String> {
-    let links: Vec<serde_json::Value> =
-        serde_json::from_str(json).map_err(|e| format!("unexpected `ip -j addr` output: {e}"))?;
+pub fn ipv4_addresses(json: &str) -> Result<Vec<Ipv4Addr>, UnexpectedIpOutput> {
+    let links: Vec<serde_json::Value> = serde_json::from_str(json).map_err(UnexpectedIpOutput)?;
     Ok(links
         .iter()
         .filter_map(|l| l.get("addr_info")?.as_array())
@@ -134,7 +138,10 @@ impl Listen {
 
     /// From what start-up found: the default route's interface and that interface's
     /// addresses (or why they could not be read).
-    pub fn detected(interface: String, addresses: Result<Vec<Ipv4Addr>, String>) -> Listen {
+    pub fn detected(
+        interface: String,
+        addresses: Result<Vec<Ipv4Addr>, impl std::fmt::Display>,
+    ) -> Listen {
         match addresses {
             Ok(a) if a.is_empty() => Listen::Missing(format!(
                 "the default route's interface {interface} has no IPv4 address"
@@ -286,11 +293,11 @@ eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
             {"family":"inet","local":"192.0.2.3","prefixlen":24,"scope":"global","secondary":true},
             {"family":"inet6","local":"2001:db8::2","prefixlen":64}]}]"#;
         let want: Vec<Ipv4Addr> = vec![Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(192, 0, 2, 3)];
-        assert_eq!(ipv4_addresses(json), Ok(want));
-        assert_eq!(ipv4_addresses("[]"), Ok(vec![]));
+        assert_eq!(ipv4_addresses(json).ok(), Some(want));
+        assert_eq!(ipv4_addresses("[]").ok(), Some(vec![]));
         assert_eq!(
-            ipv4_addresses(r#"[{"ifname":"eth0","addr_info":[]}]"#),
-            Ok(vec![])
+            ipv4_addresses(r#"[{"ifname":"eth0","addr_info":[]}]"#).ok(),
+            Some(vec![])
         );
         assert!(ipv4_addresses("Device \"eth9\" does not exist.").is_err());
     }
@@ -298,7 +305,7 @@ eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
     #[test]
     fn nothing_found_means_nothing_captured() {
         let a = Ipv4Addr::new(192, 0, 2, 2);
-        let found = Listen::detected("eth0".into(), Ok(vec![a]));
+        let found = Listen::detected("eth0".into(), Ok::<_, &str>(vec![a]));
         assert_eq!(found.addresses(), vec![a]);
         assert_eq!(found.list(), "192.0.2.2");
         for (why, listen) in [
@@ -306,10 +313,13 @@ eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
                 "no default route",
                 Listen::Missing("no default route".into()),
             ),
-            ("no address", Listen::detected("eth0".into(), Ok(vec![]))),
+            (
+                "no address",
+                Listen::detected("eth0".into(), Ok::<_, &str>(vec![])),
+            ),
             (
                 "ip failed",
-                Listen::detected("eth0".into(), Err("no ip".into())),
+                Listen::detected("eth0".into(), Err::<Vec<_>, _>("no ip")),
             ),
         ] {
             assert!(matches!(listen, Listen::Missing(_)), "{why}");

@@ -29,10 +29,10 @@ mod host;
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
-pub use flask::{Imported, parse_flask_rules};
+pub use flask::{FlaskRules, Imported, NotARuleList, SkippedRule, parse_flask_rules};
 pub use host::{
-    Listen, default_route_interface, ipv4_addresses, listening_ports, past_listeners,
-    sockets_in_use,
+    Listen, UnexpectedIpOutput, default_route_interface, ipv4_addresses, listening_ports,
+    past_listeners, sockets_in_use,
 };
 
 /// The comment on every rule Suanli writes (iptables limits comments to 256 bytes).
