@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bollard::{BollardRequest, ClientVersion, Docker};
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::DockerError;
@@ -69,7 +69,7 @@ fn client(ep: &Endpoint) -> Result<Docker, DockerError> {
             Docker::connect_with_http(addr, TIMEOUT_SECS, &MIN_API).map_err(|e| bad(e.to_string()))
         }
         Some(tls) => {
-            let config = tls_config(tls).map_err(bad)?;
+            let config = tls_config(tls).map_err(|e| bad(e.to_string()))?;
             let https = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(config)
                 .https_only()
@@ -97,32 +97,52 @@ fn client(ep: &Endpoint) -> Result<Docker, DockerError> {
     }
 }
 
+/// Why a node's TLS material cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum TlsMaterialError {
+    #[error("CA certificate: {0}")]
+    CaPem(pem::Error),
+    #[error("CA certificate: {0}")]
+    CaRefused(rustls::Error),
+    #[error("CA certificate: no PEM certificate found")]
+    NoCa,
+    #[error("client certificate: {0}")]
+    CertPem(pem::Error),
+    #[error("client certificate: no PEM certificate found")]
+    NoCert,
+    #[error("client key: {0}")]
+    KeyPem(pem::Error),
+    /// the TLS versions of the crypto provider
+    #[error("{0}")]
+    Versions(rustls::Error),
+    #[error("client certificate/key: {0}")]
+    CertKey(rustls::Error),
+}
+
 /// A rustls client configuration trusting only the node's CA and presenting its client
 /// certificate and key.
-fn tls_config(tls: &TlsMaterial) -> Result<rustls::ClientConfig, String> {
+fn tls_config(tls: &TlsMaterial) -> Result<rustls::ClientConfig, TlsMaterialError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(tls.ca_pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("CA certificate: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("CA certificate: {e}"))?;
+        let cert = cert.map_err(TlsMaterialError::CaPem)?;
+        roots.add(cert).map_err(TlsMaterialError::CaRefused)?;
     }
     if roots.is_empty() {
-        return Err("CA certificate: no PEM certificate found".into());
+        return Err(TlsMaterialError::NoCa);
     }
     let chain = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("client certificate: {e}"))?;
+        .map_err(TlsMaterialError::CertPem)?;
     if chain.is_empty() {
-        return Err("client certificate: no PEM certificate found".into());
+        return Err(TlsMaterialError::NoCert);
     }
-    let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
-        .map_err(|e| format!("client key: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).map_err(TlsMaterialError::KeyPem)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsMaterialError::Versions)?
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
-        .map_err(|e| format!("client certificate/key: {e}"))
+        .map_err(TlsMaterialError::CertKey)
 }
