@@ -378,11 +378,8 @@ impl Settings {
     /// The HTTPS keys of `server` (issue #14).
     fn validate_tls(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        if let Err(entry) = crate::domain::tls::parse_names(&s.tls_names) {
-            return bad(
-                "server.tls_names",
-                format!("`{entry}` is neither a DNS name nor an IP address"),
-            );
+        if let Err(e) = crate::domain::tls::parse_names(&s.tls_names) {
+            return bad("server.tls_names", e.to_string());
         }
         if s.tls_cert.as_os_str().is_empty() != s.tls_key.as_os_str().is_empty() {
             return bad(

@@ -93,12 +93,17 @@ impl std::fmt::Display for CertName {
     }
 }
 
+/// An entry of `server.tls_names` that is neither a DNS name nor an IP address.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is neither a DNS name nor an IP address")]
+pub struct BadCertName(pub String);
+
 /// The names of `server.tls_names` (comma-separated, blanks dropped, duplicates once, in
 /// order), or the first entry that is neither a DNS name nor an IP address.
-pub fn parse_names(list: &str) -> Result<Vec<CertName>, String> {
+pub fn parse_names(list: &str) -> Result<Vec<CertName>, BadCertName> {
     let mut names: Vec<CertName> = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let name = CertName::parse(entry).ok_or_else(|| entry.to_string())?;
+        let name = CertName::parse(entry).ok_or_else(|| BadCertName(entry.to_string()))?;
         if !names.contains(&name) {
             names.push(name);
         }
@@ -222,7 +227,10 @@ mod tests {
             ["localhost", "127.0.0.1", "panel.example.com"]
         );
         assert_eq!(parse_names("").unwrap(), []);
-        assert_eq!(parse_names("ok.example, bad name").unwrap_err(), "bad name");
+        assert_eq!(
+            parse_names("ok.example, bad name").unwrap_err(),
+            BadCertName("bad name".into())
+        );
     }
 
     #[test]

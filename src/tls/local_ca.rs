@@ -14,7 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::{Duration, OffsetDateTime};
 
-use super::{TlsError, describe, fingerprint, host_name, info_for, parse};
+use super::{CertError, TlsError, describe, fingerprint, host_name, info_for, parse};
 use crate::domain::tls::{CaInfo, CertName, same_names};
 
 /// Apple's platforms refuse TLS server certificates valid for longer (even from a
@@ -23,6 +23,42 @@ const SERVER_DAYS: i64 = 825;
 const CA_DAYS: i64 = 3650;
 /// A generated server certificate this close to its end is issued again at start.
 const RENEW_DAYS: i64 = 30;
+
+/// Why a certificate or key could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("CA key: {0}")]
+    CaKey(rcgen::Error),
+    #[error("CA certificate: {0}")]
+    CaCert(rcgen::Error),
+    /// a name of `server.tls_names` rcgen does not take as a DNS name
+    #[error("name {0}: {1}")]
+    Name(String, rcgen::Error),
+    #[error("server key: {0}")]
+    ServerKey(rcgen::Error),
+    #[error("server certificate: {0}")]
+    ServerCert(rcgen::Error),
+    /// what was just made does not read back
+    #[error("{0}")]
+    Pem(rustls_pki_types::pem::Error),
+}
+
+/// Why the existing server certificate must be issued again.
+#[derive(Debug, thiserror::Error)]
+enum Stale {
+    #[error(transparent)]
+    Unreadable(#[from] CertError),
+    #[error("the names changed")]
+    NamesChanged,
+    #[error("it expires within {} days", RENEW_DAYS)]
+    Expiring,
+    #[error("it was not signed by ca.pem")]
+    NotSignedByCa,
+    #[error("server.key: {0}")]
+    Key(rcgen::Error),
+    #[error("server.key does not belong to it")]
+    KeyMismatch,
+}
 
 /// The files of the generated certificate.
 struct Files {
@@ -55,7 +91,7 @@ pub(super) fn generated(dir: &Path, wanted: &[CertName]) -> Result<super::Served
     let (ca_pem, ca_key) = match (read(&f.ca_cert)?, read(&f.ca_key)?) {
         (Some(cert), key) => (cert, key),
         (None, None) => {
-            let (cert, key) = new_ca().map_err(TlsError::Generate)?;
+            let (cert, key) = new_ca()?;
             replace_file(&f.ca_key, key.as_bytes(), 0o600)
                 .map_err(|e| file_err(&f.ca_key, e.to_string()))?;
             replace_file(&f.ca_cert, cert.as_bytes(), 0o644)
@@ -103,7 +139,7 @@ pub(super) fn generated(dir: &Path, wanted: &[CertName]) -> Result<super::Served
         KeyPair::from_pem(&ca_key).map_err(|e| file_err(&f.ca_key, format!("not a key: {e}")))?;
     let issuer = Issuer::from_ca_cert_der(&ca_der, ca_key)
         .map_err(|e| file_err(&f.ca_cert, format!("cannot use it as the issuer: {e}")))?;
-    let (cert_pem, key_pem) = new_server_cert(&issuer, wanted).map_err(TlsError::Generate)?;
+    let (cert_pem, key_pem) = new_server_cert(&issuer, wanted)?;
     replace_file(&f.key, key_pem.as_bytes(), 0o600).map_err(|e| file_err(&f.key, e.to_string()))?;
     replace_file(&f.cert, cert_pem.as_bytes(), 0o644)
         .map_err(|e| file_err(&f.cert, e.to_string()))?;
@@ -112,30 +148,28 @@ pub(super) fn generated(dir: &Path, wanted: &[CertName]) -> Result<super::Served
         "tls: issued the server certificate for {}",
         names.join(", ")
     );
-    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(GenerateError::Pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(GenerateError::Pem)?;
     Ok((vec![cert], key, info_for(&f.cert, Some(ca), true)))
 }
 
 /// Why the existing server certificate must be issued again, if it must.
-fn still_good(cert: &[u8], key_pem: &str, ca: &[u8], wanted: &[CertName]) -> Result<(), String> {
+fn still_good(cert: &[u8], key_pem: &str, ca: &[u8], wanted: &[CertName]) -> Result<(), Stale> {
     let described = describe(cert)?;
     if !same_names(&described.names, wanted) {
-        return Err("the names changed".into());
+        return Err(Stale::NamesChanged);
     }
     if described.not_after - OffsetDateTime::now_utc() < Duration::days(RENEW_DAYS) {
-        return Err(format!("it expires within {RENEW_DAYS} days"));
+        return Err(Stale::Expiring);
     }
     let parsed = parse(cert)?;
     let ca = parse(ca)?;
     parsed
         .verify_signature(Some(ca.public_key()))
-        .map_err(|_| "it was not signed by ca.pem".to_string())?;
-    let key = KeyPair::from_pem(key_pem).map_err(|e| format!("server.key: {e}"))?;
+        .map_err(|_| Stale::NotSignedByCa)?;
+    let key = KeyPair::from_pem(key_pem).map_err(Stale::Key)?;
     if key.subject_public_key_info() != parsed.public_key().raw {
-        return Err("server.key does not belong to it".into());
+        return Err(Stale::KeyMismatch);
     }
     Ok(())
 }
@@ -150,7 +184,7 @@ fn serial() -> SerialNumber {
 
 /// A new CA: (certificate PEM, key PEM). Its name carries this host's name and a random
 /// tag, so two panels' CAs are told apart in a browser's list.
-fn new_ca() -> Result<(String, String), String> {
+fn new_ca() -> Result<(String, String), GenerateError> {
     let mut tag = [0u8; 4];
     rand::fill(&mut tag[..]);
     let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
@@ -169,10 +203,8 @@ fn new_ca() -> Result<(String, String), String> {
         KeyUsagePurpose::DigitalSignature,
     ];
     valid_for(&mut params, CA_DAYS);
-    let key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| format!("CA certificate: {e}"))?;
+    let key = KeyPair::generate().map_err(GenerateError::CaKey)?;
+    let cert = params.self_signed(&key).map_err(GenerateError::CaCert)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 
@@ -189,13 +221,15 @@ fn valid_for(params: &mut CertificateParams, days: i64) {
 fn new_server_cert(
     issuer: &Issuer<'_, KeyPair>,
     names: &[CertName],
-) -> Result<(String, String), String> {
+) -> Result<(String, String), GenerateError> {
     let mut params = CertificateParams::default();
     for name in names {
         params.subject_alt_names.push(match name {
-            CertName::Dns(n) => {
-                SanType::DnsName(n.clone().try_into().map_err(|e| format!("name {n}: {e}"))?)
-            }
+            CertName::Dns(n) => SanType::DnsName(
+                n.clone()
+                    .try_into()
+                    .map_err(|e| GenerateError::Name(n.clone(), e))?,
+            ),
             CertName::Ip(ip) => SanType::IpAddress(*ip),
         });
     }
@@ -211,10 +245,10 @@ fn new_server_cert(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     valid_for(&mut params, SERVER_DAYS);
-    let key = KeyPair::generate().map_err(|e| format!("server key: {e}"))?;
+    let key = KeyPair::generate().map_err(GenerateError::ServerKey)?;
     let cert = params
         .signed_by(&key, issuer)
-        .map_err(|e| format!("server certificate: {e}"))?;
+        .map_err(GenerateError::ServerCert)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 

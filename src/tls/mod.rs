@@ -13,6 +13,8 @@
 
 mod local_ca;
 
+pub use local_ca::GenerateError;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,8 +38,27 @@ pub enum TlsError {
         path: PathBuf,
         why: String,
     },
+    /// a certificate (the operator's or the generated one) that cannot be served
+    #[error("`{key}` {path}: {source}")]
+    Cert {
+        key: &'static str,
+        path: PathBuf,
+        source: CertError,
+    },
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+}
+
+/// Why a certificate cannot be read or served with its key.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("not an X.509 certificate: {0}")]
+    NotX509(x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error("the key does not belong to the certificate (`server.tls_cert`)")]
+    KeyMismatch,
+    /// rustls refused the protocol versions, the certificate or the key
     #[error("{0}")]
-    Generate(String),
+    Refused(rustls::Error),
 }
 
 /// What the panel serves over HTTPS, and what the settings page and the log show of it.
@@ -60,19 +81,19 @@ pub fn load(server: &ServerSettings) -> Result<Tls, TlsError> {
         why: "no certificate".into(),
     })?;
     info.fingerprint = fingerprint(leaf);
-    let described = describe(leaf).map_err(|why| TlsError::File {
+    let described = describe(leaf).map_err(|source| TlsError::Cert {
         key: "server.tls_cert",
         path: info.cert_path.clone(),
-        why,
+        source,
     })?;
     info.spki_sha256 = described.spki_sha256;
     info.names = described.names.iter().map(ToString::to_string).collect();
     info.not_after = described.not_after.date().to_string();
     let cert_path = info.cert_path.clone();
-    let config = server_config(chain, key).map_err(|why| TlsError::File {
+    let config = server_config(chain, key).map_err(|source| TlsError::Cert {
         key: "server.tls_key",
         path: cert_path,
-        why,
+        source,
     })?;
     Ok(Tls { config, info })
 }
@@ -153,18 +174,16 @@ fn info_for(cert_path: &Path, ca: Option<CaInfo>, issued: bool) -> TlsInfo {
 fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> Result<ServerConfig, String> {
+) -> Result<ServerConfig, CertError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(CertError::Refused)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => {
-                "the key does not belong to the certificate (`server.tls_cert`)".to_string()
-            }
-            e => e.to_string(),
+            rustls::Error::InconsistentKeys(_) => CertError::KeyMismatch,
+            e => CertError::Refused(e),
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -186,13 +205,13 @@ struct Described {
     spki_sha256: String,
 }
 
-fn parse(der: &[u8]) -> Result<X509Certificate<'_>, String> {
+fn parse(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     x509_parser::parse_x509_certificate(der)
         .map(|(_, c)| c)
-        .map_err(|e| format!("not an X.509 certificate: {e}"))
+        .map_err(CertError::NotX509)
 }
 
-fn describe(der: &[u8]) -> Result<Described, String> {
+fn describe(der: &[u8]) -> Result<Described, CertError> {
     let cert = parse(der)?;
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
