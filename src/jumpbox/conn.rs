@@ -16,7 +16,7 @@ use super::limits::{Limits, Slot};
 use super::login::{Login, Shared, TERMINAL_ROUTE};
 use crate::domain::access::Actor;
 use crate::ops::Context;
-use crate::ops::accounts::LoginRefused;
+use crate::ops::accounts::{LoginError, LoginRefused};
 use crate::ops::audit::Origin;
 use crate::ops::streams::Holder;
 
@@ -109,8 +109,8 @@ impl Handler for Connection {
         }
         let ip = self.peer.ip().to_string();
         let u = match crate::ops::accounts::login(&self.state, user, password, &ip, "ssh").await {
-            Ok(Ok(u)) => u,
-            Ok(Err(LoginRefused::Throttled(_))) => {
+            Ok(u) => u,
+            Err(LoginError::Refused(LoginRefused::Throttled(_))) => {
                 // the address spent its budget during this connection: no more tries
                 // here; its next connection is told why (see `accept`)
                 log::info!(ip = ip.as_str(); "jumpbox login refused: too many failures from this address");
@@ -119,17 +119,11 @@ impl Handler for Connection {
                     partial_success: false,
                 });
             }
-            Ok(Err(why)) => {
-                let why = match why {
-                    LoginRefused::BadCredentials => "bad credentials",
-                    LoginRefused::Locked => "account locked",
-                    LoginRefused::Disabled => "account disabled",
-                    LoginRefused::Throttled(_) => "throttled",
-                };
+            Err(LoginError::Refused(why)) => {
                 log::info!(ip = ip.as_str(); "jumpbox login refused: {why}");
                 return Ok(try_again());
             }
-            Err(e) => {
+            Err(LoginError::Ops(e)) => {
                 log::error!(ip = ip.as_str(); "jumpbox login failed: {e}");
                 return Ok(try_again());
             }

@@ -23,13 +23,39 @@ use crate::ops::Context;
 /// Why a login was refused. Unknown users, wrong passwords and locked accounts are told
 /// the same (and take the same time: one bcrypt check each); only the right password of
 /// a disabled account learns that it is disabled.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoginRefused {
+    #[error("bad credentials")]
     BadCredentials,
+    #[error("account locked")]
     Locked,
+    #[error("account disabled")]
     Disabled,
     /// too many failed logins from this source address: try again in so many seconds
+    #[error("throttled")]
     Throttled(u64),
+}
+
+/// Why a login let no one in: refused (the client's failure, audited), or a failure of
+/// ours (the database).
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("login refused: {0}")]
+    Refused(LoginRefused),
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+}
+
+impl From<LoginRefused> for LoginError {
+    fn from(why: LoginRefused) -> Self {
+        LoginError::Refused(why)
+    }
+}
+
+impl From<db::DbError> for LoginError {
+    fn from(e: db::DbError) -> Self {
+        LoginError::Ops(e.into())
+    }
 }
 
 /// Failed logins per source address, shared by every door: at most
@@ -126,7 +152,7 @@ pub async fn login(
     password: &str,
     ip: &str,
     door: &'static str,
-) -> Result<Result<User, LoginRefused>, OpsError> {
+) -> Result<User, LoginError> {
     let origin = Origin::new(None, username.trim(), "", ip, door);
     // a peer address always parses; without one, all such requests share one budget
     let source = ip
@@ -147,11 +173,11 @@ pub async fn login(
                 )
                 .await;
             }
-            return Ok(Err(LoginRefused::Throttled(t.retry_after_secs)));
+            return Err(LoginRefused::Throttled(t.retry_after_secs).into());
         }
     };
     let outcome = check_password(state, origin, password).await;
-    if !matches!(outcome, Ok(Err(_))) {
+    if !matches!(outcome, Err(LoginError::Refused(_))) {
         // a success, or a failure of ours (database down): not the client's failure
         state.throttle.release(attempt);
     }
@@ -162,7 +188,7 @@ async fn check_password(
     state: &Context,
     mut origin: Origin,
     password: &str,
-) -> Result<Result<User, LoginRefused>, OpsError> {
+) -> Result<User, LoginError> {
     let lookup = origin.username.clone();
     let found = db::run(&state.pool, move |c| {
         db::users::find_by_username(c, &lookup)
@@ -173,7 +199,7 @@ async fn check_password(
         verify_password(state, password, &state.dummy_hash).await;
         let event = origin.event("login_failed", 401, "unknown user");
         audit::record(state, event).await;
-        return Ok(Err(LoginRefused::BadCredentials));
+        return Err(LoginRefused::BadCredentials.into());
     };
     origin.user_id = Some(user.id);
     origin.role = user.role.clone();
@@ -184,7 +210,7 @@ async fn check_password(
         verify_password(state, password, &state.dummy_hash).await;
         let event = origin.event("login_locked", 423, "account locked");
         audit::record(state, event).await;
-        return Ok(Err(LoginRefused::Locked));
+        return Err(LoginRefused::Locked.into());
     }
     if !verify_password(state, password, &user.password_hash).await {
         let window = state.lockout.window.num_seconds();
@@ -199,21 +225,21 @@ async fn check_password(
             let event = origin.event("account_locked", 423, "too many failures");
             audit::record(state, event).await;
         }
-        return Ok(Err(LoginRefused::BadCredentials));
+        return Err(LoginRefused::BadCredentials.into());
     }
     if user.disabled {
         let event = origin.event("login_failed", 403, "account disabled");
         audit::record(state, event).await;
-        return Ok(Err(LoginRefused::Disabled));
+        return Err(LoginRefused::Disabled.into());
     }
     if !db::run(&state.pool, move |c| db::users::succeed_attempt(c, id)).await? {
         // SECURITY: the account locked while this check ran; a success never lifts a lock
         let event = origin.event("login_locked", 423, "account locked");
         audit::record(state, event).await;
-        return Ok(Err(LoginRefused::Locked));
+        return Err(LoginRefused::Locked.into());
     }
     audit::record(state, origin.event("login_success", 200, "")).await;
-    Ok(Ok(user))
+    Ok(user)
 }
 
 /// How long a login waits for one of its account's running password checks to end.

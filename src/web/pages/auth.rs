@@ -13,7 +13,8 @@ use crate::domain::redirect::local_path;
 use crate::domain::routes::{GET_LOGIN, GET_PASSWORD, GET_ROOT};
 use crate::i18n::Lang;
 use crate::ops::Context;
-use crate::ops::{self, OpsError, accounts::LoginRefused};
+use crate::ops::accounts::{LoginError, LoginRefused};
+use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::middleware::{LANG_COOKIE, session};
@@ -64,7 +65,7 @@ pub async fn login(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    match ops::accounts::login(&st, &form.username, &form.password, &ctx.ip, "web").await? {
+    match ops::accounts::login(&st, &form.username, &form.password, &ctx.ip, "web").await {
         Ok(user) => {
             let agent = req
                 .headers()
@@ -80,7 +81,8 @@ pub async fn login(
             };
             Ok(redirect(false, &to))
         }
-        Err(why) => {
+        Err(LoginError::Ops(e)) => Err(e.into()),
+        Err(LoginError::Refused(why)) => {
             let (status, error) = match why {
                 // SECURITY: one message for unknown users, wrong passwords and locks
                 LoginRefused::BadCredentials | LoginRefused::Locked => (
