@@ -330,14 +330,30 @@ fn locked_node(
     Ok(found.map(|(model, capacity, used)| (model, resources(capacity), resources(used))))
 }
 
-/// Places an instance on its node. Run inside a transaction: the node row is locked
-/// (SELECT … FOR UPDATE), so concurrent placements on one node run one after another
-/// and each sees the usage and GPUs the previous ones took.
+/// Why an instance was not placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// by the rules of placement (nothing written)
+    #[error("placement refused: {0}")]
+    Refused(#[from] PlacementError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for PlaceError {
+    fn from(e: diesel::result::Error) -> Self {
+        PlaceError::Db(e.into())
+    }
+}
+
+/// Places an instance on its node. Run inside a transaction (`db::transaction_with`):
+/// the node row is locked (SELECT … FOR UPDATE), so concurrent placements on one node
+/// run one after another and each sees the usage and GPUs the previous ones took.
 pub fn place(
     conn: &mut PgConnection,
     owner: Owner,
     v: &NewInstance,
-) -> Result<Result<InstanceId, PlacementError>, DbError> {
+) -> Result<InstanceId, PlaceError> {
     let image_ok = images::table
         .find(v.image_id)
         .filter(images::listed)
@@ -346,26 +362,21 @@ pub fn place(
         .optional()?
         .is_some();
     if !image_ok {
-        return Ok(Err(PlacementError::Unavailable("image_id")));
+        return Err(PlacementError::Unavailable("image_id").into());
     }
     let Some((spec_model, need)) = listed_spec(conn, v.spec_id)? else {
-        return Ok(Err(PlacementError::Unavailable("spec_id")));
+        return Err(PlacementError::Unavailable("spec_id").into());
     };
     let Some((node_model, capacity, used)) = locked_node(conn, v.node_id)? else {
-        return Ok(Err(PlacementError::Unavailable("node_id")));
+        return Err(PlacementError::Unavailable("node_id").into());
     };
-    if let Err(refused) = admits(&spec_model, need, &node_model, capacity, used) {
-        return Ok(Err(refused));
-    }
+    admits(&spec_model, need, &node_model, capacity, used)?;
     let held: Vec<Vec<i32>> = instances::table
         .filter(instances::node_id.eq(v.node_id))
         .filter(cardinality(instances::gpu_indices).gt(0))
         .select(instances::gpu_indices)
         .load(conn)?;
-    let gpus = match gpus_for(capacity, need, held.iter().map(Vec::as_slice)) {
-        Ok(gpus) => gpus,
-        Err(refused) => return Ok(Err(refused)),
-    };
+    let gpus = gpus_for(capacity, need, held.iter().map(Vec::as_slice))?;
 
     let id = diesel::insert_into(instances::table)
         .values((
@@ -385,7 +396,7 @@ pub fn place(
         ))
         .returning(instances::id)
         .get_result(conn)?;
-    Ok(Ok(id))
+    Ok(id)
 }
 
 /// (gpu_count, cpu_cores, memory_gb, system_disk_gb, data_disk_gb) as selected.

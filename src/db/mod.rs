@@ -164,6 +164,24 @@ where
     T: Send + 'static,
     F: FnOnce(&mut PgConnection) -> Result<T, DbError> + Send + 'static,
 {
+    transaction_with(pool, f).await
+}
+
+/// Runs `f` in a transaction (rolled back on error) whose error is its own: the store's,
+/// or a refusal of the rules it checks (`instances::PlaceError`).
+pub async fn transaction_with<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + From<DieselError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+{
     use diesel::Connection;
-    run(pool, move |conn| conn.transaction(f)).await
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut pooled = pool.get().map_err(DbError::from)?;
+        let conn: &mut PgConnection = &mut pooled;
+        conn.transaction(f)
+    })
+    .await
+    .map_err(|e| DbError::Unavailable(format!("blocking task: {e}")))?
 }

@@ -157,14 +157,28 @@ impl NewInstance {
 }
 
 /// Why a placement was refused (the transaction wrote nothing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
-    /// image, spec or node missing or not 上架
+    /// image, spec or node missing or not 上架 (the form field)
+    #[error("{0} unavailable")]
     Unavailable(&'static str),
     /// the node's GPU model differs from the spec's
+    #[error("the node's GPU model is not the spec's")]
     GpuModel,
     /// free capacity or free GPU indices do not cover the spec (资源不足)
+    #[error("the node has no capacity for the spec")]
     Capacity,
+}
+
+impl PlacementError {
+    /// The i18n key of what the user is told (for `Unavailable`, next to its field).
+    pub fn key(self) -> &'static str {
+        match self {
+            PlacementError::Unavailable(_) => "instance.unavailable",
+            PlacementError::GpuModel => "instance.gpu_mismatch",
+            PlacementError::Capacity => "instance.no_capacity",
+        }
+    }
 }
 
 /// The node's GPU model is the spec's (case and surrounding blanks aside).

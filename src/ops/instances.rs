@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{OpsError, tenancy};
+use crate::db::instances::PlaceError;
 use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
 use crate::docker::{self, Endpoint, TlsMaterial, container};
 use crate::domain::access::{Actor, Scope, scope};
@@ -165,18 +166,17 @@ pub async fn create(
         user_id: actor.user_id,
         company_id: actor.company_id,
     };
-    let placed = db::transaction(&state.pool, move |c| db::instances::place(c, owner, &v))
-        .await
-        .map_err(|e| OpsError::from_write(e, "name"))?;
+    let placed =
+        db::transaction_with(&state.pool, move |c| db::instances::place(c, owner, &v)).await;
     let id = match placed {
         Ok(id) => id,
-        Err(PlacementError::Unavailable(field)) => {
+        Err(PlaceError::Db(e)) => return Err(OpsError::from_write(e, "name")),
+        Err(PlaceError::Refused(why @ PlacementError::Unavailable(field))) => {
             let mut e = FieldErrors::default();
-            e.add(field, "instance.unavailable");
+            e.add(field, why.key());
             return Err(OpsError::Invalid(e));
         }
-        Err(PlacementError::GpuModel) => return Err(OpsError::Refused("instance.gpu_mismatch")),
-        Err(PlacementError::Capacity) => return Err(OpsError::Refused("instance.no_capacity")),
+        Err(PlaceError::Refused(why)) => return Err(OpsError::Placement(why)),
     };
     state.totals.forget();
     let state = Arc::clone(state);

@@ -28,6 +28,7 @@ use crate::crypto::CryptoError;
 pub use crate::db::DbError;
 use crate::docker::DockerError;
 use crate::domain::fields::FieldErrors;
+use crate::domain::instances::PlacementError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -43,6 +44,9 @@ pub enum OpsError {
     /// refused by a rule, with the i18n key of the reason
     #[error("refused: {0}")]
     Refused(&'static str),
+    /// an instance's node refused it (GPU model, capacity); its i18n key is `key()`
+    #[error("refused: {}", .0.key())]
+    Placement(PlacementError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("password hashing: {0}")]

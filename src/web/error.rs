@@ -49,6 +49,7 @@ impl From<OpsError> for WebError {
             OpsError::NotFound => WebError::NotFound,
             OpsError::InUse => WebError::Conflict("catalog.in_use"),
             OpsError::Refused(key) => WebError::Conflict(key),
+            OpsError::Placement(why) => WebError::Conflict(why.key()),
             OpsError::Docker(e) => WebError::Engine(e.to_string()),
             // handlers render form errors themselves; reaching here is a handler bug
             OpsError::Invalid(_) => WebError::Internal("unrendered form errors".into()),

@@ -330,9 +330,7 @@ pub async fn create(
             let step = WizardStep::of_errors(&errors);
             wizard_response(&st, &ctx, step, &f, &errors, None, true).await
         }
-        Err(OpsError::Refused(key))
-            if key == "instance.no_capacity" || key == "instance.gpu_mismatch" =>
-        {
+        Err(OpsError::Placement(why)) => {
             let mut form = f.into_inner();
             form.node_id.clear();
             wizard_response(
@@ -341,7 +339,7 @@ pub async fn create(
                 WizardStep::Node,
                 &form,
                 &FieldErrors::default(),
-                Some(ctx.t(key)),
+                Some(ctx.t(why.key())),
                 true,
             )
             .await
