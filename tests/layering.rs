@@ -4,7 +4,9 @@
 //! `use crate::{a, b}`, and `super::` paths that climb out of a room), and:
 //!
 //! - each room uses only the rooms its layer allows (`allowed` below);
-//! - the rooms form no cycle.
+//! - the rooms form no cycle;
+//! - no error is a bare `String` (`Result<_, String>`) and no result wraps another
+//!   (`Result<Result<…>>`): each contract has one typed error (issue 16).
 //!
 //! The layers, bottom up:
 //! - `i18n`, `domain`, `config`, `crypto`: anyone may use them (domain, the pure rules,
@@ -764,6 +766,100 @@ mod folders {
             ]
         );
     }
+
+/// The generic arguments of the `Result` at `toks[at]` (`Result<…>` or `Result::<…>`),
+/// each as its tokens, split at the commas of its own level; None when it has none.
+fn result_args(toks: &[(usize, Tok)], at: usize) -> Option<Vec<Vec<Tok>>> {
+    let mut i = at + 1;
+    if toks.get(i).map(|t| &t.1) == Some(&Tok::Path) {
+        i += 1;
+    }
+    if toks.get(i).map(|t| &t.1) != Some(&Tok::Punct('<')) {
+        return None;
+    }
+    let mut args = vec![Vec::new()];
+    let mut depth = 0;
+    let mut prev = None;
+    for (_, t) in &toks[i..] {
+        match t {
+            Tok::Punct('<' | '(' | '[') => depth += 1,
+            // `->` closes nothing
+            Tok::Punct('>') if prev == Some(&Tok::Punct('-')) => {}
+            Tok::Punct('>' | ')' | ']') => depth -= 1,
+            Tok::Punct(',') if depth == 1 => {
+                args.push(Vec::new());
+                prev = Some(t);
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 {
+            return Some(args);
+        }
+        if !(depth == 1 && *t == Tok::Punct('<') && prev.is_none()) {
+            args.last_mut()?.push(t.clone());
+        }
+        prev = Some(t);
+    }
+    None
+}
+
+/// Whether a type (as tokens) is the path `String` (`String`, `std::string::String`).
+fn is_string(ty: &[Tok]) -> bool {
+    ty.last() == Some(&Tok::Ident("String".into()))
+        && ty.iter().all(|t| matches!(t, Tok::Ident(_) | Tok::Path))
+}
+
+/// Whether a type (as tokens) is a `Result<…>` (`Result`, `io::Result`, …).
+fn is_result(ty: &[Tok]) -> bool {
+    let path = ty
+        .iter()
+        .take_while(|t| matches!(t, Tok::Ident(_) | Tok::Path));
+    path.last() == Some(&Tok::Ident("Result".into())) && ty.contains(&Tok::Punct('<'))
+}
+
+/// The lines of `src` (code only) with a `Result<…, String>` or a `Result<Result<…>…>`.
+fn stringly_results(src: &str) -> Vec<(usize, &'static str)> {
+    let toks = tokens(&code_only(src));
+    let mut found = Vec::new();
+    for (at, (line, t)) in toks.iter().enumerate() {
+        if *t != Tok::Ident("Result".into()) {
+            continue;
+        }
+        let Some(args) = result_args(&toks, at) else {
+            continue;
+        };
+        if args.len() == 2 && is_string(&args[1]) {
+            found.push((*line, "Result<_, String>"));
+        }
+        if args.first().is_some_and(|a| is_result(a)) {
+            found.push((*line, "Result<Result<…>>"));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_error_is_a_string_and_no_result_wraps_another() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    assert!(!files.is_empty(), "no files under {}", src.display());
+    let mut wrong = String::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let relative = file.strip_prefix(&src).unwrap_or(&file);
+        for (line, what) in stringly_results(&text) {
+            let _ = writeln!(wrong, "src/{}:{line}: {what}", relative.display());
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "give each contract one typed error (a thiserror enum of the module that fails; \
+         see ops::OpsError), not a String and not a Result in a Result:\n{wrong}"
+    );
 }
 
 mod parser {
@@ -841,6 +937,31 @@ mod parser {
         assert_eq!(module_of(Path::new("web/mod.rs")), ["web"]);
         assert_eq!(module_of(Path::new("startup.rs")), ["startup"]);
         assert!(module_of(Path::new("lib.rs")).is_empty());
+    }
+
+    #[test]
+    fn finds_string_errors_and_nested_results() {
+        let src = "fn a() -> Result<(String, String), String> {}\n\
+                   fn b() -> Result<Result<u8, E>, F> {}\n\
+                   let f = |x| -> Result<u16, std::string::String> { x };\n\
+                   fn c() -> io::Result<Result<u8, E>> {}\n\
+                   let v = Ok::<_, String>(1); let w = Result::<u8, String>::Ok(1);\n\
+                   fn d() -> Result<Box<dyn Fn() -> String>, E> {}\n\
+                   fn e() -> Result<Vec<String>, MyError> {}\n\
+                   fn f() -> Result<HashMap<String, String>, E> {}\n\
+                   // Result<u8, String>\n\
+                   const S: &str = \"Result<Result<u8, E>, String>\";\n\
+                   fn g() -> Result<String, Error> {}\n";
+        assert_eq!(
+            stringly_results(src),
+            [
+                (1, "Result<_, String>"),
+                (2, "Result<Result<…>>"),
+                (3, "Result<_, String>"),
+                (4, "Result<Result<…>>"),
+                (5, "Result<_, String>"),
+            ]
+        );
     }
 
     fn graph(edges: &[(&str, &str)]) -> Graph {
