@@ -168,19 +168,33 @@ where
 }
 
 /// Runs `f` in a transaction (rolled back on error) whose error is its own: the store's,
-/// or a refusal of the rules it checks (`instances::PlaceError`).
+/// or a refusal of the rules it checks (`instances::PlaceError`, an `OpsError`).
 pub async fn transaction_with<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
 where
     T: Send + 'static,
-    E: From<DbError> + From<DieselError> + Send + 'static,
+    E: From<DbError> + Send + 'static,
     F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 {
     use diesel::Connection;
+    /// `f`'s error, or the store's when the transaction itself fails (BEGIN, COMMIT)
+    enum Failed<E> {
+        Own(E),
+        Store(DieselError),
+    }
+    impl<E> From<DieselError> for Failed<E> {
+        fn from(e: DieselError) -> Self {
+            Failed::Store(e)
+        }
+    }
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
         let mut pooled = pool.get().map_err(DbError::from)?;
         let conn: &mut PgConnection = &mut pooled;
-        conn.transaction(f)
+        conn.transaction(|c| f(c).map_err(Failed::Own))
+            .map_err(|e| match e {
+                Failed::Own(e) => e,
+                Failed::Store(e) => DbError::from(e).into(),
+            })
     })
     .await
     .map_err(|e| DbError::Unavailable(format!("blocking task: {e}")))?

@@ -26,23 +26,23 @@ pub async fn toggle_role(state: &Context, id: i64, role: &str) -> Result<Permiss
         return Err(OpsError::NotFound);
     }
     let role = role.to_string();
-    let changed = db::transaction(&state.pool, move |c| {
-        let p = db::permissions::find(c, id)?;
+    let written = |e| OpsError::from_write(e, "id");
+    let changed = db::transaction_with(&state.pool, move |c| {
+        let p = db::permissions::find(c, id).map_err(written)?;
         let mut roles = p.allowed_roles.clone();
         if let Some(i) = roles.iter().position(|r| *r == role) {
             if role == "admin" && ADMIN_LIFELINES.contains(&p.path_pattern.as_str()) {
-                return Ok(Err(OpsError::Refused("permissions.lifeline")));
+                return Err(OpsError::Refused("permissions.lifeline"));
             }
             roles.remove(i);
         } else {
             roles.push(role);
         }
-        Ok(Ok(db::permissions::set_roles(c, id, &roles)?))
+        db::permissions::set_roles(c, id, &roles).map_err(written)
     })
-    .await
-    .map_err(|e| OpsError::from_write(e, "id"))?;
+    .await?;
     state.routes.forget();
-    changed
+    Ok(changed)
 }
 
 pub async fn all(state: &Context) -> Result<Vec<Permission>, OpsError> {
