@@ -44,7 +44,8 @@ pub enum OpsError {
     /// refused by a rule, with the i18n key of the reason
     #[error("refused: {0}")]
     Refused(&'static str),
-    /// an instance's node refused it (GPU model, capacity); its i18n key is `key()`
+    /// an instance's node refused it (GPU model, capacity; an unavailable choice is an
+    /// `Invalid` field instead); the i18n key of the reason is `PlacementError::key`
     #[error("refused: {}", .0.key())]
     Placement(PlacementError),
     #[error(transparent)]
