@@ -766,6 +766,7 @@ mod folders {
             ]
         );
     }
+}
 
 /// The generic arguments of the `Result` at `toks[at]` (`Result<…>` or `Result::<…>`),
 /// each as its tokens, split at the commas of its own level; None when it has none.
