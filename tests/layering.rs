@@ -282,66 +282,20 @@ fn first_segments(toks: &[(usize, Tok)], at: usize) -> Vec<(usize, String)> {
     }
 }
 
-/// Every use of another room in the source of the file whose module path is `module`.
+/// Every use of another room in the source of the file whose module path is `module`:
+/// the first segment of every path it names (`folders::paths`), when that is not its own.
 fn uses(src: &str, module: &[String]) -> Vec<Use> {
-    let toks = tokens(&code_only(src));
     let own_room = module.first().map(String::as_str);
-    // the inline modules (`mod tests { … }`) we are in, with the brace depth they opened
-    let mut inline: Vec<(usize, String)> = Vec::new();
-    let mut depth = 0;
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < toks.len() {
-        let at_path_start = i == 0 || toks[i - 1].1 != Tok::Path;
-        match &toks[i].1 {
-            Tok::Punct('{') => depth += 1,
-            Tok::Punct('}') => {
-                depth -= 1;
-                if inline.last().is_some_and(|(d, _)| *d > depth) {
-                    inline.pop();
-                }
-            }
-            Tok::Ident(kw) if kw == "mod" => {
-                if let (Some((_, Tok::Ident(name))), Some((_, Tok::Punct('{')))) =
-                    (toks.get(i + 1), toks.get(i + 2))
-                {
-                    inline.push((depth + 1, name.clone()));
-                }
-            }
-            Tok::Ident(kw)
-                if kw == "crate"
-                    && at_path_start
-                    && toks.get(i + 1).map(|t| &t.1) == Some(&Tok::Path) =>
-            {
-                found.extend(first_segments(&toks, i + 2));
-            }
-            Tok::Ident(kw) if kw == "super" && at_path_start => {
-                let mut climbs = 0;
-                let mut j = i;
-                while matches!(&toks.get(j).map(|t| &t.1), Some(Tok::Ident(s)) if s == "super")
-                    && toks.get(j + 1).map(|t| &t.1) == Some(&Tok::Path)
-                {
-                    climbs += 1;
-                    j += 2;
-                }
-                let here = module.len() + inline.len();
-                if climbs > 0 && climbs == here {
-                    found.extend(first_segments(&toks, j));
-                }
-                if climbs > 0 {
-                    i = j;
-                    continue;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    found
+    let mut found: Vec<Use> = folders::paths(src, module)
         .into_iter()
-        .filter(|(_, room)| Some(room.as_str()) != own_room && room != "self")
-        .map(|(line, room)| Use { line, room })
-        .collect()
+        .filter_map(|(line, path)| {
+            let room = path.into_iter().next()?;
+            (Some(room.as_str()) != own_room).then_some(Use { line, room })
+        })
+        .collect();
+    // one use per room and line (`use crate::db::{self, Pool}` names db once)
+    found.dedup();
+    found
 }
 
 /// The rooms as a graph: for each edge, the first place it is seen (`file:line`).

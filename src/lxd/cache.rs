@@ -88,22 +88,22 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::zjmf::power::Power;
+    use crate::domain::zjmf::power::PowerState;
 
     fn view(name: &str, status: &str) -> (Instance, InstanceState) {
         let inst = Instance {
             name: name.into(),
-            status: Power::parse(status),
+            status: PowerState::parse(status),
             ..Default::default()
         };
         let live = InstanceState {
-            status: Power::parse(status),
+            status: PowerState::parse(status),
             ..Default::default()
         };
         (inst, live)
     }
 
-    fn status(c: &Cache, name: &str) -> Option<Power> {
+    fn status(c: &Cache, name: &str) -> Option<PowerState> {
         c.fresh(name, Instant::now()).map(|(i, _)| i.status)
     }
 
@@ -118,7 +118,7 @@ mod tests {
                 .unwrap()
                 .0
                 .status,
-            Power::Running
+            PowerState::Running
         );
         assert!(c.fresh("vm1", t0 + MAX_AGE).is_none());
         assert!(c.fresh("vm2", t0).is_none());
@@ -131,7 +131,7 @@ mod tests {
         c.forget("vm1"); // stopped after the list request was sent
         c.replace_all(vec![view("vm1", "Running"), view("vm2", "Running")], asked);
         assert_eq!(status(&c, "vm1"), None);
-        assert_eq!(status(&c, "vm2"), Some(Power::Running));
+        assert_eq!(status(&c, "vm2"), Some(PowerState::Running));
         let (inst, live) = view("vm1", "Running");
         c.put(inst, live, asked);
         assert_eq!(
@@ -141,7 +141,7 @@ mod tests {
         );
         // a later refresh is believed again
         c.replace_all(vec![view("vm1", "Stopped")], Instant::now());
-        assert_eq!(status(&c, "vm1"), Some(Power::Stopped));
+        assert_eq!(status(&c, "vm1"), Some(PowerState::Stopped));
     }
 
     #[test]
@@ -153,7 +153,7 @@ mod tests {
         c.replace_all(vec![view("vm1", "Running")], asked);
         assert_eq!(
             status(&c, "vm1"),
-            Some(Power::Stopped),
+            Some(PowerState::Stopped),
             "the newer read wins"
         );
         let (inst, live) = view("vm2", "Running");

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::domain::zjmf::power::Power;
+use crate::domain::zjmf::power::PowerState;
 use crate::i18n::{self, Lang};
 
 pub use cache::Cache;
@@ -72,7 +72,7 @@ impl std::error::Error for LxdError {}
 pub struct Instance {
     pub name: String,
     /// Running, Stopped, Frozen, Error…
-    pub status: Power,
+    pub status: PowerState,
     /// container | virtual-machine
     #[serde(default, rename = "type", deserialize_with = "or_default")]
     pub kind: String,
@@ -102,7 +102,7 @@ where
 /// What `GET /1.0/instances/{name}/state` says; counters are 0 when LXD does not know them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceState {
-    pub status: Power,
+    pub status: PowerState,
     /// CPU time used since start, nanoseconds.
     pub cpu_usage_ns: i64,
     /// Memory in use, bytes.
@@ -144,7 +144,7 @@ impl InstanceState {
             }
         }
         InstanceState {
-            status: Power::parse(m["status"].as_str().unwrap_or_default()),
+            status: PowerState::parse(m["status"].as_str().unwrap_or_default()),
             cpu_usage_ns: int(&m["cpu"]["usage"]),
             memory_usage: int(&m["memory"]["usage"]),
             disk_usage_root: int(&m["disk"]["root"]["usage"]),
@@ -242,7 +242,7 @@ mod tests {
             }
         });
         let s = InstanceState::parse(&m);
-        assert_eq!(s.status, Power::Running);
+        assert_eq!(s.status, PowerState::Running);
         assert_eq!(s.cpu_usage_ns, 23030841);
         assert_eq!(s.memory_usage, 565248);
         assert_eq!(s.disk_usage_root, 2097152);
@@ -269,7 +269,7 @@ mod tests {
                 s.ipv4.as_deref(),
                 s.network_bytes()
             ),
-            (Power::Stopped, 0, None, 0)
+            (PowerState::Stopped, 0, None, 0)
         );
         // DHCP not answered yet: only a link-local address
         let s = InstanceState::parse(&json!({"status": "Running", "network": {"eth0": {
@@ -290,7 +290,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (i.name.as_str(), i.kind.as_str(), i.status),
-            ("c1", "container", Power::Running)
+            ("c1", "container", PowerState::Running)
         );
         assert_eq!(i.config["image.os"], "busybox");
         assert!(i.devices.is_empty());

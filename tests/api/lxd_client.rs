@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use suanli::domain::zjmf::power::Power;
+use suanli::domain::zjmf::power::PowerState;
 use suanli::lxd::{Lxd, LxdError, NewInstance, StateAction};
 
 const SOCKET: &str = "/var/lib/lxd/unix.socket";
@@ -98,7 +98,7 @@ async fn container_lifecycle_through_the_rest_api() {
     let inst = lxd.instance(name).await.unwrap().expect("created");
     assert_eq!(
         (inst.status, inst.kind.as_str()),
-        (Power::Stopped, "container")
+        (PowerState::Stopped, "container")
     );
     assert_eq!(inst.config["limits.cpu"], "1");
     assert_eq!(inst.config["limits.memory"], "256MB");
@@ -120,7 +120,7 @@ async fn container_lifecycle_through_the_rest_api() {
     eprintln!("lxd: create {created:?}, start {started:?}, then IPv4 {ip} after {dhcp:?}");
     assert!(!ip.is_loopback() && !ip.is_unspecified(), "{ip}");
     let s = lxd.state(name).await.unwrap().unwrap();
-    assert_eq!(s.status, Power::Running);
+    assert_eq!(s.status, PowerState::Running);
     assert!(s.cpu_usage_ns > 0 && s.memory_usage > 0, "{s:?}");
     assert!(
         s.network.contains_key("eth0") && s.network_bytes() > 0,
@@ -196,7 +196,7 @@ async fn container_lifecycle_through_the_rest_api() {
         "clean stop took {stopped:?}"
     );
     let s = lxd.state(name).await.unwrap().unwrap();
-    assert_eq!((s.status, s.ipv4), (Power::Stopped, None));
+    assert_eq!((s.status, s.ipv4), (PowerState::Stopped, None));
     let dead = lxd.exec(name, &["true"], &[], T).await;
     assert!(matches!(dead, Err(LxdError::Lxd(_))), "{dead:?}");
 
@@ -213,7 +213,7 @@ async fn container_lifecycle_through_the_rest_api() {
     wait_for_ipv4(&lxd, name).await;
     assert_eq!(
         lxd.state(name).await.unwrap().unwrap().status,
-        Power::Running
+        PowerState::Running
     );
     eprintln!("lxd: clean stop {stopped:?}, restart {restarted:?}");
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(from = "String")]
-pub enum Power {
+pub enum PowerState {
     Running,
     Stopped,
     Frozen,
@@ -14,38 +14,38 @@ pub enum Power {
     Other,
 }
 
-impl Power {
-    pub fn parse(s: &str) -> Power {
+impl PowerState {
+    pub fn parse(s: &str) -> PowerState {
         match s {
-            "Running" => Power::Running,
-            "Stopped" => Power::Stopped,
-            "Frozen" => Power::Frozen,
-            _ => Power::Other,
+            "Running" => PowerState::Running,
+            "Stopped" => PowerState::Stopped,
+            "Frozen" => PowerState::Frozen,
+            _ => PowerState::Other,
         }
     }
 
     pub fn is_running(self) -> bool {
-        self == Power::Running
+        self == PowerState::Running
     }
 
     pub fn is_stopped(self) -> bool {
-        self == Power::Stopped
+        self == PowerState::Stopped
     }
 
     /// `Status` as the plugin knows it: `running` and `stop`; `frozen`, else `unknown`.
     pub fn plugin_word(self) -> &'static str {
         match self {
-            Power::Running => "running",
-            Power::Stopped => "stop",
-            Power::Frozen => "frozen",
-            Power::Other => "unknown",
+            PowerState::Running => "running",
+            PowerState::Stopped => "stop",
+            PowerState::Frozen => "frozen",
+            PowerState::Other => "unknown",
         }
     }
 }
 
-impl From<String> for Power {
+impl From<String> for PowerState {
     fn from(s: String) -> Self {
-        Power::parse(&s)
+        PowerState::parse(&s)
     }
 }
 
@@ -56,17 +56,18 @@ mod tests {
     #[test]
     fn lxd_words_and_plugin_words() {
         for (lxd, power, word) in [
-            ("Running", Power::Running, "running"),
-            ("Stopped", Power::Stopped, "stop"),
-            ("Frozen", Power::Frozen, "frozen"),
-            ("Error", Power::Other, "unknown"),
-            ("", Power::Other, "unknown"),
-            ("running", Power::Other, "unknown"),
+            ("Running", PowerState::Running, "running"),
+            ("Stopped", PowerState::Stopped, "stop"),
+            ("Frozen", PowerState::Frozen, "frozen"),
+            ("Error", PowerState::Other, "unknown"),
+            ("", PowerState::Other, "unknown"),
+            ("running", PowerState::Other, "unknown"),
         ] {
-            assert_eq!(Power::parse(lxd), power, "{lxd}");
+            assert_eq!(PowerState::parse(lxd), power, "{lxd}");
             assert_eq!(power.plugin_word(), word);
         }
-        let p: Power = serde_json::from_value(serde_json::json!("Stopped")).unwrap_or_default();
+        let p: PowerState =
+            serde_json::from_value(serde_json::json!("Stopped")).unwrap_or_default();
         assert!(p.is_stopped() && !p.is_running());
     }
 }

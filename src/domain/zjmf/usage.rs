@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::meta;
-use super::power::Power;
+use super::power::PowerState;
 
 /// A container's state, usage and limits.
 #[derive(Clone, Debug)]
@@ -47,7 +47,7 @@ pub struct Seen<'a> {
     /// the `size` of its `root` disk device, if it has one
     pub root_size: Option<&'a str>,
     /// LXD's power state
-    pub status: Power,
+    pub status: PowerState,
     pub memory_bytes: i64,
     pub disk_bytes: i64,
     /// bytes through eth0 both ways
@@ -162,7 +162,7 @@ mod tests {
             name: "vm1",
             config: &config,
             root_size,
-            status: Power::Running,
+            status: PowerState::Running,
             memory_bytes: 64 << 20,
             disk_bytes: 0,
             network_bytes: 2 << 30,
@@ -191,7 +191,7 @@ mod tests {
             name: "old",
             config: &config,
             root_size: Some("10GB"),
-            status: Power::Stopped,
+            status: PowerState::Stopped,
             memory_bytes: 0,
             disk_bytes: 0,
             network_bytes: 0,

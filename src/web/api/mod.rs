@@ -18,15 +18,16 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::web::{self, ServiceConfig, get, post};
+use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use super::method;
 use crate::domain::access::API_KEY_ROLE;
 use crate::domain::routes::{
     API_SCOPE, GET_API_BOOT, GET_API_CHECK, GET_API_DELETE, GET_API_GETINFO, GET_API_NATLIST,
-    GET_API_REBOOT, GET_API_STOP, Method, POST_API_ADDPORT, POST_API_CREATE, POST_API_DELPORT,
+    GET_API_REBOOT, GET_API_STOP, POST_API_ADDPORT, POST_API_CREATE, POST_API_DELPORT,
     POST_API_PASSWORD, POST_API_REINSTALL, Route,
 };
 use crate::domain::zjmf::{self, Refusal, query::Fields};
@@ -74,13 +75,6 @@ fn at(r: Route) -> &'static str {
 }
 
 /// A route's method, for the router.
-fn method(r: Route) -> actix_web::Route {
-    match r.method {
-        Method::Get => get(),
-        Method::Post => post(),
-    }
-}
-
 fn reply(result: Result<Reply, Refusal>) -> Reply {
     result.unwrap_or_else(Reply::refused)
 }
