@@ -173,7 +173,7 @@ impl NewNode {
             gpu_model: e.take("gpu_model", fields::optional(&f.gpu_model, NAME_MAX)),
             gpu_count: e.take("gpu_count", fields::count(&f.gpu_count, 1024)),
             docker_endpoint: e.take("docker_endpoint", docker_endpoint(&f.docker_endpoint)),
-            use_tls: fields::checkbox(&f.use_tls),
+            use_tls: fields::checkbox(&f.use_tls) && !is_unix_socket(&f.docker_endpoint),
             ca_cert: e.take("ca_cert", fields::multiline(&f.ca_cert, PEM_MAX)),
             client_cert: e.take("client_cert", fields::multiline(&f.client_cert, PEM_MAX)),
             client_key: SecretChange::from_form(&f.client_key, &f.clear_client_key),
@@ -203,6 +203,12 @@ impl NewNode {
         }
         e.into_result(v)
     }
+}
+
+/// A unix socket never uses TLS: a ticked 使用 TLS is dropped for it, as Portainer
+/// offers TLS only for the TCP API and not for a socket environment (#17).
+fn is_unix_socket(endpoint: &str) -> bool {
+    endpoint.trim().starts_with("unix://")
 }
 
 /// `unix:///var/run/docker.sock` or `tcp://host:port`; empty means "not set yet".
@@ -364,6 +370,7 @@ mod tests {
     fn node_valid_with_tls() {
         let n = NewNode::parse(&node(), false).expect("valid");
         assert_eq!(n.client_key, SecretChange::Set(KEY.to_string()));
+        assert!(n.use_tls, "TLS on a tcp:// endpoint is kept");
         assert_eq!(n.ssh_port, 22);
     }
 
@@ -422,13 +429,14 @@ mod tests {
             ..node()
         };
         assert!(NewNode::parse(&clear, true).is_err());
-        // a unix socket needs no TLS material
+        // a unix socket needs no TLS material, and never uses TLS even when ticked
         let unix = NodeForm {
-            docker_endpoint: "unix:///var/run/docker.sock".into(),
+            docker_endpoint: " unix:///var/run/docker.sock".into(),
             ca_cert: "x".into(),
             ..node()
         };
-        assert!(NewNode::parse(&unix, false).is_ok());
+        let n = NewNode::parse(&unix, false).expect("a unix socket is fine");
+        assert!(!n.use_tls, "a unix socket saved with TLS");
         let plain = NodeForm {
             use_tls: None,
             ca_cert: "".into(),

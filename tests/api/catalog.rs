@@ -386,3 +386,54 @@ async fn english_switch() {
     let html = admin.text("/images").await;
     assert!(html.contains("Images") && !html.contains("镜像库") && html.contains("lang=\"en\""));
 }
+
+/// #17: 使用 TLS is off on a new node's form, and a unix socket never uses TLS: ticked
+/// anyway, the node is saved without it (as Portainer offers TLS only for TCP) and
+/// listed without a TLS tag; a tcp:// node keeps it.
+#[tokio::test]
+async fn a_unix_socket_node_never_uses_tls() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let form = admin.text_hx("/nodes/new").await;
+    assert!(
+        form.contains(r#"<input type="checkbox" name="use_tls" value="on">"#),
+        "TLS is ticked by default: {form}"
+    );
+    assert!(
+        form.contains(r#"data-shown-by="use_tls" hidden"#),
+        "the TLS fields show while TLS is off: {form}"
+    );
+
+    let unix = node_form(
+        "sock",
+        &[
+            ("docker_endpoint", " unix:///var/run/docker.sock"),
+            ("use_tls", "on"),
+        ],
+    );
+    assert_eq!(admin.post_hx("/nodes", &unix).await.status(), 204);
+    let tcp = node_form("remote", &[("client_key", KEY)]);
+    let r = admin.post_hx("/nodes", &tcp).await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM nodes WHERE name = 'sock' AND NOT use_tls AND docker_endpoint = 'unix:///var/run/docker.sock'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM nodes WHERE name = 'remote' AND use_tls"),
+        1
+    );
+    let list = admin.text_hx("/nodes").await;
+    let row = |name: &str| {
+        list.split("<tr data-id=")
+            .find(|r| r.contains(&format!(">{name}<")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(!row("sock").contains(">TLS<"), "{}", row("sock"));
+    assert!(row("remote").contains(">TLS<"), "{}", row("remote"));
+    // its edit form has TLS off, whatever was posted
+    let id = app.count("SELECT id AS n FROM nodes WHERE name = 'sock'");
+    let edit = admin.text_hx(&format!("/nodes/{id}/edit")).await;
+    assert!(edit.contains(r#"<input type="checkbox" name="use_tls" value="on">"#));
+}

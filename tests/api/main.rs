@@ -7,6 +7,7 @@
 mod accounts;
 mod auth;
 mod browser;
+mod browser_lists;
 mod catalog;
 mod health;
 mod helpers;

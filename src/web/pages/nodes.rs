@@ -55,7 +55,8 @@ impl CatalogPage for Nodes {
     fn blank_form() -> NodeForm {
         NodeForm {
             ssh_port: "22".into(),
-            use_tls: Some("on".into()),
+            // off: the usual first node is the local socket, which has no TLS (#17)
+            use_tls: None,
             listed: Some("on".into()),
             ..NodeForm::default()
         }

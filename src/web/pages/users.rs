@@ -1,6 +1,7 @@
 //! Users (admin): list, create, edit, disable/enable, reset password.
 
 use actix_session::Session;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -211,11 +212,17 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, WebError> {
     let (user, password) = ops::accounts::reset_password(&st, *id).await?;
     if ctx.hx {
-        return render(ResetDonePartial {
+        let mut res = render(ResetDonePartial {
             l: &ctx,
             username: &user.username,
             password: &password,
-        });
+        })?;
+        // the row now says 待改密
+        res.headers_mut().insert(
+            HeaderName::from_static("hx-trigger"),
+            HeaderValue::from_static("list-changed"),
+        );
+        return Ok(res);
     }
     session::set_flash(
         &session,

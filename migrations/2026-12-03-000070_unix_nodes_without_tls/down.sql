@@ -1,0 +1,2 @@
+-- Nothing to undo: the flag had no effect on unix sockets.
+SELECT 1;
