@@ -7,6 +7,7 @@
 mod accounts;
 mod auth;
 mod browser;
+mod browser_pages;
 mod catalog;
 mod health;
 mod helpers;
@@ -14,6 +15,7 @@ mod instances;
 mod jumpbox;
 mod lxd_client;
 mod nat;
+mod pages;
 mod permissions;
 mod pipes;
 mod recovery;
