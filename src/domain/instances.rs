@@ -123,6 +123,30 @@ impl InstanceForm {
             WizardStep::Details
         }
     }
+
+    /// The step to show when the user asks for `asked` (下一步 asks for the next one), and
+    /// why not that one: the asked step once every choice before it is made (the summary
+    /// once the details pass their checks), else the first step still missing its choice,
+    /// with an error on that choice.
+    pub fn shown(&self, asked: WizardStep) -> (WizardStep, FieldErrors) {
+        let mut e = FieldErrors::default();
+        let missing = self.step();
+        if asked.number() <= missing.number() {
+            return (asked, e);
+        }
+        match missing {
+            WizardStep::Image => e.add("image_id", "instance.choose_image"),
+            WizardStep::Spec => e.add("spec_id", "instance.choose_spec"),
+            WizardStep::Node => e.add("node_id", "instance.choose_node"),
+            WizardStep::Details | WizardStep::Confirm => {
+                self.check_details(&mut e);
+                if e.is_empty() {
+                    return (asked, e);
+                }
+            }
+        }
+        (missing, e)
+    }
 }
 
 pub use super::wizard::WizardStep;
@@ -322,6 +346,51 @@ mod tests {
                 ..f
             })
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn next_without_a_choice_stays_on_the_step_and_says_why() {
+        let mut f = InstanceForm::default();
+        // the first step, and going back, need nothing
+        assert_eq!(
+            f.shown(WizardStep::Image),
+            (WizardStep::Image, FieldErrors::default())
+        );
+        let (step, e) = f.shown(WizardStep::Spec);
+        assert_eq!(step, WizardStep::Image);
+        assert_eq!(e.get("image_id"), Some("instance.choose_image"));
+        f.image_id = "3".into();
+        assert!(f.shown(WizardStep::Spec).1.is_empty());
+        // skipping ahead stops at the first missing choice
+        let (step, e) = f.shown(WizardStep::Confirm);
+        assert_eq!(step, WizardStep::Spec);
+        assert_eq!(e.get("spec_id"), Some("instance.choose_spec"));
+        f.spec_id = "4".into();
+        assert_eq!(
+            f.shown(WizardStep::Details).0,
+            WizardStep::Node,
+            "no node yet"
+        );
+        assert_eq!(
+            f.shown(WizardStep::Details).1.get("node_id"),
+            Some("instance.choose_node")
+        );
+        f.node_id = "5".into();
+        assert_eq!(f.shown(WizardStep::Details).0, WizardStep::Details);
+        // the summary needs a good name
+        let (step, e) = f.shown(WizardStep::Confirm);
+        assert_eq!(step, WizardStep::Details);
+        assert_eq!(e.get("name"), Some("field.required"));
+        f.name = "9x".into();
+        assert_eq!(
+            f.shown(WizardStep::Confirm).1.get("name"),
+            Some("field.bad_hostname")
+        );
+        f.name = "gpu-a".into();
+        assert_eq!(
+            f.shown(WizardStep::Confirm),
+            (WizardStep::Confirm, FieldErrors::default())
         );
     }
 }

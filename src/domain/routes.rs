@@ -73,6 +73,8 @@ impl Route {
 pub const GET_HEALTHZ: Route = get("/healthz");
 pub const GET_READYZ: Route = get("/readyz");
 pub const GET_STATIC_FILE: Route = get("/static/{file:.*}");
+/// What browsers ask for when a page names no icon: the panel's icon (static/favicon.svg).
+pub const GET_FAVICON_ICO: Route = get("/favicon.ico");
 pub const GET_LOGIN: Route = get("/login");
 pub const POST_LOGIN: Route = post("/login");
 pub const GET_LANG_CODE: Route = get("/lang/{code}");
@@ -203,6 +205,7 @@ pub const ALL: &[Route] = &[
     GET_HEALTHZ,
     GET_READYZ,
     GET_STATIC_FILE,
+    GET_FAVICON_ICO,
     GET_LOGIN,
     POST_LOGIN,
     GET_LANG_CODE,

@@ -1,12 +1,12 @@
-//! WebError and the one table from errors to HTTP statuses. Pages get the (bilingual)
-//! error page, every word of it from the i18n catalogues (`error.*`); 5xx causes are
-//! logged once (in English) and shown as a generic message.
+//! WebError and the one table from errors to HTTP statuses. Pages get the error page in
+//! the normal layout and the UI's language, every word of it from the i18n catalogues
+//! (`error.*`); 5xx causes are logged once (in English) and shown as a generic message.
 
 use actix_web::http::StatusCode as S;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::domain::routes::GET_ROOT;
+use super::extract::Ctx;
 use crate::i18n::{Lang, t, tf};
 use crate::ops::{DbError, OpsError};
 
@@ -64,16 +64,24 @@ impl From<askama::Error> for WebError {
     }
 }
 
+/// The error page: the layout (header, and navigation for a logged-in user) around the
+/// status and the message, in the UI's language.
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    l: &'a Ctx,
     status: u16,
-    zh: &'a str,
-    en: &'a str,
-    /// the link back to the home page, and its text in both languages
-    home: &'static str,
-    home_zh: &'static str,
-    home_en: &'static str,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// The message alone (`#error-message`), for HTMX requests: base.html's responseHandling
+/// shows it in #flash.
+#[derive(Template)]
+#[template(path = "_error.html")]
+struct ErrorMessage<'a> {
+    l: &'a Ctx,
+    message: &'a str,
 }
 
 impl WebError {
@@ -91,13 +99,46 @@ impl WebError {
         }
     }
 
-    fn messages(&self) -> (String, String) {
+    /// What the error says, in `lang`.
+    fn text(&self, lang: Lang) -> String {
         let (key, why) = self.message();
         let args: &[(&str, &str)] = match why {
             Some(why) => &[("why", why)],
             None => &[],
         };
-        (tf(Lang::Zh, key, args), tf(Lang::En, key, args))
+        tf(lang, key, args)
+    }
+
+    /// The error's answer to the request of `l`: the error page in the user's layout and
+    /// language, or to an HTMX request the message alone. The gate (middleware) answers
+    /// every error it sees this way; `error_response` is the fallback without a request.
+    pub fn page(&self, l: &Ctx) -> HttpResponse {
+        let status = self.status_code();
+        let message = self.text(l.lang);
+        let title = match status {
+            S::FORBIDDEN => "error.title_403",
+            S::NOT_FOUND => "error.title_404",
+            _ => "error.title",
+        };
+        let body = if l.hx {
+            ErrorMessage {
+                l,
+                message: &message,
+            }
+            .render()
+        } else {
+            ErrorPage {
+                l,
+                status: status.as_u16(),
+                title: t(l.lang, title),
+                message: &message,
+            }
+            .render()
+        };
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Vary", "HX-Request"))
+            .body(body.unwrap_or(message))
     }
 }
 
@@ -114,24 +155,12 @@ impl ResponseError for WebError {
         }
     }
 
+    /// Without the request: an anonymous visitor's page in the default language (the
+    /// gate puts the user's layout and language around it whenever it can).
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        if status.is_server_error() {
+        if self.status_code().is_server_error() {
             log::error!("{self}");
         }
-        let (zh, en) = self.messages();
-        let body = ErrorPage {
-            status: status.as_u16(),
-            zh: &zh,
-            en: &en,
-            home: GET_ROOT.pattern,
-            home_zh: t(Lang::Zh, "error.home"),
-            home_en: t(Lang::En, "error.home"),
-        }
-        .render()
-        .unwrap_or_else(|_| en.to_string());
-        HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .body(body)
+        self.page(&Ctx::anonymous(Lang::default()))
     }
 }

@@ -66,6 +66,18 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A visitor nothing is known of (no user, no CSRF token, no path), in `lang`.
+    pub fn anonymous(lang: Lang) -> Ctx {
+        Ctx {
+            user: None,
+            csrf: String::new(),
+            lang,
+            hx: false,
+            ip: String::new(),
+            flash: None,
+            path: String::new(),
+        }
+    }
     pub fn t<'a>(&self, key: &'a str) -> &'a str {
         i18n::t(self.lang, key)
     }

@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.mount(r::GET_HEALTHZ, home::healthz)
         .mount(r::GET_READYZ, home::readyz)
         .mount(r::GET_STATIC_FILE, home::static_file)
+        .mount(r::GET_FAVICON_ICO, home::favicon)
         .mount(r::GET_LOGIN, auth::login_page)
         .mount(r::POST_LOGIN, auth::login)
         .mount(r::POST_LOGOUT, auth::logout)

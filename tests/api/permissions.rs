@@ -23,6 +23,7 @@ const ROUTES: &[(Route, &str, Access)] = &[
     (GET_HEALTHZ, "/healthz", Public),
     (GET_READYZ, "/readyz", Public),
     (GET_STATIC_FILE, "/static/app.css", Public),
+    (GET_FAVICON_ICO, "/favicon.ico", Public),
     (GET_LOGIN, "/login", Public),
     (POST_LOGIN, "/login", Public),
     (GET_LANG_CODE, "/lang/en", Public),

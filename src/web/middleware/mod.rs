@@ -12,9 +12,9 @@ pub mod session;
 use actix_session::{Session, SessionExt};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::{HttpMessage, ResponseError, web};
 
 use super::error::WebError;
 use super::extract::{Ctx, CurrentUser, is_hx};
@@ -36,6 +36,7 @@ const FORCED_CHANGE_OPEN: &[Route] = &[
     routes::POST_LOGIN,
     routes::GET_LANG_CODE,
     routes::GET_STATIC_FILE,
+    routes::GET_FAVICON_ICO,
     routes::GET_HEALTHZ,
     routes::GET_READYZ,
 ];
@@ -45,8 +46,8 @@ pub async fn gate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(pattern) = req.match_pattern() else {
-        // no route: let the default service answer 404
-        return pass(req, next).await;
+        // no route: the default service answers 404, in the visitor's layout
+        return unrouted(req, next).await;
     };
     // /api/ routes belong to the ZJMF plugin: no session and no CSRF token. The /api/
     // scope checks the apikey, then the route's permission record (web/api.rs `admit`).
@@ -61,7 +62,7 @@ pub async fn gate(
     // 1. which roles the route allows, and who asks
     let (allowed, user) = match identify(&state, &visit).await {
         Ok(found) => found,
-        Err(e) => return Ok(req.error_response(e)),
+        Err(e) => return Ok(shown(req, &visit, None, &e)),
     };
     let uid = user.as_ref().map(|u| u.id);
     let ip = visit.ip.as_str();
@@ -73,7 +74,7 @@ pub async fn gate(
             let to = login_then_back_to(req.path());
             return Ok(req.into_response(redirect(visit.hx, &to)));
         }
-        Verdict::Unauthorized => return Ok(req.error_response(WebError::Unauthorized)),
+        Verdict::Unauthorized => return Ok(shown(req, &visit, None, &WebError::Unauthorized)),
         Verdict::Forbidden => {
             log::warn!(user = uid.unwrap_or_default(), ip = ip; "route refused: {} {}", visit.method, visit.pattern);
             return Ok(refuse(req, &state, &visit, user.as_ref(), WebError::Forbidden).await);
@@ -94,9 +95,67 @@ pub async fn gate(
     // 5. what the handler reads of the request, then the audit record
     let ctx = context(&req, &visit, user.clone(), csrf);
     req.extensions_mut().insert(ctx);
-    let res = next.call(req).await?.map_into_boxed_body();
+    let res = in_layout(next.call(req).await?.map_into_boxed_body());
     record_if_mutating(&state, &res, user.as_ref(), &visit.ip, &visit.pattern).await;
     Ok(res)
+}
+
+/// A request no route matches: the default service's 404 in the visitor's layout (their
+/// header and navigation, their language). The ZJMF plugin's paths keep their scope's
+/// answer.
+async fn unrouted(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<Context>>().cloned();
+    let Some(state) = state.filter(|_| !is_api(req.path())) else {
+        return pass(req, next).await;
+    };
+    let visit = Visit::of(&req, String::new());
+    // the page is a 404 whatever this says: a failed look-up shows it to a visitor
+    let user = identify(&state, &visit)
+        .await
+        .ok()
+        .and_then(|(_, user)| user);
+    let ctx = context(&req, &visit, user, session::csrf_token(&visit.session));
+    req.extensions_mut().insert(ctx);
+    Ok(in_layout(next.call(req).await?.map_into_boxed_body()))
+}
+
+/// An error answer again, in the layout and language of the request's context: a
+/// `WebError`, or actix's own 404 (a path parameter that does not parse) and 403. Other
+/// answers, and requests without a context, are left as they are.
+fn in_layout(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let Some(error) = res.response().error() else {
+        return res;
+    };
+    let Some(ctx) = res.request().extensions().get::<Ctx>().cloned() else {
+        return res;
+    };
+    let page = match error.as_error::<WebError>() {
+        Some(e) => e.page(&ctx),
+        None => match res.status() {
+            StatusCode::NOT_FOUND => WebError::NotFound.page(&ctx),
+            StatusCode::FORBIDDEN => WebError::Forbidden.page(&ctx),
+            _ => return res,
+        },
+    };
+    let (req, _) = res.into_parts();
+    ServiceResponse::new(req, page)
+}
+
+/// The gate's own refusal (before any handler), in the visitor's layout.
+fn shown(
+    req: ServiceRequest,
+    visit: &Visit,
+    user: Option<CurrentUser>,
+    error: &WebError,
+) -> ServiceResponse<BoxBody> {
+    if error.status_code().is_server_error() {
+        log::error!("{error}");
+    }
+    let ctx = context(&req, visit, user, session::csrf_token(&visit.session));
+    req.into_response(error.page(&ctx))
 }
 
 /// Lets the request through untouched.
@@ -228,7 +287,7 @@ async fn refuse(
     user: Option<&CurrentUser>,
     error: WebError,
 ) -> ServiceResponse<BoxBody> {
-    let res = req.error_response(error);
+    let res = shown(req, visit, user.cloned(), &error);
     record_if_mutating(state, &res, user, &visit.ip, &visit.pattern).await;
     res
 }

@@ -1,4 +1,5 @@
-//! The dashboard, health checks and static files.
+//! The home page (the admin's tiles, a customer's instances), health checks and static
+//! files.
 
 use std::path::{Component, Path};
 
@@ -6,7 +7,11 @@ use actix_files::NamedFile;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use crate::ops::Context;
+use super::instances::{self, Can};
+use crate::domain::listing::Page;
+use crate::domain::routes;
+use crate::ops::views::InstanceView;
+use crate::ops::{self, Context};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
 use crate::web::render::render;
@@ -15,11 +20,35 @@ use crate::web::render::render;
 #[template(path = "home.html")]
 struct HomePage<'a> {
     l: &'a Ctx,
+    /// a customer's instances (their first page), when their role may list them
+    page: Option<Page<InstanceView>>,
+    can: Can,
 }
 
-pub async fn home(ctx: Ctx) -> Result<HttpResponse, WebError> {
-    ctx.me()?;
-    render(HomePage { l: &ctx })
+/// The admin's tiles, or a customer's instances with the create button.
+pub async fn home(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+    let me = ctx.me()?;
+    let (page, can) = if me.is_admin() {
+        (None, Can::default())
+    } else {
+        let has = ops::permissions::permits(&st, me.role).await?;
+        let page = if has(routes::GET_INSTANCES) {
+            Some(ops::instances::list(&st, &me.actor(), 1).await?)
+        } else {
+            None
+        };
+        (page, instances::can(&st, &ctx).await?)
+    };
+    render(HomePage { l: &ctx, page, can })
+}
+
+/// `/favicon.ico`, which browsers ask for when a page names no icon (a JSON answer, a
+/// download): the panel's icon, static/favicon.svg.
+pub async fn favicon() -> HttpResponse {
+    let to = format!("{}favicon.svg", routes::GET_STATIC_FILE.fixed_prefix());
+    HttpResponse::MovedPermanently()
+        .insert_header((actix_web::http::header::LOCATION, to))
+        .finish()
 }
 
 pub async fn healthz() -> HttpResponse {

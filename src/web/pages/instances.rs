@@ -30,7 +30,7 @@ pub struct Can {
     pub terminal: bool,
 }
 
-async fn can(st: &Context, ctx: &Ctx) -> Result<Can, WebError> {
+pub async fn can(st: &Context, ctx: &Ctx) -> Result<Can, WebError> {
     let has = crate::ops::permissions::permits(st, ctx.me()?.role).await?;
     Ok(Can {
         create: has(routes::POST_INSTANCES),
@@ -218,20 +218,6 @@ struct NodesPartial<'a> {
     nodes: &'a [NodeChoice],
 }
 
-/// The step to show: the one asked for, but never past the first missing choice.
-fn resolve_step(asked: &str, form: &InstanceForm) -> WizardStep {
-    let asked = WizardStep::parse(asked);
-    let reached = match form.step() {
-        WizardStep::Details if !form.name.trim().is_empty() => WizardStep::Confirm,
-        step => step,
-    };
-    if asked.number() <= reached.number() {
-        asked
-    } else {
-        reached
-    }
-}
-
 pub async fn wizard(
     st: web::Data<Context>,
     ctx: Ctx,
@@ -241,16 +227,10 @@ pub async fn wizard(
     if form.node_id.trim() != "" && q.node_spec_id.trim() != form.spec_id.trim() {
         form.node_id.clear();
     }
-    let step = resolve_step(&q.step, &form);
-    // the details step re-checks the name before the summary
-    if step == WizardStep::Confirm {
-        let mut e = FieldErrors::default();
-        form.check_details(&mut e);
-        if !e.is_empty() {
-            return wizard_response(&st, &ctx, WizardStep::Details, &form, &e, None, true).await;
-        }
-    }
-    wizard_response(&st, &ctx, step, &form, &FieldErrors::default(), None, false).await
+    // 下一步 without a choice (or with a bad name) stays on its step and says why: a 200,
+    // as for any step (asking for one submits nothing; a 4xx would be a console error)
+    let (step, errors) = form.shown(WizardStep::parse(&q.step));
+    wizard_response(&st, &ctx, step, &form, &errors, None, false).await
 }
 
 async fn wizard_response(
