@@ -81,6 +81,20 @@ impl Ctx {
     pub fn t<'a>(&self, key: &'a str) -> &'a str {
         i18n::t(self.lang, key)
     }
+    /// The pager's text: 第 1/3 页 · 共 52 条.
+    pub fn pager_text(
+        &self,
+        page: impl std::fmt::Display,
+        pages: impl std::fmt::Display,
+        total: impl std::fmt::Display,
+    ) -> String {
+        let (page, pages, total) = (page.to_string(), pages.to_string(), total.to_string());
+        i18n::tf(
+            self.lang,
+            "list.pager",
+            &[("page", &page), ("pages", &pages), ("total", &total)],
+        )
+    }
     pub fn other_lang(&self) -> &'static str {
         self.lang.other().code()
     }

@@ -227,3 +227,29 @@ async fn next_without_a_choice_stays_and_says_why() {
         .await;
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn the_pager_says_page_and_total_in_words_and_a_user_never_logged_in_shows_a_dash() {
+    let app = TestApp::spawn().await;
+    app.user("never", "customer_member", None).await;
+    let admin = app.admin().await;
+    let n = app.count("SELECT count(*) AS n FROM users");
+
+    let body = admin.get("/users").await.text().await.unwrap();
+    assert!(
+        body.contains(&format!("第 1/1 页 · 共 {n} 条")),
+        "the users pager in zh-CN: {body}"
+    );
+    let row = body
+        .split("<tr")
+        .find(|r| r.contains(">never<"))
+        .unwrap_or_default();
+    assert!(row.contains(">—</td>"), "never logged in: {row}");
+
+    in_english(&admin).await;
+    let body = admin.get("/images").await.text().await.unwrap();
+    assert!(
+        body.contains("Page 1 of 1 · 0 in all"),
+        "the images pager in English: {body}"
+    );
+}
