@@ -122,7 +122,7 @@ async fn pagination() {
     let admin = app.admin().await;
     app.sql("INSERT INTO specs (name, gpu_model) SELECT 'spec-' || g, 'A100' FROM generate_series(1, 5) g");
     let p1 = admin.text("/specs").await;
-    assert!(p1.contains("1 / 3 · 5") && p1.contains("spec-1") && !p1.contains("spec-3"));
+    assert!(p1.contains("第 1/3 页 · 共 5 条") && p1.contains("spec-1") && !p1.contains("spec-3"));
     let p3 = admin.text("/specs?page=3").await;
     assert!(p3.contains("spec-5") && !p3.contains("spec-1<"));
 }

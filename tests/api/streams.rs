@@ -711,7 +711,14 @@ async fn a_ten_megabyte_paste_through_the_terminal_arrives_whole() {
     send(check.as_bytes()).await;
     let (printed, echoed) = reader.await.unwrap();
     assert_eq!(printed, format!("pasted={want}:{}:end", file.len()));
-    assert!(echoed > file.len(), "the terminal echoed the paste");
+    // The echo came back through the same socket while the paste went in. Not all of
+    // it: Linux's line discipline discards echoes when the terminal's reader lags
+    // (n_tty's ECHO_DISCARD_WATERMARK; seen once under a full suite run), so only a
+    // large share of it is certain.
+    assert!(
+        echoed > file.len() / 4,
+        "the terminal echoed the paste: {echoed} bytes"
+    );
 
     let _ = keys.send(Message::binary(b"exit\r".to_vec())).await;
     let mut bytes_in = String::new();
