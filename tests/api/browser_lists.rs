@@ -298,6 +298,10 @@ async fn reset_password_shows_it_once_and_forces_a_change() {
     b.wait_for_page("/password").await;
 }
 
+/// Answers every `hx-confirm` question yes and keeps the last one in `window.__asked`.
+const ANSWER_YES: &str =
+    "window.confirm = (q) => { window.__asked = q; return true; }; return true;";
+
 /// `n` error messages in #flash, each saying `text`.
 fn errors_are(n: usize, text: &str) -> String {
     format!(
@@ -319,9 +323,18 @@ async fn messages_stack_speak_the_ui_language_and_clear() {
     let en = "You cannot disable your own account";
 
     open_list(&b, base, "/users").await;
+    // 停用 asks first, naming the user (answered yes here)
+    b.execute(ANSWER_YES).await;
     // two refusals in a row: both shown, in Chinese only
     b.click(&disable_me).await;
     b.wait_until("the first message", &errors_are(1, zh)).await;
+    let asked = b.execute("return window.__asked;").await;
+    assert!(
+        asked
+            .as_str()
+            .is_some_and(|q| q.contains("停用") && q.ends_with("admin")),
+        "the confirmation names the user: {asked}"
+    );
     b.click(&disable_me).await;
     b.wait_until("the second message", &errors_are(2, zh)).await;
     let text = b
@@ -359,6 +372,7 @@ async fn messages_stack_speak_the_ui_language_and_clear() {
         "document.documentElement.lang === 'en' && document.getElementById('list')",
     )
     .await;
+    b.execute(ANSWER_YES).await;
     b.click(&disable_me).await;
     b.wait_until("the English message", &errors_are(1, en))
         .await;
