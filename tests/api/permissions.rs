@@ -276,7 +276,13 @@ async fn route_without_record_is_denied_and_toggles_apply() {
         .post_hx(&format!("/permissions/{id}/roles/customer_member"), &[])
         .await;
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains(&format!("perm-{id}")));
+    let row = r.text().await.unwrap();
+    assert!(row.contains(&format!("perm-{id}")));
+    // each toggle asks first, naming the route and the role
+    assert!(
+        row.contains("hx-confirm=\"更改该路由对此角色的权限： GET /specs · 客户成员\""),
+        "{row}"
+    );
     assert_eq!(mia.get("/specs").await.status(), 200);
     admin
         .post_hx(&format!("/permissions/{id}/roles/customer_member"), &[])

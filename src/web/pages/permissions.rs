@@ -23,6 +23,7 @@ struct PermissionsPage<'a> {
 #[derive(Template)]
 #[template(path = "permissions/_row.html")]
 struct PermissionRowPartial<'a> {
+    l: &'a Ctx,
     p: &'a Permission,
     roles: [&'static str; 5],
 }
@@ -45,6 +46,7 @@ pub async fn toggle(
     let p = ops::permissions::toggle_role(&st, id, &role).await?;
     if ctx.hx {
         render(PermissionRowPartial {
+            l: &ctx,
             p: &p,
             roles: ROLE_LABELS,
         })
