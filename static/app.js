@@ -114,3 +114,68 @@ document.addEventListener("change", (e) => {
 });
 document.addEventListener("htmx:load", (e) => syncShown(e.target));
 syncShown(document);
+
+// --- the phone menu: the button in the header shows and hides the navigation.
+document.addEventListener("click", (e) => {
+  const b = e.target instanceof Element && e.target.closest("[data-menu-toggle]");
+  if (!b) return;
+  const open = b.closest("header").classList.toggle("open");
+  b.setAttribute("aria-expanded", String(open));
+});
+
+// --- the account dropdown closes on a click elsewhere or on Escape.
+function closeAccount(except) {
+  document.querySelectorAll("details[data-account][open]").forEach((d) => {
+    if (d !== except) d.open = false;
+  });
+}
+document.addEventListener("click", (e) => {
+  closeAccount(e.target instanceof Element ? e.target.closest("details[data-account]") : null);
+});
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") closeAccount(null);
+});
+
+// --- <time datetime="…">: shown in the viewer's time zone, to the second (the server
+// writes UTC; the zone's name is the tooltip).
+const pad2 = (n) => String(n).padStart(2, "0");
+function localTimes(root) {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  root.querySelectorAll("time[datetime]").forEach((el) => {
+    const d = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(d.getTime())) return;
+    el.textContent = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
+      `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+    el.title = zone;
+  });
+}
+document.addEventListener("htmx:load", (e) => localTimes(e.target));
+localTimes(document);
+
+// --- pending: the button that sent a request (or a form's submit buttons, for a form
+// that posts) is disabled and shows a spinner until the answer comes, so an action
+// cannot be sent twice and the user sees it is under way.
+function pendingButtons(e) {
+  const elt = e.detail.elt;
+  if (!(elt instanceof Element)) return [];
+  if (elt.matches("button, input[type=submit]")) return [elt];
+  const verb = (e.detail.requestConfig && e.detail.requestConfig.verb) || "get";
+  if (elt.tagName === "FORM" && verb !== "get") {
+    return [...elt.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]")];
+  }
+  return [];
+}
+document.addEventListener("htmx:beforeRequest", (e) => {
+  pendingButtons(e).forEach((b) => {
+    b.disabled = true;
+    b.classList.add("pending");
+    b.setAttribute("aria-busy", "true");
+  });
+});
+document.addEventListener("htmx:afterRequest", (e) => {
+  pendingButtons(e).forEach((b) => {
+    b.disabled = false;
+    b.classList.remove("pending");
+    b.removeAttribute("aria-busy");
+  });
+});

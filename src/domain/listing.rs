@@ -25,6 +25,11 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// Does a search or the 上架 filter narrow the list (an empty page then means "no
+    /// match", not "nothing yet")?
+    pub fn filtered(&self) -> bool {
+        !self.q.is_empty() || self.listed.is_some()
+    }
     pub fn parse(p: &ListParams, sorts: &[&'static str]) -> Self {
         let q: String = p.q.trim().chars().take(100).collect();
         ListQuery {

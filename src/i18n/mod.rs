@@ -85,9 +85,61 @@ pub fn tf(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
         })
 }
 
+/// A duration in words, largest units first, at most two of them: 30 分钟, 1 小时 30 分钟,
+/// "2 hours 5 minutes". Seconds appear only below an hour; zero is "0 秒" / "0 seconds".
+pub fn duration(lang: Lang, secs: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400, "duration.days"),
+        (3_600, "duration.hours"),
+        (60, "duration.minutes"),
+        (1, "duration.seconds"),
+    ];
+    let mut left = secs;
+    let parts: Vec<String> = UNITS
+        .iter()
+        .filter_map(|&(size, key)| {
+            let n = left / size;
+            left %= size;
+            // no seconds next to hours or days: "1 小时 0 分钟 5 秒" says nothing useful
+            (n > 0 && !(size == 1 && secs >= 3_600)).then(|| unit(lang, key, n))
+        })
+        .take(2)
+        .collect();
+    if parts.is_empty() {
+        unit(lang, "duration.seconds", 0)
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// "1 minute" / "5 minutes" / "5 分钟": the catalogue's `{n}` form, singular when there is one.
+fn unit(lang: Lang, key: &str, n: u64) -> String {
+    let one = format!("{key}_one");
+    let key = if n == 1 && !t(lang, &one).eq(&one) {
+        one.as_str()
+    } else {
+        key
+    };
+    tf(lang, key, &[("n", &n.to_string())])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_words() {
+        assert_eq!(duration(Lang::Zh, 1800), "30 分钟");
+        assert_eq!(duration(Lang::En, 1800), "30 minutes");
+        assert_eq!(duration(Lang::En, 60), "1 minute");
+        assert_eq!(duration(Lang::Zh, 5400), "1 小时 30 分钟");
+        assert_eq!(duration(Lang::En, 7205), "2 hours");
+        assert_eq!(duration(Lang::En, 90), "1 minute 30 seconds");
+        assert_eq!(duration(Lang::Zh, 12 * 3600), "12 小时");
+        assert_eq!(duration(Lang::En, 86_400 + 3_600), "1 day 1 hour");
+        assert_eq!(duration(Lang::Zh, 0), "0 秒");
+        assert_eq!(duration(Lang::En, 15), "15 seconds");
+    }
     use std::collections::BTreeSet;
 
     #[test]

@@ -95,6 +95,10 @@ impl Ctx {
             &[("page", &page), ("pages", &pages), ("total", &total)],
         )
     }
+    /// A duration in words in the UI's language (30 分钟, "2 hours").
+    pub fn duration(&self, secs: impl std::borrow::Borrow<i64>) -> String {
+        i18n::duration(self.lang, u64::try_from(*secs.borrow()).unwrap_or(0))
+    }
     pub fn other_lang(&self) -> &'static str {
         self.lang.other().code()
     }

@@ -289,7 +289,8 @@ async fn reset_password_shows_it_once_and_forces_a_change() {
         1
     );
 
-    // bob logs in with it and must change it first
+    // bob logs in with it and must change it first (log out is in the account menu)
+    b.click("details.account summary").await;
     b.click("form[action='/logout'] button").await;
     b.wait_for_page("/login").await;
     b.log_in(base, "bob", &password).await;

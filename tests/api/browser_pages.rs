@@ -517,10 +517,6 @@ async fn every_page_as_every_role_without_a_console_error() {
             sideways.extend(w);
         }
     }
-    println!(
-        "pages that scroll sideways at 390 px (the narrow-screen work):\n{}",
-        sideways.join("\n")
-    );
     assert_eq!(
         s.post_hx(&format!("/instances/{instance}/delete"), &[])
             .await
@@ -528,6 +524,160 @@ async fn every_page_as_every_role_without_a_console_error() {
         204
     );
     assert!(failures.is_empty(), "{failures:#?}");
+    assert!(
+        sideways.is_empty(),
+        "pages that scroll sideways (a phone must never):\n{}",
+        sideways.join("\n")
+    );
+}
+
+/// The admin's navigation, link by link: how many rows its links take (their distinct
+/// tops), whether it is shown, and whether the phone's 菜单 button is.
+const NAV_STATE: &str = "
+const links = [...document.querySelectorAll('.nav a')];
+return {
+  rows: new Set(links.map((a) => Math.round(a.getBoundingClientRect().top))).size,
+  shown: links.length > 0 && links.every((a) => a.offsetParent !== null),
+  button: document.querySelector('.menu-toggle').offsetParent !== null,
+  sideways: document.documentElement.scrollWidth > window.innerWidth,
+};
+";
+
+/// #17 (narrow screens): at 390 px the navigation folds behind 菜单 and opens on a tap;
+/// in English the admin's navigation fits on one line at 1280 px.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_navigation_folds_on_a_phone_and_fits_one_line_in_english() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let base = &app.base;
+    let b = Browser::launch().await;
+    logged_in(&b, base, "admin").await;
+
+    b.resize(390, 844).await;
+    b.goto(&format!("{base}/images")).await;
+    let v = b.execute(NAV_STATE).await;
+    assert_eq!(
+        (&v["shown"], &v["button"], &v["sideways"]),
+        (&json!(false), &json!(true), &json!(false)),
+        "{v}"
+    );
+    b.click(".menu-toggle").await;
+    let v = b.execute(NAV_STATE).await;
+    assert_eq!(
+        v["shown"],
+        json!(true),
+        "a tap on 菜单 shows the links: {v}"
+    );
+    assert_eq!(
+        eval(
+            &b,
+            "document.querySelector('.menu-toggle').getAttribute('aria-expanded')"
+        )
+        .await,
+        json!("true")
+    );
+    b.click(".nav a[href='/nodes']").await;
+    b.wait_for_page("/nodes").await;
+
+    b.resize(1280, 900).await;
+    b.goto(&format!("{base}/lang/en?next=/images")).await;
+    b.wait_for_page("/images").await;
+    let v = b.execute(NAV_STATE).await;
+    assert_eq!(
+        (&v["rows"], &v["shown"], &v["button"]),
+        (&json!(1), &json!(true), &json!(false)),
+        "the English admin navigation on one line at 1280 px: {v}"
+    );
+    // the account links sit in a dropdown under the user's name, closed by a click elsewhere
+    b.click("details.account summary").await;
+    b.click(".account-menu a[href='/account/sessions']").await;
+    b.wait_for_page("/account/sessions").await;
+    b.click("details.account summary").await;
+    assert_eq!(
+        eval(&b, "document.querySelector('details.account').open").await,
+        json!(true)
+    );
+    b.click("main").await;
+    assert_eq!(
+        eval(&b, "document.querySelector('details.account').open").await,
+        json!(false),
+        "a click elsewhere closes the account menu"
+    );
+}
+
+/// #17 (pending states, times): a button that sent a request is disabled with a spinner
+/// until the answer comes; times read in the viewer's time zone, to the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_show_they_are_pending_and_times_are_in_the_viewers_zone() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let base = &app.base;
+    let b = Browser::launch().await;
+    b.cdp(
+        "Emulation.setTimezoneOverride",
+        json!({"timezoneId": "Asia/Shanghai"}),
+    )
+    .await;
+    logged_in(&b, base, "admin").await;
+    b.goto(&format!("{base}/images")).await;
+    b.wait_until("htmx", "typeof htmx !== 'undefined'").await;
+    // the click sends at once: the button is busy before the dialog's answer is back
+    let busy = eval(
+        &b,
+        "(() => { const n = document.getElementById('new-button'); n.click(); return [n.disabled, n.classList.contains('pending'), n.getAttribute('aria-busy')]; })()",
+    )
+    .await;
+    assert_eq!(busy, json!([true, true, "true"]));
+    b.wait_until(
+        "the dialog, and the button free again",
+        "document.getElementById('dialog').open && !document.getElementById('new-button').disabled && !document.querySelector('.pending')",
+    )
+    .await;
+
+    // the admin's last login, in UTC+8 (Asia/Shanghai has no summer time)
+    b.goto(&format!("{base}/users")).await;
+    let t = b
+        .wait_until(
+            "a last-login time rewritten",
+            "(() => { const t = document.querySelector('#list time'); return t && t.title && [t.dateTime, t.textContent, t.title]; })()",
+        )
+        .await;
+    let at = chrono::DateTime::parse_from_rfc3339(t[0].as_str().unwrap()).unwrap();
+    let shanghai = at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+    assert_eq!(
+        t[1],
+        json!(shanghai.format("%Y-%m-%d %H:%M:%S").to_string()),
+        "{t}"
+    );
+    assert_eq!(t[2], json!("Asia/Shanghai"));
+}
+
+/// #17 (empty states): an empty list says what to do next; a search that hides every row
+/// says nothing matches.
+#[tokio::test]
+async fn empty_lists_say_what_to_do_next() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let body = admin.get("/images").await.text().await.unwrap();
+    assert!(
+        body.contains("还没有镜像。点击右上角「新增」登记第一个镜像"),
+        "{body}"
+    );
+    let body = admin.get("/images?q=zzz-none").await.text().await.unwrap();
+    assert!(body.contains("没有符合条件的记录"), "{body}");
+    let body = admin
+        .get("/companies?q=zzz-none")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("没有符合条件的记录"), "{body}");
+    admin.get("/lang/en?next=/").await;
+    let body = admin.get("/specs").await.text().await.unwrap();
+    assert!(
+        body.contains("No specs yet. Click New (top right)"),
+        "{body}"
+    );
 }
 
 // ------------------------------------------------------------------ screenshots
