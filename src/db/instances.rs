@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Int4, Text};
 
-use super::schema::{images, instances, node_usage, nodes, specs, users};
+use super::schema::{images, instance_events, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
 use crate::domain::access::Scope;
 use crate::domain::container::State;
@@ -161,6 +161,48 @@ pub fn find(
         .filter(instances::id.eq(id))
         .select(InstanceView::as_select())
         .first(conn))?)
+}
+
+/// One entry of an instance's history (the instance page).
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = instance_events)]
+pub struct InstanceEvent {
+    /// 'created', 'phase' or 'status'
+    pub kind: String,
+    /// the new phase or status
+    pub value: String,
+    /// the instance's message then (a failure's reason)
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl InstanceEvent {
+    /// The i18n key of what happened: `event.created`, `phase.failed`, `status.running`.
+    pub fn key(&self) -> String {
+        match self.kind.as_str() {
+            "created" => "event.created".into(),
+            "phase" => format!("phase.{}", self.value),
+            _ => State::from(self.value.clone()).key().into(),
+        }
+    }
+    pub fn is_failure(&self) -> bool {
+        self.kind == "phase" && self.value == Phase::Failed.as_str()
+    }
+}
+
+/// The latest `limit` events of an instance, newest first. The caller has checked that
+/// the actor may see the instance.
+pub fn events(
+    conn: &mut PgConnection,
+    id: InstanceId,
+    limit: i64,
+) -> Result<Vec<InstanceEvent>, DbError> {
+    Ok(instance_events::table
+        .filter(instance_events::instance_id.eq(id))
+        .order(instance_events::id.desc())
+        .limit(limit)
+        .select(InstanceEvent::as_select())
+        .load(conn)?)
 }
 
 /// The instances the scope may see, oldest first (the jumpbox menu: numbers stay put

@@ -71,6 +71,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// what happened to an instance (written by a trigger on instances)
+    instance_events (id) {
+        id -> Int8,
+        instance_id -> Int8,
+        kind -> Text,
+        value -> Text,
+        detail -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     instances (id) {
         id -> Int8,
         name -> Text,
@@ -260,6 +272,7 @@ diesel::table! {
 diesel::joinable!(audit_logs -> users (user_id));
 diesel::joinable!(cleanups -> instances (instance_id));
 diesel::joinable!(cleanups -> lxd_containers (hostname));
+diesel::joinable!(instance_events -> instances (instance_id));
 diesel::joinable!(instances -> companies (company_id));
 diesel::joinable!(instances -> images (image_id));
 diesel::joinable!(instances -> nodes (node_id));
@@ -278,6 +291,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cleanups,
     companies,
     images,
+    instance_events,
     instances,
     login_sessions,
     lxd_containers,

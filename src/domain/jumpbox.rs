@@ -16,6 +16,26 @@ pub struct Jumpbox {
     pub fingerprint: String,
 }
 
+/// The command that opens a shell in `instance` through the jumpbox (the instance page
+/// shows it with a copy button). `host` is the Host the browser reached the panel by; its
+/// port is dropped (an IPv6 address keeps its brackets).
+pub fn ssh_command(port: u16, user: &str, host: &str, instance: &str) -> String {
+    format!("ssh -p {port} -t {user}@{} {instance}", host_only(host))
+}
+
+/// `panel.example.com:8080` → `panel.example.com`, `[::1]:8080` → `[::1]`.
+fn host_only(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    }
+}
+
 /// One instance as the menu shows it.
 #[derive(Clone, Copy, Debug)]
 pub struct MenuEntry<'a> {
@@ -345,5 +365,25 @@ mod tests {
         // Backspace removes the whole character
         let (keys, _) = typed(&mut e, "名\x7f2\r".as_bytes());
         assert_eq!(keys, vec![Key::Line("2".into())]);
+    }
+
+    #[test]
+    fn the_ssh_command_names_the_panel_host_without_its_port() {
+        assert_eq!(
+            ssh_command(2026, "mia", "panel.example.com:8080", "train-1"),
+            "ssh -p 2026 -t mia@panel.example.com train-1"
+        );
+        assert_eq!(
+            ssh_command(2026, "mia", "10.0.0.5", "a"),
+            "ssh -p 2026 -t mia@10.0.0.5 a"
+        );
+        assert_eq!(
+            ssh_command(22, "mia", "[2001:db8::1]:443", "a"),
+            "ssh -p 22 -t mia@[2001:db8::1] a"
+        );
+        assert_eq!(
+            ssh_command(22, "mia", "2001:db8::1", "a"),
+            "ssh -p 22 -t mia@2001:db8::1 a"
+        );
     }
 }

@@ -145,6 +145,7 @@ pub const GET_INSTANCES: Route = get("/instances");
 pub const GET_INSTANCES_NEW: Route = get("/instances/new");
 pub const GET_INSTANCES_NEW_NODES: Route = get("/instances/new/nodes");
 pub const POST_INSTANCES: Route = post("/instances");
+pub const GET_INSTANCES_ID: Route = get("/instances/{id}");
 pub const GET_INSTANCES_ID_ROW: Route = get("/instances/{id}/row");
 pub const POST_INSTANCES_ID_START: Route = post("/instances/{id}/start");
 pub const POST_INSTANCES_ID_STOP: Route = post("/instances/{id}/stop");
@@ -276,6 +277,7 @@ pub const ALL: &[Route] = &[
     GET_INSTANCES_NEW,
     GET_INSTANCES_NEW_NODES,
     POST_INSTANCES,
+    GET_INSTANCES_ID,
     GET_INSTANCES_ID_ROW,
     POST_INSTANCES_ID_START,
     POST_INSTANCES_ID_STOP,

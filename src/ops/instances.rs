@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::{OpsError, tenancy};
 use crate::db::instances::PlaceError;
-use crate::db::{self, images::Image, instances::InstanceView, instances::NodeChoice, specs::Spec};
+use crate::db::instances::{InstanceEvent, InstanceView, NodeChoice};
+use crate::db::{self, images::Image, specs::Spec};
 use crate::docker::{self, Endpoint, TlsMaterial, container};
 use crate::domain::access::{Actor, Scope, scope};
 use crate::domain::container::State;
@@ -86,6 +87,25 @@ pub async fn get(state: &Context, actor: &Actor, id: InstanceId) -> Result<Insta
     db::run(&state.pool, move |c| db::instances::find(c, scope, id))
         .await
         .map_err(|e| OpsError::from_write(e, "id"))
+}
+
+/// How many events the instance page shows.
+pub const PAGE_EVENTS: i64 = 50;
+
+/// One of the actor's instances with its latest events, newest first (the instance page).
+pub async fn with_events(
+    state: &Context,
+    actor: &Actor,
+    id: InstanceId,
+) -> Result<(InstanceView, Vec<InstanceEvent>), OpsError> {
+    let scope = scope(actor);
+    db::run(&state.pool, move |c| {
+        let view = db::instances::find(c, scope, id)?;
+        let events = db::instances::events(c, id, PAGE_EVENTS)?;
+        Ok((view, events))
+    })
+    .await
+    .map_err(|e| OpsError::from_write(e, "id"))
 }
 
 /// The jumpbox menu: the actor's instances, oldest first, at most `limit`.

@@ -5,7 +5,7 @@
 pub use crate::db::audit::{AuditFilter, AuditLog, NewAuditLog};
 pub use crate::db::companies::{Company, CompanyListRow};
 pub use crate::db::images::{Image, SORTS as IMAGE_SORTS};
-pub use crate::db::instances::{InstanceView, NodeChoice};
+pub use crate::db::instances::{InstanceEvent, InstanceView, NodeChoice};
 pub use crate::db::login_sessions::LoginSession;
 pub use crate::db::nodes::{Node, SORTS as NODE_SORTS};
 pub use crate::db::permissions::Permission;

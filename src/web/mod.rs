@@ -66,6 +66,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .mount(r::POST_INSTANCES, instances::create)
         .mount(r::GET_INSTANCES_NEW, instances::wizard)
         .mount(r::GET_INSTANCES_NEW_NODES, instances::nodes)
+        .mount(r::GET_INSTANCES_ID, instances::page)
         .mount(r::GET_INSTANCES_ID_ROW, instances::row)
         .mount(r::POST_INSTANCES_ID_START, instances::start)
         .mount(r::POST_INSTANCES_ID_STOP, instances::stop)

@@ -402,7 +402,8 @@ fn every_page(f: &Fixture) -> Vec<(String, Route)> {
             routes::GET_NODES_ID_EDIT => Some(f.node),
             routes::GET_USERS_ID_EDIT => Some(f.user),
             routes::GET_COMPANIES_ID_EDIT => Some(f.company),
-            routes::GET_INSTANCES_ID_ROW
+            routes::GET_INSTANCES_ID
+            | routes::GET_INSTANCES_ID_ROW
             | routes::GET_INSTANCES_ID_LOGS
             | routes::GET_INSTANCES_ID_TERMINAL => Some(f.instance),
             _ => None,
@@ -703,6 +704,7 @@ async fn screenshots_of_the_changed_pages() {
     );
     fake_ready(&app, "train-01", catalog, mia, Some(company));
     fake_ready(&app, "notebook", catalog, mia, Some(company));
+    let train = crate::instances::instance_id(&app, "train-01");
     let (img, sp, nd) = catalog;
     let chosen = format!("image_id={img}&spec_id={sp}&node_id={nd}&node_spec_id={sp}");
     let shot = async |b: &Browser, name: &str| {
@@ -726,7 +728,17 @@ async fn screenshots_of_the_changed_pages() {
                 shot(&b, &tag("home")).await;
                 load(&b, "/no/such/page").await;
                 shot(&b, &tag("404")).await;
+                load(&b, "/instances").await;
+                shot(&b, &tag("instances")).await;
+                load(&b, &format!("/instances/{train}")).await;
+                shot(&b, &tag("instance")).await;
+                load(&b, "/account/sessions").await;
+                shot(&b, &tag("sessions")).await;
                 if who == "admin" {
+                    for page in ["settings", "permissions", "audit"] {
+                        load(&b, &format!("/{page}")).await;
+                        shot(&b, &tag(page)).await;
+                    }
                     continue;
                 }
                 load(&b, "/images").await;
@@ -755,4 +767,83 @@ async fn screenshots_of_the_changed_pages() {
             }
         }
     }
+}
+
+/// #17 (status badges): 运行中 green, 已停止 grey, 创建中 blue with a spinner, 失败 red,
+/// 节点不可达 amber — as the browser paints them, on the list and the instance page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_states_are_coloured_badges() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let mia = app.user("mia", "customer_member", None).await;
+    let catalog = fake_catalog(&app, ("none", 0, 1, 1, 0, 1), ("none", 0, 8, 16, 100, 100));
+    let mut ids = Vec::new();
+    for (name, set) in [
+        ("runs", "status = 'running'"),
+        ("stopped", "status = 'exited'"),
+        ("coming", "phase = 'creating', status = ''"),
+        (
+            "broken",
+            "phase = 'failed', status = '', message = 'no such image'",
+        ),
+    ] {
+        let id = fake_ready(&app, name, catalog, mia, None);
+        app.count(&format!(
+            "WITH u AS (UPDATE instances SET {set} WHERE id = {id} RETURNING 1) SELECT count(*) AS n FROM u"
+        ));
+        ids.push(id);
+    }
+    let base = &app.base;
+    let b = Browser::launch().await;
+    logged_in(&b, base, "mia").await;
+    b.goto(&format!("{base}/instances")).await;
+    let paint = "
+const out = {};
+for (const tr of document.querySelectorAll('#list tr[data-id]')) {
+  const badge = tr.querySelector('td.status .badge');
+  const s = getComputedStyle(badge);
+  out[tr.querySelector('td.name').textContent.trim()] = [
+    badge.textContent.trim(), s.backgroundColor, getComputedStyle(badge, '::after').animationName];
+}
+return out;";
+    b.wait_until(
+        "the list",
+        "document.querySelectorAll('#list tr[data-id]').length === 4",
+    )
+    .await;
+    let v = b.execute(paint).await;
+    assert_eq!(
+        v["runs"],
+        json!(["运行中", "rgb(231, 246, 236)", "none"]),
+        "{v}"
+    );
+    assert_eq!(
+        v["stopped"],
+        json!(["已停止", "rgb(242, 244, 247)", "none"]),
+        "{v}"
+    );
+    assert_eq!(
+        v["coming"],
+        json!(["创建中", "rgb(234, 241, 254)", "spin"]),
+        "{v}"
+    );
+    assert_eq!(
+        v["broken"],
+        json!(["创建失败", "rgb(253, 236, 236)", "none"]),
+        "{v}"
+    );
+
+    // the node goes unreachable: amber, on the instance page too
+    app.count(&format!(
+        "WITH u AS (UPDATE nodes SET docker_state = 'unreachable' WHERE id = {} RETURNING 1) SELECT count(*) AS n FROM u",
+        catalog.2
+    ));
+    b.goto(&format!("{base}/instances/{}", ids[0])).await;
+    let v = b
+        .execute(
+            "const b = document.querySelector('.instance-state .badge');
+             return [b.textContent.trim(), getComputedStyle(b).backgroundColor];",
+        )
+        .await;
+    assert_eq!(v, json!(["节点不可达", "rgb(255, 246, 229)"]));
 }

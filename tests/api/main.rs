@@ -12,6 +12,7 @@ mod browser_pages;
 mod catalog;
 mod health;
 mod helpers;
+mod instance_page;
 mod instances;
 mod jumpbox;
 mod lxd_client;

@@ -114,6 +114,7 @@ const ROUTES: &[(Route, &str, Access)] = &[
     (GET_INSTANCES_NEW, "/instances/new", Users),
     (GET_INSTANCES_NEW_NODES, "/instances/new/nodes", Users),
     (POST_INSTANCES, "/instances", Users),
+    (GET_INSTANCES_ID, "/instances/1", Users),
     (GET_INSTANCES_ID_ROW, "/instances/1/row", Users),
     (POST_INSTANCES_ID_START, "/instances/1/start", Users),
     (POST_INSTANCES_ID_STOP, "/instances/1/stop", Users),

@@ -1,7 +1,7 @@
 //! Instances (实例): the list with live status, the step-by-step wizard (HTMX partials;
 //! earlier choices travel as hidden fields), lifecycle actions and delete.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -9,10 +9,11 @@ use crate::domain::container::Action;
 use crate::domain::fields::FieldErrors;
 use crate::domain::ids::InstanceId;
 use crate::domain::instances::{InstanceForm, NewInstance, WizardStep, id};
+use crate::domain::jumpbox::ssh_command;
 use crate::domain::listing::Page;
 use crate::domain::routes;
 use crate::ops::Context;
-use crate::ops::views::{Image, InstanceView, NodeChoice, Spec};
+use crate::ops::views::{Image, InstanceEvent, InstanceView, NodeChoice, Spec};
 use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
@@ -67,10 +68,50 @@ struct InstanceRowPartial<'a> {
     can: Can,
 }
 
+#[derive(Template)]
+#[template(path = "instances/show.html")]
+struct InstancePage<'a> {
+    l: &'a Ctx,
+    r: &'a InstanceView,
+    events: &'a [InstanceEvent],
+    can: Can,
+    /// None when the jumpbox is off
+    connect: Option<Connect>,
+}
+
+/// The instance page's live part (polled; the answer to an action taken on the page).
+#[derive(Template)]
+#[template(path = "instances/_live.html")]
+struct InstanceLivePartial<'a> {
+    l: &'a Ctx,
+    r: &'a InstanceView,
+    events: &'a [InstanceEvent],
+    can: Can,
+}
+
+/// How to reach the instance through the jumpbox.
+struct Connect {
+    command: String,
+    fingerprint: String,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct PageParam {
     page: String,
+}
+
+/// `?view=page`: an action taken on the instance page (the answer is its live part).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ViewParam {
+    view: String,
+}
+
+impl ViewParam {
+    fn on_page(&self) -> bool {
+        self.view == "page"
+    }
 }
 
 pub async fn index(
@@ -112,44 +153,94 @@ pub async fn row(
     })
 }
 
+/// The instance page; its live part alone for HTMX (the poll).
+pub async fn page(
+    st: web::Data<Context>,
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<InstanceId>,
+) -> Result<HttpResponse, WebError> {
+    let me = ctx.me()?;
+    let (r, events) = ops::instances::with_events(&st, &me.actor(), *path).await?;
+    let can = can(&st, &ctx).await?;
+    if ctx.hx {
+        return render(InstanceLivePartial {
+            l: &ctx,
+            r: &r,
+            events: &events,
+            can,
+        });
+    }
+    let connect = st.jumpbox.get().map(|j| Connect {
+        command: ssh_command(
+            j.addr.port(),
+            &me.username,
+            req.connection_info().host(),
+            &r.name,
+        ),
+        fingerprint: j.fingerprint.clone(),
+    });
+    render(InstancePage {
+        l: &ctx,
+        r: &r,
+        events: &events,
+        can,
+        connect,
+    })
+}
+
 pub async fn start(
     st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<InstanceId>,
+    q: web::Query<ViewParam>,
 ) -> Result<HttpResponse, WebError> {
-    act(&st, &ctx, *path, Action::Start).await
+    act(&st, &ctx, *path, Action::Start, &q).await
 }
 
 pub async fn stop(
     st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<InstanceId>,
+    q: web::Query<ViewParam>,
 ) -> Result<HttpResponse, WebError> {
-    act(&st, &ctx, *path, Action::Stop).await
+    act(&st, &ctx, *path, Action::Stop, &q).await
 }
 
 pub async fn restart(
     st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<InstanceId>,
+    q: web::Query<ViewParam>,
 ) -> Result<HttpResponse, WebError> {
-    act(&st, &ctx, *path, Action::Restart).await
+    act(&st, &ctx, *path, Action::Restart, &q).await
 }
 
-/// Runs the action and answers with the updated row (HTMX) or back to the list.
+/// Runs the action and answers with the updated row or page part (HTMX) or back to the
+/// list.
 async fn act(
     st: &Context,
     ctx: &Ctx,
     id: InstanceId,
     action: Action,
+    q: &ViewParam,
 ) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     let r = ops::instances::act(st, &actor, id, action).await?;
-    if ctx.hx {
-        let can = can(st, ctx).await?;
-        render(InstanceRowPartial { l: ctx, r: &r, can })
+    if !ctx.hx {
+        return Ok(changed(false, routes::GET_INSTANCES.pattern));
+    }
+    let can = can(st, ctx).await?;
+    if q.on_page() {
+        let (r, events) = ops::instances::with_events(st, &actor, id).await?;
+        render(InstanceLivePartial {
+            l: ctx,
+            r: &r,
+            events: &events,
+            can,
+        })
     } else {
-        Ok(changed(false, routes::GET_INSTANCES.pattern))
+        render(InstanceRowPartial { l: ctx, r: &r, can })
     }
 }
 
@@ -157,9 +248,16 @@ pub async fn delete(
     st: web::Data<Context>,
     ctx: Ctx,
     path: web::Path<InstanceId>,
+    q: web::Query<ViewParam>,
 ) -> Result<HttpResponse, WebError> {
     let actor = ctx.me()?.actor();
     ops::instances::delete(&st, &actor, *path).await?;
+    if ctx.hx && q.on_page() {
+        // the page of an instance being deleted: back to the list
+        return Ok(HttpResponse::NoContent()
+            .insert_header(("HX-Redirect", routes::GET_INSTANCES.pattern))
+            .finish());
+    }
     Ok(changed(ctx.hx, routes::GET_INSTANCES.pattern))
 }
 
