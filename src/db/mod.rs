@@ -49,6 +49,7 @@ macro_rules! catalog_queries {
 pub mod audit;
 pub mod cleanups;
 pub mod companies;
+pub mod dashboard;
 pub mod ids;
 pub mod images;
 pub mod instances;

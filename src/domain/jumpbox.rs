@@ -16,11 +16,16 @@ pub struct Jumpbox {
     pub fingerprint: String,
 }
 
-/// The command that opens a shell in `instance` through the jumpbox (the instance page
-/// shows it with a copy button). `host` is the Host the browser reached the panel by; its
-/// port is dropped (an IPv6 address keeps its brackets).
-pub fn ssh_command(port: u16, user: &str, host: &str, instance: &str) -> String {
-    format!("ssh -p {port} -t {user}@{} {instance}", host_only(host))
+/// The command that opens a shell in `instance` through the jumpbox, or its menu when
+/// none is named (the instance page and the home page show it with a copy button).
+/// `host` is the Host the browser reached the panel by; its port is dropped (an IPv6
+/// address keeps its brackets).
+pub fn ssh_command(port: u16, user: &str, host: &str, instance: Option<&str>) -> String {
+    let host = host_only(host);
+    match instance {
+        Some(name) => format!("ssh -p {port} -t {user}@{host} {name}"),
+        None => format!("ssh -p {port} {user}@{host}"),
+    }
 }
 
 /// `panel.example.com:8080` → `panel.example.com`, `[::1]:8080` → `[::1]`.
@@ -370,19 +375,19 @@ mod tests {
     #[test]
     fn the_ssh_command_names_the_panel_host_without_its_port() {
         assert_eq!(
-            ssh_command(2026, "mia", "panel.example.com:8080", "train-1"),
+            ssh_command(2026, "mia", "panel.example.com:8080", Some("train-1")),
             "ssh -p 2026 -t mia@panel.example.com train-1"
         );
         assert_eq!(
-            ssh_command(2026, "mia", "10.0.0.5", "a"),
-            "ssh -p 2026 -t mia@10.0.0.5 a"
+            ssh_command(2026, "mia", "10.0.0.5", None),
+            "ssh -p 2026 mia@10.0.0.5"
         );
         assert_eq!(
-            ssh_command(22, "mia", "[2001:db8::1]:443", "a"),
+            ssh_command(22, "mia", "[2001:db8::1]:443", Some("a")),
             "ssh -p 22 -t mia@[2001:db8::1] a"
         );
         assert_eq!(
-            ssh_command(22, "mia", "2001:db8::1", "a"),
+            ssh_command(22, "mia", "2001:db8::1", Some("a")),
             "ssh -p 22 -t mia@2001:db8::1 a"
         );
     }

@@ -62,6 +62,37 @@ impl TryFrom<String> for Phase {
     }
 }
 
+/// How many instances are in one state, as dashboards show it: a phase other than ready
+/// (creating, failed, deleting), else the container's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateCount {
+    /// the i18n key (`phase.failed`, `status.running`)
+    pub key: String,
+    /// the badge class (`phase-failed`, `st-running`)
+    pub css: String,
+    pub n: i64,
+}
+
+/// Counts of (phase, status) pairs folded into states, most first (then by key).
+pub fn count_states(rows: impl IntoIterator<Item = (String, String, i64)>) -> Vec<StateCount> {
+    let mut by_state: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for (phase, status, n) in rows {
+        let state = if phase == Phase::Ready.as_str() {
+            let s = crate::domain::container::State::from(status);
+            (s.key().to_string(), format!("st-{}", s.css()))
+        } else {
+            (format!("phase.{phase}"), format!("phase-{phase}"))
+        };
+        *by_state.entry(state).or_default() += n;
+    }
+    let mut out: Vec<StateCount> = by_state
+        .into_iter()
+        .map(|((key, css), n)| StateCount { key, css, n })
+        .collect();
+    out.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.key.cmp(&b.key)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +104,31 @@ mod tests {
         }
         assert!(Phase::try_from("READY".to_string()).is_err());
         assert!(Phase::Failed.can_delete() && !Phase::Deleting.can_delete());
+    }
+
+    #[test]
+    fn states_fold_phases_and_statuses() {
+        let rows = [
+            ("ready", "running", 3),
+            ("ready", "exited", 1),
+            ("creating", "", 2),
+            ("failed", "", 1),
+            ("failed", "created", 1),
+            ("ready", "weird", 1),
+        ]
+        .map(|(p, s, n)| (p.to_string(), s.to_string(), n));
+        let got: Vec<(String, String, i64)> = count_states(rows)
+            .into_iter()
+            .map(|c| (c.key, c.css, c.n))
+            .collect();
+        let want = [
+            ("status.running", "st-running", 3),
+            ("phase.creating", "phase-creating", 2),
+            ("phase.failed", "phase-failed", 2),
+            ("status.exited", "st-exited", 1),
+            ("status.unknown", "st-unknown", 1),
+        ]
+        .map(|(k, c, n)| (k.to_string(), c.to_string(), n));
+        assert_eq!(got, want);
     }
 }

@@ -8,6 +8,7 @@ pub mod bridge;
 pub mod catalog;
 pub mod context;
 pub mod cpu_samples;
+pub mod dashboard;
 pub mod instances;
 pub mod logins;
 pub mod nat;

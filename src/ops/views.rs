@@ -12,3 +12,4 @@ pub use crate::db::permissions::Permission;
 pub use crate::db::specs::{SORTS as SPEC_SORTS, Spec};
 pub use crate::db::users::{User, UserListRow};
 pub use crate::db::zjmf::NatRule;
+pub use crate::ops::dashboard::{AdminDashboard, CustomerDashboard};

@@ -29,6 +29,14 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    /// The display name, else the user name.
+    pub fn shown_name(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.username
+        } else {
+            &self.display_name
+        }
+    }
     pub fn actor(&self) -> Actor {
         Actor {
             user_id: self.id,

@@ -12,6 +12,7 @@ mod browser_pages;
 mod catalog;
 mod health;
 mod helpers;
+mod home;
 mod instance_page;
 mod instances;
 mod jumpbox;

@@ -1,5 +1,5 @@
-//! The home page (the admin's tiles, a customer's instances), health checks and static
-//! files.
+//! The home page (the admin's dashboard and first-run checklist, a customer's instances
+//! and what they hold), health checks and static files.
 
 use std::path::{Component, Path};
 
@@ -7,10 +7,10 @@ use actix_files::NamedFile;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::instances::{self, Can};
+use super::instances::{self, Can, Connect};
 use crate::domain::listing::Page;
 use crate::domain::routes;
-use crate::ops::views::InstanceView;
+use crate::ops::views::{AdminDashboard, CustomerDashboard, InstanceView};
 use crate::ops::{self, Context};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
@@ -20,16 +20,49 @@ use crate::web::render::render;
 #[template(path = "home.html")]
 struct HomePage<'a> {
     l: &'a Ctx,
+    dash: &'a Dashboard,
     /// a customer's instances (their first page), when their role may list them
     page: Option<Page<InstanceView>>,
     can: Can,
+    /// the jumpbox's menu, for customers (None when it is off)
+    connect: Option<Connect>,
 }
 
-/// The admin's tiles, or a customer's instances with the create button.
-pub async fn home(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebError> {
+/// The dashboard part of the home page (polled).
+#[derive(Template)]
+#[template(path = "home/_dashboard.html")]
+struct DashboardPartial<'a> {
+    l: &'a Ctx,
+    dash: &'a Dashboard,
+}
+
+/// The admin's view of the installation, or a customer's of their instances.
+pub enum Dashboard {
+    Admin(AdminDashboard),
+    Customer(CustomerDashboard),
+}
+
+/// The admin's dashboard (with the first-run checklist), or a customer's instances with
+/// what they hold, the create button and the SSH command; the dashboard alone for HTMX.
+pub async fn home(
+    st: web::Data<Context>,
+    ctx: Ctx,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
     let me = ctx.me()?;
-    let (page, can) = if me.is_admin() {
-        (None, Can::default())
+    let dash = if me.is_admin() {
+        Dashboard::Admin(ops::dashboard::admin(&st).await?)
+    } else {
+        Dashboard::Customer(ops::dashboard::customer(&st, &me.actor()).await?)
+    };
+    if ctx.hx {
+        return render(DashboardPartial {
+            l: &ctx,
+            dash: &dash,
+        });
+    }
+    let (page, can, connect) = if me.is_admin() {
+        (None, Can::default(), None)
     } else {
         let has = ops::permissions::permits(&st, me.role).await?;
         let page = if has(routes::GET_INSTANCES) {
@@ -37,9 +70,16 @@ pub async fn home(st: web::Data<Context>, ctx: Ctx) -> Result<HttpResponse, WebE
         } else {
             None
         };
-        (page, instances::can(&st, &ctx).await?)
+        let connect = Connect::new(&st, &req, &me.username, None);
+        (page, instances::can(&st, &ctx).await?, connect)
     };
-    render(HomePage { l: &ctx, page, can })
+    render(HomePage {
+        l: &ctx,
+        dash: &dash,
+        page,
+        can,
+        connect,
+    })
 }
 
 /// `/favicon.ico`, which browsers ask for when a page names no icon (a JSON answer, a

@@ -89,10 +89,24 @@ struct InstanceLivePartial<'a> {
     can: Can,
 }
 
-/// How to reach the instance through the jumpbox.
-struct Connect {
-    command: String,
-    fingerprint: String,
+/// How to reach an instance (or the jumpbox's menu) over SSH; None when the jumpbox is off.
+pub struct Connect {
+    pub command: String,
+    pub fingerprint: String,
+}
+
+impl Connect {
+    pub fn new(
+        st: &Context,
+        req: &HttpRequest,
+        user: &str,
+        instance: Option<&str>,
+    ) -> Option<Connect> {
+        st.jumpbox.get().map(|j| Connect {
+            command: ssh_command(j.addr.port(), user, req.connection_info().host(), instance),
+            fingerprint: j.fingerprint.clone(),
+        })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -171,15 +185,7 @@ pub async fn page(
             can,
         });
     }
-    let connect = st.jumpbox.get().map(|j| Connect {
-        command: ssh_command(
-            j.addr.port(),
-            &me.username,
-            req.connection_info().host(),
-            &r.name,
-        ),
-        fingerprint: j.fingerprint.clone(),
-    });
+    let connect = Connect::new(&st, &req, &me.username, Some(&r.name));
     render(InstancePage {
         l: &ctx,
         r: &r,
