@@ -86,6 +86,10 @@ pub struct DockerSettings {
     pub pids_limit: i64,
     /// tenant networks are named `<prefix>c<company id>` / `<prefix>u<user id>`
     pub tenant_network_prefix: String,
+    /// on the first start, register the engine at `local_endpoint` as the unlisted node
+    /// `local` (when it answers and no node exists yet)
+    pub local_node: bool,
+    pub local_endpoint: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -348,6 +352,13 @@ impl Settings {
         }
         if self.database.connect_timeout_secs == 0 {
             return bad("database.connect_timeout_secs", "expected > 0");
+        }
+        let ep = &self.docker.local_endpoint;
+        if !(ep.starts_with("unix:///") || ep.starts_with("tcp://")) {
+            return bad(
+                "docker.local_endpoint",
+                "expected unix:///path or tcp://host:port",
+            );
         }
         Ok(())
     }

@@ -96,12 +96,18 @@ pub async fn prepare(settings: &Settings) -> Result<(Context, Vec<u8>), StartErr
 }
 
 /// Background work of the process: recovery from a previous run that stopped halfway
-/// (ops/recovery.rs); then the Docker status worker and the SSH jumpbox start (unless
+/// (ops/recovery.rs); the local engine as a node on the first start; then the Docker
+/// status worker and the SSH jumpbox start (unless
 /// disabled).
 async fn start_workers(state: Arc<Context>) -> Result<(), StartError> {
     crate::ops::recovery::at_start(&state)
         .await
         .map_err(|e| StartError::Recovery(e.to_string()))?;
+    // the engine on this host as a node, on the first start only (not fatal: the admin
+    // can add nodes by hand)
+    if let Err(e) = crate::ops::catalog::register_local_node(&state).await {
+        log::warn!("the local node was not registered: {e}");
+    }
     if state.settings.docker.status_worker {
         crate::workers::status::spawn(Arc::clone(&state));
     }

@@ -185,3 +185,43 @@ pub fn set_docker_state(
     .execute(conn)?;
     Ok(())
 }
+
+/// Whether the first start should still offer the local engine as a node: it has not
+/// done so (nor declined) before and no node exists yet. Marks it declined when nodes
+/// already exist.
+pub fn local_node_pending(conn: &mut PgConnection) -> Result<bool, DbError> {
+    use super::schema::first_run;
+    let done: i64 = first_run::table
+        .filter(first_run::step.eq(LOCAL_NODE_STEP))
+        .count()
+        .get_result(conn)?;
+    if done > 0 {
+        return Ok(false);
+    }
+    let nodes: i64 = nodes::table.count().get_result(conn)?;
+    if nodes > 0 {
+        mark_local_node(conn)?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Registers the local node, once: None when another start (or the admin) came first.
+pub fn insert_local(conn: &mut PgConnection, v: &NewNode) -> Result<Option<Node>, DbError> {
+    conn.transaction(|c| {
+        if mark_local_node(c)? == 0 || nodes::table.count().get_result::<i64>(c)? > 0 {
+            return Ok(None);
+        }
+        insert(c, v, SecretWrites::default()).map(Some)
+    })
+}
+
+const LOCAL_NODE_STEP: &str = "local_node";
+
+fn mark_local_node(conn: &mut PgConnection) -> Result<usize, DbError> {
+    use super::schema::first_run;
+    Ok(diesel::insert_into(first_run::table)
+        .values(first_run::step.eq(LOCAL_NODE_STEP))
+        .on_conflict_do_nothing()
+        .execute(conn)?)
+}

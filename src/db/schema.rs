@@ -55,6 +55,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// what the first start did once (`step`: 'local_node')
+    first_run (step) {
+        step -> Text,
+        done_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     images (id) {
         id -> Int8,
         name -> Text,
@@ -290,6 +298,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_logs,
     cleanups,
     companies,
+    first_run,
     images,
     instance_events,
     instances,

@@ -4,6 +4,7 @@
 
 pub mod connect;
 pub mod container;
+pub mod engine;
 pub mod exec;
 pub mod logs;
 pub mod network;

@@ -151,6 +151,35 @@ pub struct NewNode {
 }
 
 impl NewNode {
+    /// The engine on this host as a node, registered on the first start: capacity as the
+    /// engine reports it (both disks on the filesystem of its data root, `disk_gb`),
+    /// unlisted until the admin has looked at it.
+    pub fn local(endpoint: &str, cpus: i64, memory_gb: i64, disk_gb: i64, root_dir: &str) -> Self {
+        let clamp = |n: i64| i32::try_from(n.max(0)).unwrap_or(i32::MAX);
+        NewNode {
+            name: "local".into(),
+            region: "local".into(),
+            cpu_cores: clamp(cpus),
+            memory_gb: clamp(memory_gb),
+            system_disk_gb: clamp(disk_gb),
+            data_disk_gb: clamp(disk_gb),
+            public_ip: "127.0.0.1".into(),
+            private_ip: "127.0.0.1".into(),
+            ssh_port: 22,
+            username: String::new(),
+            password: SecretChange::Keep,
+            gpu_model: String::new(),
+            gpu_count: 0,
+            docker_endpoint: endpoint.into(),
+            use_tls: false,
+            ca_cert: String::new(),
+            client_cert: String::new(),
+            client_key: SecretChange::Keep,
+            listed: false,
+            remark: format!("首次启动自动登记：系统盘与数据盘共用 {root_dir}（{disk_gb} GB）"),
+        }
+    }
+
     /// `had_client_key`: whether the row being edited already stores a client key
     /// (false when creating).
     pub fn parse(f: &NodeForm, had_client_key: bool) -> Result<Self, FieldErrors> {
@@ -326,6 +355,32 @@ impl NewSpec {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_local_node_is_unlisted_and_takes_the_engines_capacity() {
+        let n = NewNode::local(
+            "unix:///var/run/docker.sock",
+            16,
+            62,
+            480,
+            "/var/lib/docker",
+        );
+        assert_eq!(
+            (
+                n.name.as_str(),
+                n.cpu_cores,
+                n.memory_gb,
+                n.system_disk_gb,
+                n.data_disk_gb
+            ),
+            ("local", 16, 62, 480, 480)
+        );
+        assert!(!n.listed && !n.use_tls && n.gpu_count == 0);
+        assert!(n.remark.contains("/var/lib/docker"));
+        let huge = NewNode::local("unix:///x", i64::MAX, -1, 0, "/");
+        assert_eq!((huge.cpu_cores, huge.memory_gb), (i32::MAX, 0));
+    }
+
     use super::*;
 
     const CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2VydGlmaWNhdGVCb2R5\n-----END CERTIFICATE-----\n";

@@ -113,3 +113,46 @@ pub async fn delete(state: &Context, kind: Catalog, id: i64) -> Result<(), OpsEr
     .await
     .map_err(|e| OpsError::from_write(e, "id"))
 }
+
+/// On the first start: the engine at `docker.local_endpoint`, when it answers and no node
+/// exists yet, becomes the unlisted node `local` with the capacity it reports (once; see
+/// `db::nodes::local_node_pending`). Returns its name when it was registered.
+pub async fn register_local_node(state: &Context) -> Result<Option<String>, OpsError> {
+    if !state.settings.docker.local_node
+        || !db::run(&state.pool, db::nodes::local_node_pending).await?
+    {
+        return Ok(None);
+    }
+    let endpoint = state.settings.docker.local_endpoint.clone();
+    let ep = crate::docker::Endpoint {
+        url: endpoint.clone(),
+        tls: None,
+    };
+    let facts = match crate::docker::engine::facts(&ep).await {
+        Ok(f) => f,
+        Err(e) => {
+            log::info!("no local node registered: {e}");
+            return Ok(None);
+        }
+    };
+    let disk_gb = crate::docker::engine::disk_gb(&facts.root_dir).await;
+    let v = NewNode::local(
+        &endpoint,
+        facts.cpus,
+        facts.memory_gb(),
+        disk_gb,
+        &facts.root_dir,
+    );
+    let node = db::run(&state.pool, move |c| db::nodes::insert_local(c, &v)).await?;
+    Ok(node.map(|n| {
+        log::info!(
+            "registered the local Docker engine {} ({}, {} CPUs, {} GB memory) as the unlisted node `{}`",
+            endpoint,
+            facts.version,
+            facts.cpus,
+            facts.memory_gb(),
+            n.name
+        );
+        n.name
+    }))
+}

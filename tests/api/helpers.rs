@@ -178,6 +178,8 @@ pub fn test_settings(db_url: &str, data_dir: &std::path::Path) -> Settings {
     // each app names its tenant networks apart
     s.docker.tenant_network_prefix =
         format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    // the tests make their own nodes (tests/api/home.rs checks the first-start one)
+    s.docker.local_node = false;
     s
 }
 

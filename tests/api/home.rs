@@ -166,3 +166,69 @@ async fn customers_see_only_their_instances_and_the_ssh_command() {
         "{part}"
     );
 }
+
+#[tokio::test]
+async fn the_first_start_registers_the_local_engine_as_an_unlisted_node_once() {
+    let app = TestApp::spawn_with(|s| s.docker.local_node = true).await;
+    let (_, ncpu) = crate::instances::docker(&["info", "--format", "{{.NCPU}}"]);
+    let (_, mem) = crate::instances::docker(&["info", "--format", "{{.MemTotal}}"]);
+    let mem_gb = mem.trim().parse::<i64>().unwrap() / (1 << 30);
+    let row = crate::instances::text_row(
+        &app,
+        "SELECT concat_ws(',', name, listed, cpu_cores, memory_gb, docker_endpoint, use_tls, system_disk_gb > 0) AS t FROM nodes",
+    );
+    assert_eq!(
+        row,
+        format!(
+            "local,f,{},{mem_gb},unix:///var/run/docker.sock,f,t",
+            ncpu.trim()
+        )
+    );
+    // the checklist leaves "list a node" to the admin
+    let admin = app.admin().await;
+    assert_eq!(ticked(&admin.text("/").await), Vec::<&str>::new());
+
+    // deleted, it is not made again by a later start — nor by five at once
+    app.count("WITH d AS (DELETE FROM nodes RETURNING 1) SELECT count(*) AS n FROM d");
+    let again = suanli::ops::catalog::register_local_node(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(app.count("SELECT count(*) AS n FROM nodes"), 0);
+    app.count("WITH d AS (DELETE FROM first_run RETURNING 1) SELECT count(*) AS n FROM d");
+    let runs = (0..5).map(|_| suanli::ops::catalog::register_local_node(&app.state));
+    let made: Vec<_> = futures_util::future::join_all(runs).await;
+    assert_eq!(
+        made.iter()
+            .filter(|r| r.as_ref().unwrap().is_some())
+            .count(),
+        1,
+        "{made:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM nodes WHERE name = 'local'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn no_engine_no_local_node_and_existing_nodes_are_left_alone() {
+    // nothing answers at the endpoint: the start goes on, no node, asked again next time
+    let app = TestApp::spawn_with(|s| {
+        s.docker.local_node = true;
+        s.docker.local_endpoint = "unix:///nonexistent/docker.sock".into();
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM nodes"), 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM first_run"), 0);
+    // an admin added a node first: the local engine is not offered any more
+    node(&app, "mine", ("none", 0, 8, 16, 100, 100), "", true);
+    let r = suanli::ops::catalog::register_local_node(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(r, None);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM first_run WHERE step = 'local_node'"),
+        1
+    );
+}
