@@ -81,6 +81,10 @@ impl Ctx {
     pub fn t<'a>(&self, key: &'a str) -> &'a str {
         i18n::t(self.lang, key)
     }
+    /// The message for `key`, or `fallback` when the catalogue has none.
+    pub fn t_or<'a>(&self, key: &str, fallback: &'a str) -> &'a str {
+        i18n::lookup(self.lang, key).unwrap_or(fallback)
+    }
     /// The pager's text: 第 1/3 页 · 共 52 条.
     pub fn pager_text(
         &self,

@@ -1,6 +1,7 @@
 //! The admin pages in the UI's language (issue 17): the audit log's role, door, action
-//! and detail in words with a door filter. Over HTTP, then the filter in headless
-//! Chromium.
+//! and detail in words with a door filter; the permission records grouped by module
+//! with a module filter and their descriptions in both languages. Over HTTP, then the
+//! filters in headless Chromium.
 
 use serde_json::json;
 
@@ -155,6 +156,112 @@ async fn a_terminal_session_reads_in_words() {
     );
 }
 
+/// The module ids of the groups (`<tbody … id="module-…">`) of a permissions list.
+fn groups(html: &str) -> Vec<String> {
+    html.split("id=\"module-")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn permissions_group_by_module_with_a_filter_in_both_languages() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let page = admin.text("/permissions").await;
+    assert_eq!(
+        groups(&page),
+        [
+            "general",
+            "account",
+            "instances",
+            "images",
+            "nodes",
+            "specs",
+            "lxd",
+            "api",
+            "users",
+            "companies",
+            "permissions",
+            "audit",
+            "settings"
+        ]
+    );
+    assert!(
+        page.contains("scope=\"rowgroup\">镜像库</th>"),
+        "a heading per module"
+    );
+    let descriptions = cells(&page, "description");
+    assert_eq!(
+        descriptions.len() as i64,
+        app.count("SELECT count(*) AS n FROM api_permissions")
+    );
+    for d in [
+        "实例：单行（实时状态）",
+        "镜像库：上架 / 下架",
+        "魔方财务：API 连接测试",
+    ] {
+        assert!(descriptions.iter().any(|x| x == d), "{d}");
+    }
+    assert!(!page.contains("one row (live status)"));
+    assert!(page.contains("<option value=\"instances\">实例</option>"));
+
+    // the filter: one module's records alone (HTMX asks for the list)
+    let list = admin.text_hx("/permissions?module=instances").await;
+    assert!(!list.contains("<html"));
+    assert_eq!(groups(&list), ["instances"]);
+    assert_eq!(
+        cells(&list, "description").len() as i64,
+        app.count(
+            "SELECT count(*) AS n FROM api_permissions WHERE path_pattern LIKE '/instances%'"
+        )
+    );
+    let page = admin.text("/permissions?module=lxd").await;
+    assert_eq!(groups(&page), ["lxd"]);
+    assert!(page.contains("<option value=\"lxd\" selected>LXD 容器</option>"));
+    let none = admin.text_hx("/permissions?module=nothing").await;
+    assert!(groups(&none).is_empty() && none.contains("暂无数据"));
+
+    // a toggle still asks first and keeps the words
+    let id = app.count(
+        "SELECT id AS n FROM api_permissions WHERE method = 'GET' AND path_pattern = '/specs'",
+    );
+    let row = admin
+        .post_hx(&format!("/permissions/{id}/roles/customer_member"), &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("产品规格：列表")
+            && row.contains("hx-confirm=\"更改该路由对此角色的权限： GET /specs · 客户成员\""),
+        "{row}"
+    );
+
+    // English
+    admin.get("/lang/en?next=/").await;
+    let page = admin.text("/permissions").await;
+    let descriptions = cells(&page, "description");
+    for d in [
+        "Instances: one row (live status)",
+        "Images: list or unlist",
+        "ZJMF: API connection test",
+    ] {
+        assert!(descriptions.iter().any(|x| x == d), "{d}");
+    }
+    assert!(page.contains("scope=\"rowgroup\">LXD containers</th>"));
+    assert!(
+        !descriptions.iter().any(|x| x.contains('：')),
+        "no Chinese left"
+    );
+
+    // a record the catalogues do not know keeps its own text
+    app.sql("INSERT INTO api_permissions (method, path_pattern, description, allowed_roles) VALUES ('GET', '/extra/{id}', 'hand-made', '{admin}')");
+    let list = admin.text_hx("/permissions?module=extra").await;
+    assert_eq!(groups(&list), ["extra"]);
+    assert_eq!(cells(&list, "description"), ["hand-made"]);
+}
+
 /// Picks `value` in the filter's `select` as a user does (the change event).
 async fn pick(b: &Browser, select: &str, value: &str) {
     b.execute(&format!(
@@ -166,7 +273,7 @@ async fn pick(b: &Browser, select: &str, value: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_door_filter_works_in_chromium() {
+async fn the_filters_work_in_chromium() {
     let app = TestApp::spawn().await;
     app.admin().await; // the first password change, over HTTP
     events_through_every_door(&app).await;
@@ -186,5 +293,29 @@ async fn the_door_filter_works_in_chromium() {
     assert_eq!(
         b.execute(&format!("return {rows}.map(r => [r.querySelector('.door').textContent, r.querySelector('.action').textContent.trim()]);")).await,
         json!([["SSH", "登录失败"]])
+    );
+
+    b.goto(&format!("{}/permissions", app.base)).await;
+    b.wait_until("htmx", "typeof htmx !== 'undefined'").await;
+    pick(&b, "select[name=module]", "images").await;
+    let ids = "[...document.querySelectorAll('#list tbody.module')].map(t => t.id)";
+    b.wait_until(
+        "the images group alone",
+        &format!("JSON.stringify({ids}) === '[\"module-images\"]'"),
+    )
+    .await;
+    assert_eq!(
+        b.execute("return document.querySelector('#list tr.module-head th').textContent;")
+            .await,
+        json!("镜像库")
+    );
+
+    b.goto(&format!("{}/lang/en?next=/permissions", app.base))
+        .await;
+    b.wait_for_page("/permissions").await;
+    assert_eq!(
+        b.execute("return document.querySelector('#module-images td.description').textContent;")
+            .await,
+        json!("Images: list")
     );
 }
