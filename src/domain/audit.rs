@@ -98,17 +98,35 @@ const PHRASES: &[(&str, &str)] = &[
 
 /// A detail in words. The ops write machine phrases: the login outcomes above, a
 /// terminal's start and end (ops/sessions.rs), instances moved with their user
-/// (ops/accounts.rs) and a ZJMF create or reinstall (ops/zjmf.rs); anything else (port
-/// rules, the plugin's refusals) is shown as written.
+/// (ops/accounts.rs), a ZJMF create or reinstall and the plugin's refusals
+/// (ops/zjmf.rs, `Refusal::audit_detail`); anything else (port rules, refusals written
+/// in Chinese before they were kept as keys) is shown as written.
 pub fn detail(lang: Lang, raw: &str) -> String {
     if let Some((_, key)) = PHRASES.iter().find(|(phrase, _)| *phrase == raw) {
         return i18n::t(lang, key).to_string();
     }
-    session_ended(lang, raw)
+    refusal(lang, raw)
+        .or_else(|| session_ended(lang, raw))
         .or_else(|| session_started(lang, raw))
         .or_else(|| instances_moved(lang, raw))
         .or_else(|| container_made(lang, raw))
         .unwrap_or_else(|| raw.to_string())
+}
+
+/// `{"args":{"field":"hostname"},"refusal":"lxdapi.invalid"}` (a refused plugin call).
+fn refusal(lang: Lang, raw: &str) -> Option<String> {
+    if !raw.starts_with('{') {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).ok()?;
+    let key = v["refusal"].as_str().filter(|k| k.starts_with("lxdapi."))?;
+    i18n::lookup(lang, key)?;
+    let args: Vec<(&str, &str)> = v["args"]
+        .as_object()?
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str(), v.as_str()?)))
+        .collect();
+    Some(i18n::tf(lang, key, &args))
 }
 
 /// `session 7` (a terminal opened).
@@ -324,12 +342,33 @@ mod tests {
                 "image ubuntu/24.04, IP 10.0.3.7, SSH port 20001",
             ),
             ("tcp 8080 -> 80", "tcp 8080 -> 80", "tcp 8080 -> 80"),
+            (
+                r#"{"refusal":"lxdapi.not_found","args":{}}"#,
+                "容器未找到",
+                "Container not found",
+            ),
+            (
+                r#"{"refusal":"error.not_found","args":{}}"#,
+                r#"{"refusal":"error.not_found","args":{}}"#,
+                r#"{"refusal":"error.not_found","args":{}}"#,
+            ),
             ("", "", ""),
             ("session x", "session x", "session x"),
         ] {
             assert_eq!(detail(Lang::Zh, raw), zh, "{raw}");
             assert_eq!(detail(Lang::En, raw), en, "{raw}");
         }
+    }
+
+    #[test]
+    fn a_refusal_reads_in_either_language() {
+        use crate::domain::zjmf::Refusal;
+        let r = Refusal::invalid("dport");
+        assert_eq!(
+            detail(Lang::En, &r.audit_detail()),
+            "Invalid parameter dport"
+        );
+        assert_eq!(detail(Lang::Zh, &r.audit_detail()), r.msg());
     }
 
     #[test]

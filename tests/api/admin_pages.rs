@@ -119,7 +119,7 @@ async fn the_audit_log_reads_in_the_ui_language_with_a_door_filter() {
     assert!(list.contains("<td>Customer member</td>") && !list.contains("login_failed"));
     let page = admin.text("/audit?door=api").await;
     assert!(page.contains("<option value=\"api\" selected>API</option>"));
-    assert_eq!(cells(&page, "action"), ["Container started"]);
+    assert_eq!(cells(&page, "action"), ["Start container"]);
 
     // an action the catalogue does not know shows its code
     app.sql("INSERT INTO audit_logs (username, role, ip, method, path, action, resource_type, status, detail, door) \
@@ -154,6 +154,27 @@ async fn a_terminal_session_reads_in_words() {
             "session 12"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_refused_plugin_call_reads_in_either_language() {
+    let (app, _lxd) = crate::zjmf::lxd_app(|_| {}).await;
+    let admin = app.admin().await;
+    let name = crate::instances::unique("adm");
+    let body = json!({"hostname": name, "system": "", "password": "Re!install789"});
+    let (status, answer) = crate::zjmf::call(&app, "POST", "/api/reinstall", Some(body)).await;
+    assert_eq!(
+        (status, answer["msg"].as_str()),
+        (404, Some("容器未找到")),
+        "{answer}"
+    );
+    let list = admin.text_hx("/audit?door=api").await;
+    assert_eq!(cells(&list, "action"), ["重装容器"]);
+    assert_eq!(cells(&list, "detail"), ["容器未找到"]);
+    admin.get("/lang/en?next=/").await;
+    let list = admin.text_hx("/audit?door=api").await;
+    assert_eq!(cells(&list, "action"), ["Reinstall container"]);
+    assert_eq!(cells(&list, "detail"), ["Container not found"]);
 }
 
 /// The module ids of the groups (`<tbody … id="module-…">`) of a permissions list.
