@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbError;
 use super::schema::audit_logs as al;
+use crate::domain::audit::Door;
 use crate::domain::ids::UserId;
 use crate::domain::listing::{Page, like_pattern};
 
@@ -24,6 +25,8 @@ pub struct AuditLog {
     pub status: i32,
     pub detail: String,
     pub created_at: DateTime<Utc>,
+    /// `Door::code`: web, ssh or api
+    pub door: String,
 }
 
 #[derive(Clone, Debug, Default, Insertable)]
@@ -47,12 +50,17 @@ pub struct AuditFilter {
     /// part of the username
     pub user: String,
     pub resource_type: String,
+    pub door: Option<Door>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Writes `entry` with the door it came through (`Door::of` its method and path).
 pub fn insert(conn: &mut PgConnection, entry: &NewAuditLog) -> Result<(), DbError> {
-    diesel::insert_into(al::table).values(entry).execute(conn)?;
+    let door = Door::of(&entry.method, &entry.path).code();
+    diesel::insert_into(al::table)
+        .values((entry, al::door.eq(door)))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -69,6 +77,9 @@ pub fn list(
         }
         if !f.resource_type.is_empty() {
             q = q.filter(al::resource_type.eq(f.resource_type.clone()));
+        }
+        if let Some(door) = f.door {
+            q = q.filter(al::door.eq(door.code()));
         }
         if let Some(from) = f.from {
             q = q.filter(al::created_at.ge(from));

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbError;
 use super::schema::api_permissions as ap;
+use crate::domain::routes;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = ap)]
@@ -19,6 +20,11 @@ pub struct Permission {
 impl Permission {
     pub fn allows(&self, role: &str) -> bool {
         self.allowed_roles.iter().any(|r| r == role)
+    }
+    /// The i18n key of what the route does (`route.GET /images`); `description` is the
+    /// text for a record the catalogues do not know (one added by hand).
+    pub fn description_key(&self) -> String {
+        routes::description_key(&self.method, &self.path_pattern)
     }
 }
 

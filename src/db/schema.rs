@@ -28,6 +28,7 @@ diesel::table! {
         detail -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        door -> Text,
     }
 }
 

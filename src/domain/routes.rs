@@ -158,6 +158,46 @@ pub const GET_INSTANCES_ID_TERMINAL: Route = get("/instances/{id}/terminal");
 pub const GET_INSTANCES_ID_TERMINAL_WS: Route = get("/instances/{id}/terminal/ws");
 pub const POST_LOGOUT: Route = post("/logout");
 
+/// The i18n key of a route's description (`route.POST /images/{id}/listed`): what the
+/// permissions page says of the route, and the audit log of a request to it.
+pub fn description_key(method: &str, pattern: &str) -> String {
+    format!("route.{method} {pattern}")
+}
+
+/// The module a route belongs to: its first path segment (`images` for
+/// `/images/{id}`), except that the routes every visitor has (`/`, health, static files,
+/// the icon) are `general` and logging in, the language and one's own account are
+/// `account`. Its name is the i18n key `route_module.<module>`.
+pub fn module(pattern: &str) -> &str {
+    let first = pattern
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    match first {
+        "" | "healthz" | "readyz" | "static" | "favicon.ico" => "general",
+        "login" | "logout" | "lang" | "password" | "account" => "account",
+        other => other,
+    }
+}
+
+/// The modules of `ALL`, in the order the permissions page lists them.
+pub const MODULES: &[&str] = &[
+    "general",
+    "account",
+    "instances",
+    "images",
+    "nodes",
+    "specs",
+    "lxd",
+    "api",
+    "users",
+    "companies",
+    "permissions",
+    "audit",
+    "settings",
+];
+
 /// The routes of a catalog page (images, nodes, specs), which share their handlers
 /// (web/pages/catalog.rs).
 #[derive(Clone, Copy, Debug)]
@@ -315,6 +355,30 @@ mod tests {
             assert_eq!(c.index.pattern, c.create.pattern);
             for r in [c.new, c.edit, c.update, c.listed, c.delete] {
                 assert!(r.pattern.starts_with(c.index.pattern), "{r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_has_a_module_and_words_in_both_languages() {
+        use crate::i18n::{Lang, lookup};
+        assert_eq!(module("/images/{id}/listed"), "images");
+        assert_eq!(module("/"), "general");
+        assert_eq!(module("/static/{file:.*}"), "general");
+        assert_eq!(module("/lang/{code}"), "account");
+        assert_eq!(module("/api/check"), "api");
+        for r in ALL {
+            let m = module(r.pattern);
+            assert!(MODULES.contains(&m), "{r:?} in {m}");
+            let key = description_key(r.method.as_str(), r.pattern);
+            for lang in [Lang::Zh, Lang::En] {
+                assert!(lookup(lang, &key).is_some(), "{key} in {lang:?}");
+            }
+        }
+        for m in MODULES {
+            assert!(ALL.iter().any(|r| module(r.pattern) == *m), "{m} unused");
+            for lang in [Lang::Zh, Lang::En] {
+                assert!(lookup(lang, &format!("route_module.{m}")).is_some(), "{m}");
             }
         }
     }

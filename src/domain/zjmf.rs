@@ -69,6 +69,17 @@ impl Refusal {
     pub fn msg(&self) -> String {
         self.text(Lang::Zh)
     }
+    /// The refusal as the audit log keeps it: its key and arguments as JSON
+    /// (`{"args":{},"refusal":"lxdapi.exists"}`), read back in the viewer's language by
+    /// `domain::audit::detail`.
+    pub fn audit_detail(&self) -> String {
+        let args: serde_json::Map<String, Value> = self
+            .args
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), Value::String(v.clone())))
+            .collect();
+        serde_json::json!({"refusal": self.key, "args": args}).to_string()
+    }
 }
 
 /// A container name as LXD accepts it: a DNS label (`fields::is_dns_label`). The plugin

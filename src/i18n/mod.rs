@@ -70,11 +70,17 @@ static EN: LazyLock<Catalogue> = LazyLock::new(|| load(include_str!("en.toml")))
 
 /// The message for `key`, or the key itself when missing (visible, never a panic).
 pub fn t(lang: Lang, key: &str) -> &str {
+    lookup(lang, key).unwrap_or(key)
+}
+
+/// The message for `key`, None when the catalogue has none (for texts with a fallback
+/// of their own, such as an audit action the catalogue does not know).
+pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
     let cat: &'static Catalogue = match lang {
         Lang::Zh => &ZH,
         Lang::En => &EN,
     };
-    cat.get(key).map(String::as_str).unwrap_or(key)
+    cat.get(key).map(String::as_str)
 }
 
 /// The message for `key` with its `{name}` arguments filled in.

@@ -49,6 +49,52 @@ pub async fn all(state: &Context) -> Result<Vec<Permission>, OpsError> {
     Ok(db::run(&state.pool, db::permissions::all).await?)
 }
 
+/// The records of one module (`routes::module`), for the permissions page.
+#[derive(Debug)]
+pub struct Group {
+    pub module: String,
+    pub rows: Vec<Permission>,
+}
+
+/// The records grouped by module, `module`'s alone when given; and every module that
+/// has records (the filter's choices).
+pub async fn grouped(
+    state: &Context,
+    module: Option<&str>,
+) -> Result<(Vec<Group>, Vec<String>), OpsError> {
+    let groups = by_module(all(state).await?);
+    let modules = groups.iter().map(|g| g.module.clone()).collect();
+    let shown = groups
+        .into_iter()
+        .filter(|g| module.is_none_or(|m| g.module == m))
+        .collect();
+    Ok((shown, modules))
+}
+
+/// Groups `rows` (in path order) by module: the modules in `routes::MODULES` order, any
+/// other (a record added by hand) after them by name.
+fn by_module(rows: Vec<Permission>) -> Vec<Group> {
+    let rank = |m: &str| {
+        routes::MODULES
+            .iter()
+            .position(|known| *known == m)
+            .unwrap_or(routes::MODULES.len())
+    };
+    let mut groups: Vec<Group> = Vec::new();
+    for p in rows {
+        let module = routes::module(&p.path_pattern).to_string();
+        match groups.iter_mut().find(|g| g.module == module) {
+            Some(g) => g.rows.push(p),
+            None => groups.push(Group {
+                module,
+                rows: vec![p],
+            }),
+        }
+    }
+    groups.sort_by(|a, b| (rank(&a.module), &a.module).cmp(&(rank(&b.module), &b.module)));
+    groups
+}
+
 /// How long the gate serves records read from the table. A change made on the admin page
 /// applies at once; one made another way (SQL by hand) within this time.
 const RECORDS_TTL: Duration = Duration::from_secs(2);
@@ -171,6 +217,44 @@ pub async fn permits(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_group_by_module_in_page_order() {
+        let p = |method: &str, path: &str| Permission {
+            id: 0,
+            method: method.into(),
+            path_pattern: path.into(),
+            description: String::new(),
+            allowed_roles: Vec::new(),
+        };
+        let rows = vec![
+            p("GET", "/audit"),
+            p("GET", "/images"),
+            p("POST", "/images/{id}"),
+            p("GET", "/instances"),
+            p("GET", "/login"),
+            p("GET", "/zzz"),
+            p("GET", "/"),
+            p("GET", "/extra"),
+        ];
+        let groups = by_module(rows);
+        let shape: Vec<(&str, usize)> = groups
+            .iter()
+            .map(|g| (g.module.as_str(), g.rows.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("general", 1),
+                ("account", 1),
+                ("instances", 1),
+                ("images", 2),
+                ("audit", 1),
+                ("extra", 1),
+                ("zzz", 1)
+            ]
+        );
+    }
 
     fn table(roles: &[&str]) -> Arc<Table> {
         let roles = roles.iter().map(|r| r.to_string()).collect();

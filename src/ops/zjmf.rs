@@ -77,8 +77,8 @@ async fn refused(
     hostname: &str,
     refusal: Refusal,
 ) -> Refusal {
-    let (code, msg) = (i32::from(refusal.code), refusal.msg());
-    record(state, origin, action, hostname, code, msg).await;
+    let (code, detail) = (i32::from(refusal.code), refusal.audit_detail());
+    record(state, origin, action, hostname, code, detail).await;
     refusal
 }
 

@@ -89,6 +89,10 @@ impl Ctx {
     pub fn t<'a>(&self, key: &'a str) -> &'a str {
         i18n::t(self.lang, key)
     }
+    /// The message for `key`, or `fallback` when the catalogue has none.
+    pub fn t_or<'a>(&self, key: &str, fallback: &'a str) -> &'a str {
+        i18n::lookup(self.lang, key).unwrap_or(fallback)
+    }
     /// The pager's text: 第 1/3 页 · 共 52 条.
     pub fn pager_text(
         &self,
@@ -102,6 +106,10 @@ impl Ctx {
             "list.pager",
             &[("page", &page), ("pages", &pages), ("total", &total)],
         )
+    }
+    /// An audit event's action in the UI's language, else its code.
+    pub fn audit_action<'a>(&self, code: &'a str) -> &'a str {
+        crate::domain::audit::action(self.lang, code).unwrap_or(code)
     }
     /// A duration in words in the UI's language (30 分钟, "2 hours").
     pub fn duration(&self, secs: impl std::borrow::Borrow<i64>) -> String {

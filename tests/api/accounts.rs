@@ -161,15 +161,20 @@ async fn audit_log_records_and_filters() {
     // nothing secret is recorded
     assert_eq!(app.count("SELECT count(*) AS n FROM audit_logs WHERE detail ILIKE '%pass%' AND action <> 'login_failed'"), 0);
 
+    // the action in words (its route's description, 登录成功), the path beneath
     let page = admin.text("/audit?resource_type=images").await;
-    assert!(page.contains("/images/{id}/listed") && !page.contains("login_success"));
+    assert!(
+        page.contains(&format!(
+            "镜像库：上架 / 下架<br><small>/images/{id}/listed</small>"
+        )) && !page.contains("登录成功")
+    );
     let page = admin.text("/audit?user=admin").await;
-    assert!(page.contains("login_success"));
+    assert!(page.contains("登录成功"));
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let page = admin
         .text_hx(&format!("/audit?from={today}&to={today}"))
         .await;
-    assert!(page.contains("login_success") && !page.contains("<html"));
+    assert!(page.contains("登录成功") && !page.contains("<html"));
     let page = admin.text("/audit?from=2001-01-01&to=2001-01-02").await;
     assert!(page.contains("暂无数据"));
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::too_many_lines)]
 
 mod accounts;
+mod admin_pages;
 mod auth;
 mod browser;
 mod browser_lists;

@@ -1,0 +1,2 @@
+DROP INDEX audit_logs_door;
+ALTER TABLE audit_logs DROP COLUMN door;
