@@ -179,3 +179,20 @@ document.addEventListener("htmx:afterRequest", (e) => {
     b.removeAttribute("aria-busy");
   });
 });
+
+// --- "fill these values": a button with data-fill='{"field": "value", …}' sets the fields
+// of its form (the node form's 测试连接 offers the engine's CPUs and memory).
+document.addEventListener("click", (e) => {
+  const b = e.target instanceof Element && e.target.closest("[data-fill]");
+  if (!b) return;
+  const form = b.closest("form");
+  let values = {};
+  try { values = JSON.parse(b.getAttribute("data-fill")); } catch { return; }
+  for (const [name, value] of Object.entries(values)) {
+    const input = form && form.elements.namedItem(name);
+    if (input && "value" in input) {
+      input.value = value;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  }
+});

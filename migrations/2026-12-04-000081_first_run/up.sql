@@ -5,3 +5,7 @@ CREATE TABLE first_run (
     step    TEXT PRIMARY KEY,
     done_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- 测试连接 on the node form: the engine's facts, from the endpoint typed in.
+INSERT INTO api_permissions (method, path_pattern, description, allowed_roles) VALUES
+    ('POST', '/nodes/probe', '算力节点: test the connection (the engine''s facts)', '{admin}');

@@ -225,3 +225,20 @@ fn mark_local_node(conn: &mut PgConnection) -> Result<usize, DbError> {
         .on_conflict_do_nothing()
         .execute(conn)?)
 }
+
+/// The GPU models the nodes declare, each once whatever its case and blanks, as the
+/// first node wrote it.
+pub fn gpu_models(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
+    #[derive(QueryableByName)]
+    struct Model {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        model: String,
+    }
+    let rows: Vec<Model> = diesel::sql_query(
+        "SELECT (array_agg(btrim(gpu_model) ORDER BY id))[1] AS model FROM nodes \
+         WHERE gpu_count > 0 AND btrim(gpu_model) <> '' \
+         GROUP BY lower(btrim(gpu_model)) ORDER BY lower(btrim(gpu_model))",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.model).collect())
+}

@@ -194,9 +194,10 @@ impl NewNode {
                 fields::count(&f.system_disk_gb, AMOUNT_MAX),
             ),
             data_disk_gb: e.take("data_disk_gb", fields::count(&f.data_disk_gb, AMOUNT_MAX)),
-            public_ip: e.take("public_ip", fields::ip(&f.public_ip)),
-            private_ip: e.take("private_ip", fields::ip(&f.private_ip)),
-            ssh_port: e.take("ssh_port", fields::port(&f.ssh_port)),
+            // a Docker-only node needs none of these: its endpoint is all the panel uses
+            public_ip: e.take("public_ip", fields::optional_ip(&f.public_ip)),
+            private_ip: e.take("private_ip", fields::optional_ip(&f.private_ip)),
+            ssh_port: e.take("ssh_port", fields::port_or(&f.ssh_port, 22)),
             username: e.take("username", fields::optional(&f.username, NAME_MAX)),
             password: SecretChange::from_form(&f.password, &f.clear_password),
             gpu_model: e.take("gpu_model", fields::optional(&f.gpu_model, NAME_MAX)),
@@ -231,6 +232,43 @@ impl NewNode {
             }
         }
         e.into_result(v)
+    }
+}
+
+/// What 测试连接 connects to: the endpoint typed in and, for TLS, the material typed in
+/// (an empty client key means the stored one). The rest of the form is not checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeTarget {
+    pub endpoint: String,
+    /// (CA, client certificate, client key or None for the stored one)
+    pub tls: Option<(String, String, Option<String>)>,
+}
+
+impl ProbeTarget {
+    pub fn parse(f: &NodeForm) -> Result<Self, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let endpoint = e.take("docker_endpoint", docker_endpoint(&f.docker_endpoint));
+        if endpoint.is_empty() && e.get("docker_endpoint").is_none() {
+            e.add("docker_endpoint", "field.required");
+        }
+        let tls = (fields::checkbox(&f.use_tls) && endpoint.starts_with("tcp://")).then(|| {
+            if !is_pem(&f.ca_cert, "CERTIFICATE") {
+                e.add("ca_cert", "field.bad_pem_cert");
+            }
+            if !is_pem(&f.client_cert, "CERTIFICATE") {
+                e.add("client_cert", "field.bad_pem_cert");
+            }
+            let key = f.client_key.trim();
+            if !key.is_empty() && !is_pem(key, "PRIVATE KEY") {
+                e.add("client_key", "field.bad_pem_key");
+            }
+            (
+                f.ca_cert.trim().to_string(),
+                f.client_cert.trim().to_string(),
+                (!key.is_empty()).then(|| key.to_string()),
+            )
+        });
+        e.into_result(ProbeTarget { endpoint, tls })
     }
 }
 
@@ -336,7 +374,7 @@ impl NewSpec {
         let mut e = FieldErrors::default();
         let v = NewSpec {
             name: e.take("name", fields::required(&f.name, NAME_MAX)),
-            gpu_model: e.take("gpu_model", fields::required(&f.gpu_model, NAME_MAX)),
+            gpu_model: e.take("gpu_model", fields::optional(&f.gpu_model, NAME_MAX)),
             gpu_count: e.take("gpu_count", fields::count(&f.gpu_count, 1024)),
             cpu_cores: e.take("cpu_cores", fields::count(&f.cpu_cores, AMOUNT_MAX)),
             memory_gb: e.take("memory_gb", fields::count(&f.memory_gb, AMOUNT_MAX)),
@@ -349,6 +387,10 @@ impl NewSpec {
             listed: fields::checkbox(&f.listed),
             remark: e.take("remark", fields::multiline(&f.remark, REMARK_MAX)),
         };
+        // GPUs need a model to be matched with nodes; a CPU-only spec needs none
+        if v.gpu_count > 0 && v.gpu_model.is_empty() {
+            e.add("gpu_model", "field.gpu_model_needed");
+        }
         e.into_result(v)
     }
 }
@@ -434,7 +476,7 @@ mod tests {
         let f = NodeForm {
             name: "".into(),
             public_ip: "1.2.3".into(),
-            private_ip: "".into(),
+            private_ip: "10.0.0".into(),
             ssh_port: "70000".into(),
             cpu_cores: "two".into(),
             docker_endpoint: "http://x".into(),
@@ -541,12 +583,84 @@ mod tests {
         .expect("valid");
         assert_eq!(s.price_per_hour_cents, 350);
         let e = NewSpec::parse(&SpecForm {
+            gpu_count: "1".into(),
             price_per_hour: "3.555".into(),
             ..Default::default()
         })
         .expect_err("bad");
-        assert_eq!(e.get("gpu_model"), Some("field.required"));
+        assert_eq!(e.get("gpu_model"), Some("field.gpu_model_needed"));
         assert_eq!(e.get("price_per_hour"), Some("field.bad_money"));
+    }
+
+    #[test]
+    fn a_cpu_only_spec_needs_no_gpu_model() {
+        let form = |count: &str| SpecForm {
+            name: "cpu".into(),
+            gpu_count: count.into(),
+            cpu_cores: "4".into(),
+            memory_gb: "8".into(),
+            system_disk_gb: "20".into(),
+            data_disk_gb: "0".into(),
+            price_per_hour: "0.5".into(),
+            ..Default::default()
+        };
+        let s = NewSpec::parse(&form("0")).expect("valid");
+        assert_eq!((s.gpu_model.as_str(), s.gpu_count), ("", 0));
+        let e = NewSpec::parse(&form("2")).expect_err("needs a model");
+        assert_eq!(e.get("gpu_model"), Some("field.gpu_model_needed"));
+    }
+
+    #[test]
+    fn a_probe_needs_an_endpoint_and_checks_tls_only_when_used() {
+        let e = ProbeTarget::parse(&NodeForm::default()).expect_err("no endpoint");
+        assert_eq!(e.get("docker_endpoint"), Some("field.required"));
+        let t = ProbeTarget::parse(&NodeForm {
+            docker_endpoint: "unix:///var/run/docker.sock".into(),
+            use_tls: Some("on".into()),
+            ..Default::default()
+        })
+        .expect("a socket has no TLS");
+        assert_eq!(t.tls, None);
+        let e = ProbeTarget::parse(&NodeForm {
+            docker_endpoint: "tcp://10.0.0.5:2376".into(),
+            use_tls: Some("on".into()),
+            ca_cert: "junk".into(),
+            ..Default::default()
+        })
+        .expect_err("bad CA");
+        assert_eq!(e.get("ca_cert"), Some("field.bad_pem_cert"));
+        let t = ProbeTarget::parse(&NodeForm {
+            use_tls: Some("on".into()),
+            client_key: String::new(),
+            ..node()
+        })
+        .expect("stored key");
+        assert!(matches!(t.tls, Some((_, _, None))));
+    }
+
+    #[test]
+    fn a_docker_only_node_needs_no_addresses_or_ssh() {
+        let f = NodeForm {
+            name: "gpu-1".into(),
+            docker_endpoint: "tcp://10.0.0.5:2376".into(),
+            ..Default::default()
+        };
+        let n = NewNode::parse(&f, false).expect("valid");
+        assert_eq!(
+            (n.public_ip.as_str(), n.private_ip.as_str(), n.ssh_port),
+            ("", "", 22)
+        );
+        let e = NewNode::parse(
+            &NodeForm {
+                public_ip: "300.1.1.1".into(),
+                ssh_port: "0".into(),
+                ..f
+            },
+            false,
+        )
+        .expect_err("bad values are still refused");
+        assert_eq!(e.get("public_ip"), Some("field.bad_ip"));
+        assert_eq!(e.get("ssh_port"), Some("field.bad_port"));
     }
 }
 

@@ -105,6 +105,24 @@ pub fn port(s: &str) -> Result<i32, &'static str> {
     }
 }
 
+/// An IPv4 or IPv6 address in canonical form, or empty.
+pub fn optional_ip(s: &str) -> Result<String, &'static str> {
+    if s.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        ip(s)
+    }
+}
+
+/// A TCP port, `default` when left empty.
+pub fn port_or(s: &str, default: u16) -> Result<i32, &'static str> {
+    if s.trim().is_empty() {
+        Ok(i32::from(default))
+    } else {
+        port(s)
+    }
+}
+
 /// An IPv4 or IPv6 address, required, stored in canonical form.
 pub fn ip(s: &str) -> Result<String, &'static str> {
     let t = s.trim();

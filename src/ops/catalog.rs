@@ -3,7 +3,9 @@
 
 use super::OpsError;
 use crate::db::{self, images::Image, nodes::Node, nodes::SecretWrites, specs::Spec};
-use crate::domain::catalog::{Catalog, NewImage, NewNode, NewSpec, SecretChange};
+use crate::docker::engine::{self, EngineFacts};
+use crate::docker::{DockerError, Endpoint, TlsMaterial};
+use crate::domain::catalog::{Catalog, NewImage, NewNode, NewSpec, ProbeTarget, SecretChange};
 use crate::domain::ids::NodeId;
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
@@ -124,18 +126,18 @@ pub async fn register_local_node(state: &Context) -> Result<Option<String>, OpsE
         return Ok(None);
     }
     let endpoint = state.settings.docker.local_endpoint.clone();
-    let ep = crate::docker::Endpoint {
+    let ep = Endpoint {
         url: endpoint.clone(),
         tls: None,
     };
-    let facts = match crate::docker::engine::facts(&ep).await {
+    let facts = match engine::facts(&ep).await {
         Ok(f) => f,
         Err(e) => {
             log::info!("no local node registered: {e}");
             return Ok(None);
         }
     };
-    let disk_gb = crate::docker::engine::disk_gb(&facts.root_dir).await;
+    let disk_gb = engine::disk_gb(&facts.root_dir).await;
     let v = NewNode::local(
         &endpoint,
         facts.cpus,
@@ -155,4 +157,48 @@ pub async fn register_local_node(state: &Context) -> Result<Option<String>, OpsE
         );
         n.name
     }))
+}
+
+/// 测试连接: the facts of the engine the node form names. A TLS form without a client
+/// key uses the one stored for node `id` (an edit), decrypted in memory only.
+pub async fn probe_node(
+    state: &Context,
+    target: ProbeTarget,
+    id: Option<NodeId>,
+) -> Result<EngineFacts, OpsError> {
+    let tls = match target.tls {
+        None => None,
+        Some((ca_pem, cert_pem, key)) => {
+            let key_pem = match (key, id) {
+                (Some(k), _) => k,
+                (None, Some(id)) => {
+                    let a = db::run(&state.pool, move |c| db::nodes::docker_access(c, id)).await?;
+                    match a.client_key_enc {
+                        Some(sealed) => state.master.decrypt(&sealed)?,
+                        None => return Err(no_client_key().into()),
+                    }
+                }
+                (None, None) => return Err(no_client_key().into()),
+            };
+            Some(TlsMaterial {
+                ca_pem,
+                cert_pem,
+                key_pem,
+            })
+        }
+    };
+    let ep = Endpoint {
+        url: target.endpoint,
+        tls,
+    };
+    Ok(engine::facts(&ep).await?)
+}
+
+fn no_client_key() -> DockerError {
+    DockerError::Config("TLS needs the client key".into())
+}
+
+/// The GPU models the nodes declare (the spec form offers them).
+pub async fn gpu_models(state: &Context) -> Result<Vec<String>, OpsError> {
+    Ok(db::run(&state.pool, db::nodes::gpu_models).await?)
 }

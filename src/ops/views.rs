@@ -12,4 +12,5 @@ pub use crate::db::permissions::Permission;
 pub use crate::db::specs::{SORTS as SPEC_SORTS, Spec};
 pub use crate::db::users::{User, UserListRow};
 pub use crate::db::zjmf::NatRule;
+pub use crate::docker::engine::EngineFacts;
 pub use crate::ops::dashboard::{AdminDashboard, CustomerDashboard};

@@ -15,8 +15,13 @@ use actix_web::{FromRequest, Handler, Responder};
 use crate::domain::routes::{self as r, Method, Route};
 use pages::catalog::{self, CatalogPage};
 use pages::{
-    account, audit, auth, companies, home, images::Images, instances, lxd, nodes::Nodes,
-    permissions, settings, specs::Specs, streams, users,
+    account, audit, auth, companies, home,
+    images::Images,
+    instances, lxd,
+    nodes::{self, Nodes},
+    permissions, settings,
+    specs::Specs,
+    streams, users,
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -35,6 +40,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .mount(r::GET_ACCOUNT_SESSIONS, account::sessions)
         .mount(r::POST_ACCOUNT_SESSIONS_ID_END, account::end_session);
     catalog_routes::<Images>(cfg);
+    // before /nodes/{id}, which "probe" would match
+    cfg.mount(r::POST_NODES_PROBE, nodes::probe);
     catalog_routes::<Nodes>(cfg);
     catalog_routes::<Specs>(cfg);
     cfg.mount(r::GET_USERS, users::index)

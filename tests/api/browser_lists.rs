@@ -563,3 +563,49 @@ async fn shot(b: &Browser, dir: &std::path::Path, name: &str) {
     let png = b.screenshot().await;
     std::fs::write(dir.join(format!("{name}.png")), png).expect("write a screenshot");
 }
+
+/// #17 (node form): grouped in sections; 测试连接 reads the local engine and fills the CPU
+/// and memory fields from it; a node with only a Docker endpoint saves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_form_tests_the_connection_and_fills_the_capacity() {
+    let app = TestApp::spawn().await;
+    let (_admin, b) = admin_browser(&app).await;
+    open_list(&b, &app.base, "/nodes").await;
+    b.click("#new-button").await;
+    b.wait_until(
+        "the node form",
+        &format!("{DIALOG_OPEN} && document.querySelector('#dialog-body #probe-button')"),
+    )
+    .await;
+    let legends = b
+        .execute("return [...document.querySelectorAll('#dialog-body legend')].map((l) => l.textContent.trim());")
+        .await;
+    assert_eq!(
+        legends,
+        json!(["基本信息", "Docker 引擎", "容量", "SSH（可选）"])
+    );
+    fill(&b, "name", "probed").await;
+    fill(&b, "docker_endpoint", "unix:///var/run/docker.sock").await;
+    b.click("#probe-button").await;
+    b.wait_until(
+        "the engine's facts",
+        "document.querySelector('#probe-facts')",
+    )
+    .await;
+    b.click("#probe-fill").await;
+    let (_, ncpu) = crate::instances::docker(&["info", "--format", "{{.NCPU}}"]);
+    let got = b
+        .execute("return [document.querySelector('#dialog-body [name=cpu_cores]').value, document.querySelector('#dialog-body [name=memory_gb]').value];")
+        .await;
+    assert_eq!(got[0], json!(ncpu.trim()), "{got}");
+    assert_ne!(got[1], json!(""));
+    // no addresses, no SSH: a Docker-only node saves as it is
+    save_and_see(&b, "probed").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM nodes WHERE name = 'probed' AND public_ip = '' AND ssh_port = 22 AND cpu_cores = {}",
+            ncpu.trim()
+        )),
+        1
+    );
+}

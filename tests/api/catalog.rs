@@ -170,7 +170,9 @@ async fn invalid_forms_are_422_with_messages_and_nothing_written() {
         .await;
     assert_eq!(r.status(), 422);
     // without HTMX the same errors come in a full page
-    let r = admin.post_form("/specs", &[("name", "s")]).await;
+    let r = admin
+        .post_form("/specs", &[("name", "s"), ("gpu_count", "1")])
+        .await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("<html"));
     for t in ["images", "nodes", "specs"] {
@@ -436,4 +438,56 @@ async fn a_unix_socket_node_never_uses_tls() {
     let id = app.count("SELECT id AS n FROM nodes WHERE name = 'sock'");
     let edit = admin.text_hx(&format!("/nodes/{id}/edit")).await;
     assert!(edit.contains(r#"<input type="checkbox" name="use_tls" value="on">"#));
+}
+
+/// #17 (GPU models): the spec form offers the models the nodes declare (free text stays
+/// possible); a spec with 0 GPUs needs no model, one with GPUs does.
+#[tokio::test]
+async fn the_spec_form_offers_the_nodes_gpu_models_and_a_cpu_spec_needs_none() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let none = admin.text_hx("/specs/new").await;
+    assert!(none.contains("节点还没有声明显卡型号"), "{none}");
+    for (name, model, gpus) in [
+        ("a", "A100", 8),
+        ("b", " a100 ", 4),
+        ("c", "RTX 4090", 2),
+        ("d", "junk", 0),
+    ] {
+        crate::instances::node(&app, name, (model, gpus, 8, 16, 100, 100), "", true);
+    }
+    let form = admin.text_hx("/specs/new").await;
+    let list = &form[form.find("<datalist id=\"gpu-models\">").unwrap()..];
+    let list = &list[..list.find("</datalist>").unwrap()];
+    assert_eq!(
+        list,
+        "<datalist id=\"gpu-models\"><option value=\"A100\"><option value=\"RTX 4090\">"
+    );
+    assert!(form.contains("list=\"gpu-models\""));
+
+    let spec = |model: &'static str, gpus: &'static str| {
+        vec![
+            ("name", if gpus == "0" { "cpu-only" } else { "gpu" }),
+            ("gpu_model", model),
+            ("gpu_count", gpus),
+            ("cpu_cores", "2"),
+            ("memory_gb", "4"),
+            ("system_disk_gb", "10"),
+            ("data_disk_gb", "0"),
+            ("price_per_hour", "0.50"),
+        ]
+    };
+    let r = admin.post_hx("/specs", &spec("", "2")).await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("有 GPU 的规格必须填写显卡型号")
+    );
+    assert_eq!(admin.post_hx("/specs", &spec("", "0")).await.status(), 204);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM specs WHERE name = 'cpu-only' AND gpu_model = '' AND gpu_count = 0"),
+        1
+    );
 }

@@ -686,7 +686,7 @@ async fn nobody_reaches_an_instance_outside_their_scope() {
 }
 
 /// A node row reaching `engine` over TLS, the client key encrypted like the form does.
-fn tls_node(
+pub fn tls_node(
     app: &TestApp,
     name: &str,
     engine: &crate::tls_dockerd::TlsDockerd,

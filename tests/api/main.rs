@@ -19,6 +19,7 @@ mod instances;
 mod jumpbox;
 mod lxd_client;
 mod nat;
+mod node_probe;
 mod pages;
 mod permissions;
 mod pipes;

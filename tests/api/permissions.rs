@@ -50,6 +50,7 @@ const ROUTES: &[(Route, &str, Access)] = &[
     (POST_NODES_ID, "/nodes/1", Admin),
     (POST_NODES_ID_LISTED, "/nodes/1/listed", Admin),
     (POST_NODES_ID_DELETE, "/nodes/999/delete", Admin),
+    (POST_NODES_PROBE, "/nodes/probe", Admin),
     (GET_SPECS, "/specs", Admin),
     (GET_SPECS_NEW, "/specs/new", Admin),
     (POST_SPECS, "/specs", Admin),

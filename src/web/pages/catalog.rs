@@ -44,12 +44,15 @@ pub trait CatalogPage: 'static {
     };
     type Row;
     type Form: DeserializeOwned + 'static;
+    /// What the form offers besides its own values (the spec form's GPU models).
+    type Extras;
 
     async fn list(st: &Context, q: ListQuery) -> Result<Page<Self::Row>, OpsError>;
     fn blank_form() -> Self::Form;
     async fn load_form(st: &Context, id: i64) -> Result<Self::Form, OpsError>;
     /// Parses and writes; `OpsError::Invalid` carries the bad fields.
     async fn save(st: &Context, id: Option<i64>, form: &Self::Form) -> Result<(), OpsError>;
+    async fn extras(st: &Context) -> Result<Self::Extras, OpsError>;
 
     fn list_page<'a>(l: &'a Ctx, v: &'a ListView<Self::Row>) -> impl Template + 'a;
     fn list_partial<'a>(l: &'a Ctx, v: &'a ListView<Self::Row>) -> impl Template + 'a;
@@ -59,6 +62,7 @@ pub trait CatalogPage: 'static {
         id: Option<i64>,
         form: &'a Self::Form,
         errors: &'a FieldErrors,
+        extras: &'a Self::Extras,
     ) -> impl Template + 'a;
 
     /// The list page, where changes lead back to.
@@ -85,11 +89,15 @@ pub async fn index<M: CatalogPage>(
     }
 }
 
-pub async fn new<M: CatalogPage>(ctx: Ctx) -> Result<HttpResponse, WebError> {
+pub async fn new<M: CatalogPage>(
+    st: web::Data<Context>,
+    ctx: Ctx,
+) -> Result<HttpResponse, WebError> {
     let form = M::blank_form();
+    let extras = M::extras(&st).await?;
     form_response(
         &ctx,
-        M::form_partial(&ctx, None, &form, &FieldErrors::default()),
+        M::form_partial(&ctx, None, &form, &FieldErrors::default(), &extras),
         false,
     )
 }
@@ -100,9 +108,10 @@ pub async fn edit<M: CatalogPage>(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let form = M::load_form(&st, *id).await?;
+    let extras = M::extras(&st).await?;
     form_response(
         &ctx,
-        M::form_partial(&ctx, Some(*id), &form, &FieldErrors::default()),
+        M::form_partial(&ctx, Some(*id), &form, &FieldErrors::default(), &extras),
         false,
     )
 }
@@ -133,7 +142,8 @@ async fn save<M: CatalogPage>(
     match M::save(st, id, form).await {
         Ok(()) => Ok(changed(ctx.hx, M::base())),
         Err(OpsError::Invalid(errors)) => {
-            form_response(ctx, M::form_partial(ctx, id, form, &errors), true)
+            let extras = M::extras(st).await?;
+            form_response(ctx, M::form_partial(ctx, id, form, &errors, &extras), true)
         }
         Err(e) => Err(e.into()),
     }

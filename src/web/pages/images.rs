@@ -41,9 +41,14 @@ impl CatalogPage for Images {
     const SORTS: &'static [&'static str] = IMAGE_SORTS;
     type Row = Image;
     type Form = ImageForm;
+    type Extras = ();
 
     async fn list(st: &Context, q: ListQuery) -> Result<Page<Image>, OpsError> {
         ops::catalog::list_images(st, q).await
+    }
+
+    async fn extras(_st: &Context) -> Result<(), OpsError> {
+        Ok(())
     }
 
     fn blank_form() -> ImageForm {
@@ -80,6 +85,7 @@ impl CatalogPage for Images {
         id: Option<i64>,
         form: &'a ImageForm,
         errors: &'a FieldErrors,
+        _extras: &'a (),
     ) -> impl Template + 'a {
         ImageFormPartial {
             l,

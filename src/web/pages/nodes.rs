@@ -4,14 +4,16 @@
 use askama::Template;
 
 use super::catalog::{CatalogPage, ListView};
-use crate::domain::catalog::{Catalog, NewNode, NodeForm};
+use crate::domain::catalog::{Catalog, NewNode, NodeForm, ProbeTarget};
 use crate::domain::fields::FieldErrors;
 use crate::domain::ids::NodeId;
 use crate::domain::listing::{ListQuery, Page};
 use crate::ops::Context;
-use crate::ops::views::{NODE_SORTS, Node};
+use crate::ops::views::{EngineFacts, NODE_SORTS, Node};
 use crate::ops::{self, OpsError};
+use crate::web::error::WebError;
 use crate::web::extract::Ctx;
+use crate::web::render::render;
 
 pub struct Nodes;
 
@@ -47,9 +49,14 @@ impl CatalogPage for Nodes {
     const SORTS: &'static [&'static str] = NODE_SORTS;
     type Row = Node;
     type Form = NodeForm;
+    type Extras = ();
 
     async fn list(st: &Context, q: ListQuery) -> Result<Page<Node>, OpsError> {
         ops::catalog::list_nodes(st, q).await
+    }
+
+    async fn extras(_st: &Context) -> Result<(), OpsError> {
+        Ok(())
     }
 
     fn blank_form() -> NodeForm {
@@ -110,6 +117,7 @@ impl CatalogPage for Nodes {
         id: Option<i64>,
         form: &'a NodeForm,
         errors: &'a FieldErrors,
+        _extras: &'a (),
     ) -> impl Template + 'a {
         NodeFormPartial {
             l,
@@ -117,5 +125,65 @@ impl CatalogPage for Nodes {
             form,
             errors,
         }
+    }
+}
+
+/// 测试连接's answer: the engine's facts with an offer to fill the capacity fields, or
+/// why it could not be reached.
+#[derive(Template)]
+#[template(path = "nodes/_probe.html")]
+struct ProbePartial<'a> {
+    l: &'a Ctx,
+    facts: Option<&'a EngineFacts>,
+    problem: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ProbeParam {
+    /// the node being edited (its stored client key is used when none is typed)
+    id: Option<i64>,
+}
+
+/// POST /nodes/probe (the node form's 测试连接): a field error is a 422 with the message
+/// in the result box, an engine that does not answer is a 200 saying why.
+pub async fn probe(
+    st: actix_web::web::Data<Context>,
+    ctx: Ctx,
+    q: actix_web::web::Query<ProbeParam>,
+    form: actix_web::web::Form<NodeForm>,
+) -> Result<actix_web::HttpResponse, WebError> {
+    let target = match ProbeTarget::parse(&form) {
+        Ok(t) => t,
+        Err(errors) => {
+            let why = errors
+                .fields()
+                .map(|f| {
+                    let key = errors.get(f).unwrap_or_default();
+                    format!("{} · {}", ctx.t(&format!("node.{f}")), ctx.t(key))
+                })
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let mut res = render(ProbePartial {
+                l: &ctx,
+                facts: None,
+                problem: Some(why),
+            })?;
+            *res.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(res);
+        }
+    };
+    match ops::catalog::probe_node(&st, target, q.id.map(NodeId)).await {
+        Ok(facts) => render(ProbePartial {
+            l: &ctx,
+            facts: Some(&facts),
+            problem: None,
+        }),
+        Err(OpsError::Docker(e)) => render(ProbePartial {
+            l: &ctx,
+            facts: None,
+            problem: Some(e.to_string()),
+        }),
+        Err(e) => Err(e.into()),
     }
 }

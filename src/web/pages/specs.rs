@@ -34,6 +34,8 @@ struct SpecFormPartial<'a> {
     id: Option<i64>,
     form: &'a SpecForm,
     errors: &'a FieldErrors,
+    /// the GPU models the nodes declare (offered; free text stays possible)
+    models: &'a [String],
 }
 
 /// fen → "3.50", for templates
@@ -42,9 +44,15 @@ impl CatalogPage for Specs {
     const SORTS: &'static [&'static str] = SPEC_SORTS;
     type Row = Spec;
     type Form = SpecForm;
+    /// the GPU models the nodes declare
+    type Extras = Vec<String>;
 
     async fn list(st: &Context, q: ListQuery) -> Result<Page<Spec>, OpsError> {
         ops::catalog::list_specs(st, q).await
+    }
+
+    async fn extras(st: &Context) -> Result<Vec<String>, OpsError> {
+        ops::catalog::gpu_models(st).await
     }
 
     fn blank_form() -> SpecForm {
@@ -85,10 +93,12 @@ impl CatalogPage for Specs {
         id: Option<i64>,
         form: &'a SpecForm,
         errors: &'a FieldErrors,
+        models: &'a Vec<String>,
     ) -> impl Template + 'a {
         SpecFormPartial {
             l,
             id,
+            models,
             form,
             errors,
         }
