@@ -107,6 +107,10 @@ impl Ctx {
             &[("page", &page), ("pages", &pages), ("total", &total)],
         )
     }
+    /// A confirmation question naming its object: `key`'s text with `{name}` filled in.
+    pub fn ask(&self, key: &str, name: &str) -> String {
+        i18n::tf(self.lang, key, &[("name", name)])
+    }
     /// An audit event's action in the UI's language, else its code.
     pub fn audit_action<'a>(&self, code: &'a str) -> &'a str {
         crate::domain::audit::action(self.lang, code).unwrap_or(code)

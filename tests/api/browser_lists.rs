@@ -333,7 +333,7 @@ async fn messages_stack_speak_the_ui_language_and_clear() {
     assert!(
         asked
             .as_str()
-            .is_some_and(|q| q.contains("停用") && q.ends_with("admin")),
+            .is_some_and(|q| q.contains("停用用户 admin？")),
         "the confirmation names the user: {asked}"
     );
     b.click(&disable_me).await;

@@ -142,8 +142,8 @@ async fn a_customers_home_shows_their_instances_and_the_create_button() {
     assert!(!home.contains("即将上线"), "{home}");
     // stopping and restarting ask first, naming the instance
     for want in [
-        "hx-confirm=\"确定关闭实例 mias-box?\"",
-        "hx-confirm=\"确定重启实例 mias-box?\"",
+        "hx-confirm=\"确定关闭实例 mias-box？\"",
+        "hx-confirm=\"确定重启实例 mias-box？\"",
     ] {
         assert!(
             home.contains(want),

@@ -37,6 +37,9 @@ impl PanelEnv {
     /// `extra`: more SUANLI__… settings (they win over the defaults here).
     pub fn new(extra: &[(&str, &str)]) -> Self {
         let db = TestDb::from_template();
+        // reqwest is built without a default crypto provider (the in-process apps install
+        // ring at start; these tests may run before any of them)
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let data_dir = std::env::temp_dir().join(format!("suanli-crash-{id}"));
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -56,6 +59,8 @@ impl PanelEnv {
             ("SUANLI__ZJMF__NAT_CHAIN", &chain),
             ("SUANLI__ZJMF__DEFAULT_IMAGE", crate::zjmf::LXD_IMAGE),
             ("SUANLI__DOCKER__TENANT_NETWORK_PREFIX", &net_prefix),
+            // the tests make their own nodes (the first-start local node is tests/api/home.rs)
+            ("SUANLI__DOCKER__LOCAL_NODE", "false"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

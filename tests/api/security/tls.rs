@@ -463,6 +463,7 @@ impl Served {
             .env("SUANLI__SECURITY__BCRYPT_COST", "4")
             .env("SUANLI__JUMPBOX__ENABLED", "false")
             .env("SUANLI__DOCKER__STATUS_WORKER", "false")
+            .env("SUANLI__DOCKER__LOCAL_NODE", "false")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
