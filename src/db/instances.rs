@@ -271,9 +271,10 @@ define_sql_function!(fn lower(x: Text) -> Text);
 define_sql_function!(fn btrim(x: Text) -> Text);
 define_sql_function!(fn cardinality(x: Array<Int4>) -> Int4);
 
-/// Listed nodes with the spec's GPU model (case-insensitive, trimmed) whose free
-/// capacity covers `need`; free = capacity − what the node's live instances hold
-/// (`node_usage`, kept by triggers).
+/// Listed nodes whose free capacity covers `need`, with the spec's GPU model
+/// (case-insensitive, trimmed) when it asks for GPUs (`admits`: a 0-GPU spec matches any
+/// model); free = capacity − what the node's live instances hold (`node_usage`, kept by
+/// triggers).
 pub fn nodes_fitting(
     conn: &mut PgConnection,
     gpu_model: &str,
@@ -287,11 +288,14 @@ pub fn nodes_fitting(
         nodes::system_disk_gb - node_usage::system_disk_gb,
         nodes::data_disk_gb - node_usage::data_disk_gb,
     );
-    Ok(nodes::table
+    let mut q = nodes::table
         .inner_join(node_usage::table)
         .filter(nodes::listed)
-        .filter(lower(btrim(nodes::gpu_model)).eq(lower(btrim(gpu_model))))
-        .filter(free.0.ge(need.gpu_count))
+        .into_boxed();
+    if need.needs_gpus() {
+        q = q.filter(lower(btrim(nodes::gpu_model)).eq(lower(btrim(gpu_model.to_owned()))));
+    }
+    Ok(q.filter(free.0.ge(need.gpu_count))
         .filter(free.1.ge(need.cpu_cores))
         .filter(free.2.ge(need.memory_gb))
         .filter(free.3.ge(need.system_disk_gb))

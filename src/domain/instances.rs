@@ -41,6 +41,12 @@ impl Resources {
         }
     }
 
+    /// Whether this asks for GPUs at all: a spec of 0 GPUs needs no GPU model (its model
+    /// may be "") and goes on any node with room, whatever GPUs the node has (issue 17).
+    pub fn needs_gpus(self) -> bool {
+        self.gpu_count > 0
+    }
+
     /// Every dimension of `self` fits in `free`.
     pub fn fits_in(self, free: Resources) -> bool {
         self.gpu_count <= free.gpu_count
@@ -211,7 +217,8 @@ pub fn same_gpu_model(spec_model: &str, node_model: &str) -> bool {
 }
 
 /// Whether a spec of `spec_model` asking for `need` may go on a node of `node_model`
-/// with `capacity`, of which its instances use `used`.
+/// with `capacity`, of which its instances use `used`: the same GPU model when the spec
+/// asks for GPUs (a 0-GPU spec matches any node), then room in every dimension.
 pub fn admits(
     spec_model: &str,
     need: Resources,
@@ -219,7 +226,7 @@ pub fn admits(
     capacity: Resources,
     used: Resources,
 ) -> Result<(), PlacementError> {
-    if !same_gpu_model(spec_model, node_model) {
+    if need.needs_gpus() && !same_gpu_model(spec_model, node_model) {
         return Err(PlacementError::GpuModel);
     }
     if !need.fits_in(capacity.minus(used)) {
@@ -310,6 +317,81 @@ mod tests {
         );
         assert!(same_gpu_model("rtx 4090", " RTX 4090"));
         assert!(!same_gpu_model("RTX 4090", "RTX 3090"));
+    }
+
+    #[test]
+    fn a_spec_without_gpus_needs_no_model_and_fits_any_node_with_room() {
+        let node = r(4, 32, 128, 500, 1000);
+        let idle = r(0, 0, 0, 0, 0);
+        let cpu_only = r(0, 8, 32, 100, 0);
+        for (why, spec_model, node_model, need, used, want) in [
+            ("no model, a GPU node", "", "A100", cpu_only, idle, Ok(())),
+            (
+                "no model, a node without GPUs",
+                "",
+                "",
+                cpu_only,
+                idle,
+                Ok(()),
+            ),
+            (
+                "another model, 0 GPUs",
+                "H100",
+                "A100",
+                cpu_only,
+                idle,
+                Ok(()),
+            ),
+            (
+                "0 GPUs on a node whose GPUs are all taken",
+                "",
+                "A100",
+                cpu_only,
+                r(4, 0, 0, 0, 0),
+                Ok(()),
+            ),
+            (
+                "0 GPUs, too little memory",
+                "",
+                "A100",
+                cpu_only,
+                r(0, 0, 100, 0, 0),
+                Err(PlacementError::Capacity),
+            ),
+            (
+                "0 GPUs, too little CPU",
+                "",
+                "A100",
+                r(0, 33, 1, 1, 0),
+                idle,
+                Err(PlacementError::Capacity),
+            ),
+            (
+                "0 GPUs, too little disk",
+                "",
+                "A100",
+                r(0, 1, 1, 501, 0),
+                idle,
+                Err(PlacementError::Capacity),
+            ),
+            (
+                "GPUs still need the model",
+                "",
+                "A100",
+                r(1, 1, 1, 1, 0),
+                idle,
+                Err(PlacementError::GpuModel),
+            ),
+        ] {
+            assert_eq!(
+                admits(spec_model, need, node_model, node, used),
+                want,
+                "{why}"
+            );
+        }
+        assert!(!cpu_only.needs_gpus());
+        assert!(r(1, 0, 0, 0, 0).needs_gpus());
+        assert_eq!(gpus_for(node, cpu_only, []), Ok(vec![]));
     }
 
     #[test]

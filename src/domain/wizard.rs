@@ -1,5 +1,6 @@
 //! The steps of the new-instance wizard, in order: which one a name asks for, the ones
-//! before and after it, and the step a field error sends the user back to.
+//! before and after it, and the step a field error sends the user back to; what the
+//! chosen spec costs (money in fen, never floats).
 
 use super::fields::FieldErrors;
 
@@ -85,9 +86,94 @@ impl WizardStep {
     }
 }
 
+/// Hours in a day and days in a month, as the confirm step counts them.
+const HOURS_PER_DAY: i64 = 24;
+const DAYS_PER_MONTH: i64 = 30;
+
+/// What a spec costs per hour, day (24 hours) and month (30 days), as yuan with two
+/// decimals and thousands separated: ¥1.50, ¥36.00, ¥1,080.00.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cost {
+    pub hour: String,
+    pub day: String,
+    pub month: String,
+}
+
+impl Cost {
+    /// The cost of a price in fen (1/100 yuan) per hour; the products saturate rather
+    /// than wrap (prices are at most 10^10 fen an hour: far below).
+    pub fn of(cents_per_hour: i64) -> Cost {
+        let day = cents_per_hour.saturating_mul(HOURS_PER_DAY);
+        Cost {
+            hour: yuan(cents_per_hour),
+            day: yuan(day),
+            month: yuan(day.saturating_mul(DAYS_PER_MONTH)),
+        }
+    }
+}
+
+/// fen → "¥1,234.50" (a minus sign before the ¥ for a negative amount).
+pub fn yuan(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    let whole = (abs / 100).to_string();
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("{sign}¥{grouped}.{:02}", abs % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cost_per_hour_day_and_month_of_thirty_days() {
+        for (cents, hour, day, month) in [
+            (150, "¥1.50", "¥36.00", "¥1,080.00"),
+            (0, "¥0.00", "¥0.00", "¥0.00"),
+            (1, "¥0.01", "¥0.24", "¥7.20"),
+            (99, "¥0.99", "¥23.76", "¥712.80"),
+            (1_250, "¥12.50", "¥300.00", "¥9,000.00"),
+            (
+                10_000_000_000,
+                "¥100,000,000.00",
+                "¥2,400,000,000.00",
+                "¥72,000,000,000.00",
+            ),
+        ] {
+            assert_eq!(
+                Cost::of(cents),
+                Cost {
+                    hour: hour.into(),
+                    day: day.into(),
+                    month: month.into()
+                },
+                "{cents} fen an hour"
+            );
+        }
+    }
+
+    #[test]
+    fn yuan_groups_thousands() {
+        for (cents, text) in [
+            (5, "¥0.05"),
+            (99_999, "¥999.99"),
+            (100_000, "¥1,000.00"),
+            (12_345_678, "¥123,456.78"),
+            (100_000_000, "¥1,000,000.00"),
+            (-150, "-¥1.50"),
+            (i64::MIN, "-¥92,233,720,368,547,758.08"),
+        ] {
+            assert_eq!(yuan(cents), text, "{cents}");
+        }
+        // saturates instead of wrapping
+        assert_eq!(Cost::of(i64::MAX).month, yuan(i64::MAX));
+    }
 
     #[test]
     fn steps_by_name_and_neighbours() {

@@ -26,19 +26,19 @@ return true;
 ";
 
 /// Logs `username` in (PASSWORD) and waits for the home page.
-async fn logged_in(b: &Browser, base: &str, username: &str) {
+pub async fn logged_in(b: &Browser, base: &str, username: &str) {
     b.log_in(base, username, PASSWORD).await;
     b.wait_for_page("/").await;
 }
 
 /// The JS value of `expr` (an expression).
-async fn eval(b: &Browser, expr: &str) -> Value {
+pub async fn eval(b: &Browser, expr: &str) -> Value {
     b.execute(&format!("return ({expr});")).await
 }
 
 /// The console lines at level SEVERE since the last look, except the page's own status
 /// (`status` of `href`: an error page says its 404 in the console by itself).
-async fn console_errors(b: &Browser, href: &str, status: u64) -> Vec<String> {
+pub async fn console_errors(b: &Browser, href: &str, status: u64) -> Vec<String> {
     let own = format!(
         "{href} - Failed to load resource: the server responded with a status of {status} "
     );
@@ -50,7 +50,7 @@ async fn console_errors(b: &Browser, href: &str, status: u64) -> Vec<String> {
 }
 
 /// The wizard opened from the instances page, at its first step.
-async fn open_wizard(b: &Browser, base: &str) {
+pub async fn open_wizard(b: &Browser, base: &str) {
     b.goto(&format!("{base}/instances")).await;
     b.wait_until(
         "htmx and the new button",

@@ -29,5 +29,6 @@ mod ssh;
 mod status;
 mod streams;
 mod tls_dockerd;
+mod wizard;
 mod zjmf;
 mod zjmf_strict;

@@ -12,6 +12,7 @@ use crate::domain::instances::{InstanceForm, NewInstance, WizardStep, id};
 use crate::domain::jumpbox::ssh_command;
 use crate::domain::listing::Page;
 use crate::domain::routes;
+use crate::domain::wizard::Cost;
 use crate::ops::Context;
 use crate::ops::views::{Image, InstanceEvent, InstanceView, NodeChoice, Spec};
 use crate::ops::{self, OpsError};
@@ -281,17 +282,18 @@ pub struct WizardParams {
     pub node_spec_id: String,
 }
 
-/// (css class, label key) of every step for the progress bar.
-fn trail(step: WizardStep) -> Vec<(&'static str, &'static str)> {
+/// (state, label key, step name) of every step for the stepper: "done" before the
+/// current step, "current", then "next".
+fn trail(step: WizardStep) -> Vec<(&'static str, &'static str, &'static str)> {
     WizardStep::ORDER
         .iter()
         .map(|s| {
-            let class = match s.number().cmp(&step.number()) {
+            let state = match s.number().cmp(&step.number()) {
                 std::cmp::Ordering::Less => "done",
-                std::cmp::Ordering::Equal => "active",
-                std::cmp::Ordering::Greater => "",
+                std::cmp::Ordering::Equal => "current",
+                std::cmp::Ordering::Greater => "next",
             };
-            (class, s.label())
+            (state, s.label(), s.name())
         })
         .collect()
 }
@@ -301,7 +303,7 @@ fn trail(step: WizardStep) -> Vec<(&'static str, &'static str)> {
 struct WizardPartial<'a> {
     l: &'a Ctx,
     step: WizardStep,
-    trail: Vec<(&'static str, &'static str)>,
+    trail: Vec<(&'static str, &'static str, &'static str)>,
     form: &'a InstanceForm,
     errors: &'a FieldErrors,
     /// a refusal shown above the step (资源不足, …)
@@ -312,6 +314,8 @@ struct WizardPartial<'a> {
     image: Option<&'a Image>,
     spec: Option<&'a Spec>,
     node: Option<&'a NodeChoice>,
+    /// what the chosen spec costs per hour, day and month (the confirm step)
+    cost: Option<Cost>,
 }
 
 #[derive(Template)]
@@ -369,6 +373,7 @@ async fn wizard_response(
         image,
         spec,
         node,
+        cost: spec.map(|s| Cost::of(s.price_per_hour_cents)),
     };
     super::catalog::form_response(ctx, partial, invalid)
 }
