@@ -391,17 +391,22 @@ async fn messages_stack_speak_the_ui_language_and_clear() {
     assert!(unexpected.is_empty(), "{unexpected:#?}");
 }
 
+/// The nodes list with its 新增 dialog open (the node form, 测试连接 included).
+async fn open_new_node_form(b: &Browser, base: &str) {
+    open_list(b, base, "/nodes").await;
+    b.click("#new-button").await;
+    b.wait_until(
+        "the node form",
+        &format!("{DIALOG_OPEN} && document.querySelector('#dialog-body #probe-button')"),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn node_form_shows_tls_fields_only_when_ticked() {
     let app = TestApp::spawn().await;
     let (_admin, b) = admin_browser(&app).await;
-    open_list(&b, &app.base, "/nodes").await;
-    b.click("#new-button").await;
-    b.wait_until(
-        "the node form",
-        &format!("{DIALOG_OPEN} && document.querySelector('#dialog-body [name=use_tls]')"),
-    )
-    .await;
+    open_new_node_form(&b, &app.base).await;
     let tls_shown = "(() => { const t = document.querySelector('#dialog-body [name=ca_cert]'); return t.getBoundingClientRect().height > 0; })()";
     let state = format!(
         "return [document.querySelector('#dialog-body [name=use_tls]').checked, {tls_shown}];"
@@ -570,13 +575,7 @@ async fn shot(b: &Browser, dir: &std::path::Path, name: &str) {
 async fn node_form_tests_the_connection_and_fills_the_capacity() {
     let app = TestApp::spawn().await;
     let (_admin, b) = admin_browser(&app).await;
-    open_list(&b, &app.base, "/nodes").await;
-    b.click("#new-button").await;
-    b.wait_until(
-        "the node form",
-        &format!("{DIALOG_OPEN} && document.querySelector('#dialog-body #probe-button')"),
-    )
-    .await;
+    open_new_node_form(&b, &app.base).await;
     let legends = b
         .execute("return [...document.querySelectorAll('#dialog-body legend')].map((l) => l.textContent.trim());")
         .await;
