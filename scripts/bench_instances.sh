@@ -177,10 +177,14 @@ check_partial admin 'name="node_id"' 1 200 "$URL_X8" "${ADMIN_HDRS[@]}"
 N_X8=$CHECK_N
 check_partial member 'name="node_id"' "$N_X1" "$N_X1" "$URL_X1" "${MEMBER_HDRS[@]}"
 check_partial admin 'name="node_id"' 1 200 "$URL_SMALL" "${ADMIN_HDRS[@]}"
-SUBMIT_NODE=$(grep -o 'name="node_id" value="[0-9]*"' "$WORK/partial.html" | head -n 1 | sed 's/.*value="//; s/"$//')
+# the first offered node (bash's own match: a grep | head pipe dies of SIGPIPE under pipefail)
+node_re='name="node_id" value="([0-9]+)"'
+SUBMIT_NODE=
+[[ $(<"$WORK/partial.html") =~ $node_re ]] && SUBMIT_NODE=${BASH_REMATCH[1]}
 [[ -n $SUBMIT_NODE ]] || die "no node offered for the spec bench-small"
 check_partial admin '<tr id="instance-' 20 20 "$URL_LIST1" "${ADMIN_HDRS[@]}"
-grep -q "· $n_inst<" "$WORK/partial.html" || grep -q "/ $LAST_PAGE · $n_inst" "$WORK/partial.html" ||
+# the pager: 第 1/2500 页 · 共 50000 条
+grep -q "共 $n_inst 条" "$WORK/partial.html" ||
     die "the list partial does not show the total $n_inst"
 check_partial admin '<tr id="instance-' 20 20 "$URL_LISTDEEP" "${ADMIN_HDRS[@]}"
 grep -q 'id="instance-1"' "$WORK/partial.html" || die "the last page does not hold the oldest instance"
@@ -295,7 +299,7 @@ def panel(name):
         raise SystemExit(f"POST /instances {name}: status {st}: {data[:400]}")
     st, data = request("GET", "/instances?page=1")
     m = re.search(r'<tr id="instance-(\d+)" data-id="\d+" data-phase="([a-z]*)" data-status="([a-z]*)">\s*'
-                  r'<td class="name">' + re.escape(name) + "</td>", data)
+                  r'<td class="name"><a href="/instances/\d+">' + re.escape(name) + "</a></td>", data)
     if st != 200 or not m:
         raise SystemExit(f"{name} not on page 1 of the list (status {st})")
     iid, phase, status = int(m.group(1)), m.group(2), m.group(3)
@@ -411,7 +415,9 @@ PY
 SUBMIT_OUT="$WORK/submit.out"
 if [[ -z ${BENCH_SKIP_SUBMIT:-} ]]; then
     curl -sS -H "Cookie: suanli_session=$ADMIN_SESSION" -o "$WORK/instances.html" "$BASE_URL/instances"
-    CSRF=$(grep -o '"X-CSRF-Token": "[^"]*"' "$WORK/instances.html" | head -n 1 | sed 's/.*: "//; s/"$//')
+    csrf_re='"X-CSRF-Token": "([^"]*)"'
+    CSRF=
+    [[ $(<"$WORK/instances.html") =~ $csrf_re ]] && CSRF=${BASH_REMATCH[1]}
     [[ -n $CSRF ]] || die "no X-CSRF-Token in hx-headers of GET /instances"
     bench_wait_idle "$WAIT_IDLE" 85
     echo

@@ -90,7 +90,8 @@ bench_build() {
 # RUST_LOG is the caller's (default warn) unless given here. The jumpbox (when enabled)
 # listens on a free loopback port unless SUANLI__JUMPBOX__LISTEN is given: the default
 # 0.0.0.0:2026 is a panel's started by scripts/serve.sh on the same machine; for the same
-# reason tenant networks are named suanli-bench-… (a panel's are suanli-tenant-…).
+# reason tenant networks are named suanli-bench-… (a panel's are suanli-tenant-…). The
+# benches seed their own nodes: the first start registers no local one.
 bench_start_server() {
     if curl -s -o /dev/null --max-time 2 "$BASE_URL/healthz"; then
         die "something already answers on $LISTEN: stop it or pick another address"
@@ -106,6 +107,7 @@ bench_start_server() {
             SUANLI__SECURITY__BCRYPT_COST=12 \
             SUANLI__JUMPBOX__LISTEN=127.0.0.1:0 \
             SUANLI__DOCKER__TENANT_NETWORK_PREFIX=suanli-bench- \
+            SUANLI__DOCKER__LOCAL_NODE=false \
             RUST_LOG="${RUST_LOG:-warn}" \
             "$@" "$BIN" serve
     ) >"$SERVER_LOG" 2>&1 &
