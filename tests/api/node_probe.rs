@@ -135,13 +135,10 @@ async fn a_tls_engine_with_the_typed_key_or_the_stored_one() {
         .unwrap();
     assert!(html.contains("id=\"probe-facts\""), "{html}");
     // a new node without a key: told the key is needed
-    let html = admin
-        .post_hx("/nodes/probe", &stored)
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("TLS needs the client key"), "{html}");
+    let r = admin.post_hx("/nodes/probe", &stored).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("客户端私钥 · 必填"), "{html}");
     // the wrong CA: the certificate error
     let wrong = probe_form(
         &url,

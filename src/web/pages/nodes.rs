@@ -153,7 +153,16 @@ pub async fn probe(
     q: actix_web::web::Query<ProbeParam>,
     form: actix_web::web::Form<NodeForm>,
 ) -> Result<actix_web::HttpResponse, WebError> {
-    let target = match ProbeTarget::parse(&form) {
+    // a new node's TLS needs the key typed in (an edit may use the stored one)
+    let parsed = ProbeTarget::parse(&form).and_then(|t| match &t.tls {
+        Some((_, _, None)) if q.id.is_none() => {
+            let mut e = FieldErrors::default();
+            e.add("client_key", "field.required");
+            Err(e)
+        }
+        _ => Ok(t),
+    });
+    let target = match parsed {
         Ok(t) => t,
         Err(errors) => {
             let why = errors
