@@ -109,6 +109,43 @@ pub struct Target {
     pub command: Option<String>,
 }
 
+/// A login name that also names the instance: `mia@train-1` → ("mia", Some("train-1")).
+/// `ssh mia@train-1@panel`, WinSCP and PuTTY split the host off at the last `@`; the
+/// panel's user names hold no `@`, so the rest splits at its first.
+pub fn split_login(user: &str) -> (&str, Option<&str>) {
+    match user.split_once('@') {
+        Some((account, instance)) => (account, Some(instance).filter(|i| !i.is_empty())),
+        None => (user, None),
+    }
+}
+
+/// What a session asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// no instance named: the numbered menu
+    Menu,
+    /// one instance: a shell, or one command
+    Direct(Target),
+    /// an exec request that names no instance
+    Usage,
+}
+
+/// The instance named at login (`mia@train-1`) and the exec request, if any: with an
+/// instance named at login the whole exec request is the command.
+pub fn request(named: Option<&str>, exec: Option<&str>) -> Request {
+    match (named, exec) {
+        (None, None) => Request::Menu,
+        (None, Some(line)) => parse_exec(line).map_or(Request::Usage, Request::Direct),
+        (Some(instance), line) => Request::Direct(Target {
+            instance: instance.to_string(),
+            command: line
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from),
+        }),
+    }
+}
+
 /// None when the request does not start with a possible instance name.
 pub fn parse_exec(request: &str) -> Option<Target> {
     let t = request.trim();
@@ -390,5 +427,33 @@ mod tests {
             ssh_command(22, "mia", "2001:db8::1", Some("a")),
             "ssh -p 22 -t mia@2001:db8::1 a"
         );
+    }
+
+    #[test]
+    fn the_instance_may_ride_on_the_login_name() {
+        assert_eq!(split_login("mia@train-1"), ("mia", Some("train-1")));
+        assert_eq!(split_login("mia"), ("mia", None));
+        assert_eq!(split_login("mia@"), ("mia", None));
+        assert_eq!(split_login("mia@a@b"), ("mia", Some("a@b")));
+    }
+
+    #[test]
+    fn a_session_asks_for_the_menu_or_one_instance() {
+        let direct = |i: &str, c: Option<&str>| {
+            Request::Direct(Target {
+                instance: i.into(),
+                command: c.map(String::from),
+            })
+        };
+        assert_eq!(request(None, None), Request::Menu);
+        assert_eq!(request(None, Some("box -- id")), direct("box", Some("id")));
+        assert_eq!(request(None, Some("-x")), Request::Usage);
+        assert_eq!(request(Some("box"), None), direct("box", None));
+        // named at login: the whole exec request is the command
+        assert_eq!(
+            request(Some("box"), Some("ls -l /")),
+            direct("box", Some("ls -l /"))
+        );
+        assert_eq!(request(Some("box"), Some("  ")), direct("box", None));
     }
 }

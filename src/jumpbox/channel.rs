@@ -26,7 +26,7 @@ use crate::domain::access::Role;
 use crate::domain::container::{Chunk, Program, TermSize};
 use crate::domain::ids::InstanceId;
 use crate::domain::jumpbox::{
-    Choice, Key, LineEditor, MenuEntry, menu_line, parse_choice, parse_exec,
+    Choice, Key, LineEditor, MenuEntry, Request, Target, menu_line, parse_choice, request,
 };
 use crate::i18n::{self, Lang};
 use crate::ops::bridge::{self, ClientGone, ClientIn, ClientOut, Ended, FromClient};
@@ -282,10 +282,14 @@ pub async fn run(shared: Arc<Shared>, channel: Channel<Msg>) {
     };
     let ending = match refusal(&shared, &client) {
         Some(text) => client.refuse(&text).await,
-        None => match exec {
-            None => menu(&shared, &mut client).await,
-            Some(command) => direct(&shared, &mut client, &command).await,
-        },
+        None => {
+            let exec = exec.map(|c| String::from_utf8_lossy(&c).into_owned());
+            match request(shared.login.instance.as_deref(), exec.as_deref()) {
+                Request::Menu => menu(&shared, &mut client).await,
+                Request::Direct(target) => direct(&shared, &mut client, target).await,
+                Request::Usage => client.refuse(client.t("jumpbox.usage")).await,
+            }
+        }
     };
     client.finish(ending).await;
 }
@@ -437,13 +441,10 @@ async fn enter(shared: &Shared, client: &mut Client, inst: &InstanceView) -> Res
     Ok(())
 }
 
-/// `ssh … <instance>` (a shell) or `ssh … <instance> -- <command>`: no menu, and the
-/// channel ends with the program's exit status.
-async fn direct(shared: &Shared, client: &mut Client, request: &[u8]) -> Ending {
-    let request = String::from_utf8_lossy(request);
-    let Some(target) = parse_exec(&request) else {
-        return client.refuse(client.t("jumpbox.usage")).await;
-    };
+/// `ssh … <instance>` (a shell), `ssh … <instance> -- <command>` or the instance named at
+/// login (`ssh user@<instance>@host [command]`): no menu, and the channel ends with the
+/// program's exit status.
+async fn direct(shared: &Shared, client: &mut Client, target: Target) -> Ending {
     let inst = match reload(shared, None, &target.instance).await {
         Ok(inst) => inst,
         Err(e) => {

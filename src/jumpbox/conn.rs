@@ -15,6 +15,7 @@ use super::channel;
 use super::limits::{Limits, Slot};
 use super::login::{Login, Shared, TERMINAL_ROUTE};
 use crate::domain::access::Actor;
+use crate::domain::jumpbox::split_login;
 use crate::ops::Context;
 use crate::ops::accounts::{LoginError, LoginRefused};
 use crate::ops::audit::Origin;
@@ -108,7 +109,9 @@ impl Handler for Connection {
             return Ok(self.refuse());
         }
         let ip = self.peer.ip().to_string();
-        let u = match crate::ops::accounts::login(&self.state, user, password, &ip, "ssh").await {
+        let (account, instance) = split_login(user);
+        let u = match crate::ops::accounts::login(&self.state, account, password, &ip, "ssh").await
+        {
             Ok(u) => u,
             Err(LoginError::Refused(LoginRefused::Throttled(_))) => {
                 // the address spent its budget during this connection: no more tries
@@ -136,6 +139,7 @@ impl Handler for Connection {
                 company_id: u.company_id,
             },
             username: u.username.clone(),
+            instance: instance.map(String::from),
             holder: Holder {
                 user_id: u.id,
                 epoch: u.session_epoch,

@@ -16,6 +16,8 @@ pub const TERMINAL_ROUTE: &str = crate::domain::routes::GET_INSTANCES_ID_TERMINA
 pub struct Login {
     pub actor: Actor,
     pub username: String,
+    /// the instance named in the login name (`ssh mia@train-1@panel`): no menu
+    pub instance: Option<String>,
     /// what `ops::streams::still_allowed` re-checks while a shell is open
     pub holder: Holder,
     /// who did it, for the audit and the sessions rows

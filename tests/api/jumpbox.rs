@@ -515,3 +515,51 @@ async fn every_documented_cipher_is_offered_by_default() {
     .await
     .unwrap();
 }
+
+/// Issue 18 (first slice): the instance rides on the login name, `ssh mia@<instance>@host`,
+/// as non-interactive clients (scp, sftp, rsync, VS Code) need: no menu, the whole exec
+/// request is the command, a terminal opens a shell; another tenant's name is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instance_named_in_the_login_name_opens_without_the_menu() {
+    let (app, id, name, _cleanup) = mia_with_a_running_box("named").await;
+    let (dir, port) = (&app.data_dir, app.ssh_port);
+    let login = format!("mia@{name}");
+
+    let (code, out, err) = ssh_run(dir, port, &login, PASSWORD, &["echo $((6*7)); exit 4"]);
+    assert_eq!((code, out.as_str()), (4, "42\n"), "stderr: {err}");
+
+    let mut p = Pty::spawn(dir, port, &login, PASSWORD, &["-tt"], SIZE);
+    p.send("hostname\r");
+    p.expect(&format!("\r\n{name}\r\n"));
+    p.send("exit 7\r");
+    let (code, rest) = p.wait_exit();
+    assert_eq!(code, 7, "{rest}");
+    assert!(!rest.contains(PROMPT), "no menu: {rest}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM sessions WHERE instance_id = {id} AND protocol = 'ssh'"
+        )),
+        2
+    );
+
+    // the name is looked up in the user's own scope: max cannot reach mia's box this way
+    app.user("max", "customer_member", None).await;
+    let err = refused(ssh_run(
+        dir,
+        port,
+        &format!("max@{name}"),
+        PASSWORD,
+        &["id"],
+    ));
+    assert!(
+        err.contains(&format!("没有名为 {name} 的实例，或你无权访问该实例")),
+        "{err}"
+    );
+    // a wrong password under the composite name counts against the account itself
+    let (code, _, _) = ssh_run(dir, port, &login, "Wrong!pass1", &["id"]);
+    assert_ne!(code, 0);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_logs WHERE action = 'login_failed' AND username = 'mia'"),
+        1
+    );
+}
