@@ -291,6 +291,7 @@ pub fn nodes_fitting(
     let mut q = nodes::table
         .inner_join(node_usage::table)
         .filter(nodes::listed)
+        .filter(nodes::maintenance.eq(false))
         .into_boxed();
     if need.needs_gpus() {
         q = q.filter(lower(btrim(nodes::gpu_model)).eq(lower(btrim(gpu_model.to_owned()))));
@@ -353,6 +354,7 @@ fn locked_node(
         .inner_join(node_usage::table)
         .filter(nodes::id.eq(id))
         .filter(nodes::listed)
+        .filter(nodes::maintenance.eq(false))
         .select((
             nodes::gpu_model,
             (

@@ -37,6 +37,8 @@ pub struct Node {
     #[diesel(select_expression_type = diesel::dsl::IsNotNull<nodes::client_key_enc>)]
     pub has_client_key: bool,
     pub listed: bool,
+    /// 维护中: out of the wizard and of placement (its instances run on)
+    pub maintenance: bool,
     pub remark: String,
     pub created_at: DateTime<Utc>,
 }
@@ -241,4 +243,12 @@ pub fn gpu_models(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
     )
     .load(conn)?;
     Ok(rows.into_iter().map(|r| r.model).collect())
+}
+
+/// Puts the node in maintenance (维护中) or takes it out.
+pub fn set_maintenance(conn: &mut PgConnection, id: NodeId, on: bool) -> Result<(), DbError> {
+    let n = diesel::update(nodes::table.find(id))
+        .set(nodes::maintenance.eq(on))
+        .execute(conn)?;
+    found(n)
 }

@@ -148,6 +148,8 @@ diesel::table! {
         docker_state -> Text,
         docker_error -> Text,
         docker_seen_at -> Nullable<Timestamptz>,
+        /// 维护中: out of the wizard and of placement
+        maintenance -> Bool,
     }
 }
 

@@ -98,6 +98,7 @@ pub const POST_NODES_ID: Route = post("/nodes/{id}");
 pub const POST_NODES_ID_LISTED: Route = post("/nodes/{id}/listed");
 pub const POST_NODES_ID_DELETE: Route = post("/nodes/{id}/delete");
 pub const POST_NODES_PROBE: Route = post("/nodes/probe");
+pub const POST_NODES_ID_MAINTENANCE: Route = post("/nodes/{id}/maintenance");
 pub const GET_SPECS: Route = get("/specs");
 pub const GET_SPECS_NEW: Route = get("/specs/new");
 pub const POST_SPECS: Route = post("/specs");
@@ -271,6 +272,7 @@ pub const ALL: &[Route] = &[
     POST_NODES_ID_LISTED,
     POST_NODES_ID_DELETE,
     POST_NODES_PROBE,
+    POST_NODES_ID_MAINTENANCE,
     GET_SPECS,
     GET_SPECS_NEW,
     POST_SPECS,

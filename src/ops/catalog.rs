@@ -202,3 +202,9 @@ fn no_client_key() -> DockerError {
 pub async fn gpu_models(state: &Context) -> Result<Vec<String>, OpsError> {
     Ok(db::run(&state.pool, db::nodes::gpu_models).await?)
 }
+
+/// 维护中 on or off: a node in maintenance leaves the wizard and placement; its running
+/// instances are left alone.
+pub async fn set_maintenance(state: &Context, id: NodeId, on: bool) -> Result<(), OpsError> {
+    Ok(db::run(&state.pool, move |c| db::nodes::set_maintenance(c, id, on)).await?)
+}

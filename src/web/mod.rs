@@ -41,7 +41,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .mount(r::POST_ACCOUNT_SESSIONS_ID_END, account::end_session);
     catalog_routes::<Images>(cfg);
     // before /nodes/{id}, which "probe" would match
-    cfg.mount(r::POST_NODES_PROBE, nodes::probe);
+    cfg.mount(r::POST_NODES_PROBE, nodes::probe)
+        .mount(r::POST_NODES_ID_MAINTENANCE, nodes::maintenance);
     catalog_routes::<Nodes>(cfg);
     catalog_routes::<Specs>(cfg);
     cfg.mount(r::GET_USERS, users::index)

@@ -491,3 +491,79 @@ async fn the_spec_form_offers_the_nodes_gpu_models_and_a_cpu_spec_needs_none() {
         1
     );
 }
+
+/// 维护中 (issue 19's maintenance mode): a node in maintenance leaves the wizard and
+/// placement, its list row says so; taken out, it is offered again. Only admins toggle.
+#[tokio::test]
+async fn a_node_in_maintenance_leaves_the_wizard_and_placement() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.user("mia", "customer_member", None).await;
+    let mia = app.logged_in("mia").await;
+    let img = crate::instances::image(&app, "busybox", "busybox:1", true);
+    let sp = crate::instances::spec(&app, "small", ("none", 0, 1, 1, 1, 0), true);
+    let nd = crate::instances::node(&app, "gpu-9", ("none", 0, 8, 16, 100, 100), "", true);
+    let offered = async || {
+        mia.text_hx(&format!("/instances/new/nodes?spec_id={sp}"))
+            .await
+            .contains(&format!("name=\"node_id\" value=\"{nd}\""))
+    };
+    assert!(offered().await);
+
+    let list = admin.text("/nodes").await;
+    assert!(
+        list.contains("将节点 gpu-9 设为维护中？"),
+        "asks first: {list}"
+    );
+    let r = admin
+        .post_hx(&format!("/nodes/{nd}/maintenance"), &[("on", "1")])
+        .await;
+    assert_eq!(r.status(), 204);
+    let list = admin.text("/nodes").await;
+    assert!(
+        list.contains("<span class=\"badge warn\">维护中</span>") && list.contains("结束维护"),
+        "{list}"
+    );
+    assert!(!offered().await, "not in the wizard");
+    // a submit naming it anyway (a stale wizard) is refused, nothing written
+    let r = crate::instances::submit(&mia, img, sp, nd, "late").await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(app.count("SELECT count(*) AS n FROM instances"), 0);
+    // saving the node form keeps it in maintenance
+    let r = admin
+        .post_hx(
+            &format!("/nodes/{nd}"),
+            &node_form(
+                "gpu-9",
+                &[
+                    ("use_tls", ""),
+                    ("system_disk_gb", "100"),
+                    ("data_disk_gb", "100"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM nodes WHERE id = {nd} AND maintenance"
+        )),
+        1
+    );
+    // a customer may not toggle it
+    let r = mia
+        .post_hx(&format!("/nodes/{nd}/maintenance"), &[("on", "0")])
+        .await;
+    assert_eq!(r.status(), 403);
+    // out of maintenance: offered again
+    let r = admin
+        .post_hx(&format!("/nodes/{nd}/maintenance"), &[("on", "0")])
+        .await;
+    assert_eq!(r.status(), 204);
+    assert!(offered().await);
+    // an unknown node is a 404
+    let r = admin
+        .post_hx("/nodes/999999/maintenance", &[("on", "1")])
+        .await;
+    assert_eq!(r.status(), 404);
+}

@@ -51,6 +51,7 @@ const ROUTES: &[(Route, &str, Access)] = &[
     (POST_NODES_ID_LISTED, "/nodes/1/listed", Admin),
     (POST_NODES_ID_DELETE, "/nodes/999/delete", Admin),
     (POST_NODES_PROBE, "/nodes/probe", Admin),
+    (POST_NODES_ID_MAINTENANCE, "/nodes/1/maintenance", Admin),
     (GET_SPECS, "/specs", Admin),
     (GET_SPECS_NEW, "/specs/new", Admin),
     (POST_SPECS, "/specs", Admin),

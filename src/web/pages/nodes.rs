@@ -196,3 +196,24 @@ pub async fn probe(
         Err(e) => Err(e.into()),
     }
 }
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct MaintenanceForm {
+    /// "1" on, anything else off
+    on: String,
+}
+
+/// POST /nodes/{id}/maintenance: 维护中 on or off; the list refreshes.
+pub async fn maintenance(
+    st: actix_web::web::Data<Context>,
+    ctx: Ctx,
+    id: actix_web::web::Path<i64>,
+    form: actix_web::web::Form<MaintenanceForm>,
+) -> Result<actix_web::HttpResponse, WebError> {
+    ops::catalog::set_maintenance(&st, NodeId(*id), form.on == "1").await?;
+    Ok(crate::web::render::changed(
+        ctx.hx,
+        crate::domain::routes::GET_NODES.pattern,
+    ))
+}
