@@ -1,17 +1,16 @@
-//! What the home dashboards count: nodes, GPUs by model, instances by state, recent
-//! failures and the first-run checklist. Each is one aggregate query (node_usage keeps
+//! What the home dashboards count: nodes, GPUs by model, recent failures and the
+//! first-run checklist (instances by state and what they hold: db/instances.rs, scoped). Each is one aggregate query (node_usage keeps
 //! what the live instances hold, so no query sums instances per node).
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{count_star, sql, sum};
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::DbError;
 use super::schema::instances;
-use crate::domain::access::Scope;
 use crate::domain::ids::InstanceId;
-use crate::domain::lifecycle::{StateCount, count_states};
+use crate::domain::lifecycle::Phase;
 
 /// The admin's node counts.
 #[derive(Clone, Copy, Debug, Default, QueryableByName)]
@@ -39,15 +38,6 @@ impl GpuModel {
     pub fn free(&self) -> i64 {
         (self.total - self.used).max(0)
     }
-}
-
-/// What the live instances of a scope hold.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Held {
-    pub instances: i64,
-    pub gpus: i64,
-    pub cpu_cores: i64,
-    pub memory_gb: i64,
 }
 
 /// A failed creation, for the admin's list of recent failures.
@@ -96,50 +86,10 @@ pub fn gpu_models(conn: &mut PgConnection) -> Result<Vec<GpuModel>, DbError> {
     .load(conn)?)
 }
 
-/// The scope's instances counted by state, most first.
-pub fn states(conn: &mut PgConnection, scope: Scope) -> Result<Vec<StateCount>, DbError> {
-    let q = instances::table
-        .group_by((instances::phase, instances::status))
-        .select((instances::phase, instances::status, count_star()))
-        .into_boxed();
-    let q = match scope {
-        Scope::All => q,
-        Scope::Company(c) => q.filter(instances::company_id.eq(c)),
-        Scope::Owner(u) => q.filter(instances::owner_id.eq(u)),
-    };
-    let rows: Vec<(String, String, i64)> = q.load(conn)?;
-    Ok(count_states(rows))
-}
-
-/// What the scope's live instances hold (those counted in their node's usage).
-pub fn held(conn: &mut PgConnection, scope: Scope) -> Result<Held, DbError> {
-    let q = instances::table
-        .filter(sql::<Bool>("instance_holds(phase, container_id)"))
-        .select((
-            count_star(),
-            sum(instances::gpu_count),
-            sum(instances::cpu_cores),
-            sum(instances::memory_gb),
-        ))
-        .into_boxed();
-    let q = match scope {
-        Scope::All => q,
-        Scope::Company(c) => q.filter(instances::company_id.eq(c)),
-        Scope::Owner(u) => q.filter(instances::owner_id.eq(u)),
-    };
-    let (n, gpus, cpus, mem): (i64, Option<i64>, Option<i64>, Option<i64>) = q.first(conn)?;
-    Ok(Held {
-        instances: n,
-        gpus: gpus.unwrap_or(0),
-        cpu_cores: cpus.unwrap_or(0),
-        memory_gb: mem.unwrap_or(0),
-    })
-}
-
 /// The latest failed creations, newest first.
 pub fn failures(conn: &mut PgConnection, limit: i64) -> Result<Vec<Failure>, DbError> {
     Ok(instances::table
-        .filter(instances::phase.eq("failed"))
+        .filter(instances::phase.eq(Phase::Failed.as_str()))
         .order(instances::updated_at.desc())
         .limit(limit)
         .select((

@@ -2,8 +2,9 @@
 //! provisioning task and the status worker make.
 
 use chrono::{DateTime, Utc};
+use diesel::dsl::{count_star, sql, sum};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Int4, Text};
+use diesel::sql_types::{Array, Bool, Int4, Text};
 
 use super::schema::{images, instance_events, instances, node_usage, nodes, specs, users};
 use super::{DbError, found};
@@ -11,7 +12,7 @@ use crate::domain::access::Scope;
 use crate::domain::container::State;
 use crate::domain::ids::{CompanyId, InstanceId, NodeId, UserId};
 use crate::domain::instances::{NewInstance, PlacementError, Resources, admits, gpus_for};
-use crate::domain::lifecycle::Phase;
+use crate::domain::lifecycle::{Phase, StateCount, count_states};
 use crate::domain::tenancy::Tenant;
 
 /// One instance as lists, rows and actions show it (names of what it references joined in).
@@ -205,6 +206,44 @@ pub fn events(
         .load(conn)?)
 }
 
+/// What the live instances of a scope hold (the home dashboards).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Held {
+    pub instances: i64,
+    pub gpus: i64,
+    pub cpu_cores: i64,
+    pub memory_gb: i64,
+}
+
+/// The scope's instances counted by state, most first (the home dashboards).
+pub fn states(conn: &mut PgConnection, scope: Scope) -> Result<Vec<StateCount>, DbError> {
+    let rows: Vec<(String, String, i64)> = for_scope!(scope, instances::table, |q| q
+        .group_by((instances::phase, instances::status))
+        .select((instances::phase, instances::status, count_star()))
+        .load(conn))?;
+    Ok(count_states(rows))
+}
+
+/// What the scope's live instances hold (those counted in their node's usage).
+pub fn held(conn: &mut PgConnection, scope: Scope) -> Result<Held, DbError> {
+    let (n, gpus, cpus, mem): (i64, Option<i64>, Option<i64>, Option<i64>) =
+        for_scope!(scope, instances::table, |q| q
+            .filter(sql::<Bool>("instance_holds(phase, container_id)"))
+            .select((
+                count_star(),
+                sum(instances::gpu_count),
+                sum(instances::cpu_cores),
+                sum(instances::memory_gb),
+            ))
+            .first(conn))?;
+    Ok(Held {
+        instances: n,
+        gpus: gpus.unwrap_or(0),
+        cpu_cores: cpus.unwrap_or(0),
+        memory_gb: mem.unwrap_or(0),
+    })
+}
+
 /// The instances the scope may see, oldest first (the jumpbox menu: numbers stay put
 /// when new instances arrive).
 pub fn menu(
@@ -290,8 +329,7 @@ pub fn nodes_fitting(
     );
     let mut q = nodes::table
         .inner_join(node_usage::table)
-        .filter(nodes::listed)
-        .filter(nodes::maintenance.eq(false))
+        .filter(offered())
         .into_boxed();
     if need.needs_gpus() {
         q = q.filter(lower(btrim(nodes::gpu_model)).eq(lower(btrim(gpu_model.to_owned()))));
@@ -344,6 +382,12 @@ fn listed_spec(conn: &mut PgConnection, id: i64) -> Result<Option<(String, Resou
     Ok(found.map(|(model, need)| (model, resources(need))))
 }
 
+/// A node instances may be placed on: listed and not in maintenance (the wizard's node
+/// step and placement alike).
+fn offered() -> diesel::dsl::And<nodes::listed, diesel::dsl::Eq<nodes::maintenance, bool>> {
+    nodes::listed.and(nodes::maintenance.eq(false))
+}
+
 /// A listed node's GPU model, capacity and use, locked until the transaction ends (so
 /// two placements on it do not both take its last resources).
 fn locked_node(
@@ -353,8 +397,7 @@ fn locked_node(
     let found = nodes::table
         .inner_join(node_usage::table)
         .filter(nodes::id.eq(id))
-        .filter(nodes::listed)
-        .filter(nodes::maintenance.eq(false))
+        .filter(offered())
         .select((
             nodes::gpu_model,
             (

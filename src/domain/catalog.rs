@@ -236,7 +236,8 @@ impl NewNode {
 }
 
 /// What 测试连接 connects to: the endpoint typed in and, for TLS, the material typed in
-/// (an empty client key means the stored one). The rest of the form is not checked.
+/// (an empty client key means the stored one, when `editing` a node; a new node's TLS
+/// needs it typed in). The rest of the form is not checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeTarget {
     pub endpoint: String,
@@ -245,7 +246,7 @@ pub struct ProbeTarget {
 }
 
 impl ProbeTarget {
-    pub fn parse(f: &NodeForm) -> Result<Self, FieldErrors> {
+    pub fn parse(f: &NodeForm, editing: bool) -> Result<Self, FieldErrors> {
         let mut e = FieldErrors::default();
         let endpoint = e.take("docker_endpoint", docker_endpoint(&f.docker_endpoint));
         if endpoint.is_empty() && e.get("docker_endpoint").is_none() {
@@ -259,7 +260,9 @@ impl ProbeTarget {
                 e.add("client_cert", "field.bad_pem_cert");
             }
             let key = f.client_key.trim();
-            if !key.is_empty() && !is_pem(key, "PRIVATE KEY") {
+            if key.is_empty() && !editing {
+                e.add("client_key", "field.required");
+            } else if !key.is_empty() && !is_pem(key, "PRIVATE KEY") {
                 e.add("client_key", "field.bad_pem_key");
             }
             (
@@ -612,30 +615,38 @@ mod tests {
 
     #[test]
     fn a_probe_needs_an_endpoint_and_checks_tls_only_when_used() {
-        let e = ProbeTarget::parse(&NodeForm::default()).expect_err("no endpoint");
+        let e = ProbeTarget::parse(&NodeForm::default(), false).expect_err("no endpoint");
         assert_eq!(e.get("docker_endpoint"), Some("field.required"));
-        let t = ProbeTarget::parse(&NodeForm {
-            docker_endpoint: "unix:///var/run/docker.sock".into(),
-            use_tls: Some("on".into()),
-            ..Default::default()
-        })
+        let t = ProbeTarget::parse(
+            &NodeForm {
+                docker_endpoint: "unix:///var/run/docker.sock".into(),
+                use_tls: Some("on".into()),
+                ..Default::default()
+            },
+            false,
+        )
         .expect("a socket has no TLS");
         assert_eq!(t.tls, None);
-        let e = ProbeTarget::parse(&NodeForm {
-            docker_endpoint: "tcp://10.0.0.5:2376".into(),
-            use_tls: Some("on".into()),
-            ca_cert: "junk".into(),
-            ..Default::default()
-        })
+        let e = ProbeTarget::parse(
+            &NodeForm {
+                docker_endpoint: "tcp://10.0.0.5:2376".into(),
+                use_tls: Some("on".into()),
+                ca_cert: "junk".into(),
+                ..Default::default()
+            },
+            false,
+        )
         .expect_err("bad CA");
         assert_eq!(e.get("ca_cert"), Some("field.bad_pem_cert"));
-        let t = ProbeTarget::parse(&NodeForm {
+        let keyless = NodeForm {
             use_tls: Some("on".into()),
             client_key: String::new(),
             ..node()
-        })
-        .expect("stored key");
+        };
+        let t = ProbeTarget::parse(&keyless, true).expect("stored key");
         assert!(matches!(t.tls, Some((_, _, None))));
+        let e = ProbeTarget::parse(&keyless, false).expect_err("a new node has none stored");
+        assert_eq!(e.get("client_key"), Some("field.required"));
     }
 
     #[test]

@@ -160,7 +160,8 @@ pub async fn register_local_node(state: &Context) -> Result<Option<String>, OpsE
 }
 
 /// 测试连接: the facts of the engine the node form names. A TLS form without a client
-/// key uses the one stored for node `id` (an edit), decrypted in memory only.
+/// key uses the one stored for node `id` (an edit; `ProbeTarget::parse` refuses a new
+/// node without one), decrypted in memory only.
 pub async fn probe_node(
     state: &Context,
     target: ProbeTarget,
@@ -168,24 +169,14 @@ pub async fn probe_node(
 ) -> Result<EngineFacts, OpsError> {
     let tls = match target.tls {
         None => None,
-        Some((ca_pem, cert_pem, key)) => {
-            let key_pem = match (key, id) {
-                (Some(k), _) => k,
-                (None, Some(id)) => {
-                    let a = db::run(&state.pool, move |c| db::nodes::docker_access(c, id)).await?;
-                    match a.client_key_enc {
-                        Some(sealed) => state.master.decrypt(&sealed)?,
-                        None => return Err(no_client_key().into()),
-                    }
-                }
-                (None, None) => return Err(no_client_key().into()),
-            };
-            Some(TlsMaterial {
-                ca_pem,
-                cert_pem,
-                key_pem,
-            })
-        }
+        Some((ca_pem, cert_pem, key)) => Some(TlsMaterial {
+            ca_pem,
+            cert_pem,
+            key_pem: match key {
+                Some(k) => k,
+                None => stored_client_key(state, id).await?,
+            },
+        }),
     };
     let ep = Endpoint {
         url: target.endpoint,
@@ -194,8 +185,20 @@ pub async fn probe_node(
     Ok(engine::facts(&ep).await?)
 }
 
-fn no_client_key() -> DockerError {
-    DockerError::Config("TLS needs the client key".into())
+/// The client key stored for node `id`, decrypted.
+async fn stored_client_key(state: &Context, id: Option<NodeId>) -> Result<String, OpsError> {
+    let sealed = match id {
+        Some(id) => {
+            db::run(&state.pool, move |c| db::nodes::docker_access(c, id))
+                .await?
+                .client_key_enc
+        }
+        None => None,
+    };
+    match sealed {
+        Some(sealed) => Ok(state.master.decrypt(&sealed)?),
+        None => Err(DockerError::Config("TLS needs the client key".into()).into()),
+    }
 }
 
 /// The GPU models the nodes declare (the spec form offers them).

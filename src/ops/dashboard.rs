@@ -3,7 +3,8 @@
 
 use super::OpsError;
 use crate::db::audit::{AuditFilter, AuditLog};
-use crate::db::dashboard::{Checklist, Failure, GpuModel, Held, NodeCounts};
+use crate::db::dashboard::{Checklist, Failure, GpuModel, NodeCounts};
+use crate::db::instances::{self, Held};
 use crate::db::{self, dashboard};
 use crate::domain::access::{Actor, Scope, scope};
 use crate::domain::lifecycle::StateCount;
@@ -33,8 +34,8 @@ pub async fn admin(state: &Context) -> Result<AdminDashboard, OpsError> {
             checklist: dashboard::checklist(c)?,
             nodes: dashboard::node_counts(c)?,
             gpus: dashboard::gpu_models(c)?,
-            states: dashboard::states(c, Scope::All)?,
-            held: dashboard::held(c, Scope::All)?,
+            states: instances::states(c, Scope::All)?,
+            held: instances::held(c, Scope::All)?,
             failures: dashboard::failures(c, RECENT)?,
             audit: db::audit::list(c, &AuditFilter::default(), 1, RECENT)?.rows,
         })
@@ -46,8 +47,8 @@ pub async fn customer(state: &Context, actor: &Actor) -> Result<CustomerDashboar
     let scope = scope(actor);
     Ok(db::run(&state.pool, move |c| {
         Ok(CustomerDashboard {
-            states: dashboard::states(c, scope)?,
-            held: dashboard::held(c, scope)?,
+            states: instances::states(c, scope)?,
+            held: instances::held(c, scope)?,
         })
     })
     .await?)

@@ -1,19 +1,22 @@
 //! 算力节点 nodes: templates and ops for the shared catalog handlers. Secrets are
 //! never put back into the form: it only shows whether one is stored.
 
+use actix_web::{HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
 
 use super::catalog::{CatalogPage, ListView};
 use crate::domain::catalog::{Catalog, NewNode, NodeForm, ProbeTarget};
 use crate::domain::fields::FieldErrors;
 use crate::domain::ids::NodeId;
 use crate::domain::listing::{ListQuery, Page};
+use crate::domain::routes;
 use crate::ops::Context;
 use crate::ops::views::{EngineFacts, NODE_SORTS, Node};
 use crate::ops::{self, OpsError};
 use crate::web::error::WebError;
 use crate::web::extract::Ctx;
-use crate::web::render::render;
+use crate::web::render::{changed, render, render_422};
 
 pub struct Nodes;
 
@@ -138,7 +141,7 @@ struct ProbePartial<'a> {
     problem: Option<String>,
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct ProbeParam {
     /// the node being edited (its stored client key is used when none is typed)
@@ -148,21 +151,12 @@ pub struct ProbeParam {
 /// POST /nodes/probe (the node form's 测试连接): a field error is a 422 with the message
 /// in the result box, an engine that does not answer is a 200 saying why.
 pub async fn probe(
-    st: actix_web::web::Data<Context>,
+    st: web::Data<Context>,
     ctx: Ctx,
-    q: actix_web::web::Query<ProbeParam>,
-    form: actix_web::web::Form<NodeForm>,
-) -> Result<actix_web::HttpResponse, WebError> {
-    // a new node's TLS needs the key typed in (an edit may use the stored one)
-    let parsed = ProbeTarget::parse(&form).and_then(|t| match &t.tls {
-        Some((_, _, None)) if q.id.is_none() => {
-            let mut e = FieldErrors::default();
-            e.add("client_key", "field.required");
-            Err(e)
-        }
-        _ => Ok(t),
-    });
-    let target = match parsed {
+    q: web::Query<ProbeParam>,
+    form: web::Form<NodeForm>,
+) -> Result<HttpResponse, WebError> {
+    let target = match ProbeTarget::parse(&form, q.id.is_some()) {
         Ok(t) => t,
         Err(errors) => {
             let why = errors
@@ -173,13 +167,11 @@ pub async fn probe(
                 })
                 .collect::<Vec<_>>()
                 .join(" / ");
-            let mut res = render(ProbePartial {
+            return render_422(ProbePartial {
                 l: &ctx,
                 facts: None,
                 problem: Some(why),
-            })?;
-            *res.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(res);
+            });
         }
     };
     match ops::catalog::probe_node(&st, target, q.id.map(NodeId)).await {
@@ -197,7 +189,7 @@ pub async fn probe(
     }
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct MaintenanceForm {
     /// "1" on, anything else off
@@ -206,14 +198,11 @@ pub struct MaintenanceForm {
 
 /// POST /nodes/{id}/maintenance: 维护中 on or off; the list refreshes.
 pub async fn maintenance(
-    st: actix_web::web::Data<Context>,
+    st: web::Data<Context>,
     ctx: Ctx,
-    id: actix_web::web::Path<i64>,
-    form: actix_web::web::Form<MaintenanceForm>,
-) -> Result<actix_web::HttpResponse, WebError> {
+    id: web::Path<i64>,
+    form: web::Form<MaintenanceForm>,
+) -> Result<HttpResponse, WebError> {
     ops::catalog::set_maintenance(&st, NodeId(*id), form.on == "1").await?;
-    Ok(crate::web::render::changed(
-        ctx.hx,
-        crate::domain::routes::GET_NODES.pattern,
-    ))
+    Ok(changed(ctx.hx, routes::GET_NODES.pattern))
 }
