@@ -62,6 +62,15 @@ impl Origin {
         }
     }
 
+    /// The same caller through another door of the same connection (the jumpbox's
+    /// "sftp" and "tunnel" channels): sessions rows and audit events name it.
+    pub fn through(&self, door: &'static str) -> Origin {
+        Origin {
+            door,
+            ..self.clone()
+        }
+    }
+
     pub fn event(&self, action: &str, status: i32, detail: impl Into<String>) -> NewAuditLog {
         NewAuditLog {
             user_id: self.user_id,
