@@ -153,6 +153,8 @@ pub struct JumpboxSettings {
     pub menu_limit: i64,
     /// the ciphers offered, comma-separated, from `JUMPBOX_CIPHERS`; empty = all of them
     pub ciphers: String,
+    /// GiB that SFTP uploads in progress may hold on the panel's disk, all together
+    pub sftp_spool_gb: u64,
 }
 
 /// The ciphers the jumpbox can offer (AEAD and CTR modes; russh has no others worth

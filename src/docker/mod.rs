@@ -6,6 +6,7 @@ pub mod connect;
 pub mod container;
 pub mod engine;
 pub mod exec;
+pub mod files;
 pub mod logs;
 pub mod network;
 

@@ -18,6 +18,7 @@ pub mod nat;
 pub mod port_isolation;
 pub mod redirect;
 pub mod routes;
+pub mod sftp;
 pub mod tenancy;
 pub mod tls;
 pub mod wizard;

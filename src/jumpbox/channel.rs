@@ -22,6 +22,7 @@ use tokio::sync::mpsc::{Receiver, channel};
 use tokio::time::Instant;
 
 use super::login::Shared;
+use super::sftp;
 use crate::domain::access::Role;
 use crate::domain::container::{Chunk, Program, TermSize};
 use crate::domain::ids::InstanceId;
@@ -49,6 +50,7 @@ enum Event {
     Env(String, String),
     Shell,
     Exec(Vec<u8>),
+    Subsystem(String),
 }
 
 /// Drains the channel's messages into a short queue of events (it waits when full).
@@ -77,6 +79,7 @@ fn events(mut rx: ChannelReadHalf) -> Receiver<Event> {
                 } => Event::Env(variable_name, variable_value),
                 ChannelMsg::RequestShell { .. } => Event::Shell,
                 ChannelMsg::Exec { command, .. } => Event::Exec(command),
+                ChannelMsg::RequestSubsystem { name, .. } => Event::Subsystem(name),
                 _ => continue,
             };
             if tx.send(ev).await.is_err() {
@@ -263,8 +266,8 @@ pub async fn run(shared: Arc<Shared>, channel: Channel<Msg>) {
         typeahead: Vec::new(),
         editor: LineEditor::default(),
     };
-    // set-up: pty and env come first, then shell or exec
-    let exec = loop {
+    // set-up: pty and env come first, then shell, exec or a subsystem
+    let start = loop {
         match client.next().await {
             Next::Event(Event::Pty(s)) => client.pty = Some(s),
             Next::Event(Event::Resize(s)) => client.pty = client.pty.map(|_| s),
@@ -273,17 +276,23 @@ pub async fn run(shared: Arc<Shared>, channel: Channel<Msg>) {
                     client.lang = lang_of(&value);
                 }
             }
-            Next::Event(Event::Shell) => break None,
-            Next::Event(Event::Exec(command)) => break Some(command),
+            Next::Event(Event::Shell) => break Start::Shell,
+            Next::Event(Event::Exec(command)) => break Start::Exec(command),
+            Next::Event(Event::Subsystem(name)) => break Start::Subsystem(name),
             Next::Event(Event::Data(_) | Event::Eof) => {}
             Next::Event(Event::Closed) => return,
             Next::Idle => return client.finish(Ending::Close).await,
         }
     };
-    let ending = match refusal(&shared, &client) {
-        Some(text) => client.refuse(&text).await,
-        None => {
-            let exec = exec.map(|c| String::from_utf8_lossy(&c).into_owned());
+    let ending = match (refusal(&shared, &client), start) {
+        (Some(text), _) => client.refuse(&text).await,
+        (None, Start::Subsystem(name)) if name == "sftp" => files(&shared, &mut client).await,
+        (None, Start::Subsystem(_)) => client.refuse(client.t("jumpbox.no_subsystem")).await,
+        (None, start) => {
+            let exec = match start {
+                Start::Exec(c) => Some(String::from_utf8_lossy(&c).into_owned()),
+                _ => None,
+            };
             match request(shared.login.instance.as_deref(), exec.as_deref()) {
                 Request::Menu => menu(&shared, &mut client).await,
                 Request::Direct(target) => direct(&shared, &mut client, target).await,
@@ -292,6 +301,38 @@ pub async fn run(shared: Arc<Shared>, channel: Channel<Msg>) {
         }
     };
     client.finish(ending).await;
+}
+
+/// What the client asked the channel for.
+enum Start {
+    Shell,
+    Exec(Vec<u8>),
+    Subsystem(String),
+}
+
+/// The `sftp` subsystem (sftp, scp): the channel's bytes go to the SFTP server
+/// (sftp.rs) until the client ends it or it idles out; then its session rows close.
+async fn files(shared: &Arc<Shared>, client: &mut Client) -> Ending {
+    let events = std::mem::replace(&mut client.events, channel(1).1);
+    let data = |ev: Event| match ev {
+        Event::Data(bytes) => Some(Some(bytes)),
+        Event::Eof | Event::Closed => Some(None),
+        _ => None,
+    };
+    let writer = client.out.make_writer();
+    let (io, idled) = sftp::ChannelIo::new(events, data, writer, client.idle);
+    let records = sftp::Records::default();
+    let (done, ended) = tokio::sync::oneshot::channel::<()>();
+    let server = sftp::Files::new(Arc::clone(shared), Arc::clone(&records), done);
+    russh_sftp::server::run(io, server).await;
+    // the server's task ends (and drops `done`) when the client's input does
+    let _ = ended.await;
+    if idled.load(std::sync::atomic::Ordering::Acquire) {
+        sftp::close_records(shared, &records, "idle").await;
+        return Ending::Close;
+    }
+    sftp::close_records(shared, &records, "client").await;
+    Ending::Status(0)
 }
 
 /// `en…` picks English; anything else (zh_CN.UTF-8, C.UTF-8, unset) the default, Chinese.
@@ -310,7 +351,7 @@ fn refusal(shared: &Shared, client: &Client) -> Option<String> {
         return Some(client.t("jumpbox.must_change").to_string());
     }
     if login.over_limit {
-        let n = shared.max_per_user.to_string();
+        let n = shared.limits.max_per_user().to_string();
         return Some(client.t("jumpbox.too_many").replace("{n}", &n));
     }
     None

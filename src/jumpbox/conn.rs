@@ -157,7 +157,7 @@ impl Handler for Connection {
         self.shared = Some(Arc::new(Shared {
             state: Arc::clone(&self.state),
             login,
-            max_per_user: self.limits.max_per_user(),
+            limits: Arc::clone(&self.limits),
         }));
         Ok(Auth::Accept)
     }
@@ -229,10 +229,14 @@ impl Handler for Connection {
     async fn subsystem_request(
         &mut self,
         channel: ChannelId,
-        _name: &str,
+        name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // no sftp: the jumpbox only opens shells and commands
-        session.channel_failure(channel)
+        // sftp only (the channel's task runs it); others are refused here and there
+        if name == "sftp" {
+            session.channel_success(channel)
+        } else {
+            session.channel_failure(channel)
+        }
     }
 }

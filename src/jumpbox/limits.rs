@@ -22,6 +22,9 @@ pub struct Limits {
     max_pending: usize,
     max_pending_per_ip: usize,
     open: Mutex<Open>,
+    /// bytes SFTP uploads in progress hold on disk, and how many they may
+    spool_max: u64,
+    spool: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -52,11 +55,23 @@ impl Limits {
     /// `max_pending` (overall) and `max_pending_per_ip` limit connections that have not
     /// logged in yet (the login grace time ends them; these caps keep a flood of silent
     /// connections from filling `max_total`).
+    #[cfg(test)]
     pub fn new(
         max_total: usize,
         max_per_user: usize,
         max_pending: usize,
         max_pending_per_ip: usize,
+    ) -> Arc<Self> {
+        Self::with_spool(max_total, max_per_user, max_pending, max_pending_per_ip, 0)
+    }
+
+    /// `new`, and `spool_max` bytes of SFTP uploads in progress on disk.
+    pub fn with_spool(
+        max_total: usize,
+        max_per_user: usize,
+        max_pending: usize,
+        max_pending_per_ip: usize,
+        spool_max: u64,
     ) -> Arc<Self> {
         Arc::new(Limits {
             max_total,
@@ -64,7 +79,29 @@ impl Limits {
             max_pending,
             max_pending_per_ip,
             open: Mutex::default(),
+            spool_max,
+            spool: Default::default(),
         })
+    }
+
+    /// Takes `n` more bytes of the upload spool; false (nothing taken) beyond `spool_max`.
+    pub fn reserve_spool(&self, n: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        self.spool
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|total| *total <= self.spool_max)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` bytes taken with `reserve_spool`.
+    pub fn release_spool(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .spool
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(n))
+            });
     }
 
     /// A connection from `ip` that has not logged in yet, or None when `ip` or everybody
@@ -210,6 +247,17 @@ mod tests {
             (0, 0),
             "pending slots are apart from connections"
         );
+    }
+
+    #[test]
+    fn the_upload_spool_has_a_budget() {
+        let l = Limits::with_spool(1, 1, 1, 1, 100);
+        assert!(l.reserve_spool(60));
+        assert!(!l.reserve_spool(41), "beyond the budget nothing is taken");
+        assert!(l.reserve_spool(40));
+        l.release_spool(60);
+        assert!(l.reserve_spool(60));
+        assert!(!l.reserve_spool(1));
     }
 
     #[test]

@@ -32,5 +32,5 @@ pub struct Login {
 pub struct Shared {
     pub state: Arc<Context>,
     pub login: Login,
-    pub max_per_user: usize,
+    pub limits: Arc<super::limits::Limits>,
 }

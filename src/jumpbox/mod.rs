@@ -10,13 +10,15 @@
 //! - `limits`: concurrent connections overall and per user;
 //! - `login`: who is logged in on a connection, as its channels need it;
 //! - `conn`: one connection (russh `Handler`): authentication, channel set-up;
-//! - `channel`: one session channel: the menu, direct entry, the exec bridge.
+//! - `channel`: one session channel: the menu, direct entry, the exec bridge;
+//! - `sftp`: the `sftp` subsystem of a session channel: the instances' files.
 
 mod channel;
 mod conn;
 pub mod hostkey;
 mod limits;
 mod login;
+mod sftp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,12 +59,14 @@ pub async fn start(state: Arc<Context>) -> Result<Jumpbox, JumpboxError> {
         .local_addr()
         .map_err(|e| JumpboxError::Bind(listen, e))?;
     let config = Arc::new(config(key, &settings.jumpbox));
-    let limits = Limits::new(
+    let limits = Limits::with_spool(
         settings.jumpbox.max_sessions,
         settings.jumpbox.max_sessions_per_user,
         settings.jumpbox.max_unauthenticated,
         settings.jumpbox.max_unauthenticated_per_ip,
+        settings.jumpbox.sftp_spool_gb.saturating_mul(1 << 30),
     );
+    sftp::clear_spool(&settings.server.data_dir);
     tokio::spawn(accept(listener, config, state, limits));
     log::info!("jumpbox listening on ssh://{addr} (host key {fingerprint})");
     Ok(Jumpbox { addr, fingerprint })

@@ -25,6 +25,7 @@ mod permissions;
 mod pipes;
 mod recovery;
 mod security;
+mod sftp;
 mod ssh;
 mod status;
 mod streams;

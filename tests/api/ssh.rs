@@ -45,9 +45,19 @@ pub fn ssh_command_logging(
     password: &str,
     args: &[&str],
 ) -> Command {
-    let mut c = Command::new("ssh");
+    let mut c = openssh("ssh", level, dir, port, password);
+    c.arg(format!("{user}@127.0.0.1")).args(args);
+    c
+}
+
+/// One of OpenSSH's clients (`ssh`, `sftp`, `scp`) aimed at `port` with the password
+/// given, no host key checks and no other authentication method; the caller adds the
+/// destination.
+pub fn openssh(program: &str, level: &str, dir: &Path, port: u16, password: &str) -> Command {
+    let mut c = Command::new(program);
+    let port_flag = if program == "ssh" { "-p" } else { "-P" };
     c.args([
-        "-p",
+        port_flag,
         &port.to_string(),
         "-o",
         "StrictHostKeyChecking=no",
@@ -63,9 +73,10 @@ pub fn ssh_command_logging(
         "NumberOfPasswordPrompts=1",
         "-o",
         "ConnectTimeout=10",
+        // before sftp's own -b turns it on: the password comes from askpass
+        "-o",
+        "BatchMode=no",
     ])
-    .arg(format!("{user}@127.0.0.1"))
-    .args(args)
     .env("SSH_ASKPASS", askpass(dir))
     .env("SSH_ASKPASS_REQUIRE", "force")
     .env("SUANLI_TEST_PASSWORD", password)
