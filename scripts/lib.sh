@@ -210,10 +210,12 @@ ensure_docker() {
     die "dockerd did not answer within 30 s"
 }
 
-# ensure_test_image NAME - a tiny image built from Debian's busybox-static (no registry
-# can be pulled from): /bin/busybox, its applets as symlinks, and a /bin/bash-less shell.
+# ensure_test_image NAME [PROGRAM...] - a tiny image built from Debian's busybox-static (no
+# registry can be pulled from): /bin/busybox, its applets as symlinks, a /bin/bash-less shell,
+# and the host's PROGRAMs (absolute paths) with their shared libraries.
 ensure_test_image() {
     local name=$1
+    shift
     docker image inspect "$name" >/dev/null 2>&1 && return 0
     ensure_apt busybox-static
     local root
@@ -224,11 +226,19 @@ ensure_test_image() {
     for applet in $("$root/bin/busybox" --list); do
         [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
     done
+    # more programs (the host's), with the shared libraries they load
+    local program lib
+    for program in "$@"; do
+        cp --parents "$program" "$root"
+        for lib in $(ldd "$program" | grep -o '/[^ ]*'); do
+            cp -L --parents "$lib" "$root"
+        done
+    done
     echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
     echo 'root:x:0:' >"$root/etc/group"
     log "building test image $name"
     tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM; while :; do sleep 1; done"]' \
-        -c 'ENV PATH=/bin' - "$name" >/dev/null
+        -c 'ENV PATH=/bin:/usr/bin' - "$name" >/dev/null
     rm -rf "$root"
 }
 

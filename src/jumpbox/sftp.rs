@@ -225,6 +225,8 @@ struct Writing {
     name: String,
     mode: u32,
     spool: Spooled,
+    /// a write failed: closing writes nothing
+    failed: bool,
 }
 
 /// A spool file and the budget it holds; removed (and the budget given back) when
@@ -592,7 +594,10 @@ impl russh_sftp::server::Handler for Files {
         let Some(Open::Write(w)) = self.handles.get_mut(&handle) else {
             return Err(bad_handle());
         };
-        w.spool.write_at(offset, &data).await?;
+        if let Err(e) = w.spool.write_at(offset, &data).await {
+            w.failed = true;
+            return Err(e);
+        }
         Ok(ok(id))
     }
 
@@ -829,6 +834,7 @@ impl Files {
             name,
             mode,
             spool,
+            failed: false,
         })
     }
 
@@ -840,7 +846,13 @@ impl Files {
             name,
             mode,
             mut spool,
+            failed,
         } = w;
+        if failed {
+            return Err(failure(format!(
+                "{path}: a write failed, nothing was written"
+            )));
+        }
         let size = spool.size;
         let sent = async {
             spool.file.flush().await?;

@@ -79,7 +79,14 @@ async fn the_menu_lists_exactly_what_each_role_sees() {
 
 /// An app where member mia has a running busybox instance: (app, id, name, cleanup).
 pub async fn mia_with_a_running_box(prefix: &str) -> (TestApp, i64, String, Cleanup) {
-    let app = TestApp::spawn().await;
+    mia_with_a_running_box_in(TestApp::spawn().await, prefix).await
+}
+
+/// `mia_with_a_running_box` in an app of the caller's (e.g. with other settings).
+pub async fn mia_with_a_running_box_in(
+    app: TestApp,
+    prefix: &str,
+) -> (TestApp, i64, String, Cleanup) {
     app.user("mia", "customer_member", None).await;
     let s = app.logged_in("mia").await;
     let (id, cid) = running_instance(&app, &s, prefix).await;

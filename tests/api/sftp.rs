@@ -7,19 +7,34 @@ use std::process::Stdio;
 
 use crate::helpers::{PASSWORD, TestApp, eventually_blocking};
 use crate::instances::{docker, fake_catalog, fake_ready};
-use crate::jumpbox::mia_with_a_running_box;
+use crate::jumpbox::{mia_with_a_running_box, mia_with_a_running_box_in};
 use crate::ssh::openssh;
 
-/// `sftp -b -` with `commands` as mia (`target` is the login name: `mia` or
-/// `mia@<instance>`); (exit code, stdout, stderr).
-fn sftp(app: &TestApp, target: &str, commands: &str) -> (i32, String, String) {
+/// `sftp -b -` as mia, running: commands go to its stdin (kept open by the caller).
+fn sftp_spawn(app: &TestApp, target: &str) -> std::process::Child {
     let mut c = openssh("sftp", "ERROR", &app.data_dir, app.ssh_port, PASSWORD);
     c.args(["-b", "-"])
         .arg(format!("{target}@127.0.0.1"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("sftp client");
+    c.spawn().expect("sftp client")
+}
+
+/// The uploads in progress in the app's spool: (files, bytes).
+fn spooled(app: &TestApp) -> (usize, u64) {
+    let Ok(dir) = std::fs::read_dir(app.data_dir.join("sftp-spool")) else {
+        return (0, 0);
+    };
+    dir.flatten().fold((0, 0), |(n, b), e| {
+        (n + 1, b + e.metadata().map_or(0, |m| m.len()))
+    })
+}
+
+/// `sftp -b -` with `commands` as mia (`target` is the login name: `mia` or
+/// `mia@<instance>`); (exit code, stdout, stderr).
+fn sftp(app: &TestApp, target: &str, commands: &str) -> (i32, String, String) {
+    let mut child = sftp_spawn(app, target);
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), commands.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     (
@@ -231,4 +246,92 @@ async fn the_root_lists_only_the_users_instances_and_others_are_refused() {
     let (code, _, err) = sftp(&app, "mia@olga-box", "get /etc/hostname /tmp/x\n");
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("not found"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_upload_changes_nothing_and_leaves_nothing_behind() {
+    let (app, id, name, container) = mia_with_a_running_box("broken").await;
+    docker(&["exec", &container.0, "sh", "-c", "echo old > /root/big.bin"]);
+    let (up, _) = local_file(&app, "big.bin", 256);
+    let mut client = sftp_spawn(&app, &format!("mia@{name}"));
+    let commands = format!("put {} /root/big.bin\n", up.display());
+    let mut stdin = client.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, commands.as_bytes()).unwrap();
+    // killed halfway: once the spool holds part of it
+    eventually_blocking("the upload is under way", || {
+        (spooled(&app).1 > 1 << 20).then_some(())
+    });
+    client.kill().unwrap();
+    client.wait().unwrap();
+    eventually_blocking("the spool is emptied", || {
+        (spooled(&app) == (0, 0)).then_some(())
+    });
+    let (ok, out) = docker(&["exec", &container.0, "cat", "/root/big.bin"]);
+    assert!(ok && out == "old", "the file is as it was: {out:.40}");
+    eventually_blocking("the sftp row is closed", || {
+        (app.count(&format!(
+            "SELECT count(*) AS n FROM sessions WHERE instance_id = {id} AND protocol = 'sftp' AND ended_at IS NOT NULL"
+        )) == 1)
+            .then_some(())
+    });
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_logs WHERE action = 'sftp_write'"),
+        0,
+        "nothing was written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_beyond_the_spool_budget_are_refused_and_idle_channels_close() {
+    let app = TestApp::spawn_with(|s| {
+        s.jumpbox.sftp_spool_gb = 0;
+        s.jumpbox.idle_timeout_secs = 2;
+    })
+    .await;
+    let (app, id, name, container) = mia_with_a_running_box_in(app, "budget").await;
+    let (code, out, err) = sftp(&app, &format!("mia@{name}"), "put /etc/hostname /root/h\n");
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("Failure") || err.contains("write"), "{err}");
+    let (ok, _) = docker(&["exec", &container.0, "test", "-e", "/root/h"]);
+    assert!(!ok, "nothing reached the container");
+    assert_eq!(spooled(&app), (0, 0));
+    // reads need no spool
+    let (code, out, err) = sftp(
+        &app,
+        &format!("mia@{name}"),
+        "get /etc/hostname /dev/null\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // an sftp channel idle for 2 s is closed, its row says why (sftp -b itself notices
+    // only at its next command: its input is closed once the server has acted)
+    let mut client = sftp_spawn(&app, &format!("mia@{name}"));
+    let mut stdin = client.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"pwd\n").unwrap();
+    eventually_blocking("the idle row is closed", || {
+        (app.count(&format!(
+            "SELECT count(*) AS n FROM sessions WHERE instance_id = {id} AND protocol = 'sftp' AND end_reason = 'idle'"
+        )) == 1)
+            .then_some(())
+    });
+    drop(stdin);
+    let out = client.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Remote working directory: /root"),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_permission_record_applies_to_files_too() {
+    let (app, _id, name, _container) = mia_with_a_running_box("perm").await;
+    app.sql("UPDATE api_permissions SET allowed_roles = '{admin}' WHERE method = 'GET' AND path_pattern = '/instances/{id}/terminal'");
+    // OpenSSH's sftp prints the status of a failed open (its stat failures all read
+    // "not found"): put shows it
+    let (code, _, err) = sftp(&app, &format!("mia@{name}"), "put /etc/hostname /root/x\n");
+    assert_ne!(code, 0);
+    assert!(err.contains("Permission denied"), "{err}");
+    let (code, _, err) = sftp(&app, "mia", &format!("put /etc/hostname /{name}/root/x\n"));
+    assert_ne!(code, 0);
+    assert!(err.contains("Permission denied"), "{err}");
 }
