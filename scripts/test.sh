@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: installs what is missing (Debian packages incl. headless
 # Chromium, browser assets, a throw-away Postgres cluster on port 55432, the Docker engine,
-# LXD with a dir pool and the lxdbr0 bridge, tiny busybox test images for both (and a slow
+# LXD with a dir pool and the lxdbr0 bridge, tiny busybox test images for both (one with rsync and scp for Docker) (and a slow
 # one for LXD), Debian's docker-registry for the tests to run themselves), then cargo test.
 # The test Postgres, dockerd and lxd keep running afterwards; the next run reuses them.
 set -euo pipefail
@@ -10,11 +10,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$SUANLI_ROOT"
 start=$(date +%s)
 
-ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver docker.io busybox-static openssh-client docker-registry
+ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver docker.io busybox-static openssh-client docker-registry rsync
 ensure_assets
 ensure_postgres 55432 "$SUANLI_CACHE_DIR/test-pg" fast
 ensure_docker
 ensure_test_image suanli-test/busybox:1
+# with rsync and scp: the legacy scp protocol and rsync through the jumpbox's exec
+ensure_test_image suanli-test/tools:1 /usr/bin/rsync /usr/bin/scp
 ensure_docker_registry
 ensure_lxd
 ensure_lxd_test_image suanli-test/busybox-lxd

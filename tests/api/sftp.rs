@@ -9,6 +9,7 @@ use crate::helpers::{PASSWORD, TestApp, eventually_blocking};
 use crate::instances::{docker, fake_catalog, fake_ready};
 use crate::jumpbox::{mia_with_a_running_box, mia_with_a_running_box_in};
 use crate::ssh::openssh;
+use crate::streams::{Cleanup, running_instance_of};
 
 /// `sftp -b -` as mia, running: commands go to its stdin (kept open by the caller).
 fn sftp_spawn(app: &TestApp, target: &str) -> std::process::Child {
@@ -334,4 +335,60 @@ async fn the_terminal_permission_record_applies_to_files_too() {
     let (code, _, err) = sftp(&app, "mia", &format!("put /etc/hostname /{name}/root/x\n"));
     assert_ne!(code, 0);
     assert!(err.contains("Permission denied"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_scp_and_rsync_run_through_exec_when_the_image_has_them() {
+    let app = TestApp::spawn().await;
+    app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let (id, cid) = running_instance_of(&app, &s, "tools", "suanli-test/tools:1").await;
+    let _cleanup = Cleanup(cid.clone());
+    let name = crate::instances::text_row(
+        &app,
+        &format!("SELECT name AS t FROM instances WHERE id = {id}"),
+    );
+    let (up, sum) = local_file(&app, "legacy.bin", 2);
+    let remote = format!("mia@{name}@127.0.0.1");
+
+    // scp -O: the old protocol, `scp -t` inside the container
+    let out = openssh("scp", "ERROR", &app.data_dir, app.ssh_port, PASSWORD)
+        .arg("-O")
+        .args([up.to_str().unwrap(), &format!("{remote}:/root/old.bin")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha_inside(&cid, "/root/old.bin"), sum);
+
+    // rsync over the jumpbox as its remote shell, both ways
+    let ssh = openssh("ssh", "ERROR", &app.data_dir, app.ssh_port, PASSWORD);
+    let mut shell = vec!["ssh".to_string()];
+    shell.extend(ssh.get_args().map(|a| a.to_string_lossy().into_owned()));
+    let rsync = |from: &str, to: &str| {
+        let mut c = std::process::Command::new("rsync");
+        c.args(["-a", "-e", &shell.join(" "), from, to]);
+        for (k, v) in ssh.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "rsync {from} {to}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    rsync(up.to_str().unwrap(), &format!("{remote}:/root/synced.bin"));
+    assert_eq!(sha_inside(&cid, "/root/synced.bin"), sum);
+    let back = app.data_dir.join("synced-back.bin");
+    rsync(
+        &format!("{remote}:/root/synced.bin"),
+        back.to_str().unwrap(),
+    );
+    assert_eq!(sha(&back), sum);
 }

@@ -157,7 +157,17 @@ impl Drop for Cleanup {
 
 /// A running busybox instance of `owner` created through the wizard: (id, container id).
 pub async fn running_instance(app: &TestApp, owner: &Session, prefix: &str) -> (i64, String) {
-    let img = image(app, &unique("busybox"), TEST_IMAGE, true);
+    running_instance_of(app, owner, prefix, TEST_IMAGE).await
+}
+
+/// `running_instance` of the image `address`.
+pub async fn running_instance_of(
+    app: &TestApp,
+    owner: &Session,
+    prefix: &str,
+    address: &str,
+) -> (i64, String) {
+    let img = image(app, &unique("busybox"), address, true);
     let sp = spec(app, &unique("small"), ("none", 0, 1, 1, 10, 0), true);
     let nd = node(
         app,
