@@ -79,17 +79,7 @@ TARGET_ADDED_P50_MS=1
 TARGET_RSS_GROWTH_MB=50
 
 bench_require docker ssh script curl psql pg_isready awk ssh-keygen
-if [[ -n $REF_LISTEN ]] && ! command -v sshd >/dev/null; then
-    # the package would start a system sshd on port 22: not wanted, only the binary is
-    # (a policy-rc.d the host already has is left as it is)
-    if [[ -e /usr/sbin/policy-rc.d ]]; then
-        bench_require sshd
-    else
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        bench_require sshd
-        rm -f /usr/sbin/policy-rc.d
-    fi
-fi
+[[ -z $REF_LISTEN ]] || bench_require_sshd
 
 bench_dirs jump
 CONTAINER=
@@ -150,26 +140,8 @@ SINK_DIR=/dev/shm
 SINK_FILE="$SINK_DIR/suanli-bench-jump.$$.out"
 REF_SSH=()
 if [[ -n $REF_LISTEN ]]; then
-    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ref_host_key"
-    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ref_client_key"
-    cp "$WORK/ref_client_key.pub" "$WORK/ref_authorized_keys"
-    cat >"$WORK/sshd_config" <<EOF
-ListenAddress $REF_LISTEN
-HostKey $WORK/ref_host_key
-PidFile none
-AuthorizedKeysFile $WORK/ref_authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-EOF
-    [[ -z ${BENCH_SERVER_CIPHERS:-} ]] || echo "Ciphers ${BENCH_SERVER_CIPHERS}" >>"$WORK/sshd_config"
-    mkdir -p /run/sshd # its privilege separation directory
-    "$(command -v sshd)" -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" &
-    REF_PID=$!
-    REF_SSH=(ssh -p "${REF_LISTEN##*:}" -i "$WORK/ref_client_key" -o StrictHostKeyChecking=no
-        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=10)
+    bench_ref_sshd "$REF_LISTEN" ${BENCH_SERVER_CIPHERS:+"Ciphers $BENCH_SERVER_CIPHERS"}
+    REF_SSH=(ssh -p "${REF_LISTEN##*:}" "${REF_SSH_BASE[@]}")
     [[ -z ${BENCH_SSH_CIPHER:-} ]] || REF_SSH+=(-c "$BENCH_SSH_CIPHER")
     REF_SSH+=("root@${REF_LISTEN%:*}")
     for _ in $(seq 50); do

@@ -464,3 +464,46 @@ bench_running_instance() {
     [[ $phase == ready && $status == running ]] || die "instance not running: phase=$phase status=$status"
     log "instance $ID ($NAME) running in container ${CONTAINER:0:12}"
 }
+
+# bench_require_sshd - OpenSSH's sshd binary, for a private reference server; the package
+# would start a system sshd on port 22: not wanted, only the binary is (a policy-rc.d the
+# host already has is left as it is).
+bench_require_sshd() {
+    command -v sshd >/dev/null && return 0
+    if [[ -e /usr/sbin/policy-rc.d ]]; then
+        bench_require sshd
+    else
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        bench_require sshd
+        rm -f /usr/sbin/policy-rc.d
+    fi
+}
+
+# bench_ref_sshd LISTEN [CONFIG_LINE...] - OpenSSH's sshd on LISTEN for root with a key of
+# its own (host key, client key and config in $WORK), the reference the benches compare
+# with; sets REF_PID and REF_SSH_BASE (the ssh options to reach it, no destination). The
+# caller kills REF_PID.
+bench_ref_sshd() {
+    local listen=$1 line
+    shift
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ref_host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/ref_client_key"
+    cp "$WORK/ref_client_key.pub" "$WORK/ref_authorized_keys"
+    cat >"$WORK/sshd_config" <<EOF
+ListenAddress $listen
+HostKey $WORK/ref_host_key
+PidFile none
+AuthorizedKeysFile $WORK/ref_authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+EOF
+    for line in "$@"; do echo "$line" >>"$WORK/sshd_config"; done
+    mkdir -p /run/sshd # its privilege separation directory
+    "$(command -v sshd)" -D -e -f "$WORK/sshd_config" 2>"$WORK/sshd.log" &
+    REF_PID=$!
+    REF_SSH_BASE=(-i "$WORK/ref_client_key" -o StrictHostKeyChecking=no
+        -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=10)
+}

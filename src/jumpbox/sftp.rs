@@ -513,7 +513,18 @@ impl russh_sftp::server::Handler for Files {
             Place::Root => self.instances().await?,
             Place::Inside { .. } => {
                 let (on, path) = self.inside(&path, "opendir").await?;
-                on.list(&path)
+                // a symlink to a directory lists the directory
+                let dir = match on.stat(&path, true).await? {
+                    Some((dir, s)) if s.mode & S_IFMT == S_IFDIR => dir,
+                    Some(_) => return Err(failure(format!("{path}: not a directory"))),
+                    None => {
+                        return Err(refuse(
+                            StatusCode::NoSuchFile,
+                            format!("{path}: no such directory"),
+                        ));
+                    }
+                };
+                on.list(&dir)
                     .await?
                     .iter()
                     .map(|e| File::new(e.name.clone(), entry_attrs(e)))
