@@ -153,6 +153,9 @@ pub struct JumpboxSettings {
     pub menu_limit: i64,
     /// the ciphers offered, comma-separated, from `JUMPBOX_CIPHERS`; empty = all of them
     pub ciphers: String,
+    /// the ports `ssh -L` may reach inside an instance: `1-65535`, `22,8888,6006`,
+    /// `8000-8999,6006`; empty = all
+    pub forward_ports: String,
 }
 
 /// The ciphers the jumpbox can offer (AEAD and CTR modes; russh has no others worth
@@ -167,6 +170,11 @@ pub const JUMPBOX_CIPHERS: &[&str] = &[
 ];
 
 impl JumpboxSettings {
+    /// The ports forwards may reach (validated at start-up: a bad list allows none).
+    pub fn forward_port_set(&self) -> Option<crate::domain::forward::PortSet> {
+        crate::domain::forward::PortSet::parse(&self.forward_ports).ok()
+    }
+
     /// The ciphers offered, in order: the configured ones (blanks dropped), or all of
     /// `JUMPBOX_CIPHERS` when none is configured.
     pub fn cipher_list(&self) -> Vec<&str> {
@@ -277,6 +285,9 @@ impl Settings {
         }
         if !(1..=10_000).contains(&self.jumpbox.menu_limit) {
             return bad("jumpbox.menu_limit", "expected 1..=10000");
+        }
+        if let Err(why) = crate::domain::forward::PortSet::parse(&self.jumpbox.forward_ports) {
+            return bad("jumpbox.forward_ports", why.to_string());
         }
         if let Some(c) = self
             .jumpbox

@@ -10,10 +10,12 @@
 //! - `limits`: concurrent connections overall and per user;
 //! - `login`: who is logged in on a connection, as its channels need it;
 //! - `conn`: one connection (russh `Handler`): authentication, channel set-up;
-//! - `channel`: one session channel: the menu, direct entry, the exec bridge.
+//! - `channel`: one session channel: the menu, direct entry, the exec bridge;
+//! - `forward`: one `ssh -L` forward (direct-tcpip) onto ops/forward.rs.
 
 mod channel;
 mod conn;
+mod forward;
 pub mod hostkey;
 mod limits;
 mod login;

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod context;
 pub mod cpu_samples;
 pub mod dashboard;
+pub mod forward;
 pub mod instances;
 pub mod logins;
 pub mod nat;
