@@ -287,6 +287,118 @@ async fn the_forward_ports_setting_limits_the_ports() {
     .unwrap();
     assert_eq!(get(port), None);
     t.says("administratively prohibited: port 8080 is not open for forwarding on this jumpbox");
+
+    // an account that must still change its first password: refused as shells are
+    app.sql(&format!(
+        "UPDATE users SET must_change_password = true WHERE id = {mia}"
+    ));
+    let port = free_port();
+    let t = Tunnel::spawn(&app, "mia@box", &["-L", &format!("{port}:localhost:22")]);
+    tokio::task::spawn_blocking(move || {
+        eventually_blocking("the client listens", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(get(port), None);
+    t.says("administratively prohibited: your password must be changed first");
+    assert!(tunnel_rows(&app).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_forward_is_closed_and_a_disabled_user_loses_theirs() {
+    let app = TestApp::spawn_with(|s| s.jumpbox.idle_timeout_secs = 3).await;
+    let mia = app.user("mia", "customer_member", None).await;
+    let s = app.logged_in("mia").await;
+    let (_id, cid) = crate::streams::running_instance(&app, &s, "idle").await;
+    let _cleanup = crate::streams::Cleanup(cid.clone());
+    // two listeners that hold their connection open and never write
+    for port in [9000, 9001] {
+        let script = format!("sleep 3600 | nc -l -p {port}");
+        let (ok, out) = docker(&["exec", "-d", &cid, "sh", "-c", &script]);
+        assert!(ok, "{out}");
+    }
+    let name = text_row(&app, "SELECT name AS t FROM instances");
+    let [idle, busy] = [free_port(), free_port()];
+    let t = Tunnel::spawn(
+        &app,
+        &format!("mia@{name}"),
+        &[
+            "-L",
+            &format!("{idle}:localhost:9000"),
+            "-L",
+            &format!("{busy}:localhost:9001"),
+        ],
+    );
+    // the busy forward keeps talking (nc swallows it), the idle one says nothing
+    let writer = std::thread::spawn(move || {
+        let mut c = eventually_blocking("a forward to nc", || {
+            TcpStream::connect(("127.0.0.1", busy)).ok()
+        });
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let deadline = Instant::now() + 3 * PATIENCE;
+        let mut buf = [0u8; 16];
+        while Instant::now() < deadline {
+            if c.write_all(b"ping\n").is_err() {
+                return true;
+            }
+            match c.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    });
+    let idle_for = tokio::task::spawn_blocking(move || {
+        let mut quiet = eventually_blocking("a forward to nc", || {
+            TcpStream::connect(("127.0.0.1", idle)).ok()
+        });
+        quiet.set_read_timeout(Some(PATIENCE)).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        let n = quiet.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "closed without a byte");
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        idle_for >= Duration::from_secs(2),
+        "closed after the idle timeout: {idle_for:?}"
+    );
+    eventually_blocking("the idle forward's row says idle", || {
+        (app.count(
+            "SELECT count(*) AS n FROM sessions WHERE command = 'localhost:9000' AND end_reason = 'idle'",
+        ) == 1)
+            .then_some(())
+    });
+    // a forward that keeps talking outlives the idle timeout (it opened with the idle
+    // one), until the user is disabled
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM sessions WHERE protocol = 'tunnel' AND ended_at IS NULL"
+        ),
+        1,
+        "past the idle timeout, the busy forward is still open"
+    );
+    app.sql(&format!(
+        "UPDATE users SET disabled = true WHERE id = {mia}"
+    ));
+    let closed = tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
+    assert!(closed, "the forward of a disabled user is closed");
+    eventually_blocking("the busy forward's row says revoked", || {
+        (app.count("SELECT count(*) AS n FROM sessions WHERE protocol = 'tunnel' AND end_reason = 'revoked' AND bytes_in > 0") == 1)
+            .then_some(())
+    });
+    drop(t);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
