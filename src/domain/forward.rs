@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use super::instances::instance_name;
+use super::jumpbox::host_only;
 
 /// What the destination host of a direct-tcpip request names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,9 +203,46 @@ fn key_body(key: &str) -> String {
     key.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
 }
 
+/// The command that forwards local port `port` to the same port inside `instance`
+/// (the instance page's Jupyter and TensorBoard lines). `host` as for
+/// `jumpbox::ssh_command` (its port is dropped).
+pub fn forward_command(
+    jump_port: u16,
+    user: &str,
+    host: &str,
+    instance: &str,
+    port: u16,
+) -> String {
+    let host = host_only(host);
+    format!("ssh -p {jump_port} -N -L {port}:localhost:{port} {user}@{instance}@{host}")
+}
+
+/// A `~/.ssh/config` block naming the instance as a host of its own (VS Code
+/// Remote-SSH, scp, `ssh <instance>`): the user name carries the instance.
+pub fn ssh_config_block(jump_port: u16, user: &str, host: &str, instance: &str) -> String {
+    let host = host_only(host);
+    // HostName takes an IPv6 address without its brackets
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    format!(
+        "Host {instance}\n    HostName {bare}\n    Port {jump_port}\n    User {user}@{instance}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_instance_page_offers_ready_commands() {
+        assert_eq!(
+            forward_command(2026, "mia", "panel.example.com:8080", "train-1", 8888),
+            "ssh -p 2026 -N -L 8888:localhost:8888 mia@train-1@panel.example.com"
+        );
+        assert_eq!(
+            ssh_config_block(2026, "mia", "[2001:db8::1]:443", "train-1"),
+            "Host train-1\n    HostName 2001:db8::1\n    Port 2026\n    User mia@train-1\n"
+        );
+    }
 
     #[test]
     fn destinations() {

@@ -29,7 +29,7 @@ pub fn ssh_command(port: u16, user: &str, host: &str, instance: Option<&str>) ->
 }
 
 /// `panel.example.com:8080` → `panel.example.com`, `[::1]:8080` → `[::1]`.
-fn host_only(host: &str) -> &str {
+pub fn host_only(host: &str) -> &str {
     if host.starts_with('[') {
         return host.find(']').map_or(host, |end| &host[..=end]);
     }
