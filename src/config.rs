@@ -465,6 +465,24 @@ mod tests {
     }
 
     #[test]
+    fn forward_ports_are_checked() {
+        let mut s = Settings::load(None).expect("defaults");
+        assert!(
+            s.jumpbox
+                .forward_port_set()
+                .is_some_and(|p| p.allows(1) && p.allows(65535))
+        );
+        s.jumpbox.forward_ports = "22,8888,6006".into();
+        s.validate().expect("a list");
+        s.jumpbox.forward_ports = "22,9000-80".into();
+        let err = s.validate().expect_err("backwards").to_string();
+        assert!(
+            err.contains("jumpbox.forward_ports") && err.contains("9000-80"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn https_keys_are_checked() {
         let ok = Settings::load(None).expect("defaults");
         assert!(!ok.server.tls && !ok.security_cookie_secure());
