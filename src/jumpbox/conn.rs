@@ -209,7 +209,7 @@ impl Handler for Connection {
         };
         // checked and connected on its own task: a slow node must not hold up the
         // connection's other channels
-        let to = forward::Destination {
+        let to = forward::Asked {
             host: host_to_connect.to_string(),
             port: port_to_connect,
         };

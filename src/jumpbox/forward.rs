@@ -15,18 +15,13 @@ use crate::i18n::{self, Lang};
 use crate::ops::forward::{self, Ask, Refused};
 
 /// What the client asked to reach.
-pub struct Destination {
+pub struct Asked {
     pub host: String,
     pub port: u32,
 }
 
 /// Checks and connects the forward, then runs it on its own task's time until it ends.
-pub async fn run(
-    shared: Arc<Shared>,
-    channel: Channel<Msg>,
-    reply: ChannelOpenHandle,
-    to: Destination,
-) {
+pub async fn run(shared: Arc<Shared>, channel: Channel<Msg>, reply: ChannelOpenHandle, to: Asked) {
     let login = &shared.login;
     // the same refusals as a session channel's (channel.rs `refusal`)
     if login.must_change_password {
@@ -64,7 +59,7 @@ fn t(key: &str) -> String {
 }
 
 /// The refusal's line, its names filled in.
-fn explain(r: &Refused, to: &Destination) -> String {
+fn explain(r: &Refused, to: &Asked) -> String {
     t(r.key)
         .replace("{port}", &to.port.to_string())
         .replace("{host}", &to.host)

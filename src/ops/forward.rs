@@ -2,40 +2,30 @@
 //! forward is for and whether it may go there (domain/forward.rs's rules, the user's
 //! scope, the terminal's permission record), the container's address on its tenant
 //! network, the connection to it — straight from this host, or through the node's SSH
-//! (node_ssh.rs) when the node is another machine — and the copy both ways with its
-//! `sessions` row (protocol `tunnel`), idle timeout and re-checks. The jumpbox only
-//! hands in the client's channel and words the refusals.
+//! (node_ssh.rs) when the node is another machine — and its `sessions` row (protocol
+//! `tunnel`). The open forward runs in ops/tunnel.rs. The jumpbox only hands in the
+//! client's channel and words the refusals.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Instant;
-
 use super::audit::Origin;
-use super::sessions::{self, Outcome};
+use super::sessions;
 use super::streams::{self, Holder};
+use super::tunnel::{Io, Tunnel};
 use super::{Context, OpsError, instances, tenancy};
 use crate::db::{self, instances::InstanceView};
 use crate::docker::{self, network};
 use crate::domain::access::Actor;
 use crate::domain::forward::{self, Aim, NodeSsh, Route};
-use crate::domain::ids::{InstanceId, NodeId};
+use crate::domain::ids::NodeId;
 use crate::domain::jumpbox::{Which, which_instance};
 use crate::node_ssh::{self, Link, NodeSshError};
 
-/// How often an open forward re-checks that its user may still use it.
-const RECHECK_EVERY: Duration = Duration::from_secs(10);
 /// How long connecting to the container's port may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The copy buffer, each way.
-const BUFFER: usize = 64 * 1024;
-
 /// Why a forward is refused: the i18n key of the reason, and the names it mentions.
 #[derive(Debug, thiserror::Error)]
 #[error("forward refused: {key}")]
@@ -101,35 +91,6 @@ impl Links {
     }
 }
 
-/// Either end of the container side: a TCP connection from this host, or a channel of
-/// the node's SSH.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// An open forward: the connection to the container's port and its session row.
-pub struct Tunnel {
-    pipe: Box<dyn Io>,
-    opened: sessions::Opened,
-    holder: Holder,
-    instance: InstanceId,
-    pub instance_name: String,
-    /// keeps the node's SSH connection open while the forward runs
-    _link: Option<Arc<Link>>,
-}
-
-/// How a forward ended.
-#[derive(Debug)]
-pub enum Ended {
-    /// both sides closed (or one closed and the other followed)
-    Closed,
-    /// nothing moved either way for the idle timeout
-    Idle,
-    /// the user may no longer use it (disabled, password reset, permission removed)
-    Revoked,
-    /// a side failed
-    Failed(std::io::Error),
-}
-
 /// Checks a forward and connects it: the port is allowed (`jumpbox.forward_ports`), the
 /// destination is the instance itself, the instance is the user's (someone else's is
 /// not found) and running, the user still has the terminal's permission record; then
@@ -168,14 +129,14 @@ pub async fn open(state: &Arc<Context>, ask: Ask<'_>) -> Result<Tunnel, Refused>
         .await
         .map_err(|e| failed(&e).on(&inst))?;
     log::info!(user = ask.actor.user_id, instance = inst.id, session = opened.id; "jumpbox forward to port {port} opened");
-    Ok(Tunnel {
+    Ok(Tunnel::new(
         pipe,
         opened,
-        holder: ask.holder.clone(),
-        instance: inst.id,
-        instance_name: inst.name,
-        _link: link,
-    })
+        ask.holder.clone(),
+        inst.id,
+        inst.name,
+        link,
+    ))
 }
 
 /// The instance of that name in the actor's scope.
@@ -331,157 +292,4 @@ fn node_failed(node: NodeId, e: &NodeSshError) -> Refused {
         NodeSshError::AuthFailed => "forward.node_login_failed",
         NodeSshError::Unreachable(..) | NodeSshError::Channel(_) => "forward.node_unreachable",
     })
-}
-
-impl Tunnel {
-    /// The session row's id.
-    pub fn session_id(&self) -> i64 {
-        self.opened.id
-    }
-
-    /// Copies both ways until both sides have closed (a side's EOF is passed on and the
-    /// other direction carries on), nothing moved for `idle`, or the user may no longer
-    /// use it; then closes the session row with the byte counts. Each direction holds
-    /// one buffer: a slow reader holds the writer back (no unbounded buffering).
-    pub async fn run<C>(self, state: &Arc<Context>, client: C, idle: Duration) -> Ended
-    where
-        C: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        let Tunnel {
-            pipe,
-            opened,
-            holder,
-            instance,
-            ..
-        } = self;
-        let (verdict, mut revoked) = tokio::sync::oneshot::channel();
-        tokio::spawn(streams::watch(
-            Arc::clone(state),
-            holder,
-            instance,
-            RECHECK_EVERY,
-            verdict,
-        ));
-        let activity = Arc::new(Activity::new());
-        let bytes_in = Arc::new(AtomicU64::new(0));
-        let bytes_out = Arc::new(AtomicU64::new(0));
-        let mut client = Metered::new(client, &bytes_in, &activity);
-        let mut pipe = Metered::new(pipe, &bytes_out, &activity);
-        let end = tokio::select! {
-            copied = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut pipe, BUFFER, BUFFER) => {
-                match copied {
-                    Ok(_) => Ended::Closed,
-                    Err(e) => Ended::Failed(e),
-                }
-            }
-            _ = &mut revoked => Ended::Revoked,
-            () = activity.idle(idle) => Ended::Idle,
-        };
-        drop(revoked);
-        let count = |n: &AtomicU64| i64::try_from(n.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-        let outcome = Outcome {
-            bytes_in: count(&bytes_in),
-            bytes_out: count(&bytes_out),
-            ..Outcome::default()
-        };
-        let reason = match &end {
-            Ended::Closed => "client",
-            Ended::Idle => "idle",
-            Ended::Revoked => "revoked",
-            Ended::Failed(e) => {
-                log::info!(instance = instance; "forward ended: {e}");
-                "error"
-            }
-        };
-        sessions::end(state, opened, outcome, reason).await;
-        end
-    }
-}
-
-/// When anything last moved either way.
-struct Activity {
-    start: Instant,
-    /// milliseconds after `start`
-    last: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Activity {
-            start: Instant::now(),
-            last: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms, Ordering::Relaxed);
-    }
-
-    /// Returns once nothing moved for `idle`.
-    async fn idle(&self, idle: Duration) {
-        loop {
-            let last = self.start + Duration::from_millis(self.last.load(Ordering::Relaxed));
-            let deadline = last + idle;
-            if Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    }
-}
-
-/// A stream that counts the bytes read from it and notes the activity.
-struct Metered<S> {
-    inner: S,
-    read: Arc<AtomicU64>,
-    activity: Arc<Activity>,
-}
-
-impl<S> Metered<S> {
-    fn new(inner: S, read: &Arc<AtomicU64>, activity: &Arc<Activity>) -> Self {
-        Metered {
-            inner,
-            read: Arc::clone(read),
-            activity: Arc::clone(activity),
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len().saturating_sub(before);
-        if n > 0 {
-            self.read.fetch_add(n as u64, Ordering::Relaxed);
-            self.activity.touch();
-        }
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }

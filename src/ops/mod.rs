@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod status;
 pub mod streams;
 pub mod tenancy;
+pub mod tunnel;
 pub mod views;
 pub mod zjmf;
 
