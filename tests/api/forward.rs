@@ -267,7 +267,7 @@ async fn the_destination_names_the_instance_and_nothing_else_is_reached() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_forward_ports_setting_limits_the_ports() {
+async fn ports_outside_the_setting_an_unnamed_instance_and_a_first_password_are_refused() {
     let app = TestApp::spawn_with(|s| s.jumpbox.forward_ports = "22, 6000-6010".into()).await;
     let mia = app.user("mia", "customer_member", None).await;
     let cat = fake_catalog(
@@ -287,6 +287,20 @@ async fn the_forward_ports_setting_limits_the_ports() {
     .unwrap();
     assert_eq!(get(port), None);
     t.says("administratively prohibited: port 8080 is not open for forwarding on this jumpbox");
+
+    // two instances and none named: the client is told how to name one
+    fake_ready(&app, "box-2", cat, mia, None);
+    let port = free_port();
+    let t = Tunnel::spawn(&app, "mia", &["-L", &format!("{port}:localhost:22")]);
+    tokio::task::spawn_blocking(move || {
+        eventually_blocking("the client listens", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(get(port), None);
+    t.says("administratively prohibited: name the instance: ssh -N -L 8888:localhost:8888 user@instance@host");
 
     // an account that must still change its first password: refused as shells are
     app.sql(&format!(
