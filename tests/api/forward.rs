@@ -155,6 +155,11 @@ async fn a_local_forward_reaches_a_port_inside_the_instance_and_is_recorded() {
     });
     let (command, bytes_in, bytes_out, _) = rows.last().unwrap().clone();
     assert_eq!(command, "localhost:8080");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM sessions WHERE protocol = 'tunnel' AND end_reason <> 'client'"),
+        0,
+        "closed by its ends, not by an error"
+    );
     assert_eq!(bytes_in, REQUEST.len() as i64, "the request went in");
     assert!(
         bytes_out > PAGE.len() as i64,
