@@ -79,7 +79,7 @@ TARGET_ADDED_P50_MS=1
 TARGET_RSS_GROWTH_MB=50
 
 bench_require docker ssh script curl psql pg_isready awk ssh-keygen
-[[ -z $REF_LISTEN ]] || bench_require_sshd
+[[ -z $REF_LISTEN ]] || ensure_sshd_binary
 
 bench_dirs jump
 CONTAINER=

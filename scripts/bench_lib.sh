@@ -465,20 +465,6 @@ bench_running_instance() {
     log "instance $ID ($NAME) running in container ${CONTAINER:0:12}"
 }
 
-# bench_require_sshd - OpenSSH's sshd binary, for a private reference server; the package
-# would start a system sshd on port 22: not wanted, only the binary is (a policy-rc.d the
-# host already has is left as it is).
-bench_require_sshd() {
-    command -v sshd >/dev/null && return 0
-    if [[ -e /usr/sbin/policy-rc.d ]]; then
-        bench_require sshd
-    else
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        bench_require sshd
-        rm -f /usr/sbin/policy-rc.d
-    fi
-}
-
 # bench_ref_sshd LISTEN [CONFIG_LINE...] - OpenSSH's sshd on LISTEN for root with a key of
 # its own (host key, client key and config in $WORK), the reference the benches compare
 # with; sets REF_PID and REF_SSH_BASE (the ssh options to reach it, no destination). The

@@ -44,7 +44,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 TARGET_RSS_MB=64
 
 bench_require docker ssh sftp curl psql pg_isready awk ssh-keygen sha256sum
-bench_require_sshd
+ensure_sshd_binary
 SFTP_SERVER=$(sed -n 's/^Subsystem[[:space:]]*sftp[[:space:]]*//p' /etc/ssh/sshd_config 2>/dev/null | head -n 1)
 [[ -x ${SFTP_SERVER:-} ]] || SFTP_SERVER=/usr/lib/openssh/sftp-server
 [[ -x $SFTP_SERVER ]] || die "no sftp-server at $SFTP_SERVER"

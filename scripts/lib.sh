@@ -46,6 +46,21 @@ ensure_apt() {
     _quiet apt "${apt[@]}" install --no-install-recommends "${missing[@]}"
 }
 
+# ensure_sshd_binary - OpenSSH's sshd (openssh-server) for the tests and benchmarks that
+# start their own on a free port (a remote node's SSH, the reference sshd), WITHOUT the
+# system service: the package would start an sshd on port 22, so a policy-rc.d refusing
+# service starts is in place while it installs (one the host already has is kept).
+ensure_sshd_binary() {
+    [[ -x /usr/sbin/sshd ]] && return 0
+    if [[ -e /usr/sbin/policy-rc.d ]]; then
+        ensure_apt openssh-server
+    else
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        ensure_apt openssh-server
+        rm -f /usr/sbin/policy-rc.d
+    fi
+}
+
 # ensure_assets - install the npm packages pinned in package-lock.json and copy the browser
 # files the server needs into static/vendor/ (git-ignored).
 # node_modules lives in $SUANLI_CACHE_DIR (shared by every clone on the machine); npm runs

@@ -11,6 +11,7 @@ cd "$SUANLI_ROOT"
 start=$(date +%s)
 
 ensure_apt postgresql libssl-dev pkg-config nodejs npm chromium chromium-driver docker.io busybox-static openssh-client docker-registry rsync
+ensure_sshd_binary # tests/api/forward.rs: a local sshd stands in for a remote node's SSH
 ensure_assets
 ensure_postgres 55432 "$SUANLI_CACHE_DIR/test-pg" fast
 ensure_docker

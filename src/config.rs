@@ -155,6 +155,9 @@ pub struct JumpboxSettings {
     pub ciphers: String,
     /// GiB that SFTP uploads in progress may hold on the panel's disk, all together
     pub sftp_spool_gb: u64,
+    /// the ports `ssh -L` may reach inside an instance: `1-65535`, `22,8888,6006`,
+    /// `8000-8999,6006`; empty = all
+    pub forward_ports: String,
 }
 
 /// The ciphers the jumpbox can offer (AEAD and CTR modes; russh has no others worth
@@ -169,6 +172,11 @@ pub const JUMPBOX_CIPHERS: &[&str] = &[
 ];
 
 impl JumpboxSettings {
+    /// The ports forwards may reach (validated at start-up: a bad list allows none).
+    pub fn forward_port_set(&self) -> Option<crate::domain::forward::PortSet> {
+        crate::domain::forward::PortSet::parse(&self.forward_ports).ok()
+    }
+
     /// The ciphers offered, in order: the configured ones (blanks dropped), or all of
     /// `JUMPBOX_CIPHERS` when none is configured.
     pub fn cipher_list(&self) -> Vec<&str> {
@@ -279,6 +287,9 @@ impl Settings {
         }
         if !(1..=10_000).contains(&self.jumpbox.menu_limit) {
             return bad("jumpbox.menu_limit", "expected 1..=10000");
+        }
+        if let Err(why) = crate::domain::forward::PortSet::parse(&self.jumpbox.forward_ports) {
+            return bad("jumpbox.forward_ports", why.to_string());
         }
         if let Some(c) = self
             .jumpbox
@@ -451,6 +462,24 @@ mod tests {
         let err = s.validate().expect_err("3des").to_string();
         assert!(
             err.contains("jumpbox.ciphers") && err.contains("3des-cbc"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn forward_ports_are_checked() {
+        let mut s = Settings::load(None).expect("defaults");
+        assert!(
+            s.jumpbox
+                .forward_port_set()
+                .is_some_and(|p| p.allows(1) && p.allows(65535))
+        );
+        s.jumpbox.forward_ports = "22,8888,6006".into();
+        s.validate().expect("a list");
+        s.jumpbox.forward_ports = "22,9000-80".into();
+        let err = s.validate().expect_err("backwards").to_string();
+        assert!(
+            err.contains("jumpbox.forward_ports") && err.contains("9000-80"),
             "{err}"
         );
     }

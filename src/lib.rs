@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod iptables;
 pub mod jumpbox;
 pub mod lxd;
+pub mod node_ssh;
 pub mod ops;
 pub mod startup;
 pub mod tls;

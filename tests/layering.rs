@@ -12,9 +12,10 @@
 //! - `i18n`, `domain`, `config`, `crypto`: anyone may use them (domain, the pure rules,
 //!   uses only i18n);
 //! - adapters, each alone with the outside world it talks to: `db` (Postgres), `docker`,
-//!   `lxd`, `tls` (the panel's certificate files), `host_net`, `iptables`;
+//!   `lxd`, `tls` (the panel's certificate files), `host_net`, `iptables`, `node_ssh`
+//!   (the panel's SSH client to its nodes);
 //! - `ops`: one function per action, and the `Context` they share; the only room that
-//!   uses `lxd`, `tls`, `host_net` and `iptables`;
+//!   uses `lxd`, `tls`, `host_net`, `iptables` and `node_ssh`;
 //! - the doors: `web`, `jumpbox`, `workers`. They go through ops alone (the rows ops
 //!   hands them are named from `ops::views`, the plain values of containers from
 //!   `domain::container`), never each other;
@@ -30,7 +31,7 @@ use std::path::{Path, PathBuf};
 /// Rooms every room may use.
 const BASE: &[&str] = &["i18n", "domain", "config", "crypto"];
 /// Adapters only ops (and start-up) may use.
-const OPS_ONLY: &[&str] = &["lxd", "tls", "host_net", "iptables"];
+const OPS_ONLY: &[&str] = &["lxd", "tls", "host_net", "iptables", "node_ssh"];
 /// Adapters only ops (and start-up) may use, besides `OPS_ONLY`.
 const STORES: &[&str] = &["db", "docker"];
 
@@ -48,7 +49,7 @@ fn allowed(room: &str) -> Option<Vec<&'static str>> {
         "i18n" => vec![],
         "domain" => vec!["i18n"],
         "config" | "crypto" => with(&[]),
-        "db" | "docker" | "lxd" | "tls" | "host_net" | "iptables" => with(&[]),
+        "db" | "docker" | "lxd" | "tls" | "host_net" | "iptables" | "node_ssh" => with(&[]),
         "ops" => with(&[STORES, OPS_ONLY]),
         "web" | "jumpbox" | "workers" => with(&[&["ops"]]),
         "startup" => with(&[STORES, OPS_ONLY, &["ops", "web", "jumpbox", "workers"]]),

@@ -124,6 +124,17 @@ pub fn update(
     v: &NewNode,
     secrets: SecretWrites,
 ) -> Result<(), DbError> {
+    // a node moved to another SSH address is another machine: its host key is learnt anew
+    diesel::update(
+        nodes::table.find(id).filter(
+            nodes::public_ip
+                .ne(&v.public_ip)
+                .or(nodes::private_ip.ne(&v.private_ip))
+                .or(nodes::ssh_port.ne(v.ssh_port)),
+        ),
+    )
+    .set(nodes::ssh_host_key.eq(None::<String>))
+    .execute(conn)?;
     let n = diesel::update(nodes::table.find(id))
         .set(NodeRow::new(v, secrets))
         .execute(conn)?;
@@ -161,6 +172,50 @@ pub fn docker_access(conn: &mut PgConnection, id: NodeId) -> Result<DockerAccess
             nodes::client_cert,
             nodes::client_key_enc,
         ))
+        .first(conn)?)
+}
+
+/// What the panel's own SSH connection to a node needs (the password still encrypted),
+/// and the host key it learnt on first use.
+#[derive(Clone, Debug, Queryable)]
+pub struct SshAccess {
+    pub docker_endpoint: String,
+    pub public_ip: String,
+    pub private_ip: String,
+    pub ssh_port: i32,
+    pub username: String,
+    pub password_enc: Sealed,
+    pub ssh_host_key: Option<String>,
+}
+
+pub fn ssh_access(conn: &mut PgConnection, id: NodeId) -> Result<SshAccess, DbError> {
+    Ok(nodes::table
+        .find(id)
+        .select((
+            nodes::docker_endpoint,
+            nodes::public_ip,
+            nodes::private_ip,
+            nodes::ssh_port,
+            nodes::username,
+            nodes::password_enc,
+            nodes::ssh_host_key,
+        ))
+        .first(conn)?)
+}
+
+/// Stores the node's SSH host key seen on the first connection, unless another
+/// connection stored one meanwhile; returns the key stored now (compare it).
+pub fn learn_ssh_host_key(
+    conn: &mut PgConnection,
+    id: NodeId,
+    key: &str,
+) -> Result<Option<String>, DbError> {
+    diesel::update(nodes::table.find(id).filter(nodes::ssh_host_key.is_null()))
+        .set(nodes::ssh_host_key.eq(key))
+        .execute(conn)?;
+    Ok(nodes::table
+        .find(id)
+        .select(nodes::ssh_host_key)
         .first(conn)?)
 }
 

@@ -150,6 +150,7 @@ diesel::table! {
         docker_seen_at -> Nullable<Timestamptz>,
         /// 维护中: out of the wizard and of placement
         maintenance -> Bool,
+        ssh_host_key -> Nullable<Text>,
     }
 }
 

@@ -112,6 +112,31 @@ pub async fn networks_of(docker: &Docker, container_id: &str) -> Result<Vec<Stri
     Ok(ids)
 }
 
+/// The container's IPv4 address on the network named `network` (its tenant's), for the
+/// jumpbox's port forwards; None when it is not running or not on that network (an
+/// older container still on the default bridge, which a start moves).
+pub async fn address_on(
+    docker: &Docker,
+    container_id: &str,
+    network: &str,
+) -> Result<Option<std::net::IpAddr>, DockerError> {
+    let c = docker
+        .inspect_container(container_id, None)
+        .await
+        .map_err(engine)?;
+    let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+    if !running {
+        return Ok(None);
+    }
+    // SECURITY: only the address the container holds on its own tenant network; never
+    // one on another network, never the host's
+    Ok(c.network_settings
+        .and_then(|s| s.networks)
+        .and_then(|mut n| n.remove(network))
+        .and_then(|e| e.ip_address)
+        .and_then(|ip| ip.parse().ok()))
+}
+
 /// Puts the container on network `want` (an id) and takes it off every other one (the
 /// default bridge included). Works on running and stopped containers; a running one
 /// gets a new address on `want`. Returns whether anything changed.

@@ -31,7 +31,8 @@ impl Door {
             .strip_prefix(API_SCOPE)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
         match method {
-            "SSH" => Door::Ssh,
+            // the jumpbox's sftp and tunnel channels (Origin::through) are its door too
+            "SSH" | "SFTP" | "TUNNEL" => Door::Ssh,
             "API" => Door::Api,
             _ if under_api => Door::Api,
             _ => Door::Web,
@@ -225,6 +226,8 @@ mod tests {
     fn the_door_comes_from_the_row() {
         for (why, method, path, door) in [
             ("an ssh login", "SSH", "", Door::Ssh),
+            ("a jumpbox forward", "TUNNEL", "", Door::Ssh),
+            ("a jumpbox sftp session", "SFTP", "", Door::Ssh),
             ("a plugin event", "API", "", Door::Api),
             ("a web login", "WEB", "", Door::Web),
             ("a form post", "POST", "/images/7/listed", Door::Web),

@@ -29,7 +29,7 @@ pub fn ssh_command(port: u16, user: &str, host: &str, instance: Option<&str>) ->
 }
 
 /// `panel.example.com:8080` → `panel.example.com`, `[::1]:8080` → `[::1]`.
-fn host_only(host: &str) -> &str {
+pub fn host_only(host: &str) -> &str {
     if host.starts_with('[') {
         return host.find(']').map_or(host, |end| &host[..=end]);
     }
@@ -116,6 +116,28 @@ pub fn split_login(user: &str) -> (&str, Option<&str>) {
     match user.split_once('@') {
         Some((account, instance)) => (account, Some(instance).filter(|i| !i.is_empty())),
         None => (user, None),
+    }
+}
+
+/// Which instance a channel is for, when it names one or the user has just one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which<'a, T> {
+    /// named at login (`mia@train-1`) or by the request itself
+    Named(&'a str),
+    /// none named, and the user may open exactly this one
+    Only(&'a T),
+    /// none named, and the user may open none or several
+    Unnamed,
+}
+
+/// The instance a non-interactive channel (a forward; sftp) is for: the name given,
+/// else the user's only instance. `listed`: the instances in the user's scope, at
+/// least two of them when there are more (the rest does not matter).
+pub fn which_instance<'a, T>(named: Option<&'a str>, listed: &'a [T]) -> Which<'a, T> {
+    match (named, listed) {
+        (Some(name), _) => Which::Named(name),
+        (None, [only]) => Which::Only(only),
+        (None, _) => Which::Unnamed,
     }
 }
 
@@ -435,6 +457,15 @@ mod tests {
         assert_eq!(split_login("mia"), ("mia", None));
         assert_eq!(split_login("mia@"), ("mia", None));
         assert_eq!(split_login("mia@a@b"), ("mia", Some("a@b")));
+    }
+
+    #[test]
+    fn a_user_with_one_instance_needs_no_name() {
+        assert_eq!(which_instance(Some("a"), &[1, 2]), Which::Named("a"));
+        assert_eq!(which_instance(Some("a"), &[] as &[i32]), Which::Named("a"));
+        assert_eq!(which_instance(None, &[7]), Which::Only(&7));
+        assert_eq!(which_instance(None, &[7, 8]), Which::Unnamed);
+        assert_eq!(which_instance(None, &[] as &[i32]), Which::Unnamed);
     }
 
     #[test]

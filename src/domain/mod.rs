@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod container;
 pub mod device;
 pub mod fields;
+pub mod forward;
 pub mod ids;
 pub mod instances;
 pub mod jumpbox;

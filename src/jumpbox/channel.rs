@@ -21,7 +21,7 @@ use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::sync::mpsc::{Receiver, channel};
 use tokio::time::Instant;
 
-use super::login::Shared;
+use super::login::{Barred, Shared};
 use super::sftp;
 use crate::domain::access::Role;
 use crate::domain::container::{Chunk, Program, TermSize};
@@ -346,15 +346,10 @@ fn lang_of(value: &str) -> Lang {
 
 /// Why this login may not use the jumpbox at all.
 fn refusal(shared: &Shared, client: &Client) -> Option<String> {
-    let login = &shared.login;
-    if login.must_change_password {
-        return Some(client.t("jumpbox.must_change").to_string());
-    }
-    if login.over_limit {
-        let n = shared.limits.max_per_user().to_string();
-        return Some(client.t("jumpbox.too_many").replace("{n}", &n));
-    }
-    None
+    Some(match shared.barred()? {
+        Barred::MustChangePassword => client.t("jumpbox.must_change").to_string(),
+        Barred::TooMany(n) => client.t("jumpbox.too_many").replace("{n}", &n.to_string()),
+    })
 }
 
 /// The numbered menu: list, read a choice, connect, and back to the list when the

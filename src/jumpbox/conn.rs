@@ -1,7 +1,10 @@
 //! One SSH connection (russh `Handler`): password authentication against the panel's
-//! users, then session channels, each run by `channel::run` on its own task. Requests
+//! users, then session channels, each run by `channel::run` on its own task, and `ssh
+//! -L` forwards (direct-tcpip), each run by `forward::run` on its own task. Requests
 //! on a channel (pty, env, shell, exec, window-change) reach that task through the
-//! channel itself; here they are only acknowledged.
+//! channel itself; here they are only acknowledged. Every other kind of forwarding
+//! (`-R`, Unix sockets, X11, the agent) is refused here, with a line where the protocol
+//! has room for one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use russh::server::{Auth, Handler, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 
 use super::channel;
+use super::forward;
 use super::limits::{Limits, Slot};
 use super::login::{Login, Shared, TERMINAL_ROUTE};
 use crate::domain::access::Actor;
@@ -87,6 +91,11 @@ impl Connection {
             try_again()
         }
     }
+}
+
+/// A line for the client's stderr (English: see forward.rs).
+fn refusal_line(key: &str) -> String {
+    format!("{}\r\n", crate::i18n::t(crate::i18n::Lang::En, key))
 }
 
 /// A refusal that lets the client ask for the password again.
@@ -183,6 +192,83 @@ impl Handler for Connection {
         reply.accept().await;
         tokio::spawn(channel::run(shared, channel));
         Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(shared) = self.shared.clone() else {
+            return Ok(());
+        };
+        // checked and connected on its own task: a slow node must not hold up the
+        // connection's other channels
+        let to = forward::Asked {
+            host: host_to_connect.to_string(),
+            port: port_to_connect,
+        };
+        tokio::spawn(forward::run(shared, channel, reply, to));
+        Ok(())
+    }
+
+    async fn channel_open_direct_streamlocal(
+        &mut self,
+        _channel: Channel<Msg>,
+        _socket_path: &str,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        forward::refuse_kind(reply, "forward.unix_socket").await;
+        Ok(())
+    }
+
+    /// `ssh -R`: refused (OpenSSH says "remote port forwarding failed for listen port";
+    /// a global request's failure carries no text).
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        log::info!(ip:display = self.peer.ip(); "jumpbox refused remote forwarding of {address}:{port}");
+        Ok(false)
+    }
+
+    async fn streamlocal_forward(
+        &mut self,
+        _socket_path: &str,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // before the shell starts: the line reaches the client's stderr first
+        session.extended_data(channel, 1, refusal_line("forward.x11"))?;
+        session.channel_failure(channel)
+    }
+
+    async fn agent_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        session.extended_data(channel, 1, refusal_line("forward.agent"))?;
+        Ok(false)
     }
 
     async fn pty_request(

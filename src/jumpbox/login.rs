@@ -34,3 +34,25 @@ pub struct Shared {
     pub login: Login,
     pub limits: Arc<super::limits::Limits>,
 }
+
+/// Why a login may open no channel at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Barred {
+    /// the account still has its initial password
+    MustChangePassword,
+    /// the user already holds this many connections, the limit
+    TooMany(usize),
+}
+
+impl Shared {
+    /// Why this login may open no channel (shell, sftp or forward), if it may not.
+    pub fn barred(&self) -> Option<Barred> {
+        if self.login.must_change_password {
+            return Some(Barred::MustChangePassword);
+        }
+        if self.login.over_limit {
+            return Some(Barred::TooMany(self.limits.max_per_user()));
+        }
+        None
+    }
+}

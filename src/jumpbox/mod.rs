@@ -12,9 +12,11 @@
 //! - `conn`: one connection (russh `Handler`): authentication, channel set-up;
 //! - `channel`: one session channel: the menu, direct entry, the exec bridge;
 //! - `sftp`: the `sftp` subsystem of a session channel: the instances' files.
+//! - `forward`: one `ssh -L` forward (direct-tcpip) onto ops/forward.rs.
 
 mod channel;
 mod conn;
+mod forward;
 pub mod hostkey;
 mod limits;
 mod login;

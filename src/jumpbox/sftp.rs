@@ -251,7 +251,7 @@ impl Drop for Spooled {
 /// The SFTP server of one channel (russh-sftp calls it one request at a time).
 pub struct Files {
     shared: Arc<Shared>,
-    /// the instance named at login
+    /// the instance the channel is for (named at login, or the user's only one)
     fixed: Option<String>,
     /// where relative paths start (`realpath(".")`)
     home: Option<String>,
@@ -290,9 +290,18 @@ impl Files {
     }
 
     /// Where relative paths start: /root in the named instance when it has one, else /.
+    /// Decided at the first request, with which instance the channel is for: the one
+    /// named at login, else the user's only one, else none (the root lists them).
     async fn home(&mut self) -> String {
         if let Some(home) = &self.home {
             return home.clone();
+        }
+        if self.fixed.is_none() {
+            let state = &self.shared.state;
+            match ops::instances::only_one(state, &self.shared.login.actor).await {
+                Ok(only) => self.fixed = only.map(|i| i.name),
+                Err(e) => log::warn!("sftp: listing the user's instances: {e}"),
+            }
         }
         let home = match self.fixed.clone() {
             None => "/".to_string(),

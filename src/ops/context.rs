@@ -17,6 +17,7 @@ use crate::lxd::{Cache, Lxd};
 
 use super::accounts::LoginThrottle;
 use super::cpu_samples::CpuSamples;
+use super::forward::Links;
 use super::instances::Totals;
 use super::nat::Nat;
 use super::permissions::Records;
@@ -55,6 +56,8 @@ pub struct Context {
     pub https: OnceLock<Https>,
     /// what this process wrote to iptables, and where port forwards listen
     pub nat: Nat,
+    /// the panel's SSH connections to remote nodes, for the jumpbox's `ssh -L`
+    pub forward_links: Links,
 }
 
 impl Context {
@@ -82,6 +85,7 @@ impl Context {
             tenant_locks: Default::default(),
             https: Default::default(),
             nat: Default::default(),
+            forward_links: Default::default(),
         }
     }
 

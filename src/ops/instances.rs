@@ -16,6 +16,7 @@ use crate::domain::container::State;
 use crate::domain::fields::FieldErrors;
 use crate::domain::ids::{InstanceId, NodeId};
 use crate::domain::instances::{NewInstance, PlacementError};
+use crate::domain::jumpbox::{Which, which_instance};
 use crate::domain::listing::{ListQuery, Page};
 use crate::domain::tenancy::Tenant;
 use crate::ops::Context;
@@ -116,6 +117,16 @@ pub async fn menu(
 ) -> Result<Vec<InstanceView>, OpsError> {
     let scope = scope(actor);
     Ok(db::run(&state.pool, move |c| db::instances::menu(c, scope, limit)).await?)
+}
+
+/// The actor's only instance, when they have exactly one (a channel that names none:
+/// a forward, sftp).
+pub async fn only_one(state: &Context, actor: &Actor) -> Result<Option<InstanceView>, OpsError> {
+    let listed = menu(state, actor, 2).await?;
+    Ok(match which_instance(None, &listed) {
+        Which::Only(inst) => Some(inst.clone()),
+        Which::Named(_) | Which::Unnamed => None,
+    })
 }
 
 /// One of the actor's instances by id, or else by name. Two tenants' instances may share

@@ -10,6 +10,7 @@ pub mod context;
 pub mod cpu_samples;
 pub mod dashboard;
 pub mod files;
+pub mod forward;
 pub mod instances;
 pub mod logins;
 pub mod nat;
@@ -20,6 +21,7 @@ pub mod sessions;
 pub mod status;
 pub mod streams;
 pub mod tenancy;
+pub mod tunnel;
 pub mod views;
 pub mod zjmf;
 

@@ -732,6 +732,14 @@ async fn screenshots_of_the_changed_pages() {
                 shot(&b, &tag("instances")).await;
                 load(&b, &format!("/instances/{train}")).await;
                 shot(&b, &tag("instance")).await;
+                // the connect card with its port forwards (issue 18), and no sideways scroll
+                b.execute("document.getElementById('instance-tools').scrollIntoView()")
+                    .await;
+                shot(&b, &tag("instance-tools")).await;
+                let sideways = b
+                    .execute("return document.documentElement.scrollWidth > window.innerWidth")
+                    .await;
+                assert_eq!(sideways, json!(false), "{}", tag("instance"));
                 load(&b, "/account/sessions").await;
                 shot(&b, &tag("sessions")).await;
                 if who == "admin" {

@@ -255,6 +255,28 @@ async fn node_secrets_are_encrypted_never_rendered_kept_and_cleared() {
     );
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM nodes WHERE id = {id} AND password_enc IS NOT NULL AND client_key_enc IS NOT NULL AND region = '华北'")), 1);
 
+    // the SSH host key the jumpbox's forwards learnt (issue 18) stays while the SSH
+    // address stays, and is forgotten when the form moves it
+    app.sql(&format!(
+        "UPDATE nodes SET ssh_host_key = 'ssh-ed25519 AAAAlearnt' WHERE id = {id}"
+    ));
+    let saved = async |port: &str| {
+        admin
+            .post_hx(
+                &format!("/nodes/{id}"),
+                &node_form("gpu-01", &[("region", "华北"), ("ssh_port", port)]),
+            )
+            .await
+            .status()
+    };
+    let key =
+        format!("SELECT count(*) AS n FROM nodes WHERE id = {id} AND ssh_host_key IS NOT NULL");
+    assert_eq!(saved("22").await, 204);
+    assert_eq!(app.count(&key), 1, "kept");
+    assert_eq!(saved("2222").await, 204);
+    assert_eq!(app.count(&key), 0, "another SSH port: forgotten");
+    assert_eq!(saved("22").await, 204);
+
     // an invalid edit re-renders without echoing the typed secret, and writes nothing
     let r = admin
         .post_hx(

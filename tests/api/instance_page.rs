@@ -38,6 +38,19 @@ async fn the_instance_page_shows_the_instance_how_to_connect_and_its_events() {
             app.ssh_port
         ),
         "SHA256:".to_string(),
+        // ready-to-copy port forwards and a ~/.ssh/config block (issue 18)
+        format!(
+            "ssh -p {} -N -L 8888:localhost:8888 mia@{name}@127.0.0.1",
+            app.ssh_port
+        ),
+        format!(
+            "ssh -p {} -N -L 6006:localhost:6006 mia@{name}@127.0.0.1",
+            app.ssh_port
+        ),
+        format!(
+            "Host {name}\n    HostName 127.0.0.1\n    Port {}\n    User mia@{name}\n",
+            app.ssh_port
+        ),
         // created, then ready, then its container running: newest first
         "data-kind=\"created\"".to_string(),
         "data-kind=\"phase\" data-value=\"ready\"".to_string(),

@@ -11,6 +11,7 @@ mod browser;
 mod browser_lists;
 mod browser_pages;
 mod catalog;
+mod forward;
 mod health;
 mod helpers;
 mod home;

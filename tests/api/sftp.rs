@@ -183,6 +183,9 @@ async fn scp_copies_both_ways() {
     assert_eq!(sha_inside(&container.0, "/root/rel.bin"), sum);
     run(&[&format!("{remote}:/tmp/scp.bin"), back.to_str().unwrap()]);
     assert_eq!(sha(&back), sum);
+    // mia has one instance: the login name needs no suffix
+    run(&[up.to_str().unwrap(), "mia@127.0.0.1:only.bin"]);
+    assert_eq!(sha_inside(&container.0, "/root/only.bin"), sum);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,6 +198,9 @@ async fn the_root_lists_only_the_users_instances_and_others_are_refused() {
         ("none", 0, 64, 256, 1000, 1000),
     );
     fake_ready(&app, "olga-box", cat, olga, None);
+    // two instances: the root lists them (with one, sftp would go straight into it)
+    let mia = app.count("SELECT id AS n FROM users WHERE username = 'mia'");
+    fake_ready(&app, "mia-spare", cat, mia, None);
     docker(&[
         "exec",
         &container.0,
@@ -212,7 +218,7 @@ async fn the_root_lists_only_the_users_instances_and_others_are_refused() {
         ),
     );
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains(&name), "{out}");
+    assert!(out.contains(&name) && out.contains("mia-spare"), "{out}");
     assert!(
         !out.contains("olga-box"),
         "someone else's instance is not listed: {out}"

@@ -34,6 +34,8 @@ pub struct TlsDockerd {
     pub wrong_ca_pem: String,
     child: Option<Child>,
     dir: PathBuf,
+    /// another address of this machine it also answers on (see `start_also_on`)
+    also_on: Option<String>,
 }
 
 impl TlsDockerd {
@@ -60,6 +62,16 @@ impl TlsDockerd {
     /// Makes the certificates, starts the engine (bounded wait) and loads the test image.
     /// Panics with the daemon's log tail if it does not come up.
     pub fn start() -> TlsDockerd {
+        Self::start_with(None)
+    }
+
+    /// `start`, also answering with TLS on `ip` (a non-loopback address of this
+    /// machine): to the panel, a node on another machine (`remote_url`).
+    pub fn start_also_on(ip: &str) -> TlsDockerd {
+        Self::start_with(Some(ip.to_string()))
+    }
+
+    fn start_with(also_on: Option<String>) -> TlsDockerd {
         // short: the unix socket path must stay under ~108 bytes
         let dir = PathBuf::from(format!(
             "/tmp/sltd-{}",
@@ -74,6 +86,7 @@ impl TlsDockerd {
             wrong_ca_pem: String::new(),
             child: None,
             dir,
+            also_on,
         };
         // from here on a panic drops `d`, which cleans up
         d.make_bridge();
@@ -107,6 +120,12 @@ impl TlsDockerd {
     /// `tcp://127.0.0.1:PORT`
     pub fn tcp_url(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// `tcp://IP:PORT` on the address given to `start_also_on`.
+    pub fn remote_url(&self) -> String {
+        let ip = self.also_on.as_deref().expect("started with start_also_on");
+        format!("tcp://{ip}:{}", self.port)
     }
 
     /// The right CA and client certificate/key for this engine.
@@ -163,10 +182,16 @@ impl TlsDockerd {
             ]);
             openssl(dir, &args);
         }
+        let also = self
+            .also_on
+            .as_ref()
+            .map_or(String::new(), |ip| format!(",IP:{ip}"));
         std::fs::write(
             dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n\
-             basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n",
+            format!(
+                "subjectAltName=IP:127.0.0.1,DNS:localhost{also}\nextendedKeyUsage=serverAuth\n\
+                 basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+            ),
         )
         .unwrap();
         std::fs::write(
@@ -232,6 +257,13 @@ impl TlsDockerd {
                 &p("docker.pid"),
             ])
             .args(["-H", &self.unix_socket(), "-H", &self.tcp_url()])
+            .args(
+                self.also_on
+                    .as_ref()
+                    .map(|_| ["-H".to_string(), self.remote_url()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(["--tlsverify", "--tlscacert", &p("ca.pem")])
             .args([
                 "--tlscert",

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::domain::container::Action;
 use crate::domain::fields::FieldErrors;
+use crate::domain::forward::{forward_command, ssh_config_block};
 use crate::domain::ids::InstanceId;
 use crate::domain::instances::{InstanceForm, NewInstance, WizardStep, id};
 use crate::domain::jumpbox::ssh_command;
@@ -94,6 +95,15 @@ struct InstanceLivePartial<'a> {
 pub struct Connect {
     pub command: String,
     pub fingerprint: String,
+    /// an instance's page: its port forwards and ~/.ssh/config block
+    pub tools: Option<Tools>,
+}
+
+/// Ready-to-copy commands for working with an instance (issue 18).
+pub struct Tools {
+    pub jupyter: String,
+    pub tensorboard: String,
+    pub ssh_config: String,
 }
 
 impl Connect {
@@ -103,9 +113,17 @@ impl Connect {
         user: &str,
         instance: Option<&str>,
     ) -> Option<Connect> {
-        st.jumpbox.get().map(|j| Connect {
-            command: ssh_command(j.addr.port(), user, req.connection_info().host(), instance),
-            fingerprint: j.fingerprint.clone(),
+        st.jumpbox.get().map(|j| {
+            let (port, host) = (j.addr.port(), req.connection_info().host().to_string());
+            Connect {
+                command: ssh_command(port, user, &host, instance),
+                fingerprint: j.fingerprint.clone(),
+                tools: instance.map(|name| Tools {
+                    jupyter: forward_command(port, user, &host, name, 8888),
+                    tensorboard: forward_command(port, user, &host, name, 6006),
+                    ssh_config: ssh_config_block(port, user, &host, name),
+                }),
+            }
         })
     }
 }
