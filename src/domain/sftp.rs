@@ -3,6 +3,16 @@
 //! instances), paths made absolute and `..`-proof, the engine's file modes as POSIX
 //! modes, and the listing the container's own `find … -exec stat` prints.
 
+/// The sftp and scp commands of the instance page: `sftp -P 2026 mia@train-1@host` and an
+/// upload into /root. `host` as for `jumpbox::ssh_command` (its port is dropped).
+pub fn file_commands(jump_port: u16, user: &str, host: &str, instance: &str) -> (String, String) {
+    let host = super::jumpbox::host_only(host);
+    (
+        format!("sftp -P {jump_port} {user}@{instance}@{host}"),
+        format!("scp -P {jump_port} data.tar {user}@{instance}@{host}:/root/"),
+    )
+}
+
 /// Where a client's path points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Place {
@@ -191,6 +201,17 @@ pub fn link_target(link: &str, target: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_instance_page_offers_sftp_and_scp() {
+        assert_eq!(
+            file_commands(2026, "mia", "panel.example.com:8080", "train-1"),
+            (
+                "sftp -P 2026 mia@train-1@panel.example.com".to_string(),
+                "scp -P 2026 data.tar mia@train-1@panel.example.com:/root/".to_string()
+            )
+        );
+    }
 
     #[test]
     fn paths_are_made_absolute_and_cannot_climb_out() {

@@ -38,7 +38,12 @@ async fn the_instance_page_shows_the_instance_how_to_connect_and_its_events() {
             app.ssh_port
         ),
         "SHA256:".to_string(),
-        // ready-to-copy port forwards and a ~/.ssh/config block (issue 18)
+        // ready-to-copy sftp, scp, port forwards and a ~/.ssh/config block (issue 18)
+        format!("sftp -P {} mia@{name}@127.0.0.1", app.ssh_port),
+        format!(
+            "scp -P {} data.tar mia@{name}@127.0.0.1:/root/",
+            app.ssh_port
+        ),
         format!(
             "ssh -p {} -N -L 8888:localhost:8888 mia@{name}@127.0.0.1",
             app.ssh_port

@@ -13,6 +13,7 @@ use crate::domain::instances::{InstanceForm, NewInstance, WizardStep, id};
 use crate::domain::jumpbox::ssh_command;
 use crate::domain::listing::Page;
 use crate::domain::routes;
+use crate::domain::sftp::file_commands;
 use crate::domain::wizard::Cost;
 use crate::ops::Context;
 use crate::ops::views::{Image, InstanceEvent, InstanceView, NodeChoice, Spec};
@@ -101,6 +102,8 @@ pub struct Connect {
 
 /// Ready-to-copy commands for working with an instance (issue 18).
 pub struct Tools {
+    pub sftp: String,
+    pub scp: String,
     pub jupyter: String,
     pub tensorboard: String,
     pub ssh_config: String,
@@ -118,10 +121,15 @@ impl Connect {
             Connect {
                 command: ssh_command(port, user, &host, instance),
                 fingerprint: j.fingerprint.clone(),
-                tools: instance.map(|name| Tools {
-                    jupyter: forward_command(port, user, &host, name, 8888),
-                    tensorboard: forward_command(port, user, &host, name, 6006),
-                    ssh_config: ssh_config_block(port, user, &host, name),
+                tools: instance.map(|name| {
+                    let (sftp, scp) = file_commands(port, user, &host, name);
+                    Tools {
+                        sftp,
+                        scp,
+                        jupyter: forward_command(port, user, &host, name, 8888),
+                        tensorboard: forward_command(port, user, &host, name, 6006),
+                        ssh_config: ssh_config_block(port, user, &host, name),
+                    }
                 }),
             }
         })
